@@ -1,0 +1,58 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Connection } from '../config/normalize.ts';
+
+/**
+ * Credentials reach MariaDB/MySQL tools through an option file in a private (0700) temp directory,
+ * mode 0600, removed right after the tool exits: never argv (visible in `ps`), never the log.
+ */
+
+export type ClientFlavor = 'mariadb' | 'mysql';
+
+/** Option-file values are double-quoted; backslash and quote are escaped. */
+function quote(value: string): string {
+  if (/[\n\r]/.test(value)) throw new Error('option values cannot contain line breaks');
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+export function renderDefaultsFile(connection: Connection, flavor: ClientFlavor): string {
+  const lines = ['[client]', `user=${quote(connection.user)}`];
+  if (connection.password) lines.push(`password=${quote(connection.password.reveal())}`);
+  if (connection.socket) {
+    lines.push(`socket=${quote(connection.socket)}`, 'protocol=SOCKET');
+  } else {
+    lines.push(`host=${quote(connection.host ?? '127.0.0.1')}`, `port=${connection.port}`, 'protocol=TCP');
+  }
+  const tls = connection.tls;
+  if (tls && tls.mode !== 'disabled') {
+    if (tls.ca_file) lines.push(`ssl-ca=${quote(tls.ca_file)}`);
+    if (tls.cert_file) lines.push(`ssl-cert=${quote(tls.cert_file)}`);
+    if (tls.key_file) lines.push(`ssl-key=${quote(tls.key_file)}`);
+    if (flavor === 'mysql') {
+      lines.push(`ssl-mode=${tls.mode.toUpperCase()}`);
+    } else {
+      // MariaDB clients have no separate "verify CA only" mode: verify_ca verifies the identity too.
+      lines.push('ssl', tls.mode === 'required' ? 'disable-ssl-verify-server-cert' : 'ssl-verify-server-cert');
+    }
+  } else if (tls?.mode === 'disabled') {
+    lines.push(flavor === 'mysql' ? 'ssl-mode=DISABLED' : 'skip-ssl');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Calls `fn` with the path of a fresh defaults file and removes it (and its directory) afterwards. */
+export async function withDefaultsFile<T>(
+  connection: Connection,
+  flavor: ClientFlavor,
+  fn: (path: string) => Promise<T>,
+): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'backup-agent-'));
+  try {
+    const path = join(dir, 'client.cnf');
+    await writeFile(path, renderDefaultsFile(connection, flavor), { mode: 0o600, flag: 'wx' });
+    return await fn(path);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

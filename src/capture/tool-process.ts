@@ -1,0 +1,111 @@
+import type { Readable, Writable } from 'node:stream';
+import { execa, type ResultPromise } from 'execa';
+
+/**
+ * The one child-process wrapper. No shell; arguments never carry secrets (they go through a 0600
+ * defaults file); stdout streams, never buffers; the last 64 KiB of stderr is kept for the error;
+ * an AbortSignal cancels (SIGTERM, SIGKILL after 5 s).
+ */
+
+const STDERR_TAIL_BYTES = 64 * 1024;
+
+export class ToolError extends Error {
+  readonly tool: string;
+  readonly exitCode: number | undefined;
+  readonly signal: string | undefined;
+  readonly stderr: string;
+
+  constructor(tool: string, exitCode: number | undefined, signal: string | undefined, stderr: string, cause?: unknown) {
+    const how = signal ? `was killed by ${signal}` : exitCode === undefined ? 'failed to start' : `exited with code ${exitCode}`;
+    const detail = stderr.trim();
+    super(`${tool} ${how}${detail ? `: ${detail}` : ''}`, cause === undefined ? undefined : { cause });
+    this.name = 'ToolError';
+    this.tool = tool;
+    this.exitCode = exitCode;
+    this.signal = signal;
+    this.stderr = stderr;
+  }
+}
+
+export interface ToolProcess {
+  /** The tool's stdout, when started with stdout 'pipe'. */
+  stdout: Readable;
+  /** The tool's stdin, when started with stdin 'pipe'. */
+  stdin: Writable;
+  /** Resolves when the tool exits 0; rejects with ToolError otherwise (also when cancelled). */
+  done: Promise<void>;
+  pid: number | undefined;
+}
+
+export interface ToolOptions {
+  signal?: AbortSignal;
+  stdin?: 'pipe' | 'ignore';
+  stdout?: 'pipe' | 'ignore';
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+/** Name shown in errors: the program's basename, never its arguments. */
+function toolName(file: string): string {
+  return file.split('/').pop() ?? file;
+}
+
+export function startTool(file: string, args: readonly string[], options: ToolOptions = {}): ToolProcess {
+  const name = toolName(file);
+  const child: ResultPromise = execa(file, args, {
+    stdin: options.stdin ?? 'ignore',
+    stdout: options.stdout ?? 'pipe',
+    stderr: 'pipe',
+    buffer: false,
+    encoding: 'buffer',
+    reject: false,
+    ...(options.signal ? { cancelSignal: options.signal } : {}),
+    forceKillAfterDelay: 5000,
+    extendEnv: true,
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  });
+
+  let tail = Buffer.alloc(0);
+  child.stderr?.on('data', (chunk: Buffer) => {
+    tail = Buffer.concat([tail, chunk]);
+    if (tail.length > STDERR_TAIL_BYTES) tail = tail.subarray(tail.length - STDERR_TAIL_BYTES);
+  });
+
+  const done = child.then((result) => {
+    const stderr = tail.toString('utf8');
+    if (result.failed) {
+      const signal = result.signal ?? (result.isCanceled ? 'SIGTERM' : undefined);
+      const exitCode = result.exitCode;
+      const cause = result.cause;
+      const noStart = exitCode === undefined && signal === undefined;
+      const message = noStart && cause instanceof Error ? `${stderr}${cause.message}` : stderr;
+      throw new ToolError(name, exitCode, signal, message, cause);
+    }
+  });
+  // The caller always observes `done`; this keeps an early failure from being reported unhandled
+  // before the caller gets to await it.
+  done.catch(() => undefined);
+
+  return {
+    stdout: child.stdout as Readable,
+    stdin: child.stdin as Writable,
+    done,
+    pid: child.pid,
+  };
+}
+
+/** Runs a short command to completion and returns its stdout (for `--version` and similar). */
+export async function runTool(file: string, args: readonly string[], options: { signal?: AbortSignal } = {}): Promise<string> {
+  const child = execa(file, args, {
+    stdin: 'ignore',
+    reject: false,
+    timeout: 30_000,
+    ...(options.signal ? { cancelSignal: options.signal } : {}),
+  });
+  const result = await child;
+  if (result.failed) {
+    throw new ToolError(toolName(file), result.exitCode, result.signal, String(result.stderr || (result.cause instanceof Error ? result.cause.message : '')));
+  }
+  return String(result.stdout);
+}

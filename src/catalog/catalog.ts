@@ -1,0 +1,107 @@
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { AgentError, messageOf } from '../errors.ts';
+import { StorageNotFoundError, type StorageDriver } from '../storage/driver.ts';
+import { databasePrefix, manifestKey, parseManifestKey } from './keys.ts';
+import { parseManifest, serializeManifest, type Manifest } from './manifest.ts';
+
+/**
+ * The catalog is the set of manifests in a storage: nothing else is stored about backups, so any
+ * tool that can list a bucket and read JSON can read it (docs/FORMAT.md).
+ */
+
+/** A manifest that exists but cannot be read: shown, never silently skipped. */
+export interface UnreadableBackup {
+  database: string;
+  id: string;
+  key: string;
+  error: string;
+}
+
+export interface CatalogListing {
+  backups: Manifest[];
+  unreadable: UnreadableBackup[];
+}
+
+/** Writes the manifest: the commit point of a backup. Call only after every data object is stored. */
+export async function commitManifest(storage: StorageDriver, manifest: Manifest): Promise<void> {
+  const key = manifestKey(manifest.database, manifest.id);
+  await storage.put(key, Readable.from([Buffer.from(serializeManifest(manifest))]), {
+    contentType: 'application/json',
+  });
+}
+
+export async function readManifest(storage: StorageDriver, database: string, id: string): Promise<Manifest> {
+  const key = manifestKey(database, id);
+  let body: string;
+  try {
+    body = await text(await storage.get(key));
+  } catch (err) {
+    if (err instanceof StorageNotFoundError) {
+      throw new AgentError('not-found', `backup ${id} of database ${database} not found in ${storage.location}`, {
+        hint: `\`agent list --database ${database}\` shows the backups that exist`,
+      });
+    }
+    throw new AgentError('storage', `read manifest ${key} from ${storage.location}: ${messageOf(err)}`, { cause: err });
+  }
+  const manifest = parseManifest(body);
+  if (manifest.id !== id || manifest.database !== database) {
+    throw new AgentError('integrity', `manifest ${key} names backup ${manifest.database}/${manifest.id}, not ${database}/${id}`);
+  }
+  return manifest;
+}
+
+/** Newest first: by start time, then by ID (documented tie-break). */
+export function compareNewestFirst(a: Manifest, b: Manifest): number {
+  if (a.startedAt !== b.startedAt) return a.startedAt < b.startedAt ? 1 : -1;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Every backup in the storage (of one database, when given), newest first. */
+export async function listBackups(storage: StorageDriver, database?: string): Promise<CatalogListing> {
+  const found: { database: string; id: string; key: string }[] = [];
+  try {
+    for await (const object of storage.list(database ? databasePrefix(database) : '')) {
+      const parsed = parseManifestKey(object.key);
+      if (parsed && (!database || parsed.database === database)) found.push({ ...parsed, key: object.key });
+    }
+  } catch (err) {
+    throw new AgentError('storage', `list backups in ${storage.location}: ${messageOf(err)}`, { cause: err });
+  }
+  const read = await mapLimit(found, 8, async (entry) => {
+    try {
+      return { manifest: await readManifest(storage, entry.database, entry.id) };
+    } catch (err) {
+      return { unreadable: { ...entry, error: messageOf(err) } };
+    }
+  });
+  const backups = read.flatMap((r) => (r.manifest ? [r.manifest] : [])).sort(compareNewestFirst);
+  const unreadable = read.flatMap((r) => (r.unreadable ? [r.unreadable] : []));
+  return { backups, unreadable };
+}
+
+/** The backup `id` of `database`, or its most recent completed backup when `id` is undefined. */
+export async function findBackup(storage: StorageDriver, database: string, id?: string): Promise<Manifest> {
+  if (id !== undefined) return readManifest(storage, database, id);
+  const { backups } = await listBackups(storage, database);
+  const newest = backups.find((b) => b.status === 'completed');
+  if (!newest) {
+    throw new AgentError('not-found', `no completed backup of database ${database} in ${storage.location}`, {
+      hint: `take one with \`agent run-now --database ${database}\``,
+    });
+  }
+  return newest;
+}

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+
+/**
+ * The manifest: one JSON document per backup, versioned, written after all data objects. Its
+ * presence is what makes a backup exist. docs/FORMAT.md documents every field for other tools.
+ */
+
+export const MANIFEST_FORMAT = 'backup-agent/manifest';
+export const MANIFEST_VERSION = 1;
+
+const objectSchema = z.object({
+  /** Key relative to the storage root/prefix. */
+  key: z.string(),
+  role: z.enum(['data']),
+  /** Bytes stored (after compression). */
+  sizeBytes: z.number().int().nonnegative(),
+  /** SHA-256 of the stored bytes, hex. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  compression: z.enum(['zstd', 'gzip', 'none']),
+  /** Bytes before compression (the SQL text). */
+  rawSizeBytes: z.number().int().nonnegative(),
+});
+
+const binlogSchema = z.object({
+  file: z.string(),
+  position: z.number().int().nonnegative(),
+  /** GTID position at the snapshot (MariaDB domain-server-seq list, or MySQL GTID set); null when unknown. */
+  gtid: z.string().nullable(),
+});
+
+export const manifestSchema = z.object({
+  format: z.literal(MANIFEST_FORMAT),
+  version: z.literal(MANIFEST_VERSION),
+  id: z.string(),
+  database: z.string(),
+  type: z.enum(['dump']),
+  trigger: z.enum(['manual', 'periodic']),
+  status: z.enum(['completed']),
+  startedAt: z.iso.datetime(),
+  completedAt: z.iso.datetime(),
+  sizeBytes: z.number().int().nonnegative(),
+  rawSizeBytes: z.number().int().nonnegative(),
+  compression: z.object({ algorithm: z.enum(['zstd', 'gzip', 'none']), level: z.number().int() }),
+  encryption: z.null(),
+  schemas: z.array(z.string()),
+  objects: z.array(objectSchema).min(1),
+  binlog: binlogSchema.nullable(),
+  server: z.object({
+    flavor: z.enum(['mariadb', 'mysql']),
+    version: z.string(),
+    serverId: z.number().int(),
+    hostname: z.string(),
+  }),
+  tool: z.object({ name: z.string(), version: z.string() }),
+  agent: z.object({ version: z.string(), hostname: z.string() }),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type ManifestObject = z.infer<typeof objectSchema>;
+export type BinlogCoordinates = z.infer<typeof binlogSchema>;
+
+/** Parses manifest JSON; throws an Error naming the first problem. */
+export function parseManifest(text: string): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`manifest is not JSON: ${(err as Error).message}`);
+  }
+  const version = (json as { version?: unknown } | null)?.version;
+  if (typeof version === 'number' && version > MANIFEST_VERSION) {
+    throw new Error(`manifest version ${version} is newer than this agent understands (${MANIFEST_VERSION}); upgrade the agent`);
+  }
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`manifest is invalid at ${issue?.path.join('.') || '(top level)'}: ${issue?.message ?? 'unknown'}`);
+  }
+  return parsed.data;
+}
+
+export function serializeManifest(manifest: Manifest): string {
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}

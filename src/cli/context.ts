@@ -1,0 +1,81 @@
+import type { Logger } from 'pino';
+import { loadConfig, resolveConfigPath } from '../config/load.ts';
+import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
+import { AgentError, usageError } from '../errors.ts';
+import { createLogger } from '../logger.ts';
+import type { StorageDriver } from '../storage/driver.ts';
+import { openStorage, storageIdentity } from '../storage/open.ts';
+
+export interface GlobalOptions {
+  config?: string;
+  logLevel?: string;
+}
+
+/** What every command gets: the loaded config, a logger, and storage drivers shared per target. */
+export class CommandContext {
+  readonly config: AgentConfig;
+  readonly logger: Logger;
+  readonly #drivers = new Map<string, StorageDriver>();
+
+  constructor(config: AgentConfig, logger: Logger) {
+    this.config = config;
+    this.logger = logger;
+  }
+
+  static load(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): CommandContext {
+    const config = loadConfig(resolveConfigPath(options.config, env), env);
+    return new CommandContext(config, createLogger(options.logLevel ?? 'warn', 2));
+  }
+
+  /** The database entry called `name`; a usage error listing the known ones otherwise. */
+  database(name: string, flag = '--database'): DatabaseConfig {
+    const found = this.config.databases.find((d) => d.name === name);
+    if (!found) {
+      throw usageError(
+        `${flag} ${name}: no database entry of that name`,
+        `the configuration names: ${this.config.databases.map((d) => d.name).join(', ')}`,
+      );
+    }
+    return found;
+  }
+
+  /** The named entries, or all of them when none is named. */
+  databases(names: readonly string[] | undefined): DatabaseConfig[] {
+    if (!names || names.length === 0) return this.config.databases;
+    return [...new Set(names)].map((n) => this.database(n));
+  }
+
+  /** The entry named by --database, or the only one when the config has exactly one. */
+  singleDatabase(name: string | undefined): DatabaseConfig {
+    if (name !== undefined) return this.database(name);
+    const [only, ...rest] = this.config.databases;
+    if (!only || rest.length > 0) {
+      throw usageError('--database is required when the configuration names several databases', `one of: ${this.config.databases.map((d) => d.name).join(', ')}`);
+    }
+    return only;
+  }
+
+  storage(database: DatabaseConfig): StorageDriver {
+    const id = storageIdentity(database.storage);
+    let driver = this.#drivers.get(id);
+    if (!driver) {
+      try {
+        driver = openStorage(database.storage);
+      } catch (err) {
+        throw new AgentError('config', `open storage of database ${database.name}: ${(err as Error).message}`, { cause: err });
+      }
+      this.#drivers.set(id, driver);
+    }
+    return driver;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#drivers.values()].map((d) => d.close?.()));
+    this.logger.flush();
+  }
+}
+
+/** Writes a line to stdout (command output, as opposed to logs and progress on stderr). */
+export function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}

@@ -1,0 +1,34 @@
+import { resolve } from 'node:path';
+import { findBackup } from '../catalog/catalog.ts';
+import { dataObject, downloadBackup } from '../restore/download.ts';
+import { formatBytes, formatTime } from '../ui/format.ts';
+import { createProgress } from '../ui/progress.ts';
+import { out, type CommandContext } from './context.ts';
+
+export interface DownloadOptions {
+  database?: string;
+  backup?: string;
+  output?: string;
+}
+
+/** `agent download`: one backup's data file, still compressed, verified against its manifest. */
+export async function download(ctx: CommandContext, options: DownloadOptions): Promise<void> {
+  const database = ctx.singleDatabase(options.database);
+  const storage = ctx.storage(database);
+  const manifest = await findBackup(storage, database.name, options.backup);
+  if (options.backup === undefined) {
+    process.stderr.write(
+      `Selected the most recent successful backup: ${manifest.id} (${formatTime(manifest.startedAt, ctx.config.timezone)})\n`,
+    );
+  }
+  const object = dataObject(manifest);
+  const progress = createProgress('download', object.sizeBytes);
+  try {
+    const result = await downloadBackup(storage, manifest, resolve(options.output ?? '.'), { onProgress: progress.update });
+    progress.update(object.sizeBytes);
+    progress.stop();
+    out(`${result.path} (${formatBytes(result.sizeBytes)}, SHA-256 verified)`);
+  } finally {
+    progress.stop();
+  }
+}

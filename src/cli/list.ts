@@ -1,0 +1,65 @@
+import type { Manifest } from '../catalog/manifest.ts';
+import { compareNewestFirst, listBackups, type UnreadableBackup } from '../catalog/catalog.ts';
+import { AgentError } from '../errors.ts';
+import { formatBytes, formatTime, renderTable } from '../ui/format.ts';
+import { out, type CommandContext } from './context.ts';
+
+export interface ListOptions {
+  database?: string;
+  json?: boolean;
+}
+
+/** The stable JSON shape of one backup in `agent list --json`. */
+export function listEntry(manifest: Manifest, location: string) {
+  return {
+    id: manifest.id,
+    database: manifest.database,
+    type: manifest.type,
+    trigger: manifest.trigger,
+    status: manifest.status,
+    createdAt: manifest.startedAt,
+    completedAt: manifest.completedAt,
+    sizeBytes: manifest.sizeBytes,
+    rawSizeBytes: manifest.rawSizeBytes,
+    compression: manifest.compression.algorithm,
+    schemas: manifest.schemas,
+    binlog: manifest.binlog,
+    location: `${location}/${manifest.database}/${manifest.id}/`,
+  };
+}
+
+/** `agent list`: every backup of the configured databases, newest first. */
+export async function list(ctx: CommandContext, options: ListOptions): Promise<void> {
+  const databases = ctx.databases(options.database === undefined ? undefined : [options.database]);
+  const rows: { manifest: Manifest; location: string }[] = [];
+  const unreadable: UnreadableBackup[] = [];
+  for (const database of databases) {
+    const storage = ctx.storage(database);
+    const listing = await listBackups(storage, database.name);
+    rows.push(...listing.backups.map((manifest) => ({ manifest, location: storage.location })));
+    unreadable.push(...listing.unreadable);
+  }
+  rows.sort((a, b) => compareNewestFirst(a.manifest, b.manifest));
+
+  if (options.json) {
+    out(JSON.stringify(rows.map((r) => listEntry(r.manifest, r.location)), null, 2));
+  } else if (rows.length === 0 && unreadable.length === 0) {
+    out(`no backups${options.database ? ` of ${options.database}` : ''}`);
+  } else {
+    const tz = ctx.config.timezone;
+    out(
+      renderTable(
+        ['ID', 'DATABASE', 'TYPE', 'TRIGGER', 'CREATED AT', 'SIZE', 'STATUS'],
+        rows.map(({ manifest: m }) => [m.id, m.database, m.type, m.trigger, formatTime(m.startedAt, tz), formatBytes(m.sizeBytes), m.status]),
+      ),
+    );
+  }
+  for (const bad of unreadable) {
+    process.stderr.write(`warning: ${bad.database}/${bad.id}: unreadable manifest: ${bad.error}\n`);
+  }
+  if (unreadable.length > 0) {
+    throw new AgentError('integrity', `${unreadable.length} manifest${unreadable.length > 1 ? 's' : ''} could not be read`, {
+      reported: true,
+    });
+  }
+}

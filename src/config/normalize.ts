@@ -1,0 +1,144 @@
+import type { CompressionConfig, RawConfig, RawDatabaseConfig, StorageConfig } from './schema.ts';
+import type { Secret } from './secret.ts';
+
+/**
+ * Turns the validated file into the shape the agent runs on: per-database storage and compression
+ * resolved against the shared defaults, secret sources merged, cross-field rules checked.
+ * Pure: data in, data out, issues carry the YAML path to report.
+ */
+
+export interface ConfigIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+export interface Connection {
+  host: string | undefined;
+  port: number;
+  socket: string | undefined;
+  user: string;
+  password: Secret | undefined;
+  tls: RawDatabaseConfig['tls'];
+}
+
+export interface Compression {
+  algorithm: CompressionConfig['algorithm'];
+  level: number;
+}
+
+export interface DatabaseConfig {
+  name: string;
+  connection: Connection;
+  /** Explicit schema list, or undefined for every user schema. */
+  schemas: string[] | undefined;
+  excludeSchemas: string[];
+  dump: RawDatabaseConfig['dump'];
+  storage: StorageConfig;
+  compression: Compression;
+}
+
+export interface AgentConfig {
+  timezone: string;
+  logLevel: RawConfig['log_level'];
+  tools: RawConfig['tools'];
+  databases: DatabaseConfig[];
+}
+
+const defaultLevel: Record<Compression['algorithm'], number> = { zstd: 3, gzip: 6, none: 0 };
+const maxLevel: Record<Compression['algorithm'], number> = { zstd: 19, gzip: 9, none: 0 };
+
+function resolveCompression(
+  shared: CompressionConfig,
+  own: CompressionConfig | undefined,
+  path: (string | number)[],
+  issues: ConfigIssue[],
+): Compression {
+  const algorithm = own?.algorithm ?? shared.algorithm;
+  const level = own?.level ?? (own === undefined ? shared.level : undefined) ?? defaultLevel[algorithm];
+  if (algorithm !== 'none' && level > maxLevel[algorithm]) {
+    issues.push({ path: [...path, 'level'], message: `${algorithm} level must be 1–${maxLevel[algorithm]}` });
+  }
+  return { algorithm, level };
+}
+
+function checkStorage(storage: StorageConfig, path: (string | number)[], issues: ConfigIssue[]): void {
+  if (storage.type !== 's3') return;
+  if (storage.secret_access_key && storage.secret_access_key_file) {
+    issues.push({ path: [...path, 'secret_access_key_file'], message: 'give secret_access_key or secret_access_key_file, not both' });
+  }
+  const hasSecret = Boolean(storage.secret_access_key ?? storage.secret_access_key_file);
+  if (Boolean(storage.access_key_id) !== hasSecret) {
+    issues.push({ path: [...path, storage.access_key_id ? 'secret_access_key' : 'access_key_id'], message: 'access_key_id and secret_access_key go together (or leave both out to use the default AWS credential chain)' });
+  }
+  if (storage.sse_kms_key_id && storage.server_side_encryption !== 'aws:kms') {
+    issues.push({ path: [...path, 'sse_kms_key_id'], message: 'needs server_side_encryption: aws:kms' });
+  }
+  if (/^\/|\/\/|(^|\/)\.\.?(\/|$)/.test(storage.prefix)) {
+    issues.push({ path: [...path, 'prefix'], message: 'must be a relative key prefix without empty, "." or ".." segments' });
+  }
+}
+
+function isValidTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  if (!isValidTimeZone(raw.timezone)) {
+    issues.push({ path: ['timezone'], message: `unknown time zone "${raw.timezone}" (expected an IANA name like Europe/Paris)` });
+  }
+  if (raw.storage) checkStorage(raw.storage, ['storage'], issues);
+
+  const seen = new Map<string, number>();
+  const databases = raw.databases.map((db, i): DatabaseConfig => {
+    const path = ['databases', i];
+    const first = seen.get(db.name);
+    if (first !== undefined) {
+      issues.push({ path: [...path, 'name'], message: `duplicate database name "${db.name}" (also databases[${first}])` });
+    } else {
+      seen.set(db.name, i);
+    }
+    if (db.password && db.password_file) {
+      issues.push({ path: [...path, 'password_file'], message: 'give password or password_file, not both' });
+    }
+    if (db.socket && (db.host ?? db.port) !== undefined) {
+      issues.push({ path: [...path, 'socket'], message: 'give socket, or host and port, not both' });
+    }
+    if (db.schemas && db.exclude_schemas.length > 0) {
+      issues.push({ path: [...path, 'exclude_schemas'], message: 'give schemas or exclude_schemas, not both' });
+    }
+    const storage = db.storage ?? raw.storage;
+    if (!storage) {
+      issues.push({ path: [...path, 'storage'], message: 'no storage: set storage here or a shared storage at the top level' });
+    } else if (db.storage) {
+      checkStorage(db.storage, [...path, 'storage'], issues);
+    }
+    return {
+      name: db.name,
+      connection: {
+        host: db.socket ? undefined : (db.host ?? '127.0.0.1'),
+        port: db.port ?? 3306,
+        socket: db.socket,
+        user: db.user,
+        password: db.password ?? db.password_file,
+        tls: db.tls,
+      },
+      schemas: db.schemas,
+      excludeSchemas: db.exclude_schemas,
+      dump: db.dump,
+      // When storage is missing an issue is recorded and this placeholder is never used.
+      storage: storage ?? { type: 'local', path: '' },
+      compression: resolveCompression(raw.compression, db.compression, [...path, 'compression'], issues),
+    };
+  });
+
+  return {
+    config: { timezone: raw.timezone, logLevel: raw.log_level, tools: raw.tools, databases },
+    issues,
+  };
+}

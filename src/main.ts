@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { CommandContext, type GlobalOptions } from './cli/context.ts';
+import { configValidate } from './cli/config-validate.ts';
+import { demo } from './cli/demo.ts';
+import { download } from './cli/download.ts';
+import { list } from './cli/list.ts';
+import { restore } from './cli/restore.ts';
+import { runNow } from './cli/run-now.ts';
+import { AgentError, ExitCode, messageOf } from './errors.ts';
+import { AGENT_VERSION } from './version.ts';
+
+/**
+ * argv → one command. The only place that prints errors and the only process.exit: every failure
+ * becomes `error: …` (+ `hint: …`) on stderr and an exit code (0 ok, 1 failure, 2 usage/config).
+ */
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function buildProgram(run: (action: (ctx: CommandContext) => Promise<void> | void) => Promise<void>): Command {
+  const program = new Command('agent')
+    .description('Backups of MySQL and MariaDB databases to a local directory, S3 or GCS.')
+    .version(AGENT_VERSION, '-V, --version')
+    .option('-c, --config <path>', 'configuration file (default: $AGENT_CONFIG, else /etc/backup-agent/agent.yaml)')
+    .addOption(new Option('--log-level <level>', 'log level of the JSON logs on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('warn'))
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('run-now')
+    .description('take a manual backup now of the named databases (all when none is named)')
+    .option('-d, --database <name>', 'database entry to back up (repeatable)', collect)
+    .option('--json', 'print the manifests as JSON')
+    .action((opts: { database?: string[]; json?: boolean }) => run((ctx) => runNow(ctx, opts)));
+
+  program
+    .command('list')
+    .description('list backups, newest first')
+    .option('-d, --database <name>', 'only this database entry')
+    .option('--json', 'print a JSON array')
+    .action((opts: { database?: string; json?: boolean }) => run((ctx) => list(ctx, opts)));
+
+  program
+    .command('download')
+    .description('download a backup file, still compressed (default: the most recent successful one)')
+    .option('-d, --database <name>', 'database entry (needed when the configuration names several)')
+    .option('-b, --backup <id>', 'backup ID (default: the most recent successful backup)')
+    .option('-o, --output <dir>', 'directory to write into', '.')
+    .action((opts: { database?: string; backup?: string; output?: string }) => run((ctx) => download(ctx, opts)));
+
+  program
+    .command('restore')
+    .description('restore a backup into the server of a database entry')
+    .requiredOption('-d, --database <name>', 'database entry whose backup to restore')
+    .option('-b, --backup <id>', 'backup ID (default: the most recent successful backup)')
+    .option('-t, --target <name>', 'database entry to restore into (default: --database)')
+    .option('-y, --yes', 'restore even into schemas that already hold tables')
+    .option('--no-binlog', 'do not write the restored data to the target binary log (SET sql_log_bin=0)')
+    .action((opts: { database: string; backup?: string; target?: string; yes?: boolean; binlog?: boolean }) =>
+      run((ctx) => restore(ctx, opts)),
+    );
+
+  const config = program.command('config').description('configuration commands');
+  config
+    .command('validate')
+    .description('check the configuration and print it normalised, secrets redacted')
+    .option('--json', 'print JSON instead of YAML')
+    .action((opts: { json?: boolean }) => run((ctx) => configValidate(ctx, opts)));
+
+  program
+    .command('demo')
+    .description('start a throwaway MariaDB with sample data, back it up to a local directory, list and restore it')
+    .option('--dir <dir>', 'working directory for the demo (default: a new temporary directory)')
+    .option('--keep', 'keep the demo directory afterwards')
+    .action((opts: { dir?: string; keep?: boolean }) => demo(opts));
+
+  return program;
+}
+
+function report(err: unknown): ExitCode {
+  if (err instanceof CommanderError) {
+    // commander already printed its message; help and version are not errors.
+    return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+  }
+  if (err instanceof AgentError) {
+    if (!err.reported) {
+      process.stderr.write(`error: ${err.message}\n`);
+      if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+    }
+    return err.exitCode;
+  }
+  process.stderr.write(`error: ${messageOf(err)}\n`);
+  if (process.env['AGENT_DEBUG'] && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
+  return ExitCode.failure;
+}
+
+async function main(argv: string[]): Promise<ExitCode> {
+  let program: Command | undefined;
+  const run = async (action: (ctx: CommandContext) => Promise<void> | void) => {
+    const ctx = CommandContext.load(program?.opts<GlobalOptions>() ?? {});
+    try {
+      await action(ctx);
+    } finally {
+      await ctx.close();
+    }
+  };
+  program = buildProgram(run);
+  try {
+    await program.parseAsync(argv);
+    return ExitCode.ok;
+  } catch (err) {
+    return report(err);
+  }
+}
+
+process.exit(await main(process.argv));
