@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { dumpKey, newBackupId } from '../catalog/keys.ts';
+import { databasePrefix, dumpKey, newBackupId } from '../catalog/keys.ts';
 import { commitManifest } from '../catalog/catalog.ts';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../catalog/manifest.ts';
 import { withDefaultsFile } from '../capture/defaults-file.ts';
@@ -17,7 +17,7 @@ import { compressionExtension, createCompressor } from '../pipeline/compress.ts'
 import { CountingStream, DigestStream } from '../pipeline/digest.ts';
 import { ExitGate } from '../pipeline/exit-gate.ts';
 import type { StorageDriver } from '../storage/driver.ts';
-import { describeStorageError } from '../storage/errors.ts';
+import { describeStorageError, storageHintOption } from '../storage/errors.ts';
 import { AGENT_VERSION } from '../version.ts';
 
 export interface BackupContext {
@@ -60,6 +60,7 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
     return { server: info, schemas: await resolveSchemas(database, () => listUserSchemas(db, database.excludeSchemas)) };
   });
   const tool = await locateTool(ctx.config.tools.dump, ['mariadb-dump', 'mysqldump'], 'tools.dump');
+  await checkStorage(storage, database.name);
   const wantCoordinates = database.dump.binlog_coordinates === 'auto' && server.binlogEnabled;
   log.info({ schemas, tool: tool.versionLine, server: server.version, storage: storage.location }, 'backup started');
 
@@ -113,13 +114,31 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
     await commitManifest(storage, manifest);
   } catch (err) {
     await removeQuietly(storage, key, log);
-    throw new AgentError('storage', `commit manifest of backup ${id} to ${storage.location}: ${describeStorageError(err)}`, { cause: err });
+    throw new AgentError('storage', `commit manifest of backup ${id} to ${storage.location}: ${describeStorageError(err)}`, {
+      ...storageHintOption(err),
+      cause: err,
+    });
   }
   log.info(
     { sizeBytes: manifest.sizeBytes, rawSizeBytes: manifest.rawSizeBytes, durationMs: completedAt.getTime() - startedAt.getTime() },
     'backup completed',
   );
   return manifest;
+}
+
+/**
+ * Fails fast when the storage is unreachable, rejects the credentials or lacks the bucket, before
+ * a dump of possibly hours starts (a store is otherwise first contacted when the first part fills).
+ */
+async function checkStorage(storage: StorageDriver, database: string): Promise<void> {
+  try {
+    for await (const _ of storage.list(databasePrefix(database))) break;
+  } catch (err) {
+    throw new AgentError('storage', `reach storage ${storage.location} of database ${database}: ${describeStorageError(err)}`, {
+      ...storageHintOption(err),
+      cause: err,
+    });
+  }
 }
 
 interface CapturedStream {
@@ -157,10 +176,9 @@ async function captureToStorage(
   const body = new PassThrough();
   const chain = pipeline(tool.stdout, raw, scanner, createCompressor(ctx.database.compression), new ExitGate(tool.done), digest, body);
 
-  let storageError: unknown;
   const put = ctx.storage.put(key, body, { signal: cancel.signal, contentType: 'application/octet-stream' }).catch((err: unknown) => {
-    storageError = err;
-    // The store gave up: stop the tool and the chain so nothing waits on a reader that is gone.
+    // The store gave up (or passed on the tool's failure): stop the tool and the chain so
+    // nothing waits on a reader that is gone.
     cancel.abort(err);
     body.destroy(err instanceof Error ? err : new Error(String(err)));
     throw err;
@@ -173,20 +191,31 @@ async function captureToStorage(
   }
 
   await removeQuietly(ctx.storage, key, log);
-  // Report the cause, not its echoes: a tool failure we did not provoke first, then the store,
-  // then cancellation, then whatever the stream chain saw.
-  if (ctx.signal?.aborted) {
-    throw new AgentError('internal', `backup of ${ctx.database.name} cancelled`, { cause: ctx.signal.reason });
+  throw explainFailure(ctx, toolResult, chainResult, putResult);
+}
+
+/**
+ * Reports the cause, not its echoes. The exit gate hands the tool's own error down the chain, so
+ * the store may reject with it: that is a tool failure. A store failure of its own kills the tool
+ * (SIGTERM), and then the store's error is the cause.
+ */
+function explainFailure(
+  ctx: BackupContext,
+  toolResult: PromiseSettledResult<void>,
+  chainResult: PromiseSettledResult<void>,
+  putResult: PromiseSettledResult<unknown>,
+): AgentError {
+  const name = ctx.database.name;
+  if (ctx.signal?.aborted) return new AgentError('internal', `backup of ${name} cancelled`, { cause: ctx.signal.reason });
+  const toolError = toolResult.status === 'rejected' ? (toolResult.reason as unknown) : undefined;
+  const putError = putResult.status === 'rejected' ? (putResult.reason as unknown) : undefined;
+  const storageFailed = putError !== undefined && !(putError instanceof ToolError);
+  if (toolError !== undefined && !storageFailed) {
+    return new AgentError('tool', `dump database ${name}: ${messageOf(toolError)}`, { hint: toolHint(toolError), cause: toolError });
   }
-  if (storageError === undefined && toolResult.status === 'rejected') {
-    const err = toolResult.reason as unknown;
-    throw new AgentError('tool', `dump database ${ctx.database.name}: ${messageOf(err)}`, {
-      hint: toolHint(err),
-      cause: err,
-    });
-  }
-  const err = storageError ?? (chainResult.status === 'rejected' ? chainResult.reason : undefined);
-  throw new AgentError('storage', `upload backup of ${ctx.database.name} to ${ctx.storage.location}: ${describeStorageError(err)}`, {
+  const err = putError ?? (chainResult.status === 'rejected' ? chainResult.reason : undefined);
+  return new AgentError('storage', `upload backup of ${name} to ${ctx.storage.location}: ${describeStorageError(err)}`, {
+    ...storageHintOption(err),
     cause: err,
   });
 }

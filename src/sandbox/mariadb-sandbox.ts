@@ -130,7 +130,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     process.kill(pid, 'SIGTERM');
-    const done = await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]);
+    const done = await Promise.race([exited.then(() => true), sleep(15_000, undefined, { ref: false }).then(() => false)]);
     if (!done) {
       process.kill(pid, 'SIGKILL');
       await exited;

@@ -15,3 +15,25 @@ export function describeStorageError(err: unknown): string {
   if (typeof e?.code === 'string' && !parts[0]?.includes(e.code)) parts.push(e.code);
   return parts.filter(Boolean).join(' — ') || 'unknown error';
 }
+
+/** What the user can do about a storage failure, when its kind is recognisable. */
+export function storageHint(err: unknown): string | undefined {
+  const e = err as { name?: string; Code?: string; code?: string | number; $metadata?: { httpStatusCode?: number } };
+  const name = e?.Code ?? e?.name ?? '';
+  const status = e?.$metadata?.httpStatusCode ?? (typeof e?.code === 'number' ? e.code : undefined);
+  if (/InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|Forbidden|ExpiredToken/.test(name) || status === 401 || status === 403) {
+    return 'the store rejected the credentials: check access_key_id/secret_access_key (or credentials_file) and the bucket policy';
+  }
+  if (/NoSuchBucket/.test(name)) return 'the bucket does not exist: create it, or fix bucket: in the configuration';
+  if (e?.code === 'ECONNREFUSED' || e?.code === 'ENOTFOUND' || e?.code === 'ETIMEDOUT' || e?.code === 'EAI_AGAIN') {
+    return 'the storage endpoint cannot be reached: check endpoint: and the network';
+  }
+  if (e?.code === 'EACCES' || e?.code === 'EROFS') return 'the agent cannot write to the storage path: check its permissions';
+  return undefined;
+}
+
+/** `{ hint }` for AgentError options when a hint applies, else `{}`. */
+export function storageHintOption(err: unknown): { hint?: string } {
+  const hint = storageHint(err);
+  return hint === undefined ? {} : { hint };
+}

@@ -70,7 +70,7 @@ export async function spawnService(
       if (exitStatus === undefined) {
         child.ref(); // keep the event loop alive until the exit event arrives
         signalGroup(pid, 'SIGTERM');
-        const graceful = await Promise.race([exited.then(() => true), sleep(STOP_GRACE_MS, false)]);
+        const graceful = await Promise.race([exited.then(() => true), sleep(STOP_GRACE_MS, false, { ref: false })]);
         if (!graceful) {
           signalGroup(pid, 'SIGKILL');
           await exited;

@@ -1,0 +1,146 @@
+// Failure paths with real parts: a dump tool that fails after writing output (a real fixture
+// script), a wrong password, a storage endpoint that is down or rejects credentials. Each must
+// give a clear error and exit code, leave no manifest and no partial object behind.
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { Storage } from '@google-cloud/storage';
+import { readdir, readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
+import { freePort } from '../harness/child-process.ts';
+import { createS3Bucket, s3Client, startS3Server } from '../harness/s3-server.ts';
+import {
+  agent,
+  FIXTURES,
+  sourceConnectionYaml,
+  sourceEnv,
+  sourceSql,
+  storageYaml,
+  testDir,
+  uniqueName,
+  writeConfig,
+  type StorageKind,
+} from '../helpers.ts';
+
+const schema = uniqueName('fail').replace('-', '_');
+beforeAll(async () => {
+  await sourceSql(sampleDataSql(schema, 200));
+});
+
+/** Every object key in the storage a config's YAML points at, read with the store's own client. */
+async function objectsIn(kind: StorageKind, storage: string): Promise<string[]> {
+  const field = (name: string) => new RegExp(`^\\s*${name}: (.*)$`, 'm').exec(storage)?.[1] ?? '';
+  if (kind === 'local') {
+    const root = field('path');
+    return (await readdir(root, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+  }
+  if (kind === 's3') {
+    const client = s3Client(inject('s3').endpoint);
+    try {
+      const out = await client.send(new ListObjectsV2Command({ Bucket: field('bucket') }));
+      return (out.Contents ?? []).map((o) => o.Key ?? '');
+    } finally {
+      client.destroy();
+    }
+  }
+  const [files] = await new Storage({ apiEndpoint: inject('gcs').endpoint, projectId: 'test' }).bucket(field('bucket')).getFiles();
+  return files.map((f) => f.name);
+}
+
+async function setup(kind: StorageKind, extra: string[] = [], storage?: string) {
+  const dir = await testDir(`fail-${kind}`);
+  const storageBlock = storage ?? (await storageYaml(kind));
+  const config = await writeConfig(
+    dir,
+    ['storage:', storageBlock, ...extra, 'databases:', '  - name: source', sourceConnectionYaml(), `    schemas: [${schema}]`, ''].join('\n'),
+  );
+  return { config, storageBlock };
+}
+
+describe.each<StorageKind>(['local', 's3', 'gcs'])('a dump tool failing mid-stream, %s storage', (kind) => {
+  it('fails with the tool stderr and exit code, and leaves no manifest and no object', async () => {
+    const { config, storageBlock } = await setup(kind, ['tools:', `  dump: ${join(FIXTURES, 'failing-dump.sh')}`]);
+    const result = await agent(['--config', config, 'run-now'], sourceEnv());
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain('error: source: dump database source: failing-dump.sh exited with code 2');
+    expect(result.stderr).toContain('Lost connection to server during query when dumping table `orders` at row: 4242');
+    expect(await objectsIn(kind, storageBlock)).toEqual([]);
+
+    const listed = await agent(['--config', config, 'list', '--json'], sourceEnv());
+    expect(listed.exitCode).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([]);
+  });
+});
+
+describe('a wrong database password', () => {
+  it('fails with the server error and a hint, before anything is stored', async () => {
+    const { config, storageBlock } = await setup('local');
+    const result = await agent(['--config', config, 'run-now'], { SOURCE_DB_PASSWORD: 'wrong-password' });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/error: source: connect to database source \(127\.0\.0\.1:\d+\): Access denied for user 'agent'@'127\.0\.0\.1'/);
+    expect(result.stderr).toContain('hint: check user and password');
+    expect(result.stderr).not.toContain('wrong-password');
+    expect(await objectsIn('local', storageBlock).catch(() => [])).toEqual([]);
+  });
+});
+
+describe('storage failures', () => {
+  it('an S3 endpoint that is down: clear error, exit 1, the dump tool is stopped', async () => {
+    const port = await freePort();
+    const storage = [
+      '  type: s3',
+      '  bucket: nowhere',
+      `  endpoint: http://127.0.0.1:${port}`,
+      '  force_path_style: true',
+      '  access_key_id: S3RVER',
+      '  secret_access_key: S3RVER',
+      '  checksum: when_required',
+    ].join('\n');
+    const { config } = await setup('s3', ['tools:', `  dump: ${join(FIXTURES, 'hanging-dump.sh')}`], storage);
+    const started = Date.now();
+    const result = await agent(['--config', config, 'run-now'], sourceEnv());
+    expect(result.exitCode).toBe(1);
+    // Checked before the dump starts: a multi-hour dump must not run into a dead store.
+    expect(result.stderr).toMatch(/error: source: reach storage s3:\/\/nowhere of database source: .*ECONNREFUSED/);
+    expect(result.stderr).toContain('hint: the storage endpoint cannot be reached');
+    expect(Date.now() - started).toBeLessThan(60_000);
+  });
+
+  it('an S3 store that goes down mid-upload: the dump tool is killed, the error names the store', async () => {
+    const dir = await testDir('s3-dies');
+    const server = await startS3Server({ dir: join(dir, 'data'), runDir: join(dir, 'run') });
+    try {
+      await createS3Bucket(server.endpoint, 'dies');
+      const storage = ['type: s3', 'bucket: dies', `endpoint: ${server.endpoint}`, 'force_path_style: true', 'access_key_id: S3RVER',
+        'secret_access_key: S3RVER', 'checksum: when_required', 'part_size_mb: 5'].map((l) => `  ${l}`).join('\n');
+      const { config } = await setup('s3', ['tools:', `  dump: ${join(FIXTURES, 'endless-dump.sh')}`], storage);
+      const running = agent(['--config', config, 'run-now'], { ...sourceEnv(), RECORD_DIR: dir });
+      // Wait until the first multipart part has landed, then take the store away.
+      const uploads = join(dir, 'data', 'dies', '._S3rver_uploads');
+      for (let i = 0; i < 600 && (await readdir(uploads, { recursive: true }).catch(() => [])).length < 2; i++) await sleep(50);
+      await server.stop();
+      const result = await running;
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toMatch(/error: source: upload backup of source to s3:\/\/dies: .*ECONNREFUSED/);
+      const pid = Number(await readFile(join(dir, 'pid'), 'utf8'));
+      expect(() => process.kill(pid, 0)).toThrow(); // the endless tool is gone
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('S3 credentials the store rejects: clear error, exit 1, nothing stored', async () => {
+    const good = await storageYaml('s3');
+    // s3rver does not verify SigV4 signatures, only that the access key id exists: an unknown key
+    // id is the rejection it can produce (InvalidAccessKeyId, HTTP 403).
+    const storage = good.replace('access_key_id: S3RVER', 'access_key_id: NOT-A-KEY').replace('secret_access_key: S3RVER', 'secret_access_key: not-the-secret');
+    const { config } = await setup('s3', [], storage);
+    const result = await agent(['--config', config, 'run-now'], sourceEnv());
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/error: source: reach storage s3:\/\/bkt-[0-9a-f]+\/backups\/prod of database source: .*(SignatureDoesNotMatch|InvalidAccessKeyId|HTTP 403)/);
+    expect(result.stderr).toContain('hint: the store rejected the credentials');
+    expect(result.stderr).not.toContain('not-the-secret');
+    expect(await objectsIn('s3', good)).toEqual([]);
+  });
+});
