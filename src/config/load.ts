@@ -46,8 +46,8 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
       doc.errors.map((e) => `line ${counter.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`),
     );
   }
-  const describe = (issue: ConfigIssue | { path: readonly PropertyKey[]; message: string }): string => {
-    const line = lineOf(doc, counter, issue.path);
+  const describe = (issue: ConfigIssue | { path: readonly PropertyKey[]; message: string; at?: readonly PropertyKey[] }): string => {
+    const line = lineOf(doc, counter, ('at' in issue && issue.at) || issue.path);
     return `${line === undefined ? '' : `line ${line}: `}${formatPath(issue.path)}: ${issue.message}`;
   };
 
@@ -56,16 +56,30 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
 
   const parsed = configSchema.safeParse(interpolated.value);
   if (!parsed.success) {
-    throw configError(source, parsed.error.issues.map((issue) => describe({ path: issue.path, message: issueMessage(issue) })));
+    throw configError(
+      source,
+      parsed.error.issues.map((issue) =>
+        describe({
+          path: issue.path,
+          message: issueMessage(issue),
+          // An unknown key is reported on its parent's path but located at the key's own line.
+          ...(issue.code === 'unrecognized_keys' ? { at: [...issue.path, issue.keys[0] ?? ''] } : {}),
+        }),
+      ),
+    );
   }
   const { config, issues } = normalizeConfig(parsed.data);
   if (issues.length > 0) throw configError(source, issues.map(describe));
   return config;
 }
 
-function issueMessage(issue: { code: string; message: string; keys?: string[] }): string {
+function issueMessage(issue: { code: string; message: string; keys?: string[]; expected?: unknown }): string {
   if (issue.code === 'unrecognized_keys' && issue.keys) {
     return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  }
+  // zod does not keep the input in issues; its message says when there was none.
+  if (issue.code === 'invalid_type' && issue.message.endsWith('received undefined')) {
+    return `missing (expected ${String(issue.expected)})`;
   }
   return issue.message;
 }

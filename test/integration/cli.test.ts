@@ -1,0 +1,162 @@
+// The command line as a user meets it: exit codes (0 ok, 1 failure, 2 usage/config), `error:` and
+// `hint:` lines, secrets kept out of argv, logs and output, and a download that refuses corrupt data.
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
+import {
+  agent,
+  FIXTURES,
+  sourceConnectionYaml,
+  sourceEnv,
+  sourceSql,
+  storageYaml,
+  testDir,
+  uniqueName,
+  writeConfig,
+} from '../helpers.ts';
+
+const schema = uniqueName('cli').replace('-', '_');
+let dir: string;
+let config: string;
+let storePath: string;
+
+beforeAll(async () => {
+  await sourceSql(sampleDataSql(schema, 300));
+  dir = await testDir('cli');
+  const storage = await storageYaml('local');
+  storePath = /path: (.*)/.exec(storage)?.[1] ?? '';
+  config = await writeConfig(
+    dir,
+    ['storage:', storage, 'databases:', '  - name: source', sourceConnectionYaml(), `    schemas: [${schema}]`, '  - name: other', '    socket: /nonexistent.sock', ''].join('\n'),
+  );
+});
+
+describe('usage and configuration errors exit 2', () => {
+  it('an unknown flag', async () => {
+    const result = await agent(['--config', config, 'list', '--colour']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("error: unknown option '--colour'");
+  });
+
+  it('an unknown database entry, with the known names as a hint', async () => {
+    const result = await agent(['--config', config, 'run-now', '--database', 'nope'], sourceEnv());
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('error: --database nope: no database entry of that name');
+    expect(result.stderr).toContain('hint: the configuration names: source, other');
+  });
+
+  it('restore without --database', async () => {
+    const result = await agent(['--config', config, 'restore']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("error: required option '-d, --database <name>' not specified");
+  });
+
+  it('an invalid configuration names file, line and YAML path', async () => {
+    const bad = await writeConfig(await testDir('bad-config'), 'storage:\n  type: s3\n  bukcet: x\ndatabases:\n  - name: a\n    port: 99999\n');
+    const result = await agent(['--config', bad, 'list']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain(`error: invalid configuration ${bad}:`);
+    expect(result.stderr).toMatch(/line 3: storage: unknown key "bukcet"/);
+    expect(result.stderr).toMatch(/line 6: databases\[0\]\.port: /);
+    expect(result.stderr).toContain('hint: ');
+  });
+
+  it('a missing configuration file, found through AGENT_CONFIG', async () => {
+    const result = await agent(['list'], { AGENT_CONFIG: '/nonexistent/agent.yaml' });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('error: read configuration /nonexistent/agent.yaml: ENOENT');
+    expect(result.stderr).toContain('hint: pass --config PATH or set AGENT_CONFIG');
+  });
+
+  it('config validate prints the normalised config with secrets redacted', async () => {
+    const result = await agent(['--config', config, 'config', 'validate'], sourceEnv());
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain('password: "**redacted**"');
+    expect(result.stdout).toContain('algorithm: zstd');
+    expect(result.stdout).not.toContain(sourceEnv()['SOURCE_DB_PASSWORD']);
+  });
+});
+
+describe('secrets', () => {
+  it('reach the dump tool through a private 0600 defaults file, never argv or logs', async () => {
+    const record = await testDir('record');
+    const recording = await writeConfig(
+      record,
+      (await readFile(config, 'utf8')).replace('databases:', `tools:\n  dump: ${join(FIXTURES, 'recording-dump.sh')}\ndatabases:`),
+    );
+    const password = sourceEnv()['SOURCE_DB_PASSWORD'] ?? '';
+    const result = await agent(['--config', recording, '--log-level', 'trace', 'run-now', '--database', 'source', '--json'], {
+      ...sourceEnv(),
+      RECORD_DIR: record,
+    });
+    expect(result.exitCode).toBe(0);
+    const argv = await readFile(join(record, 'argv'), 'utf8');
+    expect(argv.split('\n')[0]).toMatch(/^--defaults-file=\/.*\/client\.cnf$/);
+    expect(argv).toContain('--single-transaction');
+    expect(argv).not.toContain(password);
+    expect(await readFile(join(record, 'cmdline'), 'utf8')).not.toContain(password);
+    expect((await readFile(join(record, 'file-mode'), 'utf8')).trim()).toBe('600');
+    expect((await readFile(join(record, 'dir-mode'), 'utf8')).trim()).toBe('700');
+    expect(await readFile(join(record, 'content'), 'utf8')).toContain(`password="${password}"`);
+    // Removed once the tool has exited.
+    await expect(stat((await readFile(join(record, 'path'), 'utf8')).trim())).rejects.toThrow(/ENOENT/);
+    // Logs (trace level, on stderr) and output never carry it.
+    expect(result.stderr).toContain('"msg":"backup completed"');
+    expect(result.stderr + result.stdout).not.toContain(password);
+  });
+});
+
+describe('download', () => {
+  it('refuses an archive whose bytes do not match the manifest, and leaves no file', async () => {
+    const backup = await agent(['--config', config, 'run-now', '--database', 'source', '--json'], sourceEnv());
+    expect(backup.exitCode).toBe(0);
+    const [manifest] = JSON.parse(backup.stdout) as { id: string; objects: { key: string }[] }[];
+    const object = join(storePath, manifest?.objects[0]?.key ?? '');
+    const bytes = await readFile(object);
+    const middle = Math.floor(bytes.length / 2);
+    bytes[middle] = (bytes[middle] ?? 0) ^ 0xff;
+    await writeFile(object, bytes);
+
+    const out = join(dir, 'corrupt-download');
+    const result = await agent(['--config', config, 'download', '--database', 'source', '--backup', manifest?.id ?? '', '--output', out], sourceEnv());
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/error: .*SHA-256 [0-9a-f]{64} does not match the manifest's [0-9a-f]{64}/);
+    expect(await readdir(out)).toEqual([]);
+  });
+
+  it('a backup ID that does not exist', async () => {
+    const result = await agent(['--config', config, 'download', '--database', 'source', '--backup', '20200101T000000Z-000000'], sourceEnv());
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain('error: backup 20200101T000000Z-000000 of database source not found');
+    expect(result.stderr).toContain('hint: `agent list --database source`');
+  });
+
+  it('--database is required when several databases are configured', async () => {
+    const result = await agent(['--config', config, 'download'], sourceEnv());
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('error: --database is required when the configuration names several databases');
+  });
+});
+
+describe('list', () => {
+  it('prints a table with the documented columns, newest first', async () => {
+    await agent(['--config', config, 'run-now', '--database', 'source'], sourceEnv());
+    const result = await agent(['--config', config, 'list'], sourceEnv());
+    expect(result.exitCode).toBe(0);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+DATABASE\s+TYPE\s+TRIGGER\s+CREATED AT\s+SIZE\s+STATUS$/);
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    const ids = lines.slice(1).map((l) => l.split(/\s+/)[0] ?? '');
+    expect(ids).toEqual([...ids].sort().reverse());
+    expect(lines[1]).toMatch(/source\s+dump\s+manual\s+\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC\s+[\d.]+ (B|KiB|MiB)\s+completed$/);
+  });
+
+  it('fails for a database that cannot be reached, without stopping the others (run-now)', async () => {
+    const result = await agent(['--config', config, 'run-now'], sourceEnv());
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toMatch(/^source: backup \d{8}T\d{6}Z-[0-9a-f]{6} completed/m);
+    expect(result.stderr).toContain('error: other: connect to database other (/nonexistent.sock)');
+    expect(result.stderr).toContain('error: 1 of 2 backups failed: other');
+  });
+});
