@@ -129,6 +129,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
+    // The child is unref'd so a running server never keeps its parent alive; while waiting for it
+    // to exit it must be ref'd again, or an otherwise idle process would exit mid-await.
+    child.ref();
     process.kill(pid, 'SIGTERM');
     const done = await Promise.race([exited.then(() => true), sleep(15_000, undefined, { ref: false }).then(() => false)]);
     if (!done) {

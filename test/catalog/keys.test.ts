@@ -1,0 +1,101 @@
+// The object-key layout: backup IDs and the keys built from them (pure functions).
+import { describe, expect, it } from 'vitest';
+import {
+  backupIdTime,
+  backupPrefix,
+  databasePrefix,
+  dumpKey,
+  isBackupId,
+  manifestKey,
+  newBackupId,
+  parseManifestKey,
+} from '../../src/catalog/keys.ts';
+
+describe('newBackupId', () => {
+  it('is YYYYMMDDTHHMMSSZ-<6 hex> in UTC', () => {
+    const id = newBackupId(new Date('2026-03-07T04:05:06.789Z'), Buffer.from([0xab, 0x01, 0xff]));
+    expect(id).toBe('20260307T040506Z-ab01ff');
+    expect(isBackupId(id)).toBe(true);
+  });
+
+  it('ignores the local time zone of the machine', () => {
+    // 23:30 on Dec 31 in UTC is already the next year in most zones east of UTC.
+    expect(newBackupId(new Date(Date.UTC(2025, 11, 31, 23, 30, 0)), Buffer.from([0, 0, 0]))).toBe('20251231T233000Z-000000');
+  });
+
+  it('gets a random suffix by default', () => {
+    const now = new Date('2026-01-01T00:00:00Z');
+    const ids = new Set(Array.from({ length: 50 }, () => newBackupId(now)));
+    expect(ids.size).toBeGreaterThan(45);
+    for (const id of ids) expect(id).toMatch(/^20260101T000000Z-[0-9a-f]{6}$/);
+  });
+
+  it('IDs made at increasing times sort ascending as strings', () => {
+    const start = Date.UTC(2026, 0, 1);
+    // Steps from one second to years, across day, month and year boundaries; suffixes are random.
+    const steps = [1_000, 59_000, 3_600_000, 86_400_000, 31 * 86_400_000, 400 * 86_400_000, 1_000];
+    const times: number[] = [start];
+    for (const step of steps) times.push((times.at(-1) ?? start) + step);
+    const ids = times.map((t) => newBackupId(new Date(t)));
+    expect([...ids].reverse().sort()).toEqual(ids);
+    // …and with suffixes chosen to sort against time, seconds still decide.
+    const adversarial = times.map((t, i) => newBackupId(new Date(t), Buffer.from([255 - i, 0, 0])));
+    expect([...adversarial].reverse().sort()).toEqual(adversarial);
+  });
+});
+
+describe('backupIdTime', () => {
+  it('gives the time of the ID, to the second', () => {
+    const now = new Date('2026-07-15T12:34:56.999Z');
+    expect(backupIdTime(newBackupId(now))?.toISOString()).toBe('2026-07-15T12:34:56.000Z');
+  });
+
+  it('round-trips for many times', () => {
+    for (let t = Date.UTC(2000, 0, 1); t < Date.UTC(2040, 0, 1); t += 987_654_321_000 / 50) {
+      const whole = Math.floor(t / 1000) * 1000;
+      expect(backupIdTime(newBackupId(new Date(t)))?.getTime()).toBe(whole);
+    }
+  });
+
+  it.each(['', 'nope', '20260101T000000Z', '20260101T000000Z-ABCDEF', '20260101T000000-abcdef', '20260101T000000Z-abcdef0', 'x20260101T000000Z-abcdef'])(
+    'is undefined for %j',
+    (id) => {
+      expect(backupIdTime(id)).toBeUndefined();
+      expect(isBackupId(id)).toBe(false);
+    },
+  );
+});
+
+describe('key layout', () => {
+  const id = '20260101T020304Z-a1b2c3';
+
+  it('builds the documented keys', () => {
+    expect(databasePrefix('shop')).toBe('shop/');
+    expect(backupPrefix('shop', id)).toBe(`shop/${id}/`);
+    expect(manifestKey('shop', id)).toBe(`shop/${id}/manifest.json`);
+    expect(dumpKey('shop', id, '.zst')).toBe(`shop/${id}/dump.sql.zst`);
+    expect(dumpKey('shop', id, '')).toBe(`shop/${id}/dump.sql`);
+  });
+
+  it('parseManifestKey accepts <db>/<id>/manifest.json', () => {
+    expect(parseManifestKey(`shop/${id}/manifest.json`)).toEqual({ database: 'shop', id });
+    expect(parseManifestKey(manifestKey('my-db.prod_1', id))).toEqual({ database: 'my-db.prod_1', id });
+  });
+
+  it.each([
+    `shop/${id}/dump.sql.zst`,
+    `shop/${id}/manifest.json.partial`,
+    `shop/${id}/Manifest.json`,
+    `shop/not-an-id/manifest.json`,
+    `shop/20260101T020304Z-A1B2C3/manifest.json`,
+    `/${id}/manifest.json`,
+    `${id}/manifest.json`,
+    `manifest.json`,
+    `x/shop/${id}/manifest.json`,
+    `shop/${id}/sub/manifest.json`,
+    `shop/${id}/`,
+    '',
+  ])('parseManifestKey rejects %j', (key) => {
+    expect(parseManifestKey(key)).toBeUndefined();
+  });
+});

@@ -1,0 +1,128 @@
+// The storage contract against every driver: the in-memory fake, a local directory, S3 (s3rver)
+// and GCS (the firebase-tools emulator), the remote ones built the way the agent builds them.
+import { readdir } from 'node:fs/promises';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { Storage } from '@google-cloud/storage';
+import { describe, expect, inject, it } from 'vitest';
+import type { GcsStorageConfig, S3StorageConfig } from '../../src/config/schema.ts';
+import { Secret } from '../../src/config/secret.ts';
+import type { StorageDriver } from '../../src/storage/driver.ts';
+import { LocalDriver } from '../../src/storage/local.ts';
+import { MemoryDriver } from '../../src/storage/memory.ts';
+import { openStorage } from '../../src/storage/open.ts';
+import { createS3Bucket, s3Client } from '../harness/s3-server.ts';
+import { testDir, uniqueName } from '../helpers.ts';
+import { bodyOf, generatedBody, listAll, readAll, storageContract } from './contract.ts';
+
+const MiB = 1024 * 1024;
+
+function s3Config(bucket: string): S3StorageConfig {
+  return {
+    type: 's3',
+    bucket,
+    prefix: 'some/prefix',
+    endpoint: inject('s3').endpoint,
+    force_path_style: true,
+    access_key_id: new Secret('S3RVER'),
+    secret_access_key: new Secret('S3RVER'),
+    checksum: 'when_required',
+    part_size_mb: 5,
+    upload_concurrency: 2,
+    region: 'us-east-1',
+  };
+}
+
+function gcsConfig(bucket: string): GcsStorageConfig {
+  return { type: 'gcs', bucket, prefix: 'p', endpoint: inject('gcs').endpoint, project_id: 'test' };
+}
+
+async function s3Storage(): Promise<{ driver: StorageDriver; bucket: string }> {
+  const bucket = uniqueName('bkt');
+  await createS3Bucket(inject('s3').endpoint, bucket);
+  return { driver: openStorage(s3Config(bucket)), bucket };
+}
+
+/** Every file under `dir`, relative, recursively. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => `${e.parentPath}/${e.name}`.slice(dir.length + 1)).sort();
+}
+
+storageContract('memory', async () => ({ driver: new MemoryDriver() }));
+
+storageContract('local', async () => ({ driver: new LocalDriver(await testDir('local-contract')) }));
+
+storageContract('s3 (s3rver)', async () => ({ driver: (await s3Storage()).driver }), { listsByDirectoryWalk: true });
+
+storageContract('gcs (emulator)', async () => ({ driver: openStorage(gcsConfig(uniqueName('bkt'))) }));
+
+describe('LocalDriver only', () => {
+  it('leaves no *.partial file after a successful put', async () => {
+    const root = await testDir('local-partial-ok');
+    const driver = new LocalDriver(root);
+    await driver.put('db/id/dump.sql', generatedBody(3 * MiB).stream);
+    await driver.put('db/id/manifest.json', bodyOf('{}'));
+    expect(await filesUnder(root)).toEqual(['db/id/dump.sql', 'db/id/manifest.json']);
+  });
+
+  it('leaves no *.partial file (and no object) after a failed put', async () => {
+    const root = await testDir('local-partial-failed');
+    const driver = new LocalDriver(root);
+    await expect(driver.put('db/id/dump.sql', generatedBody(8 * MiB, { failAt: 2 * MiB }).stream)).rejects.toThrow(
+      'source failed on purpose',
+    );
+    const controller = new AbortController();
+    const cancelled = generatedBody(8 * MiB, { onBytes: (n) => n >= MiB && controller.abort() });
+    await expect(driver.put('db/id/other.sql', cancelled.stream, { signal: controller.signal })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
+    expect(await filesUnder(root)).toEqual([]);
+    expect(await listAll(driver, '')).toEqual([]);
+  });
+
+  it('stores objects as plain files under its root (keys map to paths)', async () => {
+    const root = await testDir('local-layout');
+    const driver = new LocalDriver(root);
+    await driver.put('a/b/c.txt', bodyOf('abc'));
+    expect(driver.location).toBe(root);
+    expect(await filesUnder(root)).toEqual(['a/b/c.txt']);
+    await driver.delete('a/b/c.txt');
+    // Directories emptied by the delete are removed, so the root stays tidy.
+    expect(await readdir(root)).toEqual([]);
+  });
+});
+
+describe('S3 prefix (raw SDK client)', () => {
+  it('puts objects under prefix/ in the bucket', async () => {
+    const { driver, bucket } = await s3Storage();
+    const client = s3Client(inject('s3').endpoint);
+    try {
+      await driver.put('db/x.txt', bodyOf('under the prefix'));
+      expect(driver.location).toBe(`s3://${bucket}/some/prefix`);
+      const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'some/prefix/db/x.txt' }));
+      expect((await readAll(got.Body as AsyncIterable<Uint8Array>)).toString()).toBe('under the prefix');
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+      expect((listed.Contents ?? []).map((o) => o.Key)).toEqual(['some/prefix/db/x.txt']);
+      // …and keys come back relative to the prefix.
+      expect((await listAll(driver, 'db/')).map((o) => o.key)).toEqual(['db/x.txt']);
+    } finally {
+      client.destroy();
+      await driver.close?.();
+    }
+  });
+});
+
+describe('GCS prefix (raw SDK client)', () => {
+  it('puts objects under prefix/ in the bucket', async () => {
+    const bucket = uniqueName('bkt');
+    const driver = openStorage(gcsConfig(bucket));
+    await driver.put('db/x.txt', bodyOf('under the prefix'));
+    expect(driver.location).toBe(`gs://${bucket}/p`);
+    const raw = new Storage({ apiEndpoint: inject('gcs').endpoint, projectId: 'test' }).bucket(bucket);
+    const [content] = await raw.file('p/db/x.txt').download();
+    expect(content.toString()).toBe('under the prefix');
+    const [files] = await raw.getFiles();
+    expect(files.map((f) => f.name)).toEqual(['p/db/x.txt']);
+    expect((await listAll(driver, 'db/')).map((o) => o.key)).toEqual(['db/x.txt']);
+  });
+});
