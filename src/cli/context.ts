@@ -15,16 +15,19 @@ export interface GlobalOptions {
 export class CommandContext {
   readonly config: AgentConfig;
   readonly logger: Logger;
+  /** Aborted by SIGINT/SIGTERM: the running operation stops its tools and cleans up. */
+  readonly signal: AbortSignal;
   readonly #drivers = new Map<string, StorageDriver>();
 
-  constructor(config: AgentConfig, logger: Logger) {
+  constructor(config: AgentConfig, logger: Logger, signal: AbortSignal = new AbortController().signal) {
     this.config = config;
     this.logger = logger;
+    this.signal = signal;
   }
 
-  static load(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): CommandContext {
+  static load(options: GlobalOptions, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env): CommandContext {
     const config = loadConfig(resolveConfigPath(options.config, env), env);
-    return new CommandContext(config, createLogger(options.logLevel ?? 'warn', 2));
+    return new CommandContext(config, createLogger(options.logLevel ?? 'warn', 2), signal);
   }
 
   /** The database entry called `name`; a usage error listing the known ones otherwise. */
@@ -55,12 +58,12 @@ export class CommandContext {
     return only;
   }
 
-  storage(database: DatabaseConfig): StorageDriver {
+  async storage(database: DatabaseConfig): Promise<StorageDriver> {
     const id = storageIdentity(database.storage);
     let driver = this.#drivers.get(id);
     if (!driver) {
       try {
-        driver = openStorage(database.storage);
+        driver = await openStorage(database.storage);
       } catch (err) {
         throw new AgentError('config', `open storage of database ${database.name}: ${(err as Error).message}`, { cause: err });
       }

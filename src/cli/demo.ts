@@ -62,7 +62,7 @@ export async function demo(options: { dir?: string; keep?: boolean }): Promise<v
     try {
       const [shop, copy] = ctx.config.databases;
       if (!shop || !copy) throw new Error('demo config lost its databases');
-      const storage = ctx.storage(shop);
+      const storage = await ctx.storage(shop);
       const manifest = await runLogicalBackup({ config: ctx.config, database: shop, storage, trigger: 'manual', logger: ctx.logger });
       out(`\n$ agent --config ${configPath} run-now --database shop`);
       out(`backup ${manifest.id}: ${manifest.sizeBytes} bytes (${manifest.rawSizeBytes} bytes of SQL), binlog ${manifest.binlog?.file}:${manifest.binlog?.position} gtid ${manifest.binlog?.gtid}`);

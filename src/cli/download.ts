@@ -14,7 +14,7 @@ export interface DownloadOptions {
 /** `agent download`: one backup's data file, still compressed, verified against its manifest. */
 export async function download(ctx: CommandContext, options: DownloadOptions): Promise<void> {
   const database = ctx.singleDatabase(options.database);
-  const storage = ctx.storage(database);
+  const storage = await ctx.storage(database);
   const manifest = await findBackup(storage, database.name, options.backup);
   if (options.backup === undefined) {
     process.stderr.write(
@@ -24,7 +24,7 @@ export async function download(ctx: CommandContext, options: DownloadOptions): P
   const object = dataObject(manifest);
   const progress = createProgress('download', object.sizeBytes);
   try {
-    const result = await downloadBackup(storage, manifest, resolve(options.output ?? '.'), { onProgress: progress.update });
+    const result = await downloadBackup(storage, manifest, resolve(options.output ?? '.'), { onProgress: progress.update, signal: ctx.signal });
     progress.update(object.sizeBytes);
     progress.stop();
     out(`${result.path} (${formatBytes(result.sizeBytes)}, SHA-256 verified)`);

@@ -34,7 +34,7 @@ export async function list(ctx: CommandContext, options: ListOptions): Promise<v
   const rows: { manifest: Manifest; location: string }[] = [];
   const unreadable: UnreadableBackup[] = [];
   for (const database of databases) {
-    const storage = ctx.storage(database);
+    const storage = await ctx.storage(database);
     const listing = await listBackups(storage, database.name);
     rows.push(...listing.backups.map((manifest) => ({ manifest, location: storage.location })));
     unreadable.push(...listing.unreadable);

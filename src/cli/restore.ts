@@ -17,7 +17,7 @@ export interface RestoreCliOptions {
 export async function restore(ctx: CommandContext, options: RestoreCliOptions): Promise<void> {
   const source = ctx.database(options.database);
   const target = options.target === undefined ? source : ctx.database(options.target, '--target');
-  const storage = ctx.storage(source);
+  const storage = await ctx.storage(source);
   const manifest = await findBackup(storage, source.name, options.backup);
   if (options.backup === undefined) {
     process.stderr.write(
@@ -37,6 +37,7 @@ export async function restore(ctx: CommandContext, options: RestoreCliOptions): 
       skipBinlog: options.binlog === false,
       logger: ctx.logger,
       onProgress: progress.update,
+      signal: ctx.signal,
     });
     progress.update(object.sizeBytes);
   } finally {

@@ -15,10 +15,18 @@ export async function runNow(ctx: CommandContext, options: RunNowOptions): Promi
   const done: Manifest[] = [];
   const failed: { name: string; error: unknown }[] = [];
   for (const database of databases) {
+    if (ctx.signal.aborted) break;
     if (!options.json) process.stderr.write(`backing up ${database.name}…\n`);
     try {
-      const storage = ctx.storage(database);
-      const manifest = await runLogicalBackup({ config: ctx.config, database, storage, trigger: 'manual', logger: ctx.logger });
+      const storage = await ctx.storage(database);
+      const manifest = await runLogicalBackup({
+        config: ctx.config,
+        database,
+        storage,
+        trigger: 'manual',
+        logger: ctx.logger,
+        signal: ctx.signal,
+      });
       done.push(manifest);
       if (!options.json) {
         const ms = Date.parse(manifest.completedAt) - Date.parse(manifest.startedAt);

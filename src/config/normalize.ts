@@ -22,7 +22,7 @@ export interface Connection {
 }
 
 export interface Compression {
-  algorithm: CompressionConfig['algorithm'];
+  algorithm: NonNullable<CompressionConfig['algorithm']>;
   level: number;
 }
 
@@ -53,8 +53,9 @@ function resolveCompression(
   path: (string | number)[],
   issues: ConfigIssue[],
 ): Compression {
-  const algorithm = own?.algorithm ?? shared.algorithm;
-  const level = own?.level ?? (own === undefined ? shared.level : undefined) ?? defaultLevel[algorithm];
+  const algorithm = own?.algorithm ?? shared.algorithm ?? 'zstd';
+  // A shared level applies only while the algorithm is the shared one: gzip's 9 is not zstd's 9.
+  const level = own?.level ?? (algorithm === (shared.algorithm ?? 'zstd') ? shared.level : undefined) ?? defaultLevel[algorithm];
   if (algorithm !== 'none' && level > maxLevel[algorithm]) {
     issues.push({ path: [...path, 'level'], message: `${algorithm} level must be 1–${maxLevel[algorithm]}` });
   }
@@ -62,6 +63,10 @@ function resolveCompression(
 }
 
 function checkStorage(storage: StorageConfig, path: (string | number)[], issues: ConfigIssue[]): void {
+  if (storage.type === 'local') return;
+  if (/^\/|\/\/|(^|\/)\.\.?(\/|$)/.test(storage.prefix)) {
+    issues.push({ path: [...path, 'prefix'], message: 'must be a relative key prefix without empty, "." or ".." segments' });
+  }
   if (storage.type !== 's3') return;
   if (storage.secret_access_key && storage.secret_access_key_file) {
     issues.push({ path: [...path, 'secret_access_key_file'], message: 'give secret_access_key or secret_access_key_file, not both' });
@@ -72,9 +77,6 @@ function checkStorage(storage: StorageConfig, path: (string | number)[], issues:
   }
   if (storage.sse_kms_key_id && storage.server_side_encryption !== 'aws:kms') {
     issues.push({ path: [...path, 'sse_kms_key_id'], message: 'needs server_side_encryption: aws:kms' });
-  }
-  if (/^\/|\/\/|(^|\/)\.\.?(\/|$)/.test(storage.prefix)) {
-    issues.push({ path: [...path, 'prefix'], message: 'must be a relative key prefix without empty, "." or ".." segments' });
   }
 }
 

@@ -10,7 +10,16 @@ import { Secret } from './secret.ts';
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
-const secret = nonEmpty.transform((value) => new Secret(value));
+/** Not trimmed: leading or trailing spaces can be part of a password. */
+/**
+ * Numbers and booleans may come from \`\${VAR}\`, which always yields a string: accept the string
+ * forms ("5432", "true") where the schema wants a number or a boolean.
+ */
+const int = () => z.preprocess((v) => (typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : v), z.int());
+const bool = () =>
+  z.preprocess((v) => (typeof v === 'string' && /^(true|false)$/i.test(v.trim()) ? v.trim().toLowerCase() === 'true' : v), z.boolean());
+
+const secret = z.string().min(1, 'must not be empty').transform((value) => new Secret(value));
 
 /** A path whose content is a secret (trailing newline dropped), read at load time. */
 const secretFile = nonEmpty.transform((path, ctx) => {
@@ -29,9 +38,10 @@ const secretFile = nonEmpty.transform((path, ctx) => {
 });
 
 const compressionSchema = z.strictObject({
-  algorithm: z.enum(['zstd', 'gzip', 'none']).default('zstd'),
+  /** Default zstd (or the shared setting, for a database's own compression block). */
+  algorithm: z.enum(['zstd', 'gzip', 'none']).optional(),
   /** zstd 1–19 (default 3), gzip 1–9 (default 6); ignored for none. */
-  level: z.int().min(1).max(19).optional(),
+  level: int().pipe(z.int().min(1).max(19)).optional(),
 });
 
 const localStorageSchema = z.strictObject({
@@ -46,7 +56,7 @@ const s3StorageSchema = z.strictObject({
   region: nonEmpty.default('us-east-1'),
   /** For S3-compatible services (MinIO, Ceph, R2, Scaleway, OVH…). */
   endpoint: z.url().optional(),
-  force_path_style: z.boolean().default(false),
+  force_path_style: bool().default(false),
   /** Without keys the default AWS credential chain is used (env, profile, instance role…). */
   access_key_id: secret.optional(),
   secret_access_key: secret.optional(),
@@ -62,8 +72,8 @@ const s3StorageSchema = z.strictObject({
    */
   checksum: z.enum(['when_supported', 'when_required']).default('when_supported'),
   /** Multipart part size. Memory is about part_size × (upload_concurrency + 1). 10 000 parts max. */
-  part_size_mb: z.int().min(5).max(5120).default(8),
-  upload_concurrency: z.int().min(1).max(16).default(2),
+  part_size_mb: int().pipe(z.int().min(5).max(5120)).default(8),
+  upload_concurrency: int().pipe(z.int().min(1).max(16)).default(2),
 });
 
 const gcsStorageSchema = z.strictObject({
@@ -96,7 +106,10 @@ const tlsSchema = z.strictObject({
 });
 
 const dumpSchema = z.strictObject({
-  /** Record binlog file/position and GTID at the snapshot (needs binlog on and BINLOG MONITOR). */
+  /**
+   * Record binlog file/position and GTID at the snapshot when binary logging is on. MariaDB reads
+   * them from the snapshot itself (binlog_snapshot_*), with no global lock and no extra grant.
+   */
   binlog_coordinates: z.enum(['auto', 'off']).default('auto'),
   /** Extra arguments appended to the dump tool's command line (never put passwords here). */
   extra_args: z.array(nonEmpty).default([]),
@@ -110,7 +123,7 @@ export const databaseSchema = z.strictObject({
     .string()
     .regex(databaseNamePattern, 'must be 1–64 letters, digits, "_", "." or "-", starting with a letter or digit'),
   host: nonEmpty.optional(),
-  port: z.int().min(1).max(65535).optional(),
+  port: int().pipe(z.int().min(1).max(65535)).optional(),
   socket: nonEmpty.optional(),
   user: nonEmpty.default('root'),
   password: secret.optional(),

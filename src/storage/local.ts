@@ -6,12 +6,18 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertValidKey, StorageNotFoundError, type ObjectInfo, type PutOptions, type StorageDriver } from './driver.ts';
 
-/** In-flight files carry this suffix; they are never listed and never visible under their key. */
-const PARTIAL = '.partial';
+/** In-flight files: `<key>.<12 hex>.partial`; never listed and never visible under their key. */
+const PARTIAL = /\.[0-9a-f]{12}\.partial$/;
 
 function isNotFound(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** unlink of a directory: not an object, so for delete it is as good as missing. */
+function isDirectory(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EISDIR' || code === 'EPERM';
 }
 
 /** fsync a directory so a rename or unlink in it survives a crash. */
@@ -46,7 +52,7 @@ export class LocalDriver implements StorageDriver {
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<{ size: number }> {
     const target = this.#path(key);
     await mkdir(dirname(target), { recursive: true });
-    const temp = `${target}.${randomBytes(6).toString('hex')}${PARTIAL}`;
+    const temp = `${target}.${randomBytes(6).toString('hex')}.partial`;
     const out = createWriteStream(temp, { flags: 'wx', mode: 0o640, flush: true });
     try {
       await pipeline(body, out, options.signal ? { signal: options.signal } : {});
@@ -65,6 +71,10 @@ export class LocalDriver implements StorageDriver {
     const handle = await open(path, 'r').catch((err: unknown) => {
       throw isNotFound(err) ? new StorageNotFoundError(key, { cause: err }) : err;
     });
+    if (!(await handle.stat()).isFile()) {
+      await handle.close();
+      throw new StorageNotFoundError(key); // a directory of other keys, not an object
+    }
     return createReadStream('', { fd: handle, ...(options.signal ? { signal: options.signal } : {}) });
   }
 
@@ -101,7 +111,7 @@ export class LocalDriver implements StorageDriver {
       const key = relative(this.root, path).split(sep).join('/');
       if (entry.isDirectory()) {
         if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await this.#walk(path, prefix, found);
-      } else if (entry.isFile() && !entry.name.endsWith(PARTIAL) && key.startsWith(prefix)) {
+      } else if (entry.isFile() && !PARTIAL.test(entry.name) && key.startsWith(prefix)) {
         const info = await stat(path).catch(() => undefined);
         if (info) found.push({ key, size: info.size, modifiedAt: info.mtime });
       }
@@ -114,6 +124,7 @@ export class LocalDriver implements StorageDriver {
       await unlink(path);
     } catch (err) {
       if (isNotFound(err)) return;
+      if (isDirectory(err) && !(await stat(path)).isFile()) return;
       throw err;
     }
     // Remove directories the deletion left empty, up to (not including) the root.

@@ -1,16 +1,18 @@
 import type { StorageConfig } from '../config/schema.ts';
 import type { StorageDriver } from './driver.ts';
-import { createGcsBucket, GcsDriver } from './gcs.ts';
 import { LocalDriver } from './local.ts';
 import { PrefixedDriver } from './prefixed.ts';
-import { createS3Client, S3Driver } from './s3.ts';
 
-/** The composition point from configuration to a concrete driver. */
-export function openStorage(config: StorageConfig): StorageDriver {
+/**
+ * The composition point from configuration to a concrete driver. The cloud SDKs are loaded only
+ * for the store in use: each costs ~30 MiB of resident memory that a local-only agent need not pay.
+ */
+export async function openStorage(config: StorageConfig): Promise<StorageDriver> {
   switch (config.type) {
     case 'local':
       return new LocalDriver(config.path);
-    case 's3':
+    case 's3': {
+      const { createS3Client, S3Driver } = await import('./s3.ts');
       return new PrefixedDriver(
         new S3Driver(createS3Client(config), {
           bucket: config.bucket,
@@ -22,8 +24,11 @@ export function openStorage(config: StorageConfig): StorageDriver {
         }),
         config.prefix,
       );
-    case 'gcs':
+    }
+    case 'gcs': {
+      const { createGcsBucket, GcsDriver } = await import('./gcs.ts');
       return new PrefixedDriver(new GcsDriver(createGcsBucket(config), { storageClass: config.storage_class }), config.prefix);
+    }
   }
 }
 

@@ -1,4 +1,5 @@
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -12,9 +13,13 @@ import type { S3StorageConfig } from '../config/schema.ts';
 import { CountingStream } from '../pipeline/digest.ts';
 import { assertValidKey, StorageNotFoundError, type ObjectInfo, type PutOptions, type StorageDriver } from './driver.ts';
 
-/** The part of S3Client the driver uses; a test double only needs `send`. */
+/**
+ * The part of S3Client the driver uses. lib-storage also reads `config` (checksum mode, endpoint,
+ * path style), so a test double provides both.
+ */
 export interface S3Like {
   send: S3Client['send'];
+  config: Partial<S3Client['config']>;
   destroy?: () => void;
 }
 
@@ -95,8 +100,20 @@ export class S3Driver implements StorageDriver {
       ...(this.#options.serverSideEncryption ? { ServerSideEncryption: this.#options.serverSideEncryption } : {}),
       ...(this.#options.sseKmsKeyId ? { SSEKMSKeyId: this.#options.sseKmsKeyId } : {}),
     };
+    // Same client (config through the prototype), but the first failure of any command other
+    // than the abort is kept: lib-storage throws the abort's error when the abort fails too.
+    const client = this.#client;
+    const recording = Object.create(client) as S3Like;
+    recording.send = (async (command: unknown, ...rest: unknown[]) => {
+      try {
+        return await (client.send as (...args: unknown[]) => Promise<unknown>)(command, ...rest);
+      } catch (err) {
+        if (!(command instanceof AbortMultipartUploadCommand)) cause ??= err;
+        throw err;
+      }
+    }) as S3Like['send'];
     const upload = new Upload({
-      client: this.#client as S3Client,
+      client: recording as S3Client,
       params,
       partSize: this.#options.partSizeBytes,
       queueSize: this.#options.queueSize,
@@ -106,6 +123,7 @@ export class S3Driver implements StorageDriver {
       await upload.done();
       return { size: counter.bytes };
     } catch (err) {
+      body.destroy();
       throw cause ?? err;
     } finally {
       options.signal?.removeEventListener('abort', onAbort);

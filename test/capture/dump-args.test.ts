@@ -197,6 +197,11 @@ describe('parseDumpCoordinates', () => {
     expect(parseDumpCoordinates(MARIADB_HEAD, MARIADB_TAIL)).toEqual({ file: 'mysql-bin.000001', position: 861, gtid: '0-1-3' });
   });
 
+  it("takes the tool's own GTID line at the end, not one inside table data before it", () => {
+    const tail = `INSERT INTO notes VALUES (1,'gtid_slave_pos=\\'9-9-9\\' is a string');\n${MARIADB_TAIL}`.replace("INSERT INTO notes VALUES (1,'gtid_slave_pos=\\'9-9-9\\'", "INSERT INTO notes VALUES (1,'-- SET GLOBAL gtid_slave_pos='9-9-9'");
+    expect(parseDumpCoordinates(MARIADB_HEAD, tail)).toMatchObject({ gtid: '0-1-3' });
+  });
+
   it('reads a MySQL 8 dump: GTID_PURGED and position at the top', () => {
     expect(parseDumpCoordinates(MYSQL_HEAD, MYSQL_TAIL)).toEqual({
       file: 'binlog.000002',
@@ -409,6 +414,8 @@ describe('parseToolVersion', () => {
     ['mysqldump  Ver 10.13 Distrib 5.7.44, for Linux (x86_64)', { flavor: 'mysql', version: '5.7.44' }],
     // Debian's mysqldump is MariaDB's under the old name.
     ['mysqldump  Ver 10.19 Distrib 10.11.19-MariaDB, for debian-linux-gnu (x86_64)', { flavor: 'mariadb', version: '10.11.19-MariaDB' }],
+    // MariaDB 11.x words it differently.
+    ['mariadb-dump from 11.8.6-MariaDB, client 10.19 for debian-linux-gnu (x86_64)', { flavor: 'mariadb', version: '11.8.6-MariaDB' }],
   ])('%s', (line, expected) => {
     expect(parseToolVersion(line)).toEqual(expected);
   });

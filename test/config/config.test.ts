@@ -293,3 +293,36 @@ describe('Secret redaction', () => {
     expect(config.databases[0]?.connection.password?.reveal()).toBe(PASSWORD);
   });
 });
+
+describe('parseConfig: fixes found in review', () => {
+  it('a database that sets only a level inherits the shared algorithm', () => {
+    const config = parse(`${LOCAL}\ncompression: { algorithm: gzip, level: 9 }\ndatabases:\n  - name: a\n    compression: { level: 4 }\n  - name: b\n`);
+    expect(config.databases[0]?.compression).toEqual({ algorithm: 'gzip', level: 4 });
+    expect(config.databases[1]?.compression).toEqual({ algorithm: 'gzip', level: 9 });
+  });
+
+  it("a database that switches algorithm does not take the shared algorithm's level", () => {
+    const config = parse(`${LOCAL}\ncompression: { algorithm: gzip, level: 9 }\ndatabases:\n  - name: a\n    compression: { algorithm: zstd }\n`);
+    expect(config.databases[0]?.compression).toEqual({ algorithm: 'zstd', level: 3 });
+  });
+
+  it('keeps spaces that are part of a password', () => {
+    const config = parse(`${LOCAL}\ndatabases:\n  - name: a\n    password: " sp ace "\n`);
+    expect(config.databases[0]?.connection.password?.reveal()).toBe(' sp ace ');
+  });
+
+  it('takes numbers and booleans from ${VAR}', () => {
+    const config = parse(
+      'storage:\n  type: s3\n  bucket: b\n  force_path_style: ${PATH_STYLE}\n  part_size_mb: ${PART}\ndatabases:\n  - name: a\n    port: ${DB_PORT}\n',
+      { DB_PORT: '3307', PATH_STYLE: 'true', PART: '16' },
+    );
+    expect(config.databases[0]?.connection.port).toBe(3307);
+    expect(config.databases[0]?.storage).toMatchObject({ force_path_style: true, part_size_mb: 16 });
+  });
+
+  it('still rejects a port that is not a number', () => {
+    expect(problems(configError(`${LOCAL}\ndatabases:\n  - name: a\n    port: \${DB_PORT}\n`, { DB_PORT: 'x' }))).toEqual([
+      'line 6: databases[0].port: Invalid input: expected number, received string',
+    ]);
+  });
+});

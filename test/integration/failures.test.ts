@@ -3,7 +3,8 @@
 // give a clear error and exit code, leave no manifest and no partial object behind.
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Storage } from '@google-cloud/storage';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { execa } from 'execa';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
@@ -12,6 +13,7 @@ import { freePort } from '../harness/child-process.ts';
 import { createS3Bucket, s3Client, startS3Server } from '../harness/s3-server.ts';
 import {
   agent,
+  AGENT,
   FIXTURES,
   sourceConnectionYaml,
   sourceEnv,
@@ -142,5 +144,29 @@ describe('storage failures', () => {
     expect(result.stderr).toContain('hint: the store rejected the credentials');
     expect(result.stderr).not.toContain('not-the-secret');
     expect(await objectsIn('s3', good)).toEqual([]);
+  });
+});
+
+describe('cancellation', () => {
+  it('SIGTERM during a backup kills the tool, removes the partial object and the credentials file', async () => {
+    const dir = await testDir('sigterm');
+    const { config, storageBlock } = await setup('local', ['tools:', `  dump: ${join(FIXTURES, 'endless-dump.sh')}`]);
+    const child = execa(process.execPath, [AGENT, '--config', config, 'run-now'], {
+      env: { ...sourceEnv(), RECORD_DIR: dir },
+      reject: false,
+      stdin: 'ignore',
+    });
+    // Wait until the tool runs and data is flowing into the store.
+    for (let i = 0; i < 400 && (await readdir(dir)).length < 2; i++) await sleep(25);
+    await sleep(500);
+    child.kill('SIGTERM');
+    const result = await child;
+    expect(result.exitCode).toBe(1);
+    expect(String(result.stderr)).toContain('received SIGTERM: cancelling');
+    expect(String(result.stderr)).toContain('error: source: backup of source cancelled');
+    const pid = Number(await readFile(join(dir, 'pid'), 'utf8'));
+    expect(() => process.kill(pid, 0)).toThrow();
+    await expect(stat((await readFile(join(dir, 'defaults'), 'utf8')).trim())).rejects.toThrow(/ENOENT/);
+    expect(await objectsIn('local', storageBlock)).toEqual([]);
   });
 });

@@ -6,7 +6,8 @@ import { Storage } from '@google-cloud/storage';
 import { describe, expect, inject, it } from 'vitest';
 import type { GcsStorageConfig, S3StorageConfig } from '../../src/config/schema.ts';
 import { Secret } from '../../src/config/secret.ts';
-import type { StorageDriver } from '../../src/storage/driver.ts';
+import { Readable } from 'node:stream';
+import { StorageNotFoundError, type StorageDriver } from '../../src/storage/driver.ts';
 import { LocalDriver } from '../../src/storage/local.ts';
 import { MemoryDriver } from '../../src/storage/memory.ts';
 import { openStorage } from '../../src/storage/open.ts';
@@ -39,7 +40,7 @@ function gcsConfig(bucket: string): GcsStorageConfig {
 async function s3Storage(): Promise<{ driver: StorageDriver; bucket: string }> {
   const bucket = uniqueName('bkt');
   await createS3Bucket(inject('s3').endpoint, bucket);
-  return { driver: openStorage(s3Config(bucket)), bucket };
+  return { driver: await openStorage(s3Config(bucket)), bucket };
 }
 
 /** Every file under `dir`, relative, recursively. */
@@ -54,7 +55,7 @@ storageContract('local', async () => ({ driver: new LocalDriver(await testDir('l
 
 storageContract('s3 (s3rver)', async () => ({ driver: (await s3Storage()).driver }), { listsByDirectoryWalk: true });
 
-storageContract('gcs (emulator)', async () => ({ driver: openStorage(gcsConfig(uniqueName('bkt'))) }));
+storageContract('gcs (emulator)', async () => ({ driver: await openStorage(gcsConfig(uniqueName('bkt'))) }));
 
 describe('LocalDriver only', () => {
   it('leaves no *.partial file after a successful put', async () => {
@@ -115,7 +116,7 @@ describe('S3 prefix (raw SDK client)', () => {
 describe('GCS prefix (raw SDK client)', () => {
   it('puts objects under prefix/ in the bucket', async () => {
     const bucket = uniqueName('bkt');
-    const driver = openStorage(gcsConfig(bucket));
+    const driver = await openStorage(gcsConfig(bucket));
     await driver.put('db/x.txt', bodyOf('under the prefix'));
     expect(driver.location).toBe(`gs://${bucket}/p`);
     const raw = new Storage({ apiEndpoint: inject('gcs').endpoint, projectId: 'test' }).bucket(bucket);
@@ -124,5 +125,24 @@ describe('GCS prefix (raw SDK client)', () => {
     const [files] = await raw.getFiles();
     expect(files.map((f) => f.name)).toEqual(['p/db/x.txt']);
     expect((await listAll(driver, 'db/')).map((o) => o.key)).toEqual(['db/x.txt']);
+  });
+});
+
+describe('LocalDriver: keys that name a directory of other keys', () => {
+  it('get and stat say not found, delete succeeds and keeps the objects below', async () => {
+    const driver = new LocalDriver(await testDir('local-dirkey'));
+    await driver.put('x/dir/obj', Readable.from([Buffer.from('data')]));
+    await expect(driver.get('x/dir')).rejects.toBeInstanceOf(StorageNotFoundError);
+    expect(await driver.stat('x/dir')).toBeUndefined();
+    await driver.delete('x/dir');
+    expect(await driver.stat('x/dir/obj')).toMatchObject({ size: 4 });
+  });
+
+  it('lists a key that merely ends in .partial; only its own temp files are hidden', async () => {
+    const driver = new LocalDriver(await testDir('local-partial'));
+    await driver.put('a/notes.partial', Readable.from([Buffer.from('kept')]));
+    const keys: string[] = [];
+    for await (const info of driver.list('a/')) keys.push(info.key);
+    expect(keys).toEqual(['a/notes.partial']);
   });
 });

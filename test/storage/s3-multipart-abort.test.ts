@@ -21,6 +21,8 @@ interface Sent {
 interface DoubleOptions {
   /** What AbortMultipartUpload does: answer normally, or fail like s3rver (405). */
   abortFails?: boolean;
+  /** Part number whose UploadPart the store rejects (503 SlowDown). */
+  partFails?: number;
   /** Called when an UploadPart arrives, before it is answered. */
   onUploadPart?: (partNumber: number) => Promise<void> | void;
 }
@@ -38,6 +40,9 @@ function s3Double(opts: DoubleOptions = {}): { client: S3Like; sent: Sent[]; par
       case 'UploadPartCommand': {
         const partNumber = rest['PartNumber'] as number;
         await opts.onUploadPart?.(partNumber);
+        if (partNumber === opts.partFails) {
+          throw Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $fault: 'server', $metadata: { httpStatusCode: 503 } });
+        }
         partBytes.set(partNumber, Buffer.from(Body as Uint8Array));
         return { ETag: `"etag-${partNumber}"` };
       }
@@ -58,11 +63,11 @@ function s3Double(opts: DoubleOptions = {}): { client: S3Like; sent: Sent[]; par
     send: send as unknown as S3Like['send'],
     // lib-storage's Upload also reads these from `client.config` (not only `send`).
     config: {
-      requestChecksumCalculation: async () => 'WHEN_REQUIRED',
+      requestChecksumCalculation: async () => 'WHEN_REQUIRED' as const,
       requestHandler: undefined,
       forcePathStyle: true,
       endpoint: async () => ({ protocol: 'http:', hostname: 'double.invalid', port: '', path: '/' }),
-    },
+    } as unknown as S3Like['config'],
   };
   return { client, sent, partBytes };
 }
@@ -112,6 +117,14 @@ describe('S3Driver with an S3 client double (s3rver cannot abort multipart uploa
     const err = await settle(driverFor(client).put(KEY, body(30 * MiB, { failAt: 11 * MiB }).stream));
     expect((err as Error).message).toBe(SOURCE_ERROR);
     expect(err).not.toMatchObject({ name: 'MethodNotAllowed' });
+    expect(names(sent)).toContain('AbortMultipartUploadCommand');
+    expect(names(sent)).not.toContain('CompleteMultipartUploadCommand');
+  });
+
+  it('a part the store rejects, then a failing abort (405): the part error is reported', async () => {
+    const { client, sent } = s3Double({ partFails: 2, abortFails: true });
+    const err = await settle(driverFor(client).put(KEY, body(30 * MiB).stream));
+    expect(err).toMatchObject({ name: 'SlowDown', message: 'Please reduce your request rate.' });
     expect(names(sent)).toContain('AbortMultipartUploadCommand');
     expect(names(sent)).not.toContain('CompleteMultipartUploadCommand');
   });

@@ -1,0 +1,118 @@
+// npm run bench: the agent against the raw tool pipeline, measured in the same run on the same data.
+//   raw:   mariadb-dump … | zstd -1 > file
+//   agent: agent run-now → local directory, and → S3 (s3rver), zstd level 1
+// Prints wall-time ratios (median of BENCH_RUNS) and the agent's peak RSS. Targets: ratio ≤ 1.05
+// to local storage, peak RSS ≤ 128 MiB. BENCH_SIZE_MB sets the SQL size (default ~1 GB).
+import { execa } from 'execa';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startSandbox } from '../src/sandbox/mariadb-sandbox.ts';
+import { createS3Bucket, startS3Server } from '../test/harness/s3-server.ts';
+import { freePort } from '../test/harness/child-process.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DIR = join(ROOT, '.tmp', 'bench');
+const SIZE_MB = Number(process.env['BENCH_SIZE_MB'] ?? 1024);
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
+const TABLES = 4;
+const ROW_BYTES = 290; // approximate SQL bytes per generated row
+
+interface Sample {
+  seconds: number;
+  maxRssKiB: number;
+}
+
+/** Runs a command under /usr/bin/time and returns wall seconds and the peak RSS of the process tree's largest member. */
+async function timed(command: string, args: string[], env: Record<string, string> = {}): Promise<Sample> {
+  const started = process.hrtime.bigint();
+  const result = await execa('/usr/bin/time', ['-f', 'RSS_KIB=%M', command, ...args], { env, reject: false, stdin: 'ignore' });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (result.exitCode !== 0) throw new Error(`${command} failed (${result.exitCode}): ${String(result.stderr).slice(-2000)}`);
+  const rss = /RSS_KIB=(\d+)/.exec(String(result.stderr));
+  return { seconds, maxRssKiB: Number(rss?.[1] ?? 0) };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+async function main(): Promise<void> {
+  if (!existsSync('/usr/bin/time')) throw new Error('bench needs /usr/bin/time (apt-get install time)');
+  await rm(DIR, { recursive: true, force: true });
+  await mkdir(DIR, { recursive: true });
+  const server = await startSandbox({ dir: join(DIR, 'mariadb'), port: await freePort(), agentPassword: 'bench' });
+  const s3 = await startS3Server({ dir: join(DIR, 's3'), runDir: join(DIR, 'run') });
+  try {
+    const rowsPerTable = Math.ceil((SIZE_MB * 1024 * 1024) / ROW_BYTES / TABLES);
+    process.stderr.write(`generating ~${SIZE_MB} MB of SQL (${TABLES} tables × ${rowsPerTable} rows)…\n`);
+    await server.sql('CREATE DATABASE bench');
+    for (let t = 1; t <= TABLES; t++) {
+      await server.sql(
+        `USE bench; CREATE TABLE bench.t${t} (id INT PRIMARY KEY, k INT NOT NULL, a CHAR(32) NOT NULL, b VARCHAR(255) NOT NULL, d DATETIME NOT NULL, KEY (k)) ENGINE=InnoDB;` +
+          `INSERT INTO bench.t${t} SELECT seq, seq % 10007, MD5(seq * ${t}), CONCAT(SHA2(seq + ${t}, 256), ' order ', seq, ' ', MD5(seq)), ` +
+          `TIMESTAMP'2026-01-01 00:00:00' + INTERVAL seq SECOND FROM seq_1_to_${rowsPerTable}`,
+      );
+    }
+    await createS3Bucket(s3.endpoint, 'bench');
+    const cnf = join(DIR, 'mariadb', 'my.cnf');
+    const rawFile = join(DIR, 'raw.sql.zst');
+    const dumpFlags = '--single-transaction --quick --routines --events --triggers --no-tablespaces --hex-blob --master-data=2 --gtid --databases bench';
+    const config = (storage: string) =>
+      [
+        'compression: { algorithm: zstd, level: 1 }',
+        'storage:',
+        storage,
+        'databases:',
+        '  - name: bench',
+        `    socket: ${server.socket}`,
+        '    user: root',
+        '    schemas: [bench]',
+        '',
+      ].join('\n');
+    const localConfig = join(DIR, 'local.yaml');
+    const s3Config = join(DIR, 's3.yaml');
+    await writeFile(localConfig, config(`  type: local\n  path: ${join(DIR, 'store')}`));
+    await writeFile(
+      s3Config,
+      config(
+        `  type: s3\n  bucket: bench\n  endpoint: ${s3.endpoint}\n  force_path_style: true\n  access_key_id: S3RVER\n  secret_access_key: S3RVER\n  checksum: when_required`,
+      ),
+    );
+    // Run the agent the way its `agent` bin does: with the node flags of its shebang line.
+    const main = join(ROOT, 'dist', 'main.js');
+    const shebang = (await readFile(main, 'utf8')).split('\n')[0] ?? '';
+    const nodeFlags = shebang.split(/\s+/).filter((word) => word.startsWith('--'));
+    const agentArgs = (cfg: string) => [...nodeFlags, main, '--config', cfg, 'run-now', '--database', 'bench'];
+
+    const samples: Record<'raw' | 'local' | 's3', Sample[]> = { raw: [], local: [], s3: [] };
+    for (let run = 1; run <= RUNS; run++) {
+      // Interleaved so drift in machine load hits every variant alike.
+      samples.raw.push(await timed('bash', ['-c', `set -o pipefail; mariadb-dump --defaults-file=${cnf} ${dumpFlags} | zstd -1 -q > ${rawFile}`]));
+      samples.local.push(await timed(process.execPath, agentArgs(localConfig)));
+      samples.s3.push(await timed(process.execPath, agentArgs(s3Config)));
+      process.stderr.write(`run ${run}/${RUNS}: raw ${samples.raw.at(-1)?.seconds.toFixed(2)} s, local ${samples.local.at(-1)?.seconds.toFixed(2)} s, s3 ${samples.s3.at(-1)?.seconds.toFixed(2)} s\n`);
+    }
+    const raw = median(samples.raw.map((s) => s.seconds));
+    const rawSize = (await stat(rawFile)).size;
+    const row = (name: string, xs: Sample[], target?: string) => {
+      const secs = median(xs.map((s) => s.seconds));
+      const rss = Math.max(...xs.map((s) => s.maxRssKiB)) / 1024;
+      return `${name.padEnd(34)} ${secs.toFixed(2).padStart(7)} s  ratio ${(secs / raw).toFixed(3)}${target ? ` (target ${target})` : ''}  peak RSS ${rss.toFixed(0)} MiB`;
+    };
+    const lines = [
+      `backup-agent bench — ${SIZE_MB} MB of SQL, ${RUNS} runs, median wall time; zstd level 1 everywhere; agent node flags: ${nodeFlags.join(' ') || 'none'}`,
+      `compressed size: ${(rawSize / 1024 / 1024).toFixed(1)} MiB`,
+      `${'mariadb-dump | zstd -1 > file'.padEnd(34)} ${raw.toFixed(2).padStart(7)} s  ratio 1.000`,
+      row('agent run-now → local', samples.local, '≤ 1.05'),
+      row('agent run-now → S3 (s3rver)', samples.s3),
+      `peak RSS target for the agent: ≤ 128 MiB`,
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await s3.stop();
+    await server.stop();
+    if (!process.env['BENCH_KEEP']) await rm(DIR, { recursive: true, force: true });
+  }
+}
+
+await main();
