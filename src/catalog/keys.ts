@@ -6,27 +6,30 @@ import { randomBytes } from 'node:crypto';
  *   <database>/<backup-id>/manifest.json     written last: the backup exists once this exists
  *   <database>/<backup-id>/dump.sql[.zst|.gz] the data of a logical backup
  *
- * Backup IDs are `YYYYMMDDTHHMMSSZ-<6 hex>` in UTC, so IDs, and keys, sort by creation time.
+ * Backup IDs are `YYYYMMDDTHHMMSS.mmmZ-<6 hex>`: the start time in UTC to the millisecond (ISO 8601
+ * basic format) and a random suffix, so IDs, and keys, sort by creation time.
  */
 
 export const MANIFEST_NAME = 'manifest.json';
 
-const ID_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-[0-9a-f]{6}$/;
+const ID_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z-[0-9a-f]{6}$/;
 
 export function newBackupId(now: Date, random: Buffer = randomBytes(3)): string {
-  const stamp = now.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  const stamp = now.toISOString().replace(/[-:]/g, '');
   return `${stamp}-${random.toString('hex').slice(0, 6).padEnd(6, '0')}`;
 }
 
 export function isBackupId(value: string): boolean {
-  return ID_PATTERN.test(value);
+  return backupIdTime(value) !== undefined;
 }
 
 /** The time encoded in a backup ID. */
 export function backupIdTime(id: string): Date | undefined {
   const m = ID_PATTERN.exec(id);
   if (!m) return undefined;
-  return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+  const time = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), Number(m[7])));
+  // Impossible dates (month 13, Feb 30) would roll over; they are not IDs this agent makes.
+  return time.toISOString().replace(/[-:]/g, '') === id.slice(0, 20) ? time : undefined;
 }
 
 export function databasePrefix(database: string): string {

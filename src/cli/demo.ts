@@ -1,9 +1,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runLogicalBackup } from '../backup/run-backup.ts';
 import { parseConfig } from '../config/load.ts';
+import { freePort } from '../sandbox/free-port.ts';
 import { startSandbox, type Sandbox } from '../sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../sandbox/sample-data.ts';
 import { restoreLogical } from '../restore/logical-restore.ts';
@@ -11,16 +11,6 @@ import { createLogger } from '../logger.ts';
 import { CommandContext, out } from './context.ts';
 import { list } from './list.ts';
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 const CHECKSUM_TABLES = 'shop.customers, shop.orders, shop.audit';
 

@@ -12,52 +12,52 @@ import {
 } from '../../src/catalog/keys.ts';
 
 describe('newBackupId', () => {
-  it('is YYYYMMDDTHHMMSSZ-<6 hex> in UTC', () => {
+  it('is YYYYMMDDTHHMMSS.mmmZ-<6 hex> in UTC', () => {
     const id = newBackupId(new Date('2026-03-07T04:05:06.789Z'), Buffer.from([0xab, 0x01, 0xff]));
-    expect(id).toBe('20260307T040506Z-ab01ff');
+    expect(id).toBe('20260307T040506.789Z-ab01ff');
     expect(isBackupId(id)).toBe(true);
   });
 
   it('ignores the local time zone of the machine', () => {
     // 23:30 on Dec 31 in UTC is already the next year in most zones east of UTC.
-    expect(newBackupId(new Date(Date.UTC(2025, 11, 31, 23, 30, 0)), Buffer.from([0, 0, 0]))).toBe('20251231T233000Z-000000');
+    expect(newBackupId(new Date(Date.UTC(2025, 11, 31, 23, 30, 0)), Buffer.from([0, 0, 0]))).toBe('20251231T233000.000Z-000000');
   });
 
   it('gets a random suffix by default', () => {
     const now = new Date('2026-01-01T00:00:00Z');
     const ids = new Set(Array.from({ length: 50 }, () => newBackupId(now)));
     expect(ids.size).toBeGreaterThan(45);
-    for (const id of ids) expect(id).toMatch(/^20260101T000000Z-[0-9a-f]{6}$/);
+    for (const id of ids) expect(id).toMatch(/^20260101T000000\.000Z-[0-9a-f]{6}$/);
   });
 
   it('IDs made at increasing times sort ascending as strings', () => {
     const start = Date.UTC(2026, 0, 1);
     // Steps from one second to years, across day, month and year boundaries; suffixes are random.
-    const steps = [1_000, 59_000, 3_600_000, 86_400_000, 31 * 86_400_000, 400 * 86_400_000, 1_000];
+    const steps = [1, 999, 1_000, 59_000, 3_600_000, 86_400_000, 31 * 86_400_000, 400 * 86_400_000, 1_000];
     const times: number[] = [start];
     for (const step of steps) times.push((times.at(-1) ?? start) + step);
     const ids = times.map((t) => newBackupId(new Date(t)));
     expect([...ids].reverse().sort()).toEqual(ids);
-    // …and with suffixes chosen to sort against time, seconds still decide.
+    // …and with suffixes chosen to sort against time, the time still decides (to the millisecond).
     const adversarial = times.map((t, i) => newBackupId(new Date(t), Buffer.from([255 - i, 0, 0])));
     expect([...adversarial].reverse().sort()).toEqual(adversarial);
   });
 });
 
 describe('backupIdTime', () => {
-  it('gives the time of the ID, to the second', () => {
+  it('gives the time of the ID, to the millisecond', () => {
     const now = new Date('2026-07-15T12:34:56.999Z');
-    expect(backupIdTime(newBackupId(now))?.toISOString()).toBe('2026-07-15T12:34:56.000Z');
+    expect(backupIdTime(newBackupId(now))?.toISOString()).toBe('2026-07-15T12:34:56.999Z');
   });
 
   it('round-trips for many times', () => {
     for (let t = Date.UTC(2000, 0, 1); t < Date.UTC(2040, 0, 1); t += 987_654_321_000 / 50) {
-      const whole = Math.floor(t / 1000) * 1000;
-      expect(backupIdTime(newBackupId(new Date(t)))?.getTime()).toBe(whole);
+      const whole = Math.floor(t);
+      expect(backupIdTime(newBackupId(new Date(whole)))?.getTime()).toBe(whole);
     }
   });
 
-  it.each(['', 'nope', '20260101T000000Z', '20260101T000000Z-ABCDEF', '20260101T000000-abcdef', '20260101T000000Z-abcdef0', 'x20260101T000000Z-abcdef'])(
+  it.each(['', 'nope', '20260101T000000.000Z', '20260101T000000.000Z-ABCDEF', '20260101T000000.000-abcdef', '20260101T000000.000Z-abcdef0', 'x20260101T000000.000Z-abcdef', '20260101T000000Z-abcdef', '20261301T000000.000Z-abcdef', '20260230T000000.000Z-abcdef'])(
     'is undefined for %j',
     (id) => {
       expect(backupIdTime(id)).toBeUndefined();
@@ -67,7 +67,7 @@ describe('backupIdTime', () => {
 });
 
 describe('key layout', () => {
-  const id = '20260101T020304Z-a1b2c3';
+  const id = '20260101T020304.000Z-a1b2c3';
 
   it('builds the documented keys', () => {
     expect(databasePrefix('shop')).toBe('shop/');

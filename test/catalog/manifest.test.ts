@@ -6,7 +6,7 @@ function manifest(): Manifest {
   return {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,
-    id: '20260101T020304Z-a1b2c3',
+    id: '20260101T020304.000Z-a1b2c3',
     database: 'shop',
     type: 'dump',
     trigger: 'manual',
@@ -20,7 +20,7 @@ function manifest(): Manifest {
     schemas: ['shop', 'crm'],
     objects: [
       {
-        key: 'shop/20260101T020304Z-a1b2c3/dump.sql.zst',
+        key: 'shop/20260101T020304.000Z-a1b2c3/dump.sql.zst',
         role: 'data',
         sizeBytes: 1234,
         sha256: 'a'.repeat(64),

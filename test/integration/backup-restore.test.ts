@@ -130,7 +130,7 @@ describe.each<StorageKind>(['local', 's3', 'gcs'])('backup and restore through %
     expect(result.stderr).toContain('Selected the most recent successful backup');
     const files = await readdir(out);
     expect(files).toHaveLength(1);
-    expect(files[0]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z_source_\d{8}T\d{6}Z-[0-9a-f]{6}\.sql\.zst$/);
+    expect(files[0]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z_source_\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}\.sql\.zst$/);
 
     if (kind !== 'local') return; // one stock-tool restore is enough; the archive is the same for every store
     const manual = await freshServer('stock-tools');

@@ -126,9 +126,9 @@ describe('download', () => {
   });
 
   it('a backup ID that does not exist', async () => {
-    const result = await agent(['--config', config, 'download', '--database', 'source', '--backup', '20200101T000000Z-000000'], sourceEnv());
+    const result = await agent(['--config', config, 'download', '--database', 'source', '--backup', '20200101T000000.000Z-000000'], sourceEnv());
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain('error: backup 20200101T000000Z-000000 of database source not found');
+    expect(result.stderr).toContain('error: backup 20200101T000000.000Z-000000 of database source not found');
     expect(result.stderr).toContain('hint: `agent list --database source`');
   });
 
@@ -155,7 +155,7 @@ describe('list', () => {
   it('fails for a database that cannot be reached, without stopping the others (run-now)', async () => {
     const result = await agent(['--config', config, 'run-now'], sourceEnv());
     expect(result.exitCode).toBe(1);
-    expect(result.stdout).toMatch(/^source: backup \d{8}T\d{6}Z-[0-9a-f]{6} completed/m);
+    expect(result.stdout).toMatch(/^source: backup \d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6} completed/m);
     expect(result.stderr).toContain('error: other: connect to database other (/nonexistent.sock)');
     expect(result.stderr).toContain('error: 1 of 2 backups failed: other');
   });

@@ -10,7 +10,7 @@ import { S3Driver, type S3Like } from '../../src/storage/s3.ts';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
-const KEY = 'db/20260101T000000Z-abcdef/dump.sql.zst';
+const KEY = 'db/20260101T000000.000Z-abcdef/dump.sql.zst';
 const SOURCE_ERROR = 'source failed on purpose';
 
 interface Sent {
