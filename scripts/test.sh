@@ -6,4 +6,5 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Sourced, so the Node 24 it selects stays on PATH here.
 . "$root/scripts/setup.sh"
 cd "$root"
-npm test
+# Extra arguments go to vitest (e.g. a test file, or -t PATTERN).
+npm test -- "$@"

@@ -29,23 +29,28 @@ export function parseDumpCoordinates(head: string, tail: string): BinlogCoordina
 export class CoordinatesScanner extends Transform {
   #head: Buffer[] = [];
   #headBytes = 0;
-  #tail: Buffer = Buffer.alloc(0);
+  /** The most recent chunks, just enough of them to cover TAIL_LIMIT bytes; never copied. */
+  #recent: Buffer[] = [];
+  #recentBytes = 0;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (this.#headBytes < HEAD_LIMIT) {
-      const take = chunk.subarray(0, HEAD_LIMIT - this.#headBytes);
+      const take = Buffer.from(chunk.subarray(0, HEAD_LIMIT - this.#headBytes));
       this.#head.push(take);
       this.#headBytes += take.length;
     }
-    this.#tail = chunk.length >= TAIL_LIMIT ? chunk.subarray(chunk.length - TAIL_LIMIT) : Buffer.concat([this.#tail, chunk]);
-    if (this.#tail.length > TAIL_LIMIT) this.#tail = this.#tail.subarray(this.#tail.length - TAIL_LIMIT);
-    // The tail may share memory with a chunk that is passed on; copy so it is not pinned.
-    if (this.#tail.buffer === chunk.buffer) this.#tail = Buffer.from(this.#tail);
+    this.#recent.push(chunk);
+    this.#recentBytes += chunk.length;
+    while (this.#recent.length > 1 && this.#recentBytes - (this.#recent[0]?.length ?? 0) >= TAIL_LIMIT) {
+      this.#recentBytes -= this.#recent.shift()?.length ?? 0;
+    }
     callback(null, chunk);
   }
 
   /** The coordinates seen; call after the stream has ended. */
   coordinates(): BinlogCoordinates | null {
-    return parseDumpCoordinates(Buffer.concat(this.#head).toString('utf8'), this.#tail.toString('utf8'));
+    const recent = Buffer.concat(this.#recent);
+    const tail = recent.subarray(Math.max(0, recent.length - TAIL_LIMIT));
+    return parseDumpCoordinates(Buffer.concat(this.#head).toString('utf8'), tail.toString('utf8'));
   }
 }

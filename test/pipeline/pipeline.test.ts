@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { compressionExtension, createCompressor, createDecompressor, type Algorithm } from '../../src/pipeline/compress.ts';
 import { CountingStream, DigestStream } from '../../src/pipeline/digest.ts';
 import { ExitGate } from '../../src/pipeline/exit-gate.ts';
+import { Rechunk } from '../../src/pipeline/rechunk.ts';
 
 function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (err: unknown) => void } {
   let resolve!: (value: T) => void;
@@ -213,5 +214,15 @@ describe('DigestStream and CountingStream', () => {
     expect(seen.at(-1)).toBe(300_000);
     expect(seen.length).toBeGreaterThan(1);
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1] ?? 0);
+  });
+});
+
+describe('Rechunk', () => {
+  it('gathers small chunks into blocks of the given size, the rest at the end, bytes unchanged', async () => {
+    const input = Array.from({ length: 25 }, (_, i) => Buffer.alloc(1000, i));
+    const blocks: Buffer[] = [];
+    for await (const block of Readable.from(input).pipe(new Rechunk(4096))) blocks.push(block as Buffer);
+    expect(blocks.map((b) => b.length)).toEqual([5000, 5000, 5000, 5000, 5000]);
+    expect(Buffer.concat(blocks).equals(Buffer.concat(input))).toBe(true);
   });
 });
