@@ -4,7 +4,7 @@
 #   docker build -t backup-agent .
 #   docker run --rm --init -v /etc/backup-agent:/etc/backup-agent:ro -v backups:/var/lib/backup-agent \
 #     -e SHOP_DB_PASSWORD backup-agent run-now
-# The default command, `daemon`, arrives in the next release; until then run one-shot commands.
+# The default command is `daemon`; one-shot commands work too (run-now, list, status, …).
 
 # ---- build: compile TypeScript, then keep only the production dependencies ------------------
 FROM node:24-bookworm-slim AS build
@@ -49,9 +49,9 @@ USER backup-agent
 # Default local storage and the directory `agent download` writes into by default.
 WORKDIR /var/lib/backup-agent
 
-# The daemon's health endpoint (next release). fetch is built into Node: no curl in the image.
+# The daemon's health endpoint (daemon.listen_port, default 9187). fetch is built into Node: no curl.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:9187/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
 # The same node flags as the `agent` bin's shebang (see src/main.ts): a small young generation.
 ENTRYPOINT ["node", "--max-semi-space-size=1", "/app/dist/main.js"]

@@ -25,13 +25,14 @@ command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-se
 command -v mariadb >/dev/null || need+=(mariadb-client)
 command -v mariadb-backup >/dev/null || command -v mariabackup >/dev/null || need+=(mariadb-backup)
 command -v zstd >/dev/null || need+=(zstd)
+command -v systemd-analyze >/dev/null || need+=(systemd)   # the tests verify the unit file
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]} with apt"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 export PATH="$PATH:/usr/sbin:/sbin"
-for tool in mariadbd mariadb-install-db mariadb mariadb-dump zstd; do
+for tool in mariadbd mariadb-install-db mariadb mariadb-dump zstd systemd-analyze; do
   command -v "$tool" >/dev/null || { log "missing $tool after install"; exit 1; }
 done
 

@@ -2,11 +2,13 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CommandContext, type GlobalOptions } from './cli/context.ts';
 import { configValidate } from './cli/config-validate.ts';
+import { daemon } from './cli/daemon.ts';
 import { demo } from './cli/demo.ts';
 import { download } from './cli/download.ts';
 import { list } from './cli/list.ts';
 import { restore } from './cli/restore.ts';
 import { runNow } from './cli/run-now.ts';
+import { status } from './cli/status.ts';
 import { AgentError, ExitCode, messageOf } from './errors.ts';
 import { AGENT_VERSION } from './version.ts';
 
@@ -24,7 +26,10 @@ import { AGENT_VERSION } from './version.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-function buildProgram(run: (action: (ctx: CommandContext) => Promise<void> | void) => Promise<void>): Command {
+function buildProgram(
+  run: (action: (ctx: CommandContext) => Promise<void> | void) => Promise<void>,
+  serve: (options: GlobalOptions) => Promise<void>,
+): Command {
   const program = new Command('agent')
     .description('Backups of MySQL and MariaDB databases to a local directory, S3 or GCS.')
     .version(AGENT_VERSION, '-V, --version')
@@ -66,6 +71,17 @@ function buildProgram(run: (action: (ctx: CommandContext) => Promise<void> | voi
     .action((opts: { database: string; backup?: string; target?: string; yes?: boolean; binlog?: boolean }) =>
       run((ctx) => restore(ctx, opts)),
     );
+
+  program
+    .command('daemon')
+    .description('run as a service: periodic backups on their schedules, health and metrics over HTTP')
+    .action(() => serve(program.opts<GlobalOptions>()));
+
+  program
+    .command('status')
+    .description('per database and type: the last result, the next run, and whether the daemon is running')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) => run((ctx) => status(ctx, opts)));
 
   const config = program.command('config').description('configuration commands');
   config
@@ -120,19 +136,23 @@ function cancelOnSignals(): AbortSignal {
 
 async function main(argv: string[]): Promise<ExitCode> {
   let program: Command | undefined;
-  const signal = cancelOnSignals();
+  let exitCode: ExitCode = ExitCode.ok;
   const run = async (action: (ctx: CommandContext) => Promise<void> | void) => {
-    const ctx = CommandContext.load(program?.opts<GlobalOptions>() ?? {}, signal);
+    const ctx = CommandContext.load(program?.opts<GlobalOptions>() ?? {}, cancelOnSignals());
     try {
       await action(ctx);
     } finally {
       await ctx.close();
     }
   };
-  program = buildProgram(run);
+  // The daemon handles its own signals (graceful stop, reload).
+  const serve = async (options: GlobalOptions) => {
+    exitCode = (await daemon(options)) === 0 ? ExitCode.ok : ExitCode.failure;
+  };
+  program = buildProgram(run, serve);
   try {
     await program.parseAsync(argv);
-    return ExitCode.ok;
+    return exitCode;
   } catch (err) {
     return report(err);
   }

@@ -217,7 +217,10 @@ function explainFailure(
   putResult: PromiseSettledResult<unknown>,
 ): AgentError {
   const name = ctx.database.name;
-  if (ctx.signal?.aborted) return new AgentError('internal', `backup of ${name} cancelled`, { cause: ctx.signal.reason });
+  if (ctx.signal?.aborted) {
+    const reason: unknown = ctx.signal.reason;
+    return new AgentError('internal', `backup of ${name} cancelled${reason === undefined ? '' : `: ${messageOf(reason)}`}`, { cause: reason });
+  }
   const toolError = toolResult.status === 'rejected' ? (toolResult.reason as unknown) : undefined;
   const putError = putResult.status === 'rejected' ? (putResult.reason as unknown) : undefined;
   const storageFailed = putError !== undefined && !(putError instanceof ToolError);

@@ -1,3 +1,4 @@
+import { cronProblem, DEFAULT_SCHEDULE, toSchedule, type Schedule } from '../scheduler/schedule.ts';
 import type { CompressionConfig, RawConfig, RawDatabaseConfig, StorageConfig } from './schema.ts';
 import type { Secret } from './secret.ts';
 
@@ -35,6 +36,8 @@ export interface DatabaseConfig {
   dump: RawDatabaseConfig['dump'];
   storage: StorageConfig;
   compression: Compression;
+  /** Periodic schedules, time zones resolved; the default is a daily dump at 01:00. */
+  schedules: Schedule[];
 }
 
 export interface AgentConfig {
@@ -42,6 +45,8 @@ export interface AgentConfig {
   logLevel: RawConfig['log_level'];
   tools: RawConfig['tools'];
   databases: DatabaseConfig[];
+  daemon: RawConfig['daemon'];
+  notifications: RawConfig['notifications'];
 }
 
 const defaultLevel: Record<Compression['algorithm'], number> = { zstd: 3, gzip: 6, none: 0 };
@@ -91,6 +96,7 @@ function isValidTimeZone(zone: string): boolean {
 
 export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: ConfigIssue[] } {
   const issues: ConfigIssue[] = [];
+  const rootTimezone = raw.timezone;
   if (!isValidTimeZone(raw.timezone)) {
     issues.push({ path: ['timezone'], message: `unknown time zone "${raw.timezone}" (expected an IANA name like Europe/Paris)` });
   }
@@ -120,8 +126,23 @@ export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: 
     } else if (db.storage) {
       checkStorage(db.storage, [...path, 'storage'], issues);
     }
+    const schedules = (db.schedules ?? [DEFAULT_SCHEDULE]).map((raw, j) => {
+      const at = [...path, 'schedules', j];
+      if ((raw.at === undefined) === (raw.cron === undefined)) {
+        issues.push({ path: at, message: 'give either at: "HH:MM" or cron: "…"' });
+      }
+      const zone = raw.timezone ?? (isValidTimeZone(rootTimezone) ? rootTimezone : 'UTC');
+      if (!isValidTimeZone(zone)) {
+        issues.push({ path: [...at, 'timezone'], message: `unknown time zone "${zone}" (expected an IANA name like Europe/Paris)` });
+      } else if (raw.cron !== undefined) {
+        const problem = cronProblem(raw.cron, zone);
+        if (problem) issues.push({ path: [...at, 'cron'], message: problem });
+      }
+      return toSchedule(raw, isValidTimeZone(rootTimezone) ? rootTimezone : 'UTC');
+    });
     return {
       name: db.name,
+      schedules,
       connection: {
         host: db.socket ? undefined : (db.host ?? '127.0.0.1'),
         port: db.port ?? 3306,
@@ -139,8 +160,27 @@ export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: 
     };
   });
 
+  const names = new Set(databases.map((d) => d.name));
+  raw.notifications.webhooks.forEach((hook, i) => {
+    hook.databases?.forEach((name, j) => {
+      if (!names.has(name)) issues.push({ path: ['notifications', 'webhooks', i, 'databases', j], message: `no database entry named "${name}"` });
+    });
+  });
+  raw.notifications.heartbeats.forEach((beat, i) => {
+    if (beat.database !== undefined && !names.has(beat.database)) {
+      issues.push({ path: ['notifications', 'heartbeats', i, 'database'], message: `no database entry named "${beat.database}"` });
+    }
+  });
+
   return {
-    config: { timezone: raw.timezone, logLevel: raw.log_level, tools: raw.tools, databases },
+    config: {
+      timezone: raw.timezone,
+      logLevel: raw.log_level,
+      tools: raw.tools,
+      databases,
+      daemon: raw.daemon,
+      notifications: raw.notifications,
+    },
     issues,
   };
 }

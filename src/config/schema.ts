@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseDuration } from './duration.ts';
 import { Secret } from './secret.ts';
 
 /**
@@ -35,6 +36,36 @@ const secretFile = nonEmpty.transform((path, ctx) => {
     ctx.addIssue({ code: 'custom', message: `cannot read secret file ${path} (${reason})` });
     return z.NEVER;
   }
+});
+
+/** A duration like `30s`, `5m`, `1h30m`, `7d`, as milliseconds. */
+const duration = () =>
+  z.string().transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (expected e.g. 30s, 5m, 1h, 7d)` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+/** A URL that may carry a token (webhooks, ping URLs): validated, then kept as a Secret. */
+const secretUrl = z.url().transform((value) => new Secret(value));
+
+/**
+ * When a backup type runs: a daily time (`at: "03:00"`) or a cron expression (5 fields, or 6 with
+ * seconds first), in `timezone` (default: the top-level timezone).
+ */
+const scheduleSchema = z.strictObject({
+  type: z.enum(['dump']).default('dump'),
+  at: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time HH:MM, e.g. "03:00"')
+    .optional(),
+  cron: nonEmpty.optional(),
+  timezone: nonEmpty.optional(),
+  /** A random delay of up to this much before each run, to spread load. */
+  jitter: duration().optional(),
 });
 
 const compressionSchema = z.strictObject({
@@ -133,6 +164,8 @@ export const databaseSchema = z.strictObject({
   schemas: z.array(nonEmpty).min(1).optional(),
   exclude_schemas: z.array(nonEmpty).default([]),
   dump: dumpSchema.prefault({}),
+  /** Default: one logical backup a day at 01:00 in the top-level timezone. */
+  schedules: z.array(scheduleSchema).optional(),
   storage: storageSchema.optional(),
   compression: compressionSchema.optional(),
 });
@@ -144,6 +177,42 @@ const toolsSchema = z.strictObject({
   client: nonEmpty.optional(),
 });
 
+const daemonSchema = z.strictObject({
+  /** The HTTP listener for /healthz, /readyz, /metrics and /status. */
+  listen_host: nonEmpty.default('127.0.0.1'),
+  listen_port: int().pipe(z.int().min(0).max(65535)).default(9187),
+  /** Jobs running at once, over all databases. */
+  max_concurrent_jobs: int().pipe(z.int().min(1).max(64)).default(2),
+  /** On SIGTERM, how long running jobs may finish before they are cancelled. */
+  shutdown_grace: duration().default(300_000),
+  /** At start-up, run a periodic job at once when its last successful backup is older than its period. */
+  catch_up: bool().default(true),
+});
+
+const webhookSchema = z.strictObject({
+  url: secretUrl,
+  /** Which outcomes to send. */
+  on: z.array(z.enum(['failure', 'success'])).min(1).default(['failure']),
+  /** Only these database entries; default all. */
+  databases: z.array(nonEmpty).optional(),
+});
+
+const heartbeatSchema = z.strictObject({
+  /** healthchecks.io-style ping URL: `<url>/start` when a job starts, `<url>` on success, `<url>/fail` on failure. */
+  url: secretUrl,
+  /** The database entry this heartbeat watches; default all. */
+  database: nonEmpty.optional(),
+  type: z.enum(['dump']).optional(),
+});
+
+const notificationsSchema = z.strictObject({
+  webhooks: z.array(webhookSchema).default([]),
+  heartbeats: z.array(heartbeatSchema).default([]),
+  /** Delivery attempts per notification (with backoff) before it is logged as lost. */
+  attempts: int().pipe(z.int().min(1).max(10)).default(3),
+  timeout: duration().default(10_000),
+});
+
 export const configSchema = z.strictObject({
   /** IANA time zone for schedules and displayed times. */
   timezone: nonEmpty.default('UTC'),
@@ -153,6 +222,8 @@ export const configSchema = z.strictObject({
   /** The default storage for every database that names none. */
   storage: storageSchema.optional(),
   databases: z.array(databaseSchema).min(1, 'name at least one database'),
+  daemon: daemonSchema.prefault({}),
+  notifications: notificationsSchema.prefault({}),
 });
 
 export type RawConfig = z.output<typeof configSchema>;
@@ -163,3 +234,6 @@ export type LocalStorageConfig = z.output<typeof localStorageSchema>;
 export type CompressionConfig = z.output<typeof compressionSchema>;
 export type RawDatabaseConfig = z.output<typeof databaseSchema>;
 export type TlsConfig = z.output<typeof tlsSchema>;
+export type RawSchedule = z.output<typeof scheduleSchema>;
+export type DaemonConfig = z.output<typeof daemonSchema>;
+export type NotificationsConfig = z.output<typeof notificationsSchema>;

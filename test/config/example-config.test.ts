@@ -54,7 +54,7 @@ function mentions(text: string, key: string): boolean {
 
 describe('config.example.yaml', () => {
   it('loads with the real loader and normalises to the documented defaults', () => {
-    const config = parseConfig(example, EXAMPLE_PATH, { SHOP_DB_PASSWORD: 'example-password' });
+    const config = parseConfig(example, EXAMPLE_PATH, { SHOP_DB_PASSWORD: 'example-password', BACKUP_WEBHOOK_URL: 'https://hooks.example.com/services/T000/B000/XXXX' });
     expect(config.timezone).toBe('UTC');
     expect(config.logLevel).toBe('info');
     expect(config.databases.map((d) => d.name)).toEqual(['shop', 'reporting']);

@@ -1,0 +1,86 @@
+import { listBackups } from '../catalog/catalog.ts';
+import type { JobStatus } from '../daemon/status-board.ts';
+import { messageOf } from '../errors.ts';
+import { nextRun } from '../scheduler/schedule.ts';
+import { formatBytes, formatTime, renderTable } from '../ui/format.ts';
+import { out, type CommandContext } from './context.ts';
+
+interface DaemonStatus {
+  pid: number;
+  startedAt: string;
+  version: string;
+  jobs: JobStatus[];
+}
+
+/** Asks a running daemon for its status on its HTTP listener; undefined when none answers. */
+async function askDaemon(host: string, port: number): Promise<DaemonStatus | undefined> {
+  try {
+    const response = await fetch(`http://${host.includes(':') ? `[${host}]` : host}:${port}/status`, { signal: AbortSignal.timeout(2000) });
+    if (!response.ok) return undefined;
+    return (await response.json()) as DaemonStatus;
+  } catch {
+    return undefined; // nothing listening: the daemon is not running
+  }
+}
+
+/** What the catalog and the schedules say, for when no daemon is running. */
+async function offlineStatus(ctx: CommandContext, now: Date): Promise<JobStatus[]> {
+  const jobs: JobStatus[] = [];
+  for (const database of ctx.config.databases) {
+    let backups: Awaited<ReturnType<typeof listBackups>>['backups'] = [];
+    let error: string | undefined;
+    try {
+      backups = (await listBackups(await ctx.storage(database), database.name)).backups;
+    } catch (err) {
+      error = messageOf(err);
+    }
+    for (const schedule of database.schedules) {
+      const newest = backups.find((b) => b.type === schedule.type);
+      jobs.push({
+        database: database.name,
+        type: schedule.type,
+        schedule: schedule.description,
+        nextRun: nextRun(schedule, now)?.toISOString(),
+        running: false,
+        last: error
+          ? { result: 'failure', at: now.toISOString(), trigger: 'manual', error: `cannot read the catalog: ${error}`, hint: undefined }
+          : newest && { result: 'success', at: newest.completedAt, trigger: newest.trigger, backupId: newest.id, sizeBytes: newest.sizeBytes },
+        lastSuccessAt: newest?.completedAt,
+      });
+    }
+  }
+  return jobs;
+}
+
+/** `agent status`: per database and type, the last result and the next run, and whether the daemon runs. */
+export async function status(ctx: CommandContext, options: { json?: boolean }): Promise<void> {
+  const { listen_host: host, listen_port: port } = ctx.config.daemon;
+  const live = await askDaemon(host, port);
+  const jobs = live?.jobs ?? (await offlineStatus(ctx, new Date()));
+  if (options.json) {
+    out(JSON.stringify({ daemon: live ? { running: true, pid: live.pid, startedAt: live.startedAt, version: live.version } : { running: false }, jobs }, null, 2));
+    return;
+  }
+  const tz = ctx.config.timezone;
+  out(live ? `daemon: running (pid ${live.pid}, since ${formatTime(live.startedAt, tz)}, version ${live.version})` : `daemon: not running (nothing answers on ${host}:${port})`);
+  out('');
+  out(
+    renderTable(
+      ['DATABASE', 'TYPE', 'SCHEDULE', 'LAST RESULT', 'LAST SUCCESS', 'NEXT RUN'],
+      jobs.map((j) => [
+        j.database,
+        j.type,
+        j.schedule ?? '-',
+        j.running
+          ? 'running'
+          : !j.last
+            ? 'none yet'
+            : j.last.result === 'success'
+              ? `success (${j.last.trigger}, ${formatBytes(j.last.sizeBytes)})`
+              : `FAILED at ${formatTime(j.last.at, tz)}: ${j.last.error.split('\n')[0]}`,
+        j.lastSuccessAt ? formatTime(j.lastSuccessAt, tz) : '-',
+        j.nextRun ? formatTime(j.nextRun, tz) : '-',
+      ]),
+    ),
+  );
+}

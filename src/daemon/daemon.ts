@@ -1,0 +1,180 @@
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { listBackups } from '../catalog/catalog.ts';
+import type { Manifest } from '../catalog/manifest.ts';
+import { CommandContext } from '../cli/context.ts';
+import { loadConfig } from '../config/load.ts';
+import type { AgentConfig } from '../config/normalize.ts';
+import { messageOf } from '../errors.ts';
+import { createLogger } from '../logger.ts';
+import { attachNotifier } from '../notify/notifier.ts';
+import { isOverdue } from '../scheduler/schedule.ts';
+import { Scheduler, type ScheduledJob } from '../scheduler/scheduler.ts';
+import { AGENT_VERSION } from '../version.ts';
+import { DaemonEventBus } from './events.ts';
+import { startHttpServer } from './http.ts';
+import { JobRunner } from './job-runner.ts';
+import { createMetrics, seedLastSuccess } from './metrics.ts';
+import { StatusBoard } from './status-board.ts';
+
+export interface DaemonOptions {
+  configPath: string;
+  env: NodeJS.ProcessEnv;
+  /** Where JSON logs go; stdout for the service. */
+  logFd?: 1 | 2;
+}
+
+function scheduledJobs(config: AgentConfig): ScheduledJob[] {
+  return config.databases.flatMap((database) => database.schedules.map((schedule) => ({ database: database.name, schedule })));
+}
+
+/**
+ * `agent daemon`: periodic backups on schedules, until SIGTERM/SIGINT. The composition root of the
+ * service: config, event bus, job runner, scheduler, metrics, notifications and the HTTP listener.
+ * Resolves with the exit code once stopped.
+ */
+export async function runDaemon(options: DaemonOptions): Promise<number> {
+  let config = loadConfig(options.configPath, options.env);
+  const logger: Logger = createLogger(config.logLevel, options.logFd ?? 1);
+  let context = new CommandContext(config, logger);
+  const bus = new DaemonEventBus((event, error) => logger.error({ event, error: messageOf(error) }, 'event listener failed'));
+  const metrics = createMetrics(bus);
+  const board = new StatusBoard(bus);
+  let notifier = attachNotifier(bus, config.notifications, logger);
+  const startedAt = new Date();
+  let ready = false;
+
+  const runner = new JobRunner({
+    bus,
+    logger,
+    config: () => config,
+    storage: (database) => context.storage(database),
+    maxConcurrent: () => config.daemon.max_concurrent_jobs,
+  });
+  const scheduler = new Scheduler({
+    bus,
+    logger,
+    onDue: (job) => void runner.run(job.database, job.schedule.type, 'periodic'),
+  });
+  const schedule = () => {
+    for (const database of config.databases) {
+      for (const s of database.schedules) board.describe(database.name, s.type, s.description);
+    }
+    board.retain(new Set(config.databases.map((d) => d.name)));
+    scheduler.start(scheduledJobs(config));
+  };
+
+  let server: Server;
+  try {
+    server = await startHttpServer(
+      {
+        ready: () => ready,
+        metrics,
+        status: () => ({ pid: process.pid, startedAt: startedAt.toISOString(), version: AGENT_VERSION, jobs: board.snapshot() }),
+      },
+      config.daemon.listen_host,
+      config.daemon.listen_port,
+    );
+  } catch (err) {
+    logger.fatal({ error: messageOf(err) }, 'cannot start the HTTP listener');
+    throw err;
+  }
+  const address = server.address();
+  logger.info(
+    { version: AGENT_VERSION, pid: process.pid, listen: typeof address === 'object' && address ? `${address.address}:${address.port}` : address, databases: config.databases.map((d) => d.name) },
+    'daemon started',
+  );
+
+  schedule();
+  await catchUp(config, context, runner, logger, (manifest) => {
+    board.seed(manifest);
+    seedLastSuccess(metrics, manifest.database, manifest.type, new Date(manifest.completedAt), manifest.sizeBytes);
+  });
+  ready = true;
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = async (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: cancelling running jobs now');
+        runner.cancelAll(new Error(`cancelled by a second ${signal}`));
+        return;
+      }
+      stopping = true;
+      ready = false;
+      logger.info({ signal, running: runner.runningCount, graceMs: config.daemon.shutdown_grace }, 'shutting down');
+      scheduler.stop();
+      await runner.drain(config.daemon.shutdown_grace);
+      await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+      await new Promise((r) => server.close(r));
+      server.closeAllConnections();
+      await context.close();
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      process.off('SIGHUP', onHangup);
+      logger.info('daemon stopped');
+      resolve(0);
+    };
+    const onSignal = (signal: NodeJS.Signals) => void shutdown(signal);
+    const onHangup = () => {
+      if (stopping) return;
+      let next: AgentConfig;
+      try {
+        next = loadConfig(options.configPath, options.env);
+      } catch (err) {
+        logger.error({ error: messageOf(err) }, 'reload rejected: the new configuration is invalid; the old one keeps running');
+        return;
+      }
+      if (next.daemon.listen_host !== config.daemon.listen_host || next.daemon.listen_port !== config.daemon.listen_port) {
+        logger.warn('the HTTP listener address changed: it takes effect at the next restart');
+      }
+      const previous = context;
+      config = next;
+      context = new CommandContext(next, logger);
+      logger.level = next.logLevel;
+      notifier.detach();
+      notifier = attachNotifier(bus, next.notifications, logger);
+      schedule();
+      // Running jobs keep the drivers they hold; the old ones are closed once idle enough.
+      void runner.idle().then(() => previous.close());
+      logger.info({ databases: next.databases.map((d) => d.name) }, 'configuration reloaded');
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGHUP', onHangup);
+  });
+}
+
+/**
+ * Seeds status from the catalog and, with `catch_up`, runs once at start-up every periodic job
+ * whose last successful periodic backup is older than the run that was due last (the daemon was
+ * down when it should have run).
+ */
+async function catchUp(
+  config: AgentConfig,
+  context: CommandContext,
+  runner: JobRunner,
+  logger: Logger,
+  seed: (newest: Manifest) => void,
+): Promise<void> {
+  const now = new Date();
+  for (const database of config.databases) {
+    let backups;
+    try {
+      backups = (await listBackups(await context.storage(database), database.name)).backups;
+    } catch (err) {
+      logger.error({ database: database.name, error: messageOf(err) }, 'cannot read the catalog at start-up');
+      continue;
+    }
+    for (const schedule of database.schedules) {
+      const ofType = backups.filter((b) => b.type === schedule.type);
+      const newest = ofType[0];
+      if (newest) seed(newest);
+      const lastPeriodic = ofType.find((b) => b.trigger === 'periodic');
+      if (config.daemon.catch_up && isOverdue(schedule, lastPeriodic ? new Date(lastPeriodic.startedAt) : undefined, now)) {
+        logger.info({ database: database.name, type: schedule.type, lastPeriodic: lastPeriodic?.startedAt }, 'missed run: backing up now');
+        void runner.run(database.name, schedule.type, 'periodic');
+      }
+    }
+  }
+}

@@ -1,0 +1,174 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { BackupType, DaemonEventBus, JobRef } from './events.ts';
+
+/** The Prometheus view of the daemon, fed only by the event bus. */
+export interface Metrics {
+  /** The daemon's own registry (never prom-client's global one, so tests and reloads stay isolated). */
+  registry: Registry;
+  /** The Content-Type header for `render()`'s output. */
+  contentType: string;
+  /** The text exposition of every metric, for `/metrics`. */
+  render(): Promise<string>;
+}
+
+type JobLabel = 'database' | 'type';
+
+interface Instruments {
+  lastSuccess: Gauge<JobLabel>;
+  lastSize: Gauge<JobLabel>;
+  initialise(job: { database: string; type: BackupType }): void;
+}
+
+/** The instruments behind each Metrics object, for `seedLastSuccess`, without widening the public shape. */
+const instruments = new WeakMap<Metrics, Instruments>();
+
+const seconds = (ms: number): number => ms / 1000;
+
+/**
+ * Creates the daemon's metrics and subscribes them to `bus`. Create it once per process: the
+ * registry outlives config reloads, so series keep their history.
+ */
+export function createMetrics(bus: DaemonEventBus): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'backup_agent_' });
+  const jobLabels = ['database', 'type'] as const;
+  const registers = [registry];
+
+  const lastSuccess = new Gauge({
+    name: 'backup_agent_last_success_timestamp_seconds',
+    help: 'When the last successful backup finished, as a Unix timestamp.',
+    labelNames: jobLabels,
+    registers,
+  });
+  const lastFailure = new Gauge({
+    name: 'backup_agent_last_failure_timestamp_seconds',
+    help: 'When the last failed backup ended, as a Unix timestamp.',
+    labelNames: jobLabels,
+    registers,
+  });
+  const lastDuration = new Gauge({
+    name: 'backup_agent_last_duration_seconds',
+    help: 'How long the last finished backup took, whether it succeeded or failed.',
+    labelNames: jobLabels,
+    registers,
+  });
+  const lastSize = new Gauge({
+    name: 'backup_agent_last_size_bytes',
+    help: 'Bytes stored by the last successful backup (after compression).',
+    labelNames: jobLabels,
+    registers,
+  });
+  const backupsTotal = new Counter({
+    name: 'backup_agent_backups_total',
+    help: 'Backups that finished, by result (success or failure).',
+    labelNames: [...jobLabels, 'result'] as const,
+    registers,
+  });
+  const failuresTotal = new Counter({
+    name: 'backup_agent_failures_total',
+    help: 'Backups that failed.',
+    labelNames: jobLabels,
+    registers,
+  });
+  const skippedTotal = new Counter({
+    name: 'backup_agent_skipped_total',
+    help: 'Backups not started, by reason (overlap: the previous run was still going).',
+    labelNames: [...jobLabels, 'reason'] as const,
+    registers,
+  });
+  const runningJobs = new Gauge({
+    name: 'backup_agent_running_jobs',
+    help: 'Backups running right now.',
+    labelNames: jobLabels,
+    registers,
+  });
+  const nextRun = new Gauge({
+    name: 'backup_agent_next_run_timestamp_seconds',
+    help: 'When the next scheduled backup is due, as a Unix timestamp.',
+    labelNames: jobLabels,
+    registers,
+  });
+
+  /**
+   * Counters start at 0 as soon as a job is known, so that `increase(…failures_total[1h]) > 0`
+   * fires on the first failure too (a series born at 1 has no increase).
+   */
+  const known = new Set<string>();
+  const initialise = ({ database, type }: { database: string; type: BackupType }): void => {
+    const key = `${database}\u0000${type}`;
+    if (known.has(key)) return;
+    known.add(key);
+    const labels = { database, type };
+    backupsTotal.inc({ ...labels, result: 'success' }, 0);
+    backupsTotal.inc({ ...labels, result: 'failure' }, 0);
+    failuresTotal.inc(labels, 0);
+    runningJobs.inc(labels, 0);
+  };
+  const labelsOf = (job: JobRef) => ({ database: job.database, type: job.type });
+  /** Counted here so that a finish without a start (a cancelled queued job) cannot go below 0. */
+  const running = new Map<string, number>();
+  const setRunning = (job: JobRef, delta: 1 | -1): void => {
+    const key = `${job.database}\u0000${job.type}`;
+    const count = Math.max(0, (running.get(key) ?? 0) + delta);
+    running.set(key, count);
+    runningJobs.set(labelsOf(job), count);
+  };
+
+  bus.on('schedule:next', (event) => {
+    const labels = { database: event.database, type: event.type };
+    if (event.at === undefined) {
+      nextRun.remove(labels);
+      return;
+    }
+    initialise(event);
+    nextRun.set(labels, seconds(event.at.getTime()));
+  });
+  bus.on('job:start', (event) => {
+    initialise(event);
+    setRunning(event, 1);
+  });
+  bus.on('job:success', (event) => {
+    const labels = labelsOf(event);
+    initialise(event);
+    setRunning(event, -1);
+    lastSuccess.set(labels, seconds(Date.parse(event.manifest.completedAt)));
+    lastDuration.set(labels, seconds(event.durationMs));
+    lastSize.set(labels, event.manifest.sizeBytes);
+    backupsTotal.inc({ ...labels, result: 'success' });
+  });
+  bus.on('job:failure', (event) => {
+    const labels = labelsOf(event);
+    initialise(event);
+    setRunning(event, -1);
+    lastFailure.set(labels, seconds(event.startedAt.getTime() + event.durationMs));
+    lastDuration.set(labels, seconds(event.durationMs));
+    backupsTotal.inc({ ...labels, result: 'failure' });
+    failuresTotal.inc(labels);
+  });
+  bus.on('job:skipped', (event) => {
+    initialise(event);
+    skippedTotal.inc({ ...labelsOf(event), reason: event.reason });
+  });
+
+  const metrics: Metrics = {
+    registry,
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+  };
+  instruments.set(metrics, { lastSuccess, lastSize, initialise });
+  return metrics;
+}
+
+/**
+ * Sets the last-success series from the catalog at start-up, so `/metrics` tells the truth before
+ * the first job of this process finishes. `sizeBytes` (the manifest's) also sets the last size.
+ * Call it before the scheduler starts: a later job:success overwrites it, which is what we want.
+ */
+export function seedLastSuccess(metrics: Metrics, database: string, type: BackupType, at: Date, sizeBytes?: number): void {
+  const own = instruments.get(metrics);
+  if (!own) throw new Error('seed metrics: not created by createMetrics');
+  const labels = { database, type };
+  own.initialise(labels);
+  own.lastSuccess.set(labels, seconds(at.getTime()));
+  if (sizeBytes !== undefined) own.lastSize.set(labels, sizeBytes);
+}

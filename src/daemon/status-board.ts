@@ -1,0 +1,77 @@
+import type { Manifest } from '../catalog/manifest.ts';
+import type { BackupType, DaemonEventBus, Trigger } from './events.ts';
+
+/** What `agent status` and GET /status show for one database and backup type. */
+export interface JobStatus {
+  database: string;
+  type: BackupType;
+  /** e.g. `daily at 01:00 (UTC)`; undefined for a job with no schedule. */
+  schedule: string | undefined;
+  nextRun: string | undefined;
+  running: boolean;
+  last:
+    | { result: 'success'; at: string; trigger: Trigger; backupId: string; sizeBytes: number }
+    | { result: 'failure'; at: string; trigger: Trigger; error: string; hint: string | undefined }
+    | undefined;
+  lastSuccessAt: string | undefined;
+}
+
+const key = (database: string, type: BackupType) => `${database}\u0000${type}`;
+
+/** Keeps the latest state of every job from the daemon's events. */
+export class StatusBoard {
+  readonly #jobs = new Map<string, JobStatus>();
+
+  constructor(bus: DaemonEventBus) {
+    bus.on('job:start', (e) => {
+      this.#job(e.database, e.type).running = true;
+    });
+    bus.on('job:success', (e) => {
+      const job = this.#job(e.database, e.type);
+      job.running = false;
+      job.last = { result: 'success', at: e.manifest.completedAt, trigger: e.trigger, backupId: e.manifest.id, sizeBytes: e.manifest.sizeBytes };
+      job.lastSuccessAt = e.manifest.completedAt;
+    });
+    bus.on('job:failure', (e) => {
+      const job = this.#job(e.database, e.type);
+      job.running = false;
+      job.last = { result: 'failure', at: new Date(e.startedAt.getTime() + e.durationMs).toISOString(), trigger: e.trigger, error: e.message, hint: e.hint };
+    });
+    bus.on('schedule:next', (e) => {
+      this.#job(e.database, e.type).nextRun = e.at?.toISOString();
+    });
+  }
+
+  #job(database: string, type: BackupType): JobStatus {
+    let job = this.#jobs.get(key(database, type));
+    if (!job) {
+      job = { database, type, schedule: undefined, nextRun: undefined, running: false, last: undefined, lastSuccessAt: undefined };
+      this.#jobs.set(key(database, type), job);
+    }
+    return job;
+  }
+
+  /** Sets the schedule description of a job (on start and on reload). */
+  describe(database: string, type: BackupType, schedule: string | undefined): void {
+    this.#job(database, type).schedule = schedule;
+  }
+
+  /** The newest backup in the catalog, for a daemon that has not run the job yet. */
+  seed(manifest: Manifest): void {
+    const job = this.#job(manifest.database, manifest.type);
+    if (job.last) return;
+    job.last = { result: 'success', at: manifest.completedAt, trigger: manifest.trigger, backupId: manifest.id, sizeBytes: manifest.sizeBytes };
+    job.lastSuccessAt = manifest.completedAt;
+  }
+
+  /** Drops jobs of databases no longer configured. */
+  retain(databases: ReadonlySet<string>): void {
+    for (const [k, job] of this.#jobs) if (!databases.has(job.database)) this.#jobs.delete(k);
+  }
+
+  snapshot(): JobStatus[] {
+    return [...this.#jobs.values()]
+      .map((j) => structuredClone(j))
+      .sort((a, b) => (a.database === b.database ? a.type.localeCompare(b.type) : a.database.localeCompare(b.database)));
+  }
+}

@@ -1,0 +1,196 @@
+// The real daemon process (`agent daemon`) with schedules every few seconds, against the harness's
+// MariaDB and a local store: periodic backups, overlap skipping, graceful and cancelling
+// shutdown, reload with a broken config, /metrics and `agent status`.
+import { execa, type ResultPromise } from 'execa';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
+import { freePort } from '../harness/child-process.ts';
+import { agent, AGENT, FIXTURES, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
+
+const schema = uniqueName('daemon').replace('-', '_');
+beforeAll(async () => {
+  await sourceSql(sampleDataSql(schema, 200));
+});
+
+interface Daemon {
+  child: ResultPromise;
+  logs: Record<string, unknown>[];
+  port: number;
+  config: string;
+  store: string;
+  dir: string;
+  waitFor(msg: string, count?: number, timeoutMs?: number): Promise<Record<string, unknown>[]>;
+}
+
+const running: Daemon[] = [];
+afterEach(async () => {
+  for (const d of running.splice(0)) {
+    d.child.kill('SIGKILL');
+    await d.child.catch(() => undefined);
+  }
+});
+
+function configYaml(opts: { store: string; port: number; cron: string; grace?: string; dump?: string; catchUp?: boolean }): string {
+  return [
+    'storage:',
+    '  type: local',
+    `  path: ${opts.store}`,
+    ...(opts.dump ? ['tools:', `  dump: ${opts.dump}`] : []),
+    'daemon:',
+    `  listen_port: ${opts.port}`,
+    `  shutdown_grace: ${opts.grace ?? '30s'}`,
+    `  catch_up: ${opts.catchUp ?? false}`,
+    'databases:',
+    '  - name: source',
+    sourceConnectionYaml(),
+    `    schemas: [${schema}]`,
+    '    schedules:',
+    `      - cron: "${opts.cron}"`,
+    '',
+  ].join('\n');
+}
+
+async function startDaemon(opts: Omit<Parameters<typeof configYaml>[0], 'store' | 'port'>, env: Record<string, string> = {}): Promise<Daemon> {
+  const dir = await testDir('daemon');
+  const store = join(dir, 'store');
+  const port = await freePort();
+  const config = join(dir, 'agent.yaml');
+  await writeFile(config, configYaml({ ...opts, store, port }));
+  const child = execa(process.execPath, [AGENT, '--config', config, 'daemon'], {
+    env: { ...sourceEnv(), ...env },
+    reject: false,
+    stdin: 'ignore',
+    buffer: false,
+  });
+  const logs: Record<string, unknown>[] = [];
+  let partial = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    partial += chunk.toString();
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+  });
+  child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+  const waitFor = async (msg: string, count = 1, timeoutMs = 30_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = logs.filter((l) => l['msg'] === msg);
+      if (found.length >= count) return found;
+      if (Date.now() > deadline) throw new Error(`no ${count}× "${msg}" in the daemon log after ${timeoutMs} ms:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`);
+      await sleep(50);
+    }
+  };
+  const daemon = { child, logs, port, config, store, dir, waitFor };
+  running.push(daemon);
+  await waitFor('daemon started');
+  return daemon;
+}
+
+async function manifests(store: string): Promise<string[]> {
+  const files = await readdir(store, { recursive: true }).catch(() => [] as string[]);
+  return files.filter((f) => f.endsWith('manifest.json'));
+}
+
+async function stop(daemon: Daemon, signal: NodeJS.Signals = 'SIGTERM') {
+  daemon.child.kill(signal);
+  const result = await daemon.child;
+  running.splice(running.indexOf(daemon), 1);
+  return result;
+}
+
+describe('agent daemon', () => {
+  it('takes periodic backups on schedule, reports them in /metrics and status, and stops on SIGTERM', async () => {
+    const daemon = await startDaemon({ cron: '*/2 * * * * *' });
+    expect((await fetch(`http://127.0.0.1:${daemon.port}/healthz`)).status).toBe(200);
+    await daemon.waitFor('backup completed', 2);
+
+    const listed = await agent(['--config', daemon.config, 'list', '--json'], sourceEnv());
+    const backups = JSON.parse(listed.stdout) as { trigger: string; status: string }[];
+    expect(backups.length).toBeGreaterThanOrEqual(2);
+    expect(backups.every((b) => b.trigger === 'periodic' && b.status === 'completed')).toBe(true);
+
+    const metrics = await (await fetch(`http://127.0.0.1:${daemon.port}/metrics`)).text();
+    const lastSuccess = /^backup_agent_last_success_timestamp_seconds\{database="source",type="dump"\} (\d+(\.\d+)?)$/m.exec(metrics);
+    expect(Number(lastSuccess?.[1])).toBeGreaterThan(Date.now() / 1000 - 60);
+    expect(metrics).toMatch(/^backup_agent_next_run_timestamp_seconds\{database="source",type="dump"\} \d+/m);
+    expect((await fetch(`http://127.0.0.1:${daemon.port}/readyz`)).status).toBe(200);
+
+    const status = await agent(['--config', daemon.config, 'status'], sourceEnv());
+    expect(status.exitCode).toBe(0);
+    expect(status.stdout).toMatch(/^daemon: running \(pid \d+/);
+    expect(status.stdout).toMatch(/source\s+dump\s+cron "\*\/2 \* \* \* \* \*" \(UTC\)\s+(success \(periodic|running)/);
+
+    const result = await stop(daemon);
+    expect(result.exitCode).toBe(0);
+    expect(daemon.logs.at(-1)?.['msg']).toBe('daemon stopped');
+
+    const offline = await agent(['--config', daemon.config, 'status'], sourceEnv());
+    expect(offline.stdout).toMatch(/^daemon: not running/);
+    expect(offline.stdout).toMatch(/success \(periodic/);
+  });
+
+  it('skips a run whose previous run is still going, with a warning and a metric', async () => {
+    const daemon = await startDaemon({ cron: '*/2 * * * * *', dump: join(FIXTURES, 'slow-dump.sh') }, { SLOW_DUMP_SECONDS: '5' });
+    const [skipped] = await daemon.waitFor('job skipped: the previous run is still going', 1, 20_000);
+    expect(skipped).toMatchObject({ level: 40, database: 'source', type: 'dump', trigger: 'periodic' });
+    const metrics = await (await fetch(`http://127.0.0.1:${daemon.port}/metrics`)).text();
+    expect(metrics).toMatch(/^backup_agent_skipped_total\{database="source",type="dump",reason="overlap"\} [1-9]/m);
+    expect(metrics).toMatch(/^backup_agent_running_jobs\{database="source",type="dump"\} 1$/m);
+    await stop(daemon, 'SIGKILL');
+  });
+
+  it('on SIGTERM lets a running backup finish within the grace period, then exits 0', async () => {
+    const daemon = await startDaemon({ cron: '*/30 * * * * *', dump: join(FIXTURES, 'slow-dump.sh'), catchUp: true, grace: '60s' }, { SLOW_DUMP_SECONDS: '2' });
+    await daemon.waitFor('missed run: backing up now');
+    await daemon.waitFor('backup started');
+    const result = await stop(daemon);
+    expect(result.exitCode).toBe(0);
+    expect(daemon.logs.map((l) => l['msg'])).toContain('backup completed');
+    expect(await manifests(daemon.store)).toHaveLength(1);
+  });
+
+  it('when the grace period runs out, cancels the backup: tool killed, no half-backup, exit 0', async () => {
+    const record = await testDir('daemon-cancel');
+    const daemon = await startDaemon(
+      { cron: '0 0 1 1 *', dump: join(FIXTURES, 'endless-dump.sh'), catchUp: true, grace: '1s' },
+      { RECORD_DIR: record },
+    );
+    await daemon.waitFor('backup started');
+    for (let i = 0; i < 200 && !(await readdir(record)).includes('pid'); i++) await sleep(25);
+    await sleep(300);
+    const stopping = Date.now();
+    const result = await stop(daemon);
+    expect(result.exitCode).toBe(0);
+    expect(Date.now() - stopping).toBeLessThan(15_000);
+    const failure = daemon.logs.find((l) => l['msg'] === 'backup failed');
+    expect(String(failure?.['error'])).toBe('backup of source cancelled: cancelled: the shutdown grace period (1000 ms) ran out');
+    expect(await manifests(daemon.store)).toEqual([]);
+    expect((await readdir(daemon.store, { recursive: true }).catch(() => [])).filter((f) => f.endsWith('.zst') || f.endsWith('.partial'))).toEqual([]);
+    const pid = Number(await readFile(join(record, 'pid'), 'utf8'));
+    expect(() => process.kill(pid, 0)).toThrow();
+  });
+
+  it('SIGHUP with a broken config keeps the old schedule running; a valid one is applied', async () => {
+    const daemon = await startDaemon({ cron: '*/2 * * * * *' });
+    await daemon.waitFor('backup completed');
+    const good = await readFile(daemon.config, 'utf8');
+    await writeFile(daemon.config, good.replace('storage:', 'storage:\n  bukcet: typo'));
+    daemon.child.kill('SIGHUP');
+    const [rejected] = await daemon.waitFor('reload rejected: the new configuration is invalid; the old one keeps running');
+    expect(String(rejected?.['error'])).toContain('unknown key "bukcet"');
+    const before = (await daemon.waitFor('backup completed')).length;
+    await daemon.waitFor('backup completed', before + 2);
+
+    await writeFile(daemon.config, good.replace('*/2 * * * * *', '0 0 1 1 *'));
+    daemon.child.kill('SIGHUP');
+    await daemon.waitFor('configuration reloaded');
+    const status = JSON.parse((await agent(['--config', daemon.config, 'status', '--json'], sourceEnv())).stdout) as {
+      jobs: { schedule: string }[];
+    };
+    expect(status.jobs[0]?.schedule).toBe('cron "0 0 1 1 *" (UTC)');
+    expect((await stop(daemon)).exitCode).toBe(0);
+  });
+});
