@@ -3,6 +3,7 @@
 // shutdown, reload with a broken config, /metrics and `agent status`.
 import { execa, type ResultPromise } from 'execa';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -33,7 +34,15 @@ afterEach(async () => {
   }
 });
 
-function configYaml(opts: { store: string; port: number; cron: string; grace?: string; dump?: string; catchUp?: boolean }): string {
+function configYaml(opts: {
+  store: string;
+  port: number;
+  cron: string;
+  grace?: string;
+  dump?: string;
+  catchUp?: boolean;
+  extra?: string[];
+}): string {
   return [
     'storage:',
     '  type: local',
@@ -49,6 +58,7 @@ function configYaml(opts: { store: string; port: number; cron: string; grace?: s
     `    schemas: [${schema}]`,
     '    schedules:',
     `      - cron: "${opts.cron}"`,
+    ...(opts.extra ?? []),
     '',
   ].join('\n');
 }
@@ -173,6 +183,25 @@ describe('agent daemon', () => {
     expect(() => process.kill(pid, 0)).toThrow();
   });
 
+  it('a second SIGTERM cancels a running backup at once', async () => {
+    const record = await testDir('daemon-second-signal');
+    const daemon = await startDaemon(
+      { cron: '0 0 1 1 *', dump: join(FIXTURES, 'endless-dump.sh'), catchUp: true, grace: '10m' },
+      { RECORD_DIR: record },
+    );
+    await daemon.waitFor('backup started');
+    daemon.child.kill('SIGTERM');
+    await daemon.waitFor('shutting down');
+    const second = Date.now();
+    daemon.child.kill('SIGTERM');
+    const result = await daemon.child;
+    running.splice(running.indexOf(daemon), 1);
+    expect(result.exitCode).toBe(0);
+    expect(Date.now() - second).toBeLessThan(15_000);
+    expect(daemon.logs.map((l) => l['msg'])).toContain('second signal: cancelling running jobs now');
+    expect(await manifests(daemon.store)).toEqual([]);
+  });
+
   it('SIGHUP with a broken config keeps the old schedule running; a valid one is applied', async () => {
     const daemon = await startDaemon({ cron: '*/2 * * * * *' });
     await daemon.waitFor('backup completed');
@@ -192,5 +221,51 @@ describe('agent daemon', () => {
     };
     expect(status.jobs[0]?.schedule).toBe('cron "0 0 1 1 *" (UTC)');
     expect((await stop(daemon)).exitCode).toBe(0);
+  });
+
+  it('a failing database fails alone, with metrics and a webhook; the other keeps its schedule', async () => {
+    const received: Record<string, unknown>[] = [];
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        received.push(JSON.parse(body) as Record<string, unknown>);
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    const hookPort = (hook.address() as { port: number }).port;
+    try {
+      const daemon = await startDaemon({
+        cron: '*/2 * * * * *',
+        extra: [
+          '  - name: broken',
+          '    socket: /nonexistent/mysqld.sock',
+          '    schedules:',
+          '      - cron: "*/2 * * * * *"',
+          'notifications:',
+          '  webhooks:',
+          `    - url: http://127.0.0.1:${hookPort}/hooks/secret-token`,
+          '      databases: [broken]',
+        ],
+      });
+      await daemon.waitFor('backup completed', 2);
+      const failures = await daemon.waitFor('backup failed', 2);
+      expect(failures[0]).toMatchObject({ database: 'broken', type: 'dump', trigger: 'periodic' });
+      expect(String(failures[0]?.['error'])).toContain('connect to database broken (/nonexistent/mysqld.sock)');
+
+      const metrics = await (await fetch(`http://127.0.0.1:${daemon.port}/metrics`)).text();
+      expect(metrics).toMatch(/^backup_agent_failures_total\{database="broken",type="dump"\} [2-9]/m);
+      expect(metrics).toMatch(/^backup_agent_last_success_timestamp_seconds\{database="source",type="dump"\} \d+/m);
+      expect(metrics).not.toMatch(/backup_agent_last_success_timestamp_seconds\{database="broken"/);
+
+      for (let i = 0; i < 100 && received.length === 0; i++) await sleep(50);
+      expect(received[0]).toMatchObject({ event: 'backup.failed', database: 'broken', type: 'dump', trigger: 'periodic' });
+      expect(received.every((r) => r['database'] === 'broken')).toBe(true);
+      expect(JSON.stringify(daemon.logs)).not.toContain('secret-token');
+      expect((await stop(daemon)).exitCode).toBe(0);
+    } finally {
+      hook.close();
+    }
   });
 });
