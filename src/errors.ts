@@ -3,11 +3,13 @@
  * (or is wrapped into one there), and `main` is the only place that maps them to exit codes.
  */
 
-/** Exit codes, documented in README: 0 ok, 1 the work failed, 2 usage or configuration. */
+/** Exit codes, documented in README: 0 ok, 1 the work failed, 2 usage or configuration, 3 locked. */
 export const ExitCode = {
   ok: 0,
   failure: 1,
   usage: 2,
+  /** Another process holds the lock (e.g. a prune of the same database is running). */
+  locked: 3,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -20,6 +22,7 @@ export type ErrorKind =
   | 'storage' // the storage backend failed
   | 'database' // the database server failed or refused
   | 'integrity' // data does not match its manifest
+  | 'locked' // another process holds the lock
   | 'internal';
 
 export interface AgentErrorOptions {
@@ -43,7 +46,8 @@ export class AgentError extends Error {
   }
 
   get exitCode(): ExitCode {
-    return this.kind === 'usage' || this.kind === 'config' ? ExitCode.usage : ExitCode.failure;
+    if (this.kind === 'usage' || this.kind === 'config') return ExitCode.usage;
+    return this.kind === 'locked' ? ExitCode.locked : ExitCode.failure;
   }
 }
 

@@ -6,6 +6,7 @@ import { daemon } from './cli/daemon.ts';
 import { demo } from './cli/demo.ts';
 import { download } from './cli/download.ts';
 import { list } from './cli/list.ts';
+import { prune } from './cli/prune.ts';
 import { restore } from './cli/restore.ts';
 import { runNow } from './cli/run-now.ts';
 import { status } from './cli/status.ts';
@@ -71,6 +72,14 @@ function buildProgram(
     .action((opts: { database: string; backup?: string; target?: string; yes?: boolean; binlog?: boolean }) =>
       run((ctx) => restore(ctx, opts)),
     );
+
+  program
+    .command('prune')
+    .description('apply the retention policy: what is kept (and why) and what is removed')
+    .option('-d, --database <name>', 'only this database entry')
+    .option('-n, --dry-run', 'show what would be removed, remove nothing')
+    .option('--json', 'print JSON')
+    .action((opts: { database?: string; dryRun?: boolean; json?: boolean }) => run((ctx) => prune(ctx, opts)));
 
   program
     .command('daemon')

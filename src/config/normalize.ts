@@ -1,5 +1,6 @@
 import { cronProblem, DEFAULT_SCHEDULE, toSchedule, type Schedule } from '../scheduler/schedule.ts';
-import type { CompressionConfig, RawConfig, RawDatabaseConfig, StorageConfig } from './schema.ts';
+import { DEFAULT_POLICY, type RetentionPolicy } from '../retention/policy.ts';
+import type { CompressionConfig, RawConfig, RawDatabaseConfig, RawRetention, StorageConfig } from './schema.ts';
 import type { Secret } from './secret.ts';
 
 /**
@@ -38,6 +39,29 @@ export interface DatabaseConfig {
   compression: Compression;
   /** Periodic schedules, time zones resolved; the default is a daily dump at 01:00. */
   schedules: Schedule[];
+  retention: RetentionPolicy;
+}
+
+/** A retention block as the policy function takes it; none at all gives the documented default. */
+export function toRetentionPolicy(raw: RawRetention | undefined): RetentionPolicy {
+  if (!raw) return DEFAULT_POLICY;
+  return {
+    periodic: {
+      last: raw.keep_last,
+      hourly: raw.keep_hourly,
+      daily: raw.keep_daily,
+      weekly: raw.keep_weekly,
+      monthly: raw.keep_monthly,
+      yearly: raw.keep_yearly,
+      within: raw.keep_within,
+      withinHourly: raw.keep_within_hourly,
+      withinDaily: raw.keep_within_daily,
+      withinWeekly: raw.keep_within_weekly,
+      withinMonthly: raw.keep_within_monthly,
+      withinYearly: raw.keep_within_yearly,
+    },
+    manual: { last: raw.manual?.keep_last },
+  };
 }
 
 export interface AgentConfig {
@@ -47,6 +71,7 @@ export interface AgentConfig {
   databases: DatabaseConfig[];
   daemon: RawConfig['daemon'];
   notifications: RawConfig['notifications'];
+  prune: RawConfig['prune'];
 }
 
 const defaultLevel: Record<Compression['algorithm'], number> = { zstd: 3, gzip: 6, none: 0 };
@@ -143,6 +168,7 @@ export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: 
     return {
       name: db.name,
       schedules,
+      retention: toRetentionPolicy(db.retention ?? raw.retention),
       connection: {
         host: db.socket ? undefined : (db.host ?? '127.0.0.1'),
         port: db.port ?? 3306,
@@ -180,6 +206,7 @@ export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: 
       databases,
       daemon: raw.daemon,
       notifications: raw.notifications,
+      prune: raw.prune,
     },
     issues,
   };

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseCalendarDuration } from '../retention/calendar.ts';
 import { parseDuration } from './duration.ts';
 import { Secret } from './secret.ts';
 
@@ -66,6 +67,41 @@ const scheduleSchema = z.strictObject({
   timezone: nonEmpty.optional(),
   /** A random delay of up to this much before each run, to spread load. */
   jitter: duration().optional(),
+});
+
+/** A retention window like `7d`, `2w`, `6m` (months), `1y`, as restic writes them. */
+const calendarDuration = () =>
+  z.string().transform((text, ctx) => {
+    const d = parseCalendarDuration(text);
+    if (d === undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a retention duration (expected e.g. 36h, 7d, 2w, 6m for months, 1y)` });
+      return z.NEVER;
+    }
+    return d;
+  });
+
+/** A retention count: a positive number of periods, or -1 for all of them. */
+const keepCount = () => int().pipe(z.int().min(-1, 'must be -1 (all) or more'));
+
+/**
+ * Which backups prune keeps: restic's forget rules for periodic backups, and a count for manual
+ * ones. A database's own block replaces the shared one; a block keeps exactly what it says (an
+ * empty block keeps everything), and no block at all means 7 daily, 4 weekly and 10 manual.
+ */
+const retentionSchema = z.strictObject({
+  keep_last: keepCount().optional(),
+  keep_hourly: keepCount().optional(),
+  keep_daily: keepCount().optional(),
+  keep_weekly: keepCount().optional(),
+  keep_monthly: keepCount().optional(),
+  keep_yearly: keepCount().optional(),
+  keep_within: calendarDuration().optional(),
+  keep_within_hourly: calendarDuration().optional(),
+  keep_within_daily: calendarDuration().optional(),
+  keep_within_weekly: calendarDuration().optional(),
+  keep_within_monthly: calendarDuration().optional(),
+  keep_within_yearly: calendarDuration().optional(),
+  manual: z.strictObject({ keep_last: keepCount().optional() }).optional(),
 });
 
 const compressionSchema = z.strictObject({
@@ -166,6 +202,7 @@ export const databaseSchema = z.strictObject({
   dump: dumpSchema.prefault({}),
   /** Default: one logical backup a day at 01:00 in the top-level timezone. */
   schedules: z.array(scheduleSchema).optional(),
+  retention: retentionSchema.optional(),
   storage: storageSchema.optional(),
   compression: compressionSchema.optional(),
 });
@@ -221,6 +258,18 @@ export const configSchema = z.strictObject({
   compression: compressionSchema.prefault({}),
   /** The default storage for every database that names none. */
   storage: storageSchema.optional(),
+  /** The default retention for every database that names none. */
+  retention: retentionSchema.optional(),
+  prune: z
+    .strictObject({
+      /** Objects under a database's prefix with no manifest, older than this, are removed by prune. */
+      orphan_grace: duration().default(86_400_000),
+      /** A prune lock not refreshed for this long is stale and may be taken over. */
+      lock_ttl: duration().default(600_000),
+      /** When the daemon prunes every database, besides after each periodic backup. */
+      daily_at: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time HH:MM').default('04:00'),
+    })
+    .prefault({}),
   databases: z.array(databaseSchema).min(1, 'name at least one database'),
   daemon: daemonSchema.prefault({}),
   notifications: notificationsSchema.prefault({}),
@@ -237,3 +286,4 @@ export type TlsConfig = z.output<typeof tlsSchema>;
 export type RawSchedule = z.output<typeof scheduleSchema>;
 export type DaemonConfig = z.output<typeof daemonSchema>;
 export type NotificationsConfig = z.output<typeof notificationsSchema>;
+export type RawRetention = z.output<typeof retentionSchema>;

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { Cron } from 'croner';
 import type { Logger } from 'pino';
 import { listBackups } from '../catalog/catalog.ts';
 import type { Manifest } from '../catalog/manifest.ts';
@@ -8,6 +9,7 @@ import type { AgentConfig } from '../config/normalize.ts';
 import { messageOf } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import { attachNotifier } from '../notify/notifier.ts';
+import { prune } from '../retention/prune.ts';
 import { isOverdue } from '../scheduler/schedule.ts';
 import { Scheduler, type ScheduledJob } from '../scheduler/scheduler.ts';
 import { AGENT_VERSION } from '../version.ts';
@@ -56,7 +58,39 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     logger,
     onDue: (job) => void runner.run(job.database, job.schedule.type, 'periodic'),
   });
+  // Retention: after each successful periodic backup of a database, and once a day for all.
+  const pruning = new Map<string, Promise<void>>();
+  const pruneDatabase = (name: string, why: string) => {
+    if (pruning.has(name)) return;
+    const database = config.databases.find((d) => d.name === name);
+    if (!database) return;
+    const task = (async () => {
+      try {
+        const { outcome } = await prune(await context.storage(database), database, {
+          timeZone: config.timezone,
+          orphanGraceMs: config.prune.orphan_grace,
+          lockTtlMs: config.prune.lock_ttl,
+          dryRun: false,
+          logger,
+        });
+        logger.info({ database: name, why, removed: outcome?.removed.length ?? 0, orphansRemoved: outcome?.orphansRemoved.length ?? 0 }, 'prune completed');
+      } catch (err) {
+        logger.error({ database: name, why, error: messageOf(err) }, 'prune failed');
+      }
+    })().finally(() => pruning.delete(name));
+    pruning.set(name, task);
+  };
+  bus.on('job:success', (e) => {
+    if (e.trigger === 'periodic') pruneDatabase(e.database, 'after a periodic backup');
+  });
+  let dailyPrune: Cron | undefined;
+
   const schedule = () => {
+    dailyPrune?.stop();
+    const [hour, minute] = config.prune.daily_at.split(':').map(Number);
+    dailyPrune = new Cron(`${minute ?? 0} ${hour ?? 4} * * *`, { timezone: config.timezone, catch: true }, () => {
+      for (const database of config.databases) pruneDatabase(database.name, 'daily');
+    });
     for (const database of config.databases) {
       for (const s of database.schedules) board.describe(database.name, s.type, s.description);
     }
@@ -104,7 +138,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       ready = false;
       logger.info({ signal, running: runner.runningCount, graceMs: config.daemon.shutdown_grace }, 'shutting down');
       scheduler.stop();
+      dailyPrune?.stop();
       await runner.drain(config.daemon.shutdown_grace);
+      await Promise.allSettled(pruning.values());
       await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 10_000).unref())]);
       await new Promise((r) => server.close(r));
       server.closeAllConnections();

@@ -43,6 +43,13 @@ export interface StorageDriver {
   /** Removes `key`. Removing a missing object succeeds. */
   delete(key: string): Promise<void>;
 
+  /**
+   * Creates a small object only if no object exists at `key`: resolves true when this call created
+   * it, false when one was already there. Atomic where the store supports conditional writes
+   * (local O_EXCL, S3 If-None-Match, GCS ifGenerationMatch=0); used for locks.
+   */
+  putIfAbsent(key: string, data: Buffer): Promise<boolean>;
+
   /** Releases clients and sockets. */
   close?(): Promise<void>;
 }

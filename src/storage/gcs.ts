@@ -97,4 +97,15 @@ export class GcsDriver implements StorageDriver {
     assertValidKey(key);
     await this.#bucket.file(key).delete({ ignoreNotFound: true });
   }
+
+  async putIfAbsent(key: string, data: Buffer): Promise<boolean> {
+    assertValidKey(key);
+    try {
+      await this.#bucket.file(key).save(data, { resumable: false, contentType: 'application/json', preconditionOpts: { ifGenerationMatch: 0 } });
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 412) return false;
+      throw err;
+    }
+  }
 }

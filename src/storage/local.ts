@@ -118,6 +118,26 @@ export class LocalDriver implements StorageDriver {
     }
   }
 
+  async putIfAbsent(key: string, data: Buffer): Promise<boolean> {
+    const target = this.#path(key);
+    await mkdir(dirname(target), { recursive: true });
+    let handle;
+    try {
+      handle = await open(target, 'wx', 0o640);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await syncDir(dirname(target));
+    return true;
+  }
+
   async delete(key: string): Promise<void> {
     const path = this.#path(key);
     try {

@@ -47,6 +47,13 @@ export class MemoryDriver implements StorageDriver {
     }
   }
 
+  async putIfAbsent(key: string, data: Buffer): Promise<boolean> {
+    assertValidKey(key);
+    if (this.objects.has(key)) return false;
+    this.objects.set(key, { data: Buffer.from(data), modifiedAt: new Date() });
+    return true;
+  }
+
   async delete(key: string): Promise<void> {
     assertValidKey(key);
     this.objects.delete(key);

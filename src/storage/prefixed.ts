@@ -40,6 +40,10 @@ export class PrefixedDriver implements StorageDriver {
     return this.#inner.delete(this.#prefix + key);
   }
 
+  putIfAbsent(key: string, data: Buffer): Promise<boolean> {
+    return this.#inner.putIfAbsent(this.#prefix + key, data);
+  }
+
   async close(): Promise<void> {
     await this.#inner.close?.();
   }

@@ -4,6 +4,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
@@ -173,6 +174,21 @@ export class S3Driver implements StorageDriver {
   async delete(key: string): Promise<void> {
     assertValidKey(key);
     await this.#client.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key: key }));
+  }
+
+  async putIfAbsent(key: string, data: Buffer): Promise<boolean> {
+    assertValidKey(key);
+    try {
+      await this.#client.send(
+        new PutObjectCommand({ Bucket: this.#options.bucket, Key: key, Body: data, IfNoneMatch: '*', ContentType: 'application/json' }),
+      );
+      return true;
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      // 412: an object exists. 409: a concurrent conditional write to the same key is in flight.
+      if (status === 412 || status === 409 || (err as { name?: string }).name === 'PreconditionFailed') return false;
+      throw err;
+    }
   }
 
   async close(): Promise<void> {

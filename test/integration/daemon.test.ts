@@ -133,6 +133,10 @@ describe('agent daemon', () => {
     expect(status.stdout).toMatch(/^daemon: running \(pid \d+/);
     expect(status.stdout).toMatch(/source\s+dump\s+cron "\*\/2 \* \* \* \* \*" \(UTC\)\s+(success \(periodic|running)/);
 
+    // Retention runs after each successful periodic backup.
+    const [pruned] = await daemon.waitFor('prune completed');
+    expect(pruned).toMatchObject({ database: 'source', why: 'after a periodic backup', removed: 0 });
+
     const result = await stop(daemon);
     expect(result.exitCode).toBe(0);
     expect(daemon.logs.at(-1)?.['msg']).toBe('daemon stopped');

@@ -72,6 +72,12 @@ export interface ContractQuirks {
    * which keys are listed is still checked exactly.
    */
   listsByDirectoryWalk?: boolean;
+  /**
+   * s3rver and the GCS emulator ignore If-None-Match / ifGenerationMatch: putIfAbsent always
+   * writes there. The conditional path of those drivers is covered by client doubles in
+   * test/storage/conditional-writes.test.ts.
+   */
+  ignoresConditionalWrites?: boolean;
 }
 
 export function storageContract(
@@ -320,6 +326,24 @@ export function storageContract(
       await expect(driver.get(bad)).rejects.toThrow(/invalid object key/);
       await expect(driver.stat(bad)).rejects.toThrow(/invalid object key/);
       await expect(driver.delete(bad)).rejects.toThrow(/invalid object key/);
+    });
+
+    it('putIfAbsent creates a missing object and reports it', async () => {
+      const key = `${uniqueName('cond')}/lock.json`;
+      expect(await driver.putIfAbsent(key, Buffer.from('{"owner":"a"}'))).toBe(true);
+      expect(await readAll(await driver.get(key))).toEqual(Buffer.from('{"owner":"a"}'));
+      if (quirks.ignoresConditionalWrites) return;
+      expect(await driver.putIfAbsent(key, Buffer.from('{"owner":"b"}'))).toBe(false);
+      expect(await readAll(await driver.get(key))).toEqual(Buffer.from('{"owner":"a"}'));
+      await driver.delete(key);
+      expect(await driver.putIfAbsent(key, Buffer.from('{"owner":"c"}'))).toBe(true);
+    });
+
+    it('putIfAbsent: of many concurrent calls exactly one wins', async () => {
+      if (quirks.ignoresConditionalWrites) return;
+      const key = `${uniqueName('race')}/lock.json`;
+      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => driver.putIfAbsent(key, Buffer.from(String(i)))));
+      expect(results.filter(Boolean)).toHaveLength(1);
     });
   });
 }
