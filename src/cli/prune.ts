@@ -22,6 +22,7 @@ export function pruneReport(plan: PrunePlan, outcome: PruneOutcome | undefined, 
     orphans: plan.orphans.map((o) => ({ key: o.key, sizeBytes: o.size, modifiedAt: o.modifiedAt.toISOString() })),
     removed: outcome?.removed ?? [],
     orphansRemoved: outcome?.orphansRemoved ?? [],
+    uploadsAborted: outcome?.uploadsAborted ?? [],
   };
 }
 

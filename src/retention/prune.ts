@@ -58,6 +58,8 @@ export async function planPrune(storage: StorageDriver, database: DatabaseConfig
 export interface PruneOutcome {
   removed: string[];
   orphansRemoved: string[];
+  /** Unfinished uploads cleaned up (S3 multipart uploads, local temp files). */
+  uploadsAborted: string[];
 }
 
 export interface PruneOptions {
@@ -88,7 +90,7 @@ export async function prune(storage: StorageDriver, database: DatabaseConfig, op
   }, Math.max(1000, Math.floor(options.lockTtlMs / 3)));
   try {
     const plan = await makePlan();
-    const outcome: PruneOutcome = { removed: [], orphansRemoved: [] };
+    const outcome: PruneOutcome = { removed: [], orphansRemoved: [], uploadsAborted: [] };
     for (const manifest of plan.remove) {
       if (options.signal?.aborted) throw new AgentError('internal', 'prune cancelled', { cause: options.signal.reason });
       try {
@@ -105,6 +107,9 @@ export async function prune(storage: StorageDriver, database: DatabaseConfig, op
       outcome.orphansRemoved.push(orphan.key);
       log.info({ key: orphan.key, modifiedAt: orphan.modifiedAt.toISOString() }, 'orphaned object removed');
     }
+    const before = new Date(now().getTime() - options.orphanGraceMs);
+    outcome.uploadsAborted = (await storage.abortIncompleteUploads?.(`${database.name}/`, before)) ?? [];
+    for (const key of outcome.uploadsAborted) log.info({ key }, 'unfinished upload removed');
     return { plan, outcome };
   } finally {
     clearInterval(refresher);

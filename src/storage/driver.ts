@@ -50,6 +50,13 @@ export interface StorageDriver {
    */
   putIfAbsent(key: string, data: Buffer): Promise<boolean>;
 
+  /**
+   * Removes what uploads that never finished left behind under `prefix` and started before
+   * `before` (S3: multipart uploads; local: temp files of a crashed writer), and returns a
+   * description of each. Stores that leave nothing behind (GCS) do not implement it.
+   */
+  abortIncompleteUploads?(prefix: string, before: Date): Promise<string[]>;
+
   /** Releases clients and sockets. */
   close?(): Promise<void>;
 }

@@ -118,6 +118,33 @@ export class LocalDriver implements StorageDriver {
     }
   }
 
+  async abortIncompleteUploads(prefix: string, before: Date): Promise<string[]> {
+    const slash = prefix.lastIndexOf('/');
+    const startDir = slash < 0 ? this.root : join(this.root, ...prefix.slice(0, slash).split('/'));
+    const removed: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      const entries = await readdir(dir, { withFileTypes: true }).catch((err: unknown) => {
+        if (isNotFound(err)) return [];
+        throw err;
+      });
+      for (const entry of entries) {
+        const path = join(dir, entry.name);
+        const key = relative(this.root, path).split(sep).join('/');
+        if (entry.isDirectory()) {
+          if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(path);
+        } else if (PARTIAL.test(entry.name) && key.startsWith(prefix)) {
+          const info = await stat(path).catch(() => undefined);
+          if (info && info.mtime.getTime() < before.getTime()) {
+            await unlink(path).catch(() => undefined);
+            removed.push(key);
+          }
+        }
+      }
+    };
+    await walk(startDir);
+    return removed;
+  }
+
   async putIfAbsent(key: string, data: Buffer): Promise<boolean> {
     const target = this.#path(key);
     await mkdir(dirname(target), { recursive: true });

@@ -40,6 +40,11 @@ export class PrefixedDriver implements StorageDriver {
     return this.#inner.delete(this.#prefix + key);
   }
 
+  async abortIncompleteUploads(prefix: string, before: Date): Promise<string[]> {
+    const found = (await this.#inner.abortIncompleteUploads?.(this.#prefix + prefix, before)) ?? [];
+    return found.map((key) => (key.startsWith(this.#prefix) ? key.slice(this.#prefix.length) : key));
+  }
+
   putIfAbsent(key: string, data: Buffer): Promise<boolean> {
     return this.#inner.putIfAbsent(this.#prefix + key, data);
   }

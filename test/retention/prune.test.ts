@@ -2,7 +2,8 @@
 // crash safety — a prune that dies after any number of deletions leaves every backup that is
 // still listed complete (manifest first, then data).
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
@@ -118,6 +119,21 @@ describe('prune', () => {
       expect((await listBackups(real, 'shop')).backups).toHaveLength(3);
       expect(next.outcome?.orphansRemoved.length).toBeLessThanOrEqual(1);
     }
+  });
+
+  it('removes temp files of writers that crashed, once older than the grace period', async () => {
+    const root = await testDir('prune-partials');
+    const storage = new LocalDriver(root);
+    const [first] = await tenDays(storage);
+    const dir = join(root, 'shop', first?.id ?? '');
+    await writeFile(join(dir, 'dump.sql.zst.0123456789ab.partial'), 'crashed');
+    await utimes(join(dir, 'dump.sql.zst.0123456789ab.partial'), new Date('2026-01-01'), new Date('2026-01-01'));
+    await writeFile(join(dir, 'dump.sql.zst.ba9876543210.partial'), 'still writing');
+    const result = await prune(storage, database('{}'), options());
+    expect(result.outcome?.uploadsAborted).toEqual([`shop/${first?.id}/dump.sql.zst.0123456789ab.partial`]);
+    expect(existsSync(join(dir, 'dump.sql.zst.ba9876543210.partial'))).toBe(true);
+    expect(existsSync(join(dir, 'dump.sql.zst.0123456789ab.partial'))).toBe(false);
+    expect(result.outcome?.removed).toEqual([]); // an empty policy deletes nothing
   });
 
   it('removes orphans older than the grace period, and nothing else unknown', () => {

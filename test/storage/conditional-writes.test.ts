@@ -63,3 +63,36 @@ describe('putIfAbsent with a GCS bucket double (the emulator ignores ifGeneratio
     expect(saves[0]).toMatchObject({ key: 'db/lock.json', resumable: false, preconditionOpts: { ifGenerationMatch: 0 } });
   });
 });
+
+describe('abortIncompleteUploads with an S3 client double (s3rver answers ListMultipartUploads with 405)', () => {
+  it('aborts the uploads under the prefix started before the cut-off, across pages', async () => {
+    const sent: Record<string, unknown>[] = [];
+    const pages = [
+      {
+        IsTruncated: true,
+        NextKeyMarker: 'shop/b',
+        NextUploadIdMarker: 'u2',
+        Uploads: [
+          { Key: 'shop/20261101T000000.000Z-aaaaaa/dump.sql.zst', UploadId: 'u1', Initiated: new Date('2026-11-01T00:00:00Z') },
+          { Key: 'shop/20261121T115900.000Z-bbbbbb/dump.sql.zst', UploadId: 'u2', Initiated: new Date('2026-11-21T11:59:00Z') },
+        ],
+      },
+      { IsTruncated: false, Uploads: [{ Key: 'shop/20261102T000000.000Z-cccccc/dump.sql.zst', UploadId: 'u3', Initiated: new Date('2026-11-02T00:00:00Z') }] },
+    ];
+    const send = async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+      sent.push({ command: command.constructor.name, ...command.input });
+      if (command.constructor.name === 'ListMultipartUploadsCommand') return pages.shift();
+      if (command.constructor.name === 'AbortMultipartUploadCommand') return {};
+      throw new Error(`the double does not answer ${command.constructor.name}`);
+    };
+    const driver = new S3Driver({ send: send as unknown as S3Like['send'], config: {} }, { bucket: 'b', partSizeBytes: 5 * 1024 * 1024, queueSize: 1 });
+    const aborted = await driver.abortIncompleteUploads('shop/', new Date('2026-11-21T11:00:00Z'));
+    expect(aborted).toEqual(['shop/20261101T000000.000Z-aaaaaa/dump.sql.zst', 'shop/20261102T000000.000Z-cccccc/dump.sql.zst']);
+    expect(sent).toEqual([
+      { command: 'ListMultipartUploadsCommand', Bucket: 'b', Prefix: 'shop/', KeyMarker: undefined, UploadIdMarker: undefined },
+      { command: 'AbortMultipartUploadCommand', Bucket: 'b', Key: 'shop/20261101T000000.000Z-aaaaaa/dump.sql.zst', UploadId: 'u1' },
+      { command: 'ListMultipartUploadsCommand', Bucket: 'b', Prefix: 'shop/', KeyMarker: 'shop/b', UploadIdMarker: 'u2' },
+      { command: 'AbortMultipartUploadCommand', Bucket: 'b', Key: 'shop/20261102T000000.000Z-cccccc/dump.sql.zst', UploadId: 'u3' },
+    ]);
+  });
+});
