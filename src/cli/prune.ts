@@ -1,8 +1,8 @@
 import type { Manifest } from '../catalog/manifest.ts';
-import { AgentError, messageOf } from '../errors.ts';
 import { prune as pruneDatabase, type PruneOutcome, type PrunePlan } from '../retention/prune.ts';
 import { formatBytes, formatTime, renderTable } from '../ui/format.ts';
 import { out, type CommandContext } from './context.ts';
+import { failuresError, forEachDatabase } from './each-database.ts';
 
 export interface PruneCliOptions {
   database?: string;
@@ -31,31 +31,22 @@ export async function prune(ctx: CommandContext, options: PruneCliOptions): Prom
   const databases = ctx.databases(options.database === undefined ? undefined : [options.database]);
   const dryRun = options.dryRun ?? false;
   const reports: ReturnType<typeof pruneReport>[] = [];
-  const failed: { name: string; error: unknown }[] = [];
-  for (const database of databases) {
-    try {
-      const storage = await ctx.storage(database);
-      const { plan, outcome } = await pruneDatabase(storage, database, {
-        timeZone: ctx.config.timezone,
-        orphanGraceMs: ctx.config.prune.orphan_grace,
-        lockTtlMs: ctx.config.prune.lock_ttl,
-        dryRun,
-        logger: ctx.logger,
-        signal: ctx.signal,
-      });
-      reports.push(pruneReport(plan, outcome, dryRun));
-      if (!options.json) printPlan(plan, dryRun, ctx.config.timezone);
-    } catch (error) {
-      failed.push({ name: database.name, error });
-      process.stderr.write(`error: ${database.name}: ${messageOf(error)}\n`);
-      if (error instanceof AgentError && error.hint) process.stderr.write(`hint: ${error.hint}\n`);
-    }
-  }
+  const failed = await forEachDatabase(databases, ctx.signal, async (database) => {
+    const storage = await ctx.storage(database);
+    const { plan, outcome } = await pruneDatabase(storage, database, {
+      timeZone: ctx.config.timezone,
+      orphanGraceMs: ctx.config.prune.orphan_grace,
+      lockTtlMs: ctx.config.prune.lock_ttl,
+      dryRun,
+      logger: ctx.logger,
+      signal: ctx.signal,
+    });
+    reports.push(pruneReport(plan, outcome, dryRun));
+    if (!options.json) printPlan(plan, dryRun, ctx.config.timezone);
+  });
   if (options.json) out(JSON.stringify(reports, null, 2));
-  if (failed.length > 0) {
-    const allLocked = failed.every((f) => f.error instanceof AgentError && f.error.kind === 'locked');
-    throw new AgentError(allLocked ? 'locked' : 'internal', `prune failed for ${failed.map((f) => f.name).join(', ')}`, { reported: true });
-  }
+  // All locked: exit 3, so a caller can tell "busy, try later" from a failure.
+  if (failed.length > 0) throw failuresError(failed, `prune failed for ${failed.map((f) => f.name).join(', ')}`, { reported: true });
 }
 
 function printPlan(plan: PrunePlan, dryRun: boolean, timeZone: string): void {

@@ -1,8 +1,8 @@
 import { runLogicalBackup } from '../backup/run-backup.ts';
 import type { Manifest } from '../catalog/manifest.ts';
-import { AgentError, messageOf } from '../errors.ts';
 import { formatBytes, formatDuration } from '../ui/format.ts';
 import { out, type CommandContext } from './context.ts';
+import { failuresError, forEachDatabase } from './each-database.ts';
 
 export interface RunNowOptions {
   database?: string[];
@@ -13,42 +13,24 @@ export interface RunNowOptions {
 export async function runNow(ctx: CommandContext, options: RunNowOptions): Promise<void> {
   const databases = ctx.databases(options.database);
   const done: Manifest[] = [];
-  const failed: { name: string; error: unknown }[] = [];
-  for (const database of databases) {
-    if (ctx.signal.aborted) break;
+  const failed = await forEachDatabase(databases, ctx.signal, async (database) => {
     if (!options.json) process.stderr.write(`backing up ${database.name}…\n`);
-    try {
-      const storage = await ctx.storage(database);
-      const manifest = await runLogicalBackup({
-        config: ctx.config,
-        database,
-        storage,
-        trigger: 'manual',
-        logger: ctx.logger,
-        signal: ctx.signal,
-      });
-      done.push(manifest);
-      if (!options.json) {
-        const ms = Date.parse(manifest.completedAt) - Date.parse(manifest.startedAt);
-        out(
-          `${database.name}: backup ${manifest.id} completed in ${formatDuration(ms)}, ` +
-            `${formatBytes(manifest.sizeBytes)} (${formatBytes(manifest.rawSizeBytes)} of SQL, ${manifest.compression.algorithm}) ` +
-            `→ ${storage.location}/${database.name}/${manifest.id}/`,
-        );
-      }
-    } catch (error) {
-      failed.push({ name: database.name, error });
-      process.stderr.write(`error: ${database.name}: ${messageOf(error)}\n`);
-      if (error instanceof AgentError && error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+    const storage = await ctx.storage(database);
+    const manifest = await runLogicalBackup({ config: ctx.config, database, storage, trigger: 'manual', logger: ctx.logger, signal: ctx.signal });
+    done.push(manifest);
+    if (!options.json) {
+      const ms = Date.parse(manifest.completedAt) - Date.parse(manifest.startedAt);
+      out(
+        `${database.name}: backup ${manifest.id} completed in ${formatDuration(ms)}, ` +
+          `${formatBytes(manifest.sizeBytes)} (${formatBytes(manifest.rawSizeBytes)} of SQL, ${manifest.compression.algorithm}) ` +
+          `→ ${storage.location}/${database.name}/${manifest.id}/`,
+      );
     }
-  }
+  });
   if (options.json) out(JSON.stringify(done, null, 2));
   if (failed.length > 0) {
-    const first = failed[0]?.error;
-    throw new AgentError(
-      first instanceof AgentError ? first.kind : 'internal',
-      `${failed.length} of ${databases.length} backups failed: ${failed.map((f) => f.name).join(', ')}`,
-      { cause: first, reported: databases.length === 1 },
-    );
+    const message = `${failed.length} of ${databases.length} backups failed: ${failed.map((f) => f.name).join(', ')}`;
+    // With one database its own error line says it all; with several, a summary line follows.
+    throw failuresError(failed, message, { reported: databases.length === 1 });
   }
 }

@@ -107,9 +107,15 @@ export async function prune(storage: StorageDriver, database: DatabaseConfig, op
       outcome.orphansRemoved.push(orphan.key);
       log.info({ key: orphan.key, modifiedAt: orphan.modifiedAt.toISOString() }, 'orphaned object removed');
     }
+    // Best effort: some S3-compatible stores (s3rver among them) do not implement listing
+    // multipart uploads. The backups themselves are pruned either way.
     const before = new Date(now().getTime() - options.orphanGraceMs);
-    outcome.uploadsAborted = (await storage.abortIncompleteUploads?.(`${database.name}/`, before)) ?? [];
-    for (const key of outcome.uploadsAborted) log.info({ key }, 'unfinished upload removed');
+    try {
+      outcome.uploadsAborted = (await storage.abortIncompleteUploads?.(`${database.name}/`, before)) ?? [];
+      for (const key of outcome.uploadsAborted) log.info({ key }, 'unfinished upload removed');
+    } catch (err) {
+      log.warn({ error: describeStorageError(err) }, 'could not clean up unfinished uploads');
+    }
     return { plan, outcome };
   } finally {
     clearInterval(refresher);

@@ -1,0 +1,40 @@
+import type { DatabaseConfig } from '../config/normalize.ts';
+import { AgentError, messageOf } from '../errors.ts';
+
+export interface DatabaseFailure {
+  name: string;
+  error: unknown;
+}
+
+/**
+ * Runs `work` for each database in turn: a failing database is reported at once (`error: NAME: …`
+ * and its `hint:`) and the others still run. Stops early only when `signal` is aborted.
+ */
+export async function forEachDatabase(
+  databases: readonly DatabaseConfig[],
+  signal: AbortSignal,
+  work: (database: DatabaseConfig) => Promise<void>,
+): Promise<DatabaseFailure[]> {
+  const failed: DatabaseFailure[] = [];
+  for (const database of databases) {
+    if (signal.aborted) break;
+    try {
+      await work(database);
+    } catch (error) {
+      failed.push({ name: database.name, error });
+      process.stderr.write(`error: ${database.name}: ${messageOf(error)}\n`);
+      if (error instanceof AgentError && error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+    }
+  }
+  return failed;
+}
+
+/**
+ * The error that sets the exit code once per-database failures were printed: of the kind they all
+ * share (so all-locked exits 3), else internal. `reported` suppresses the summary line.
+ */
+export function failuresError(failed: readonly DatabaseFailure[], message: string, options: { reported: boolean }): AgentError {
+  const kinds = new Set(failed.map((f) => (f.error instanceof AgentError ? f.error.kind : 'internal')));
+  const [only] = kinds;
+  return new AgentError(kinds.size === 1 && only ? only : 'internal', message, { cause: failed[0]?.error, reported: options.reported });
+}
