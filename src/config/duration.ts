@@ -23,11 +23,3 @@ export function parseDuration(text: string): number | undefined {
   for (const [, amount, unit] of compact.matchAll(PART)) total += Number(amount) * (UNIT_MS[unit ?? ''] ?? 0);
   return total;
 }
-
-export function formatDurationSetting(ms: number): string {
-  for (const unit of ['w', 'd', 'h', 'm', 's'] as const) {
-    const size = UNIT_MS[unit] ?? 1;
-    if (ms % size === 0 && ms >= size) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}

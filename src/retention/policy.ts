@@ -88,7 +88,7 @@ function bucketers(timeZone: string) {
   };
 }
 
-export function isEmptyPolicy(p: PeriodicPolicy): boolean {
+function isEmptyPolicy(p: PeriodicPolicy): boolean {
   const counts = [p.last, p.hourly, p.daily, p.weekly, p.monthly, p.yearly].every((c) => c === undefined || c === 0);
   const windows = [p.within, p.withinHourly, p.withinDaily, p.withinWeekly, p.withinMonthly, p.withinYearly].every((w) => w === undefined);
   return counts && windows;

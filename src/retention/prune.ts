@@ -22,7 +22,7 @@ export interface PrunePlan {
   orphans: ObjectInfo[];
 }
 
-export function toCandidate(manifest: Manifest): PruneCandidate {
+function toCandidate(manifest: Manifest): PruneCandidate {
   return { id: manifest.id, time: new Date(manifest.startedAt), trigger: manifest.trigger, kind: manifest.type, dependsOn: [], manifest };
 }
 
