@@ -1,25 +1,18 @@
 import { hostname } from 'node:os';
-import { PassThrough } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { databasePrefix, dumpKey, newBackupId } from '../catalog/keys.ts';
-import { commitManifest } from '../catalog/catalog.ts';
+import { dumpKey, newBackupId } from '../catalog/keys.ts';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../catalog/manifest.ts';
 import { withDefaultsFile } from '../capture/defaults-file.ts';
 import { buildDumpArgs } from '../capture/dump.ts';
 import { CoordinatesScanner } from '../capture/dump-coordinates.ts';
 import { listUserSchemas, readServerInfo, withConnection, type ServerInfo } from '../capture/server.ts';
-import { startTool, ToolError } from '../capture/tool-process.ts';
 import { locateTool } from '../capture/tools.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
-import { AgentError, messageOf } from '../errors.ts';
-import { compressionExtension, createCompressor } from '../pipeline/compress.ts';
-import { CountingStream, DigestStream } from '../pipeline/digest.ts';
-import { ExitGate } from '../pipeline/exit-gate.ts';
-import { Rechunk } from '../pipeline/rechunk.ts';
+import { AgentError } from '../errors.ts';
+import { compressionExtension } from '../pipeline/compress.ts';
 import type { StorageDriver } from '../storage/driver.ts';
-import { describeStorageError, storageHintOption } from '../storage/errors.ts';
 import { AGENT_VERSION } from '../version.ts';
+import { captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
 
 export interface BackupContext {
   config: Pick<AgentConfig, 'tools'>;
@@ -65,6 +58,7 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
   const wantCoordinates = database.dump.binlog_coordinates === 'auto' && server.binlogEnabled;
   log.info({ schemas, tool: tool.versionLine, server: server.version, storage: storage.location }, 'backup started');
 
+  const scanner = new CoordinatesScanner();
   const stream = await withDefaultsFile(database.connection, tool.flavor, async (defaultsFile) => {
     const args = buildDumpArgs({
       defaultsFile,
@@ -73,7 +67,10 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
       binlogCoordinates: wantCoordinates,
       extraArgs: database.dump.extra_args,
     });
-    return captureToStorage(ctx, tool.path, args, key, log);
+    return captureToStorage(
+      { database: database.name, storage, compression: database.compression, signal: ctx.signal },
+      { file: tool.path, args, key, log, action: `dump database ${database.name}`, inspect: scanner, hint: dumpHint },
+    );
   });
 
   const completedAt = now();
@@ -102,7 +99,7 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
         rawSizeBytes: stream.rawSizeBytes,
       },
     ],
-    binlog: stream.coordinates,
+    binlog: scanner.coordinates(),
     server: { flavor: server.flavor, version: server.version, serverId: server.serverId, hostname: server.hostname },
     tool: { name: tool.name, version: tool.versionLine },
     agent: { version: AGENT_VERSION, hostname: hostname() },
@@ -111,15 +108,7 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
     log.warn('binary logging is on but the dump recorded no binlog coordinates');
   }
 
-  try {
-    await commitManifest(storage, manifest);
-  } catch (err) {
-    await removeQuietly(storage, key, log);
-    throw new AgentError('storage', `commit manifest of backup ${id} to ${storage.location}: ${describeStorageError(err)}`, {
-      ...storageHintOption(err),
-      cause: err,
-    });
-  }
+  await commitOrRemove(storage, manifest, log);
   log.info(
     { sizeBytes: manifest.sizeBytes, rawSizeBytes: manifest.rawSizeBytes, durationMs: completedAt.getTime() - startedAt.getTime() },
     'backup completed',
@@ -127,115 +116,7 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
   return manifest;
 }
 
-/**
- * Fails fast when the storage is unreachable, rejects the credentials or lacks the bucket, before
- * a dump of possibly hours starts (a store is otherwise first contacted when the first part fills).
- */
-async function checkStorage(storage: StorageDriver, database: string): Promise<void> {
-  try {
-    for await (const _ of storage.list(databasePrefix(database))) break;
-  } catch (err) {
-    throw new AgentError('storage', `reach storage ${storage.location} of database ${database}: ${describeStorageError(err)}`, {
-      ...storageHintOption(err),
-      cause: err,
-    });
-  }
-}
-
-interface CapturedStream {
-  sizeBytes: number;
-  rawSizeBytes: number;
-  sha256: string;
-  coordinates: Manifest['binlog'];
-}
-
-async function removeQuietly(storage: StorageDriver, key: string, log: Logger): Promise<void> {
-  try {
-    await storage.delete(key);
-  } catch (err) {
-    log.error({ err, key }, 'could not remove the partial data object; it is not part of any backup');
-  }
-}
-
-/** Runs the tool and streams its output into `key`. Success = stream stored AND tool exited 0. */
-async function captureToStorage(
-  ctx: BackupContext,
-  file: string,
-  args: string[],
-  key: string,
-  log: Logger,
-): Promise<CapturedStream> {
-  const cancel = new AbortController();
-  const onOuterAbort = () => cancel.abort(ctx.signal?.reason);
-  ctx.signal?.addEventListener('abort', onOuterAbort, { once: true });
-  if (ctx.signal?.aborted) onOuterAbort();
-
-  const tool = startTool(file, args, { signal: cancel.signal });
-  const raw = new CountingStream();
-  const scanner = new CoordinatesScanner();
-  const digest = new DigestStream();
-  const body = new PassThrough();
-  const chain = pipeline(
-    tool.stdout,
-    // 1 MiB blocks first: every later stage then handles 16× fewer chunks.
-    new Rechunk(),
-    raw,
-    scanner,
-    createCompressor(ctx.database.compression),
-    new ExitGate(tool.done),
-    digest,
-    body,
-  );
-
-  const put = ctx.storage.put(key, body, { signal: cancel.signal, contentType: 'application/octet-stream' }).catch((err: unknown) => {
-    // The store gave up (or passed on the tool's failure): stop the tool and the chain so
-    // nothing waits on a reader that is gone.
-    cancel.abort(err);
-    body.destroy(err instanceof Error ? err : new Error(String(err)));
-    throw err;
-  });
-
-  const [toolResult, chainResult, putResult] = await Promise.allSettled([tool.done, chain, put]);
-  ctx.signal?.removeEventListener('abort', onOuterAbort);
-  if (toolResult.status === 'fulfilled' && chainResult.status === 'fulfilled' && putResult.status === 'fulfilled') {
-    return { sizeBytes: digest.bytes, rawSizeBytes: raw.bytes, sha256: digest.sha256, coordinates: scanner.coordinates() };
-  }
-
-  await removeQuietly(ctx.storage, key, log);
-  throw explainFailure(ctx, toolResult, chainResult, putResult);
-}
-
-/**
- * Reports the cause, not its echoes. The exit gate hands the tool's own error down the chain, so
- * the store may reject with it: that is a tool failure. A store failure of its own kills the tool
- * (SIGTERM), and then the store's error is the cause.
- */
-function explainFailure(
-  ctx: BackupContext,
-  toolResult: PromiseSettledResult<void>,
-  chainResult: PromiseSettledResult<void>,
-  putResult: PromiseSettledResult<unknown>,
-): AgentError {
-  const name = ctx.database.name;
-  if (ctx.signal?.aborted) {
-    const reason: unknown = ctx.signal.reason;
-    return new AgentError('internal', `backup of ${name} cancelled${reason === undefined ? '' : `: ${messageOf(reason)}`}`, { cause: reason });
-  }
-  const toolError = toolResult.status === 'rejected' ? (toolResult.reason as unknown) : undefined;
-  const putError = putResult.status === 'rejected' ? (putResult.reason as unknown) : undefined;
-  const storageFailed = putError !== undefined && !(putError instanceof ToolError);
-  if (toolError !== undefined && !storageFailed) {
-    return new AgentError('tool', `dump database ${name}: ${messageOf(toolError)}`, { hint: toolHint(toolError), cause: toolError });
-  }
-  const err = putError ?? (chainResult.status === 'rejected' ? chainResult.reason : undefined);
-  return new AgentError('storage', `upload backup of ${name} to ${ctx.storage.location}: ${describeStorageError(err)}`, {
-    ...storageHintOption(err),
-    cause: err,
-  });
-}
-
-function toolHint(err: unknown): string {
-  const stderr = err instanceof ToolError ? err.stderr : '';
+function dumpHint(stderr: string): string {
   if (/Access denied/i.test(stderr)) return 'check user and password of this database entry, and the grants listed in README';
   if (/Unknown database/i.test(stderr)) return 'a schema listed under schemas: does not exist on the server';
   return 'the output of the dump tool above says what went wrong';

@@ -1,0 +1,156 @@
+import { PassThrough, type Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import { databasePrefix } from '../catalog/keys.ts';
+import { commitManifest } from '../catalog/catalog.ts';
+import type { Manifest } from '../catalog/manifest.ts';
+import { startTool, ToolError } from '../capture/tool-process.ts';
+import type { Compression } from '../config/normalize.ts';
+import { AgentError, messageOf } from '../errors.ts';
+import { createCompressor } from '../pipeline/compress.ts';
+import { CountingStream, DigestStream } from '../pipeline/digest.ts';
+import { ExitGate } from '../pipeline/exit-gate.ts';
+import { Rechunk } from '../pipeline/rechunk.ts';
+import type { StorageDriver } from '../storage/driver.ts';
+import { describeStorageError, storageHintOption } from '../storage/errors.ts';
+
+/**
+ * The streaming core every backup type shares: a tool's stdout → 1 MiB blocks → count →
+ * (inspection) → compress → exit gate → SHA-256 → storage, and the manifest commit after it.
+ */
+
+export interface CaptureContext {
+  /** Database entry name, for messages. */
+  database: string;
+  storage: StorageDriver;
+  compression: Compression;
+  signal?: AbortSignal | undefined;
+}
+
+export interface CaptureRequest {
+  file: string;
+  args: string[];
+  key: string;
+  log: Logger;
+  /** What the tool does, for errors: "dump database shop". */
+  action: string;
+  /** A pass-through stage that reads the uncompressed stream (e.g. the dump's binlog coordinates). */
+  inspect?: Transform;
+  /** A hint for a failure of the tool, from its stderr. */
+  hint: (stderr: string) => string;
+}
+
+export interface CapturedStream {
+  sizeBytes: number;
+  rawSizeBytes: number;
+  sha256: string;
+}
+
+/**
+ * Fails fast when the storage is unreachable, rejects the credentials or lacks the bucket, before
+ * a dump of possibly hours starts (a store is otherwise first contacted when the first part fills).
+ */
+export async function checkStorage(storage: StorageDriver, database: string): Promise<void> {
+  try {
+    for await (const _ of storage.list(databasePrefix(database))) break;
+  } catch (err) {
+    throw new AgentError('storage', `reach storage ${storage.location} of database ${database}: ${describeStorageError(err)}`, {
+      ...storageHintOption(err),
+      cause: err,
+    });
+  }
+}
+
+export async function removeQuietly(storage: StorageDriver, key: string, log: Logger): Promise<void> {
+  try {
+    await storage.delete(key);
+  } catch (err) {
+    log.error({ err, key }, 'could not remove the partial data object; it is not part of any backup');
+  }
+}
+
+/** Runs the tool and streams its output into `key`. Success = stream stored AND tool exited 0. */
+export async function captureToStorage(ctx: CaptureContext, request: CaptureRequest): Promise<CapturedStream> {
+  const { file, args, key, log } = request;
+  const cancel = new AbortController();
+  const onOuterAbort = () => cancel.abort(ctx.signal?.reason);
+  ctx.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  if (ctx.signal?.aborted) onOuterAbort();
+
+  const tool = startTool(file, args, { signal: cancel.signal });
+  const raw = new CountingStream();
+  const digest = new DigestStream();
+  const body = new PassThrough();
+  const chain = pipeline(
+    tool.stdout,
+    // 1 MiB blocks first: every later stage then handles 16× fewer chunks.
+    new Rechunk(),
+    raw,
+    request.inspect ?? new PassThrough(),
+    createCompressor(ctx.compression),
+    new ExitGate(tool.done),
+    digest,
+    body,
+  );
+
+  const put = ctx.storage.put(key, body, { signal: cancel.signal, contentType: 'application/octet-stream' }).catch((err: unknown) => {
+    // The store gave up (or passed on the tool's failure): stop the tool and the chain so
+    // nothing waits on a reader that is gone.
+    cancel.abort(err);
+    body.destroy(err instanceof Error ? err : new Error(String(err)));
+    throw err;
+  });
+
+  const [toolResult, chainResult, putResult] = await Promise.allSettled([tool.done, chain, put]);
+  ctx.signal?.removeEventListener('abort', onOuterAbort);
+  if (toolResult.status === 'fulfilled' && chainResult.status === 'fulfilled' && putResult.status === 'fulfilled') {
+    return { sizeBytes: digest.bytes, rawSizeBytes: raw.bytes, sha256: digest.sha256 };
+  }
+
+  await removeQuietly(ctx.storage, key, log);
+  throw explainFailure(ctx, request, toolResult, chainResult, putResult);
+}
+
+/**
+ * Reports the cause, not its echoes. The exit gate hands the tool's own error down the chain, so
+ * the store may reject with it: that is a tool failure. A store failure of its own kills the tool
+ * (SIGTERM), and then the store's error is the cause.
+ */
+function explainFailure(
+  ctx: CaptureContext,
+  request: CaptureRequest,
+  toolResult: PromiseSettledResult<void>,
+  chainResult: PromiseSettledResult<void>,
+  putResult: PromiseSettledResult<unknown>,
+): AgentError {
+  const name = ctx.database;
+  if (ctx.signal?.aborted) {
+    const reason: unknown = ctx.signal.reason;
+    return new AgentError('internal', `backup of ${name} cancelled${reason === undefined ? '' : `: ${messageOf(reason)}`}`, { cause: reason });
+  }
+  const toolError = toolResult.status === 'rejected' ? (toolResult.reason as unknown) : undefined;
+  const putError = putResult.status === 'rejected' ? (putResult.reason as unknown) : undefined;
+  const storageFailed = putError !== undefined && !(putError instanceof ToolError);
+  if (toolError !== undefined && !storageFailed) {
+    const stderr = toolError instanceof ToolError ? toolError.stderr : '';
+    return new AgentError('tool', `${request.action}: ${messageOf(toolError)}`, { hint: request.hint(stderr), cause: toolError });
+  }
+  const err = putError ?? (chainResult.status === 'rejected' ? chainResult.reason : undefined);
+  return new AgentError('storage', `upload backup of ${name} to ${ctx.storage.location}: ${describeStorageError(err)}`, {
+    ...storageHintOption(err),
+    cause: err,
+  });
+}
+
+/** Commits the manifest (the backup now exists), or removes the data objects and reports why not. */
+export async function commitOrRemove(storage: StorageDriver, manifest: Manifest, log: Logger): Promise<void> {
+  try {
+    await commitManifest(storage, manifest);
+  } catch (err) {
+    for (const object of manifest.objects) await removeQuietly(storage, object.key, log);
+    throw new AgentError('storage', `commit manifest of backup ${manifest.id} to ${storage.location}: ${describeStorageError(err)}`, {
+      ...storageHintOption(err),
+      cause: err,
+    });
+  }
+}
