@@ -7,9 +7,10 @@ import { demo } from './cli/demo.ts';
 import { download } from './cli/download.ts';
 import { list } from './cli/list.ts';
 import { prune } from './cli/prune.ts';
-import { restore } from './cli/restore.ts';
+import { restore, type RestoreCliOptions } from './cli/restore.ts';
 import { runNow } from './cli/run-now.ts';
 import { status } from './cli/status.ts';
+import { BACKUP_TYPES, type BackupType } from './catalog/manifest.ts';
 import { AgentError, ExitCode, messageOf } from './errors.ts';
 import { AGENT_VERSION } from './version.ts';
 
@@ -43,8 +44,9 @@ function buildProgram(
     .command('run-now')
     .description('take a manual backup now of the named databases (all when none is named)')
     .option('-d, --database <name>', 'database entry to back up (repeatable)', collect)
+    .addOption(new Option('-t, --type <type>', 'backup type: dump (logical), full or incremental (physical, mariadb-backup)').choices(BACKUP_TYPES).default('dump'))
     .option('--json', 'print the manifests as JSON')
-    .action((opts: { database?: string[]; json?: boolean }) => run((ctx) => runNow(ctx, opts)));
+    .action((opts: { database?: string[]; json?: boolean; type?: BackupType }) => run((ctx) => runNow(ctx, opts)));
 
   program
     .command('list')
@@ -69,9 +71,10 @@ function buildProgram(
     .option('-t, --target <name>', 'database entry to restore into (default: --database)')
     .option('-y, --yes', 'restore even into schemas that already hold tables')
     .option('--no-binlog', 'do not write the restored data to the target binary log (SET sql_log_bin=0)')
-    .action((opts: { database: string; backup?: string; target?: string; yes?: boolean; binlog?: boolean }) =>
-      run((ctx) => restore(ctx, opts)),
-    );
+    .option('--datadir <dir>', 'restore a physical backup (and its chain) into this datadir, prepared for a server')
+    .option('--replace-datadir', 'with --datadir: restore over a non-empty datadir, moving it aside first')
+    .option('--verify', 'with --datadir: start a throwaway server on the result and print CHECKSUM TABLE')
+    .action((opts: RestoreCliOptions) => run((ctx) => restore(ctx, opts)));
 
   program
     .command('prune')

@@ -16,8 +16,18 @@ function quote(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-export function renderDefaultsFile(connection: Connection, flavor: ClientFlavor): string {
-  const lines = ['[client]', `user=${quote(connection.user)}`];
+/**
+ * The option file. Client tools read `[client]`; mariadb-backup reads its own groups only, and
+ * takes just the connection options (TLS settings are not passed to it).
+ */
+export function renderDefaultsFile(connection: Connection, flavor: ClientFlavor, group: 'client' | 'mariadb-backup' = 'client'): string {
+  const lines = [`[${group}]`, `user=${quote(connection.user)}`];
+  if (group === 'mariadb-backup') {
+    if (connection.password) lines.push(`password=${quote(connection.password.reveal())}`);
+    if (connection.socket) lines.push(`socket=${quote(connection.socket)}`);
+    else lines.push(`host=${quote(connection.host ?? '127.0.0.1')}`, `port=${connection.port}`);
+    return `${lines.join('\n')}\n`;
+  }
   if (connection.password) lines.push(`password=${quote(connection.password.reveal())}`);
   if (connection.socket) {
     lines.push(`socket=${quote(connection.socket)}`, 'protocol=SOCKET');
@@ -45,13 +55,14 @@ export function renderDefaultsFile(connection: Connection, flavor: ClientFlavor)
 export async function withDefaultsFile<T>(
   connection: Connection,
   flavor: ClientFlavor,
-  fn: (path: string) => Promise<T>,
+  fn: (path: string, dir: string) => Promise<T>,
+  group: 'client' | 'mariadb-backup' = 'client',
 ): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'backup-agent-'));
   try {
     const path = join(dir, 'client.cnf');
-    await writeFile(path, renderDefaultsFile(connection, flavor), { mode: 0o600, flag: 'wx' });
-    return await fn(path);
+    await writeFile(path, renderDefaultsFile(connection, flavor, group), { mode: 0o600, flag: 'wx' });
+    return await fn(path, dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

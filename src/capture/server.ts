@@ -81,6 +81,12 @@ export async function withConnection<T>(
   }
 }
 
+/** The server's data directory (for mariadb-backup on the same host or a sidecar mounting it). */
+export async function readDatadir(db: mysql.Connection): Promise<string> {
+  const [rows] = await db.query<mysql.RowDataPacket[]>('SELECT @@datadir AS datadir');
+  return String(rows[0]?.['datadir'] ?? '');
+}
+
 export async function readServerInfo(db: mysql.Connection): Promise<ServerInfo> {
   const [rows] = await db.query<mysql.RowDataPacket[]>(
     'SELECT VERSION() AS version, @@version_comment AS comment, @@server_id AS server_id, @@hostname AS hostname, @@log_bin AS log_bin',

@@ -97,7 +97,10 @@ export function startTool(file: string, args: readonly string[], options: ToolOp
   };
 }
 
-/** Runs a short command to completion and returns its stdout (for `--version` and similar). */
+/**
+ * Runs a short command to completion and returns its stdout, or its stderr when stdout is empty
+ * (mariadb-backup prints `--version` there). For `--version` and similar.
+ */
 export async function runTool(file: string, args: readonly string[], options: { signal?: AbortSignal } = {}): Promise<string> {
   const child = execa(file, args, {
     stdin: 'ignore',
@@ -109,5 +112,5 @@ export async function runTool(file: string, args: readonly string[], options: { 
   if (result.failed) {
     throw new ToolError(toolName(file), result.exitCode, result.signal, String(result.stderr || (result.cause instanceof Error ? result.cause.message : '')));
   }
-  return String(result.stdout);
+  return String(result.stdout) || String(result.stderr);
 }

@@ -31,8 +31,9 @@ async function onPath(name: string): Promise<string | undefined> {
 
 /** Parses `mariadb-dump --version` / `mysqldump --version` / `mariadb --version`. */
 export function parseToolVersion(line: string): { flavor: ClientFlavor; version: string } {
-  // 10.x: "… Ver 10.19 Distrib 10.11.19-MariaDB, …"; 11.x: "mariadb-dump from 11.8.6-MariaDB, client 10.19 …"
-  const distrib = /(?:Distrib| from) ([0-9][^\s,]*)/.exec(line);
+  // 10.x: "… Ver 10.19 Distrib 10.11.19-MariaDB, …"; 11.x: "mariadb-dump from 11.8.6-MariaDB, client 10.19 …";
+  // mariadb-backup: "mariadb-backup based on MariaDB server 10.11.19-MariaDB debian-linux-gnu (x86_64)"
+  const distrib = /(?:Distrib| from| based on MariaDB server) ([0-9][^\s,]*)/.exec(line);
   if (distrib?.[1]) {
     return { flavor: /mariadb/i.test(distrib[1]) || /mariadb/i.test(line) ? 'mariadb' : 'mysql', version: distrib[1] };
   }

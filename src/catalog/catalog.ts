@@ -93,14 +93,18 @@ export async function listBackups(storage: StorageDriver, database?: string): Pr
   return { backups, unreadable };
 }
 
-/** The backup `id` of `database`, or its most recent completed backup when `id` is undefined. */
-export async function findBackup(storage: StorageDriver, database: string, id?: string): Promise<Manifest> {
+/**
+ * The backup `id` of `database`, or its most recent completed backup (of one of `types`, when
+ * given) when `id` is undefined.
+ */
+export async function findBackup(storage: StorageDriver, database: string, id?: string, types?: readonly Manifest['type'][]): Promise<Manifest> {
   if (id !== undefined) return readManifest(storage, database, id);
   const { backups } = await listBackups(storage, database);
-  const newest = backups.find((b) => b.status === 'completed');
+  const newest = backups.find((b) => b.status === 'completed' && (!types || types.includes(b.type)));
   if (!newest) {
-    throw new AgentError('not-found', `no completed backup of database ${database} in ${storage.location}`, {
-      hint: `take one with \`agent run-now --database ${database}\``,
+    const kind = types ? `${types.join(' or ')} ` : '';
+    throw new AgentError('not-found', `no completed ${kind}backup of database ${database} in ${storage.location}`, {
+      hint: `take one with \`agent run-now --database ${database}${types && !types.includes('dump') ? ' --type full' : ''}\``,
     });
   }
   return newest;

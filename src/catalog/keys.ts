@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
  *
  *   <database>/<backup-id>/manifest.json     written last: the backup exists once this exists
  *   <database>/<backup-id>/dump.sql[.zst|.gz] the data of a logical backup
+ *   <database>/<backup-id>/backup.xbstream[.zst|.gz] the data of a physical backup
  *
  * Backup IDs are `YYYYMMDDTHHMMSS.mmmZ-<6 hex>`: the start time in UTC to the millisecond (ISO 8601
  * basic format) and a random suffix, so IDs, and keys, sort by creation time.
@@ -46,6 +47,11 @@ export function manifestKey(database: string, id: string): string {
 
 export function dumpKey(database: string, id: string, extension: string): string {
   return `${backupPrefix(database, id)}dump.sql${extension}`;
+}
+
+/** The xbstream of a physical (full or incremental) backup. */
+export function physicalKey(database: string, id: string, extension: string): string {
+  return `${backupPrefix(database, id)}backup.xbstream${extension}`;
 }
 
 /** Splits `<database>/<id>/manifest.json` into its parts; undefined for any other key. */

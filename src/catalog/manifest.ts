@@ -6,6 +6,10 @@ import { z } from 'zod';
  */
 
 export const MANIFEST_FORMAT = 'backup-agent/manifest';
+
+/** Backup types: `dump` (logical, mariadb-dump), `full` and `incremental` (physical, mariadb-backup). */
+export const BACKUP_TYPES = ['dump', 'full', 'incremental'] as const;
+export type BackupType = (typeof BACKUP_TYPES)[number];
 export const MANIFEST_VERSION = 1;
 
 const objectSchema = z.object({
@@ -21,6 +25,21 @@ const objectSchema = z.object({
   rawSizeBytes: z.number().int().nonnegative(),
 });
 
+/** What a physical backup covers, as mariadb-backup reports it (LSNs as decimal strings: 64-bit). */
+const physicalSchema = z.object({
+  fromLsn: z.string().regex(/^\d+$/),
+  toLsn: z.string().regex(/^\d+$/),
+  lastLsn: z.string().regex(/^\d+$/),
+  /** The backup this incremental applies on top of; null for a full backup. */
+  parent: z.string().nullable(),
+  /** 1 for a full backup, parent's + 1 for an incremental. */
+  chainLength: z.number().int().min(1),
+  /** The server's datadir the backup was taken from. */
+  datadir: z.string(),
+  /** With replica mode: the primary's coordinates (mariadb-backup --slave-info), as the tool wrote them. */
+  primary: z.string().nullable(),
+});
+
 const binlogSchema = z.object({
   file: z.string(),
   position: z.number().int().nonnegative(),
@@ -33,7 +52,7 @@ export const manifestSchema = z.object({
   version: z.literal(MANIFEST_VERSION),
   id: z.string(),
   database: z.string(),
-  type: z.enum(['dump']),
+  type: z.enum(BACKUP_TYPES),
   trigger: z.enum(['manual', 'periodic']),
   status: z.enum(['completed']),
   startedAt: z.iso.datetime(),
@@ -45,6 +64,8 @@ export const manifestSchema = z.object({
   schemas: z.array(z.string()),
   objects: z.array(objectSchema).min(1),
   binlog: binlogSchema.nullable(),
+  /** Physical backups only. */
+  physical: physicalSchema.optional(),
   server: z.object({
     flavor: z.enum(['mariadb', 'mysql']),
     version: z.string(),
@@ -58,6 +79,7 @@ export const manifestSchema = z.object({
 export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestObject = z.infer<typeof objectSchema>;
 export type BinlogCoordinates = z.infer<typeof binlogSchema>;
+export type PhysicalInfo = z.infer<typeof physicalSchema>;
 
 /** Parses manifest JSON; throws an Error naming the first problem. */
 export function parseManifest(text: string): Manifest {

@@ -24,6 +24,7 @@ export function listEntry(manifest: Manifest, location: string) {
     compression: manifest.compression.algorithm,
     schemas: manifest.schemas,
     binlog: manifest.binlog,
+    parent: manifest.physical?.parent ?? null,
     location: `${location}/${manifest.database}/${manifest.id}/`,
   };
 }
@@ -49,8 +50,8 @@ export async function list(ctx: CommandContext, options: ListOptions): Promise<v
     const tz = ctx.config.timezone;
     out(
       renderTable(
-        ['ID', 'DATABASE', 'TYPE', 'TRIGGER', 'CREATED AT', 'SIZE', 'STATUS'],
-        rows.map(({ manifest: m }) => [m.id, m.database, m.type, m.trigger, formatTime(m.startedAt, tz), formatBytes(m.sizeBytes), m.status]),
+        ['ID', 'DATABASE', 'TYPE', 'TRIGGER', 'CREATED AT', 'SIZE', 'STATUS', 'PARENT'],
+        rows.map(({ manifest: m }) => [m.id, m.database, m.type, m.trigger, formatTime(m.startedAt, tz), formatBytes(m.sizeBytes), m.status, m.physical?.parent ?? '-']),
       ),
     );
   }

@@ -1,6 +1,11 @@
-import { findBackup } from '../catalog/catalog.ts';
+import { findBackup, listBackups } from '../catalog/catalog.ts';
+import type { Manifest } from '../catalog/manifest.ts';
+import { AgentError } from '../errors.ts';
+import { restoreChain } from '../restore/chain.ts';
 import { dataObject } from '../restore/download.ts';
 import { restoreLogical } from '../restore/logical-restore.ts';
+import { restorePhysical } from '../restore/physical-restore.ts';
+import { verifyDatadir } from '../restore/verify-datadir.ts';
 import { formatBytes, formatDuration, formatTime } from '../ui/format.ts';
 import { createProgress } from '../ui/progress.ts';
 import { out, type CommandContext } from './context.ts';
@@ -11,19 +16,29 @@ export interface RestoreCliOptions {
   target?: string;
   yes?: boolean;
   binlog?: boolean;
+  datadir?: string;
+  replaceDatadir?: boolean;
+  verify?: boolean;
 }
 
-/** `agent restore`: a logical backup streamed into the server of --target (default: its own). */
+/**
+ * `agent restore`: a logical backup streamed into the server of --target (default: its own), or,
+ * with --datadir, a physical chain restored into a datadir.
+ */
 export async function restore(ctx: CommandContext, options: RestoreCliOptions): Promise<void> {
   const source = ctx.database(options.database);
-  const target = options.target === undefined ? source : ctx.database(options.target, '--target');
   const storage = await ctx.storage(source);
-  const manifest = await findBackup(storage, source.name, options.backup);
+  const physical = options.datadir !== undefined;
+  const manifest = await findBackup(storage, source.name, options.backup, physical ? ['full', 'incremental'] : ['dump']);
   if (options.backup === undefined) {
-    process.stderr.write(
-      `Selected the most recent successful backup: ${manifest.id} (${formatTime(manifest.startedAt, ctx.config.timezone)})\n`,
-    );
+    process.stderr.write(`Selected the most recent successful backup: ${manifest.id} (${formatTime(manifest.startedAt, ctx.config.timezone)})\n`);
   }
+  if (physical) return restoreDatadir(ctx, options, manifest);
+  if (manifest.type !== 'dump') {
+    throw new AgentError('usage', `backup ${manifest.id} is a physical (${manifest.type}) backup`, { hint: 'restore it into a datadir with --datadir DIR' });
+  }
+
+  const target = options.target === undefined ? source : ctx.database(options.target, '--target');
   const object = dataObject(manifest);
   const started = Date.now();
   const progress = createProgress('restore', object.sizeBytes);
@@ -47,4 +62,40 @@ export async function restore(ctx: CommandContext, options: RestoreCliOptions): 
     `restored backup ${manifest.id} of ${source.name} (${manifest.schemas.join(', ')}; ${formatBytes(object.sizeBytes)}) ` +
       `into ${target.name} in ${formatDuration(Date.now() - started)}`,
   );
+}
+
+async function restoreDatadir(ctx: CommandContext, options: RestoreCliOptions, manifest: Manifest): Promise<void> {
+  const source = ctx.database(options.database);
+  const storage = await ctx.storage(source);
+  const chain = restoreChain(manifest, (await listBackups(storage, source.name)).backups);
+  const total = chain.reduce((sum, m) => sum + dataObject(m).sizeBytes, 0);
+  const started = Date.now();
+  const progress = createProgress('restore', total);
+  let result;
+  try {
+    result = await restorePhysical({
+      config: ctx.config,
+      storage,
+      chain,
+      datadir: options.datadir ?? '',
+      replace: options.replaceDatadir ?? false,
+      logger: ctx.logger,
+      onProgress: progress.update,
+      signal: ctx.signal,
+    });
+    progress.update(total);
+  } finally {
+    progress.stop();
+  }
+  if (result.movedAside) out(`moved the existing datadir aside to ${result.movedAside}`);
+  out(
+    `restored ${chain.map((m) => `${m.type} ${m.id}`).join(' + ')} of ${source.name} (${formatBytes(total)}) ` +
+      `into ${result.datadir} in ${formatDuration(Date.now() - started)}; prepared, ready for a server ` +
+      `(chown -R mysql:mysql ${result.datadir} before starting one as mysql)`,
+  );
+  if (options.verify) {
+    const checks = await verifyDatadir(result.datadir);
+    out(`verified: a throwaway server started on it; ${checks.length} tables, CHECKSUM TABLE:`);
+    for (const line of checks) out(`  ${line}`);
+  }
 }

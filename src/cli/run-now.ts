@@ -1,5 +1,5 @@
-import { runLogicalBackup } from '../backup/run-backup.ts';
-import type { Manifest } from '../catalog/manifest.ts';
+import { runBackup } from '../backup/run.ts';
+import type { BackupType, Manifest } from '../catalog/manifest.ts';
 import { formatBytes, formatDuration } from '../ui/format.ts';
 import { out, type CommandContext } from './context.ts';
 import { failuresError, forEachDatabase } from './each-database.ts';
@@ -7,6 +7,7 @@ import { failuresError, forEachDatabase } from './each-database.ts';
 export interface RunNowOptions {
   database?: string[];
   json?: boolean;
+  type?: BackupType;
 }
 
 /** `agent run-now`: a manual backup of each named database (all when none), one after another. */
@@ -16,13 +17,14 @@ export async function runNow(ctx: CommandContext, options: RunNowOptions): Promi
   const failed = await forEachDatabase(databases, ctx.signal, async (database) => {
     if (!options.json) process.stderr.write(`backing up ${database.name}…\n`);
     const storage = await ctx.storage(database);
-    const manifest = await runLogicalBackup({ config: ctx.config, database, storage, trigger: 'manual', logger: ctx.logger, signal: ctx.signal });
+    const manifest = await runBackup({ config: ctx.config, database, storage, trigger: 'manual', logger: ctx.logger, signal: ctx.signal }, options.type ?? 'dump');
     done.push(manifest);
     if (!options.json) {
       const ms = Date.parse(manifest.completedAt) - Date.parse(manifest.startedAt);
+      const what = manifest.type === 'dump' ? 'of SQL' : manifest.physical?.parent ? `incremental on ${manifest.physical.parent}` : 'full';
       out(
-        `${database.name}: backup ${manifest.id} completed in ${formatDuration(ms)}, ` +
-          `${formatBytes(manifest.sizeBytes)} (${formatBytes(manifest.rawSizeBytes)} of SQL, ${manifest.compression.algorithm}) ` +
+        `${database.name}: ${manifest.type} backup ${manifest.id} completed in ${formatDuration(ms)}, ` +
+          `${formatBytes(manifest.sizeBytes)} (${formatBytes(manifest.rawSizeBytes)} ${what}, ${manifest.compression.algorithm}) ` +
           `→ ${storage.location}/${database.name}/${manifest.id}/`,
       );
     }

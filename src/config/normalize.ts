@@ -35,6 +35,7 @@ export interface DatabaseConfig {
   schemas: string[] | undefined;
   excludeSchemas: string[];
   dump: RawDatabaseConfig['dump'];
+  physical: RawDatabaseConfig['physical'];
   storage: StorageConfig;
   compression: Compression;
   /** Periodic schedules, time zones resolved; the default is a daily dump at 01:00. */
@@ -180,6 +181,7 @@ export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: 
       schemas: db.schemas,
       excludeSchemas: db.exclude_schemas,
       dump: db.dump,
+      physical: db.physical,
       // When storage is missing an issue is recorded and this placeholder is never used.
       storage: storage ?? { type: 'local', path: '' },
       compression: resolveCompression(raw.compression, db.compression, [...path, 'compression'], issues),

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { BACKUP_TYPES } from '../catalog/manifest.ts';
 import { parseCalendarDuration } from '../retention/calendar.ts';
 import { parseDuration } from './duration.ts';
 import { Secret } from './secret.ts';
@@ -58,7 +59,7 @@ const secretUrl = z.url().transform((value) => new Secret(value));
  * seconds first), in `timezone` (default: the top-level timezone).
  */
 const scheduleSchema = z.strictObject({
-  type: z.enum(['dump']).default('dump'),
+  type: z.enum(BACKUP_TYPES).default('dump'),
   at: z
     .string()
     .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time HH:MM, e.g. "03:00"')
@@ -182,6 +183,17 @@ const dumpSchema = z.strictObject({
   extra_args: z.array(nonEmpty).default([]),
 });
 
+const physicalSchema = z.strictObject({
+  /** The server's data directory as this host sees it (a sidecar mounts it). Default: @@datadir. */
+  datadir: nonEmpty.optional(),
+  /** Incrementals on one full backup, at most; then the next backup is a full one. */
+  max_chain_length: int().pipe(z.int().min(1).max(1000)).default(7),
+  /** Back up a replica: pause its SQL thread (--safe-slave-backup) and record the primary's coordinates (--slave-info). */
+  replica: bool().default(false),
+  /** Extra arguments appended to the mariadb-backup command line (never a password). */
+  extra_args: z.array(nonEmpty).default([]),
+});
+
 const databaseNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export const databaseSchema = z.strictObject({
@@ -200,6 +212,7 @@ export const databaseSchema = z.strictObject({
   schemas: z.array(nonEmpty).min(1).optional(),
   exclude_schemas: z.array(nonEmpty).default([]),
   dump: dumpSchema.prefault({}),
+  physical: physicalSchema.prefault({}),
   /** Default: one logical backup a day at 01:00 in the top-level timezone. */
   schedules: z.array(scheduleSchema).optional(),
   retention: retentionSchema.optional(),
@@ -212,6 +225,10 @@ const toolsSchema = z.strictObject({
   dump: nonEmpty.optional(),
   /** SQL client used by restore; default: mariadb, else mysql. */
   client: nonEmpty.optional(),
+  /** Physical backup tool; default: mariadb-backup, else mariabackup. */
+  backup: nonEmpty.optional(),
+  /** xbstream extractor used by physical restores; default: mbstream. */
+  mbstream: nonEmpty.optional(),
 });
 
 const daemonSchema = z.strictObject({
@@ -239,7 +256,7 @@ const heartbeatSchema = z.strictObject({
   url: secretUrl,
   /** The database entry this heartbeat watches; default all. */
   database: nonEmpty.optional(),
-  type: z.enum(['dump']).optional(),
+  type: z.enum(BACKUP_TYPES).optional(),
 });
 
 const notificationsSchema = z.strictObject({

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Manifest } from '../catalog/manifest.ts';
 
-/** The kinds of backup the scheduler runs. Physical and binlog types plug in here later. */
+/** The kinds of backup the scheduler runs (dump, full, incremental; binlog capture plugs in later). */
 export type BackupType = Manifest['type'];
 export type Trigger = Manifest['trigger'];
 

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { runLogicalBackup } from '../backup/run-backup.ts';
+import { runBackup } from '../backup/run.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
@@ -93,7 +93,7 @@ export class JobRunner {
       const database = config.databases.find((d) => d.name === name);
       if (!database) throw new AgentError('config', `database entry ${name} is no longer in the configuration`);
       const storage = await this.#deps.storage(database);
-      const manifest = await runLogicalBackup({ config, database, storage, trigger, logger: this.#deps.logger, signal });
+      const manifest = await runBackup({ config, database, storage, trigger, logger: this.#deps.logger, signal }, type);
       this.#deps.bus.emit('job:success', { database: name, type, trigger, manifest, durationMs: now().getTime() - startedAt.getTime() });
       return { status: 'succeeded', manifest };
     } catch (error) {

@@ -12,7 +12,8 @@ import { openVerified, readError } from './fetch.ts';
 /** `<timestamp>_<database>_<id>.sql.zst`: sorts by time, says what it is, keeps its compression. */
 export function downloadFileName(manifest: Manifest, object: ManifestObject): string {
   const stamp = manifest.startedAt.replace(/\.\d{3}Z$/, 'Z').replace(/:/g, '-');
-  return `${stamp}_${manifest.database}_${manifest.id}.sql${compressionExtension(object.compression)}`;
+  const format = manifest.type === 'dump' ? '.sql' : '.xbstream';
+  return `${stamp}_${manifest.database}_${manifest.id}${format}${compressionExtension(object.compression)}`;
 }
 
 export function dataObject(manifest: Manifest): ManifestObject {

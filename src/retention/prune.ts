@@ -23,7 +23,15 @@ export interface PrunePlan {
 }
 
 function toCandidate(manifest: Manifest): PruneCandidate {
-  return { id: manifest.id, time: new Date(manifest.startedAt), trigger: manifest.trigger, kind: manifest.type, dependsOn: [], manifest };
+  return {
+    id: manifest.id,
+    time: new Date(manifest.startedAt),
+    trigger: manifest.trigger,
+    kind: manifest.type,
+    // An incremental needs its parent (and, through it, the whole chain down to the full).
+    dependsOn: manifest.physical?.parent ? [manifest.physical.parent] : [],
+    manifest,
+  };
 }
 
 /**

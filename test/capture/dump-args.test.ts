@@ -416,6 +416,7 @@ describe('parseToolVersion', () => {
     ['mysqldump  Ver 10.19 Distrib 10.11.19-MariaDB, for debian-linux-gnu (x86_64)', { flavor: 'mariadb', version: '10.11.19-MariaDB' }],
     // MariaDB 11.x words it differently.
     ['mariadb-dump from 11.8.6-MariaDB, client 10.19 for debian-linux-gnu (x86_64)', { flavor: 'mariadb', version: '11.8.6-MariaDB' }],
+    ['mariadb-backup based on MariaDB server 10.11.19-MariaDB debian-linux-gnu (x86_64)', { flavor: 'mariadb', version: '10.11.19-MariaDB' }],
   ])('%s', (line, expected) => {
     expect(parseToolVersion(line)).toEqual(expected);
   });

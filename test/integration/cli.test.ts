@@ -145,17 +145,17 @@ describe('list', () => {
     const result = await agent(['--config', config, 'list'], sourceEnv());
     expect(result.exitCode).toBe(0);
     const lines = result.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+DATABASE\s+TYPE\s+TRIGGER\s+CREATED AT\s+SIZE\s+STATUS$/);
+    expect(lines[0]).toMatch(/^ID\s+DATABASE\s+TYPE\s+TRIGGER\s+CREATED AT\s+SIZE\s+STATUS\s+PARENT$/);
     expect(lines.length).toBeGreaterThanOrEqual(3);
     const ids = lines.slice(1).map((l) => l.split(/\s+/)[0] ?? '');
     expect(ids).toEqual([...ids].sort().reverse());
-    expect(lines[1]).toMatch(/source\s+dump\s+manual\s+\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC\s+[\d.]+ (B|KiB|MiB)\s+completed$/);
+    expect(lines[1]).toMatch(/source\s+dump\s+manual\s+\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC\s+[\d.]+ (B|KiB|MiB)\s+completed\s+-$/);
   });
 
   it('fails for a database that cannot be reached, without stopping the others (run-now)', async () => {
     const result = await agent(['--config', config, 'run-now'], sourceEnv());
     expect(result.exitCode).toBe(1);
-    expect(result.stdout).toMatch(/^source: backup \d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6} completed/m);
+    expect(result.stdout).toMatch(/^source: dump backup \d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6} completed/m);
     expect(result.stderr).toContain('error: other: connect to database other (/nonexistent.sock)');
     expect(result.stderr).toContain('error: 1 of 2 backups failed: other');
   });

@@ -1,0 +1,140 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { listBackups } from '../catalog/catalog.ts';
+import { newBackupId, physicalKey } from '../catalog/keys.ts';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../catalog/manifest.ts';
+import { withDefaultsFile } from '../capture/defaults-file.ts';
+import { buildPhysicalArgs, parseBinlogPos, parseCheckpoints, planPhysical } from '../capture/physical.ts';
+import { readDatadir, readServerInfo, withConnection } from '../capture/server.ts';
+import { locateTool } from '../capture/tools.ts';
+import { AgentError, messageOf } from '../errors.ts';
+import { compressionExtension } from '../pipeline/compress.ts';
+import { AGENT_VERSION } from '../version.ts';
+import { captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
+import type { BackupContext } from './run-backup.ts';
+
+function backupHint(stderr: string): string {
+  if (/Access denied/i.test(stderr)) return 'check user and password of this database entry, and the grants for mariadb-backup in README';
+  if (/Can't change dir|cannot open|No such file|Permission denied/i.test(stderr)) {
+    return 'mariadb-backup needs to read the server datadir: run the agent on the database host (or a sidecar that mounts it), as a user that can read it; set physical.datadir if the path differs';
+  }
+  return 'the output of mariadb-backup above says what went wrong';
+}
+
+/**
+ * Takes one physical backup with mariadb-backup: `--backup --stream=xbstream` → compress →
+ * SHA-256 → storage, no data on local disk (only the small --extra-lsndir files, in a private temp
+ * directory removed after). An incremental starts at the previous backup's to_lsn
+ * (`--incremental-lsn`), so no base directory is needed; when there is no usable base it is a full
+ * backup instead, and the log says why.
+ */
+export async function runPhysicalBackup(ctx: BackupContext, requested: 'full' | 'incremental'): Promise<Manifest> {
+  const { database, storage } = ctx;
+  const now = ctx.now ?? (() => new Date());
+  const startedAt = now();
+  const id = newBackupId(startedAt);
+
+  const { server, datadir } = await withConnection(database.name, database.connection, async (db) => ({
+    server: await readServerInfo(db),
+    datadir: database.physical.datadir ?? (await readDatadir(db)),
+  }));
+  if (server.flavor !== 'mariadb') {
+    throw new AgentError('config', `physical backups of ${database.name}: mariadb-backup works with MariaDB servers, this one is MySQL ${server.version}`, {
+      hint: 'use type: dump for MySQL servers',
+    });
+  }
+  const tool = await locateTool(ctx.config.tools.backup, ['mariadb-backup', 'mariabackup'], 'tools.backup');
+  await checkStorage(storage, database.name);
+  const { backups } = await listBackups(storage, database.name);
+  const plan = planPhysical(requested, backups, server, database.physical.max_chain_length);
+  const type = plan.type;
+  const log = ctx.logger.child({ database: database.name, backup: id, type });
+  if (requested === 'incremental' && plan.type === 'full') log.info({ reason: plan.reason }, 'taking a full backup instead of an incremental');
+  const parent = plan.type === 'incremental' ? plan.parent : undefined;
+  const key = physicalKey(database.name, id, compressionExtension(database.compression.algorithm));
+  log.info({ tool: tool.versionLine, server: server.version, datadir, parent: parent?.id, storage: storage.location }, 'backup started');
+
+  const lsnDir = await mkdtemp(join(tmpdir(), 'backup-agent-lsn-'));
+  try {
+    const stream = await withDefaultsFile(
+      database.connection,
+      'mariadb',
+      async (defaultsFile) => {
+        const args = buildPhysicalArgs({
+          defaultsFile,
+          lsnDir,
+          datadir,
+          incrementalLsn: parent?.physical.toLsn,
+          replica: database.physical.replica,
+          extraArgs: database.physical.extra_args,
+        });
+        return captureToStorage(
+          { database: database.name, storage, compression: database.compression, signal: ctx.signal },
+          { file: tool.path, args, key, log, action: `back up database ${database.name} with ${tool.name}`, hint: backupHint },
+        );
+      },
+      'mariadb-backup',
+    );
+
+    let checkpoints;
+    let info = '';
+    try {
+      checkpoints = parseCheckpoints(await readFile(join(lsnDir, 'xtrabackup_checkpoints'), 'utf8'));
+      info = await readFile(join(lsnDir, 'xtrabackup_info'), 'utf8').catch(() => '');
+    } catch (err) {
+      await storage.delete(key).catch(() => undefined);
+      throw new AgentError('tool', `read the LSNs mariadb-backup recorded for ${database.name}: ${messageOf(err)}`, { cause: err });
+    }
+    const primary = database.physical.replica ? await readFile(join(lsnDir, 'xtrabackup_slave_info'), 'utf8').catch(() => null) : null;
+
+    const completedAt = now();
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
+      id,
+      database: database.name,
+      type,
+      trigger: ctx.trigger,
+      status: 'completed',
+      startedAt: startedAt.toISOString(),
+      completedAt: completedAt.toISOString(),
+      sizeBytes: stream.sizeBytes,
+      rawSizeBytes: stream.rawSizeBytes,
+      compression: database.compression,
+      encryption: null,
+      schemas: [],
+      objects: [
+        {
+          key,
+          role: 'data',
+          sizeBytes: stream.sizeBytes,
+          sha256: stream.sha256,
+          compression: database.compression.algorithm,
+          rawSizeBytes: stream.rawSizeBytes,
+        },
+      ],
+      binlog: parseBinlogPos(info),
+      physical: {
+        fromLsn: checkpoints.fromLsn,
+        toLsn: checkpoints.toLsn,
+        lastLsn: checkpoints.lastLsn,
+        parent: parent?.id ?? null,
+        chainLength: parent ? parent.physical.chainLength + 1 : 1,
+        datadir,
+        primary: primary?.trim() || null,
+      },
+      server: { flavor: server.flavor, version: server.version, serverId: server.serverId, hostname: server.hostname },
+      tool: { name: tool.name, version: tool.versionLine },
+      agent: { version: AGENT_VERSION, hostname: hostname() },
+    };
+    await commitOrRemove(storage, manifest, log);
+    log.info(
+      { sizeBytes: manifest.sizeBytes, fromLsn: checkpoints.fromLsn, toLsn: checkpoints.toLsn, durationMs: completedAt.getTime() - startedAt.getTime() },
+      'backup completed',
+    );
+    return manifest;
+  } finally {
+    await rm(lsnDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,117 @@
+import { mkdir, readdir, readlink, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import type { Manifest } from '../catalog/manifest.ts';
+import { startTool } from '../capture/tool-process.ts';
+import { locateTool } from '../capture/tools.ts';
+import type { AgentConfig } from '../config/normalize.ts';
+import { AgentError, messageOf } from '../errors.ts';
+import { createDecompressor } from '../pipeline/compress.ts';
+import type { StorageDriver } from '../storage/driver.ts';
+import { dataObject } from './download.ts';
+import { openVerified } from './fetch.ts';
+
+export interface PhysicalRestoreOptions {
+  config: Pick<AgentConfig, 'tools'>;
+  storage: StorageDriver;
+  /** Full backup first, then each incremental in order (restoreChain). */
+  chain: Manifest[];
+  datadir: string;
+  /** Allow a non-empty datadir: it is moved aside, never deleted. */
+  replace: boolean;
+  logger: Logger;
+  onProgress?: (bytes: number) => void;
+  signal?: AbortSignal;
+  now?: () => Date;
+}
+
+/** Pids of processes whose working directory is `dir` (a running mariadbd sits in its datadir). */
+async function processesIn(dir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cwd = await readlink(`/proc/${entry}/cwd`).catch(() => undefined);
+    if (cwd === dir) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/**
+ * Restores a physical chain into a datadir: each backup is streamed from storage, verified,
+ * decompressed and unpacked with mbstream (the full into the datadir, each incremental into a
+ * sibling work directory), then prepared in order with mariadb-backup; the result is a datadir a
+ * server starts on. A non-empty datadir needs `replace`, is refused while a process runs in it,
+ * and is moved aside rather than deleted.
+ */
+export async function restorePhysical(options: PhysicalRestoreOptions): Promise<{ datadir: string; movedAside: string | undefined }> {
+  const datadir = resolve(options.datadir);
+  const log = options.logger.child({ datadir, backup: options.chain.at(-1)?.id });
+  const existing = await readdir(datadir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [] as string[];
+    throw err;
+  });
+  let movedAside: string | undefined;
+  if (existing.length > 0) {
+    if (!options.replace) {
+      throw new AgentError('refused', `restore into ${datadir}: the directory is not empty`, {
+        hint: 'give a new, empty --datadir, or pass --replace-datadir to move the existing one aside',
+      });
+    }
+    const running = await processesIn(datadir);
+    if (running.length > 0) {
+      throw new AgentError('refused', `restore into ${datadir}: a process runs in it (pid ${running.join(', ')}); stop the server first`);
+    }
+    const stamp = (options.now?.() ?? new Date()).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+    movedAside = join(dirname(datadir), `${basename(datadir)}.before-restore-${stamp}`);
+    await rename(datadir, movedAside);
+    log.info({ movedAside }, 'existing datadir moved aside');
+  }
+
+  const mbstream = await locateTool(options.config.tools.mbstream, ['mbstream'], 'tools.mbstream').catch(() => undefined);
+  const backupTool = await locateTool(options.config.tools.backup, ['mariadb-backup', 'mariabackup'], 'tools.backup');
+  const mbstreamPath = mbstream?.path ?? 'mbstream';
+  const workDirs: string[] = [];
+  let done = 0;
+  try {
+    for (const [index, manifest] of options.chain.entries()) {
+      const dir = index === 0 ? datadir : join(dirname(datadir), `.${basename(datadir)}.restore-inc-${index}`);
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true, mode: 0o750 });
+      if (index > 0) workDirs.push(dir);
+      const object = dataObject(manifest);
+      const base = done;
+      const source = await openVerified(options.storage, object, {
+        ...(options.onProgress ? { onProgress: (bytes: number) => options.onProgress?.(base + bytes) } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      const tool = startTool(mbstreamPath, ['-x', '-C', dir], { stdin: 'pipe', stdout: 'ignore', ...(options.signal ? { signal: options.signal } : {}) });
+      const [fed, exited] = await Promise.allSettled([pipeline(source, createDecompressor(object.compression), tool.stdin), tool.done]);
+      if (fed.status === 'rejected' || exited.status === 'rejected') {
+        const err = fed.status === 'rejected' ? fed.reason : (exited as PromiseRejectedResult).reason;
+        throw err instanceof AgentError ? err : new AgentError('tool', `unpack backup ${manifest.id}: ${messageOf(err)}`, { cause: err });
+      }
+      done += object.sizeBytes;
+      log.info({ backup: manifest.id, type: manifest.type }, 'backup unpacked');
+    }
+    // mariadb-backup prepares incrementals without --apply-log-only (10.11's rejects the option);
+    // Percona XtraBackup needs it on every step but the last.
+    const applyLogOnly = backupTool.flavor !== 'mariadb';
+    const prepare = async (extra: string[], last: boolean) => {
+      const args = ['--prepare', `--target-dir=${datadir}`, ...extra, ...(applyLogOnly && !last ? ['--apply-log-only'] : [])];
+      await startTool(backupTool.path, args, { stdout: 'ignore', ...(options.signal ? { signal: options.signal } : {}) }).done.catch((err: unknown) => {
+        throw new AgentError('tool', `prepare ${datadir}: ${messageOf(err)}`, { cause: err });
+      });
+    };
+    await prepare([], workDirs.length === 0);
+    for (const [i, dir] of workDirs.entries()) await prepare([`--incremental-dir=${dir}`], i === workDirs.length - 1);
+    log.info({ backups: options.chain.map((m) => m.id) }, 'datadir prepared');
+  } catch (err) {
+    // Leave no half-restored datadir behind as if it were usable; the moved-aside one stays.
+    await rm(datadir, { recursive: true, force: true });
+    throw err;
+  } finally {
+    for (const dir of workDirs) await rm(dir, { recursive: true, force: true });
+  }
+  return { datadir, movedAside };
+}

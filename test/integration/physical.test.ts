@@ -1,0 +1,126 @@
+// Physical backups with the real mariadb-backup against the harness MariaDB under a concurrent
+// write load: a full, then two incrementals with writes in between; the chain restored into a new
+// datadir starts as a server whose tables equal the source's at the last incremental.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startSandbox } from '../../src/sandbox/mariadb-sandbox.ts';
+import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
+import { freePort } from '../harness/child-process.ts';
+import { agent, sourceConnectionYaml, sourceEnv, sourceSql, storageYaml, testDir, uniqueName, writeConfig } from '../helpers.ts';
+
+const schema = uniqueName('phys').replace('-', '_');
+let config: string;
+let dir: string;
+
+async function checksums(run: (sql: string) => Promise<string>): Promise<string> {
+  return run(`CHECKSUM TABLE \`${schema}\`.customers, \`${schema}\`.orders, \`${schema}\`.audit, \`${schema}\`.load_test EXTENDED`);
+}
+
+/** Inserts rows in a loop on its own connection until stopped: the concurrent write load. */
+function writeLoad(): { stop(): Promise<number> } {
+  let running = true;
+  let rows = 0;
+  const done = (async () => {
+    const db = await mysql.createConnection({ host: '127.0.0.1', port: inject('mariadb').port, user: 'agent', password: inject('mariadb').password });
+    try {
+      while (running) {
+        await db.query(`INSERT INTO \`${schema}\`.load_test (v) VALUES (REPEAT(MD5(RAND()), 8))`);
+        rows++;
+      }
+    } finally {
+      await db.end();
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await done;
+      return rows;
+    },
+  };
+}
+
+beforeAll(async () => {
+  await sourceSql(sampleDataSql(schema, 2000));
+  await sourceSql(`CREATE TABLE \`${schema}\`.load_test (id BIGINT PRIMARY KEY AUTO_INCREMENT, v TEXT NOT NULL) ENGINE=InnoDB`);
+  dir = await testDir('physical');
+  config = await writeConfig(
+    dir,
+    ['storage:', await storageYaml('s3'), 'databases:', '  - name: source', sourceConnectionYaml(), '    physical: { max_chain_length: 5 }', ''].join('\n'),
+  );
+});
+
+afterAll(async () => {
+  await rm(join(dir, 'restored'), { recursive: true, force: true });
+});
+
+const runNow = async (type: string) => {
+  const result = await agent(['--config', config, 'run-now', '--type', type, '--json'], sourceEnv());
+  expect(result.stderr).toBe('');
+  expect(result.exitCode).toBe(0);
+  return (JSON.parse(result.stdout) as { id: string; type: string; physical: { parent: string | null; fromLsn: string; toLsn: string; chainLength: number }; binlog: { file: string } | null }[])[0];
+};
+
+describe('physical backups (mariadb-backup)', () => {
+  it('full + incrementals under write load restore into a datadir that equals the source', async () => {
+    const load = writeLoad();
+    await sleep(300);
+    const full = await runNow('full');
+    await sleep(300);
+    const inc1 = await runNow('incremental');
+    await sleep(300);
+    const rows = await load.stop();
+    expect(rows).toBeGreaterThan(10);
+    await sourceSql(`UPDATE \`${schema}\`.customers SET note = 'after inc1' WHERE id % 10 = 0`);
+    const expected = await checksums(sourceSql);
+    const inc2 = await runNow('incremental');
+
+    expect(full).toMatchObject({ type: 'full', physical: { parent: null, chainLength: 1 } });
+    expect(inc1).toMatchObject({ type: 'incremental', physical: { parent: full?.id, chainLength: 2, fromLsn: full?.physical.toLsn } });
+    expect(inc2).toMatchObject({ type: 'incremental', physical: { parent: inc1?.id, chainLength: 3, fromLsn: inc1?.physical.toLsn } });
+    expect(full?.binlog?.file).toMatch(/^mysql-bin\.\d{6}$/);
+
+    const list = await agent(['--config', config, 'list'], sourceEnv());
+    expect(list.stdout).toMatch(new RegExp(`${inc2?.id}\\s+source\\s+incremental\\s+manual\\s+.*completed\\s+${inc1?.id}`));
+
+    const datadir = join(dir, 'restored');
+    const restored = await agent(['--config', config, 'restore', '--database', 'source', '--datadir', datadir], sourceEnv());
+    expect(restored.exitCode).toBe(0);
+    expect(restored.stdout).toContain(`restored full ${full?.id} + incremental ${inc1?.id} + incremental ${inc2?.id} of source`);
+
+    const server = await startSandbox({ dir: join(dir, 'restored-server'), port: await freePort(), existingDatadir: datadir, serverId: 77 });
+    try {
+      expect(await checksums(server.sql)).toBe(expected);
+    } finally {
+      await server.stop();
+    }
+
+    const again = await agent(['--config', config, 'restore', '--database', 'source', '--datadir', datadir], sourceEnv());
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toContain(`error: restore into ${datadir}: the directory is not empty`);
+    expect(again.stderr).toContain('hint: give a new, empty --datadir, or pass --replace-datadir');
+  });
+
+  it('retention keeps the chain a kept incremental needs', async () => {
+    const keepLast = await writeConfig(await testDir('physical-prune'), (await import('node:fs')).readFileSync(config, 'utf8').replace('    physical:', '    retention: { manual: { keep_last: 1 } }\n    physical:'));
+    const result = await agent(['--config', keepLast, 'prune', '--dry-run', '--json'], sourceEnv());
+    const [plan] = JSON.parse(result.stdout) as { keep: { type: string; reasons: string[] }[] }[];
+    expect(plan?.keep.map((k) => [k.type, k.reasons.map((r) => r.replace(/ \d{8}T.*$/, ''))])).toEqual([
+      ['incremental', ['manual keep_last', 'newest successful']],
+      ['incremental', ['needed by incremental']],
+      ['full', ['needed by incremental']],
+    ]);
+  });
+
+  it('a failing mariadb-backup leaves no manifest', async () => {
+    const bad = await writeConfig(await testDir('physical-bad'), (await import('node:fs')).readFileSync(config, 'utf8').replace('max_chain_length: 5', 'max_chain_length: 5, extra_args: ["--no-such-option"]'));
+    const before = JSON.parse((await agent(['--config', bad, 'list', '--json'], sourceEnv())).stdout) as unknown[];
+    const result = await agent(['--config', bad, 'run-now', '--type', 'full'], sourceEnv());
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/error: source: back up database source with mariadb-backup: mariadb-backup exited with code \d+: .*unknown option '--no-such-option'/);
+    expect(JSON.parse((await agent(['--config', bad, 'list', '--json'], sourceEnv())).stdout)).toHaveLength(before.length);
+  });
+});
