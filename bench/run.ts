@@ -82,22 +82,45 @@ async function main(): Promise<void> {
     const main = join(ROOT, 'dist', 'main.js');
     const shebang = (await readFile(main, 'utf8')).split('\n')[0] ?? '';
     const nodeFlags = shebang.split(/\s+/).filter((word) => word.startsWith('--'));
-    const agentArgs = (cfg: string) => [...nodeFlags, main, '--config', cfg, 'run-now', '--database', 'bench'];
+    const agentArgs = (cfg: string, type = 'dump') => [...nodeFlags, main, '--config', cfg, 'run-now', '--database', 'bench', '--type', type];
 
-    const samples: Record<'raw' | 'local' | 's3', Sample[]> = { raw: [], local: [], s3: [] };
+    const samples: Record<'raw' | 'local' | 's3' | 'rawPhysical' | 'physical' | 'restore', Sample[]> = {
+      raw: [],
+      local: [],
+      s3: [],
+      rawPhysical: [],
+      physical: [],
+      restore: [],
+    };
+    const lsnDir = join(DIR, 'raw-lsn');
+    const rawPhysicalFile = join(DIR, 'raw.xbstream.zst');
     for (let run = 1; run <= RUNS; run++) {
       // Interleaved so drift in machine load hits every variant alike.
       samples.raw.push(await timed('bash', ['-c', `set -o pipefail; mariadb-dump --defaults-file=${cnf} ${dumpFlags} | zstd -1 -q > ${rawFile}`]));
       samples.local.push(await timed(process.execPath, agentArgs(localConfig)));
       samples.s3.push(await timed(process.execPath, agentArgs(s3Config)));
       process.stderr.write(`run ${run}/${RUNS}: raw ${samples.raw.at(-1)?.seconds.toFixed(2)} s, local ${samples.local.at(-1)?.seconds.toFixed(2)} s, s3 ${samples.s3.at(-1)?.seconds.toFixed(2)} s\n`);
+      // Physical: mariadb-backup | zstd -1 > file against agent run-now --type full, same data.
+      await rm(lsnDir, { recursive: true, force: true });
+      await mkdir(lsnDir, { recursive: true });
+      samples.rawPhysical.push(
+        await timed('bash', ['-c', `set -o pipefail; mariadb-backup --defaults-file=${cnf} --user=root --backup --stream=xbstream --extra-lsndir=${lsnDir} --target-dir=${lsnDir} 2>/dev/null | zstd -1 -q > ${rawPhysicalFile}`]),
+      );
+      samples.physical.push(await timed(process.execPath, agentArgs(localConfig, 'full')));
+      process.stderr.write(`run ${run}/${RUNS}: physical raw ${samples.rawPhysical.at(-1)?.seconds.toFixed(2)} s, agent ${samples.physical.at(-1)?.seconds.toFixed(2)} s\n`);
     }
+    // Restore time of a chain: full + one incremental after some writes, into a new datadir.
+    await server.sql('UPDATE bench.t1 SET k = k + 1 WHERE id % 50 = 0');
+    await timed(process.execPath, agentArgs(localConfig, 'incremental'));
+    const restoreDir = join(DIR, 'restored');
+    samples.restore.push(await timed(process.execPath, [...nodeFlags, main, '--config', localConfig, 'restore', '--database', 'bench', '--datadir', restoreDir]));
+    await rm(restoreDir, { recursive: true, force: true });
     const raw = median(samples.raw.map((s) => s.seconds));
     const rawSize = (await stat(rawFile)).size;
-    const row = (name: string, xs: Sample[], target?: string) => {
+    const row = (name: string, xs: Sample[], target?: string, baseline = raw) => {
       const secs = median(xs.map((s) => s.seconds));
       const rss = Math.max(...xs.map((s) => s.maxRssKiB)) / 1024;
-      return `${name.padEnd(34)} ${secs.toFixed(2).padStart(7)} s  ratio ${(secs / raw).toFixed(3)}${target ? ` (target ${target})` : ''}  peak RSS ${rss.toFixed(0)} MiB`;
+      return `${name.padEnd(34)} ${secs.toFixed(2).padStart(7)} s  ratio ${(secs / baseline).toFixed(3)}${target ? ` (target ${target})` : ''}  peak RSS ${rss.toFixed(0)} MiB`;
     };
     const lines = [
       `backup-agent bench — ${SIZE_MB} MB of SQL, ${RUNS} runs, median wall time; zstd level 1 everywhere; agent node flags: ${nodeFlags.join(' ') || 'none'}`,
@@ -105,6 +128,9 @@ async function main(): Promise<void> {
       `${'mariadb-dump | zstd -1 > file'.padEnd(34)} ${raw.toFixed(2).padStart(7)} s  ratio 1.000`,
       row('agent run-now → local', samples.local, '≤ 1.05'),
       row('agent run-now → S3 (s3rver)', samples.s3),
+      `${'mariadb-backup | zstd -1 > file'.padEnd(34)} ${median(samples.rawPhysical.map((s) => s.seconds)).toFixed(2).padStart(7)} s  ratio 1.000 (physical)`,
+      row('agent run-now --type full → local', samples.physical, '≤ 1.05', median(samples.rawPhysical.map((s) => s.seconds))),
+      row('restore --datadir (full + 1 incr.)', samples.restore),
       `peak RSS target for the agent: ≤ 128 MiB`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);

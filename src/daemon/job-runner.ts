@@ -26,10 +26,15 @@ interface Running {
   done: Promise<RunOutcome>;
 }
 
-const jobKey = (database: string, type: BackupType) => `${database}\u0000${type}`;
+/**
+ * Jobs that must not overlap share a key: a dump per database, and one physical backup per
+ * database whatever its type (a full and an incremental of one server at once would compete for
+ * the same redo log and the incremental's base).
+ */
+const jobKey = (database: string, type: BackupType) => `${database}\u0000${type === 'dump' ? 'dump' : 'physical'}`;
 
 /**
- * Runs backup jobs: never the same database and type twice at once (a second request is skipped
+ * Runs backup jobs: never the same database and type (physical types count as one) twice at once (a second request is skipped
  * with an event), at most `maxConcurrent` jobs over all databases (the rest wait their turn), each
  * cancellable. A failing job fails alone; the runner carries on.
  */
