@@ -55,6 +55,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await rm(join(dir, 'restored'), { recursive: true, force: true });
+  await rm(join(dir, 'verified'), { recursive: true, force: true });
 });
 
 const runNow = async (type: string) => {
@@ -97,6 +98,12 @@ describe('physical backups (mariadb-backup)', () => {
     } finally {
       await server.stop();
     }
+
+    // --verify: the agent starts its own throwaway server on a fresh restore and checksums every table.
+    const verified = await agent(['--config', config, 'restore', '--database', 'source', '--datadir', join(dir, 'verified'), '--verify'], sourceEnv());
+    expect(verified.exitCode).toBe(0);
+    expect(verified.stdout).toMatch(/verified: a throwaway server started on it; \d+ tables, CHECKSUM TABLE:/);
+    for (const line of expected.split('\n')) expect(verified.stdout).toContain(`  ${line}`);
 
     const again = await agent(['--config', config, 'restore', '--database', 'source', '--datadir', datadir], sourceEnv());
     expect(again.exitCode).toBe(1);
