@@ -86,7 +86,10 @@ export async function runPhysicalBackup(ctx: BackupContext, requested: 'full' | 
       await storage.delete(key).catch(() => undefined);
       throw new AgentError('tool', `read the LSNs mariadb-backup recorded for ${database.name}: ${messageOf(err)}`, { cause: err });
     }
-    const primary = database.physical.replica ? await readFile(join(lsnDir, 'xtrabackup_slave_info'), 'utf8').catch(() => null) : null;
+    // With --slave-info, mariadb-backup writes the primary's coordinates (xtrabackup_slave_info)
+    // into the stream only, not into --extra-lsndir: they are in the archive but not yet lifted
+    // into the manifest.
+    const primary: string | null = null;
 
     const completedAt = now();
     const manifest: Manifest = {
@@ -122,7 +125,7 @@ export async function runPhysicalBackup(ctx: BackupContext, requested: 'full' | 
         parent: parent?.id ?? null,
         chainLength: parent ? parent.physical.chainLength + 1 : 1,
         datadir,
-        primary: primary?.trim() || null,
+        primary,
       },
       server: { flavor: server.flavor, version: server.version, serverId: server.serverId, hostname: server.hostname },
       tool: { name: tool.name, version: tool.versionLine },

@@ -36,7 +36,7 @@ const physicalSchema = z.object({
   chainLength: z.number().int().min(1),
   /** The server's datadir the backup was taken from. */
   datadir: z.string(),
-  /** With replica mode: the primary's coordinates (mariadb-backup --slave-info), as the tool wrote them. */
+  /** Reserved for the primary's coordinates in replica mode; null for now (they are in the archive's xtrabackup_slave_info). */
   primary: z.string().nullable(),
 });
 
