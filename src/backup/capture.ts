@@ -3,7 +3,11 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { databasePrefix } from '../catalog/keys.ts';
 import { commitManifest } from '../catalog/catalog.ts';
-import type { Manifest } from '../catalog/manifest.ts';
+import { hostname } from 'node:os';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../catalog/manifest.ts';
+import type { ServerInfo } from '../capture/server.ts';
+import type { ToolInfo } from '../capture/tools.ts';
+import { AGENT_VERSION } from '../version.ts';
 import { startTool, ToolError } from '../capture/tool-process.ts';
 import type { Compression } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
@@ -153,4 +157,56 @@ export async function commitOrRemove(storage: StorageDriver, manifest: Manifest,
       cause: err,
     });
   }
+}
+
+export interface ManifestFields {
+  id: string;
+  database: string;
+  type: Manifest['type'];
+  trigger: Manifest['trigger'];
+  startedAt: Date;
+  completedAt: Date;
+  compression: Compression;
+  key: string;
+  stream: CapturedStream;
+  schemas: string[];
+  binlog: Manifest['binlog'];
+  physical?: Manifest['physical'];
+  server: ServerInfo;
+  tool: ToolInfo;
+}
+
+/** The manifest of a backup with one data object: the fields every backup type fills alike. */
+export function buildManifest(f: ManifestFields): Manifest {
+  return {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    id: f.id,
+    database: f.database,
+    type: f.type,
+    trigger: f.trigger,
+    status: 'completed',
+    startedAt: f.startedAt.toISOString(),
+    completedAt: f.completedAt.toISOString(),
+    sizeBytes: f.stream.sizeBytes,
+    rawSizeBytes: f.stream.rawSizeBytes,
+    compression: f.compression,
+    encryption: null,
+    schemas: f.schemas,
+    objects: [
+      {
+        key: f.key,
+        role: 'data',
+        sizeBytes: f.stream.sizeBytes,
+        sha256: f.stream.sha256,
+        compression: f.compression.algorithm,
+        rawSizeBytes: f.stream.rawSizeBytes,
+      },
+    ],
+    binlog: f.binlog,
+    ...(f.physical ? { physical: f.physical } : {}),
+    server: { flavor: f.server.flavor, version: f.server.version, serverId: f.server.serverId, hostname: f.server.hostname },
+    tool: { name: f.tool.name, version: f.tool.versionLine },
+    agent: { version: AGENT_VERSION, hostname: hostname() },
+  };
 }

@@ -1,17 +1,16 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listBackups } from '../catalog/catalog.ts';
 import { newBackupId, physicalKey } from '../catalog/keys.ts';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../catalog/manifest.ts';
+import type { Manifest } from '../catalog/manifest.ts';
 import { withDefaultsFile } from '../capture/defaults-file.ts';
 import { buildPhysicalArgs, parseBinlogPos, parseCheckpoints, planPhysical } from '../capture/physical.ts';
 import { readDatadir, readServerInfo, withConnection } from '../capture/server.ts';
 import { locateTool } from '../capture/tools.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { compressionExtension } from '../pipeline/compress.ts';
-import { AGENT_VERSION } from '../version.ts';
-import { captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
+import { buildManifest, captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
 import type { BackupContext } from './run-backup.ts';
 
 function backupHint(stderr: string): string {
@@ -92,31 +91,17 @@ export async function runPhysicalBackup(ctx: BackupContext, requested: 'full' | 
     const primary: string | null = null;
 
     const completedAt = now();
-    const manifest: Manifest = {
-      format: MANIFEST_FORMAT,
-      version: MANIFEST_VERSION,
+    const manifest = buildManifest({
       id,
       database: database.name,
       type,
       trigger: ctx.trigger,
-      status: 'completed',
-      startedAt: startedAt.toISOString(),
-      completedAt: completedAt.toISOString(),
-      sizeBytes: stream.sizeBytes,
-      rawSizeBytes: stream.rawSizeBytes,
+      startedAt,
+      completedAt,
       compression: database.compression,
-      encryption: null,
+      key,
+      stream,
       schemas: [],
-      objects: [
-        {
-          key,
-          role: 'data',
-          sizeBytes: stream.sizeBytes,
-          sha256: stream.sha256,
-          compression: database.compression.algorithm,
-          rawSizeBytes: stream.rawSizeBytes,
-        },
-      ],
       binlog: parseBinlogPos(info),
       physical: {
         fromLsn: checkpoints.fromLsn,
@@ -127,10 +112,9 @@ export async function runPhysicalBackup(ctx: BackupContext, requested: 'full' | 
         datadir,
         primary,
       },
-      server: { flavor: server.flavor, version: server.version, serverId: server.serverId, hostname: server.hostname },
-      tool: { name: tool.name, version: tool.versionLine },
-      agent: { version: AGENT_VERSION, hostname: hostname() },
-    };
+      server,
+      tool,
+    });
     await commitOrRemove(storage, manifest, log);
     log.info(
       { sizeBytes: manifest.sizeBytes, fromLsn: checkpoints.fromLsn, toLsn: checkpoints.toLsn, durationMs: completedAt.getTime() - startedAt.getTime() },

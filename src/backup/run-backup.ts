@@ -1,7 +1,6 @@
-import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { dumpKey, newBackupId } from '../catalog/keys.ts';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../catalog/manifest.ts';
+import type { Manifest } from '../catalog/manifest.ts';
 import { withDefaultsFile } from '../capture/defaults-file.ts';
 import { buildDumpArgs } from '../capture/dump.ts';
 import { CoordinatesScanner } from '../capture/dump-coordinates.ts';
@@ -11,8 +10,7 @@ import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError } from '../errors.ts';
 import { compressionExtension } from '../pipeline/compress.ts';
 import type { StorageDriver } from '../storage/driver.ts';
-import { AGENT_VERSION } from '../version.ts';
-import { captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
+import { buildManifest, captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
 
 export interface BackupContext {
   config: Pick<AgentConfig, 'tools'>;
@@ -74,36 +72,21 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
   });
 
   const completedAt = now();
-  const manifest: Manifest = {
-    format: MANIFEST_FORMAT,
-    version: MANIFEST_VERSION,
+  const manifest = buildManifest({
     id,
     database: database.name,
     type: 'dump',
     trigger: ctx.trigger,
-    status: 'completed',
-    startedAt: startedAt.toISOString(),
-    completedAt: completedAt.toISOString(),
-    sizeBytes: stream.sizeBytes,
-    rawSizeBytes: stream.rawSizeBytes,
+    startedAt,
+    completedAt,
     compression: database.compression,
-    encryption: null,
+    key,
+    stream,
     schemas,
-    objects: [
-      {
-        key,
-        role: 'data',
-        sizeBytes: stream.sizeBytes,
-        sha256: stream.sha256,
-        compression: database.compression.algorithm,
-        rawSizeBytes: stream.rawSizeBytes,
-      },
-    ],
     binlog: scanner.coordinates(),
-    server: { flavor: server.flavor, version: server.version, serverId: server.serverId, hostname: server.hostname },
-    tool: { name: tool.name, version: tool.versionLine },
-    agent: { version: AGENT_VERSION, hostname: hostname() },
-  };
+    server,
+    tool,
+  });
   if (wantCoordinates && !manifest.binlog) {
     log.warn('binary logging is on but the dump recorded no binlog coordinates');
   }
