@@ -48,6 +48,8 @@ export interface CapturedStream {
   sizeBytes: number;
   rawSizeBytes: number;
   sha256: string;
+  /** The tail of the tool's stderr: some tools report results only there. */
+  toolStderr: string;
 }
 
 /**
@@ -108,7 +110,7 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
   const [toolResult, chainResult, putResult] = await Promise.allSettled([tool.done, chain, put]);
   ctx.signal?.removeEventListener('abort', onOuterAbort);
   if (toolResult.status === 'fulfilled' && chainResult.status === 'fulfilled' && putResult.status === 'fulfilled') {
-    return { sizeBytes: digest.bytes, rawSizeBytes: raw.bytes, sha256: digest.sha256 };
+    return { sizeBytes: digest.bytes, rawSizeBytes: raw.bytes, sha256: digest.sha256, toolStderr: tool.stderrTail() };
   }
 
   await removeQuietly(ctx.storage, key, log);

@@ -5,7 +5,7 @@ import { listBackups } from '../catalog/catalog.ts';
 import { newBackupId, physicalKey } from '../catalog/keys.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import { withDefaultsFile } from '../capture/defaults-file.ts';
-import { buildPhysicalArgs, parseBinlogPos, parseCheckpoints, planPhysical } from '../capture/physical.ts';
+import { buildPhysicalArgs, parseBinlogPos, parseCheckpoints, parseReplicaPosition, planPhysical } from '../capture/physical.ts';
 import { readDatadir, readServerInfo, withConnection } from '../capture/server.ts';
 import { locateTool } from '../capture/tools.ts';
 import { AgentError, messageOf } from '../errors.ts';
@@ -86,9 +86,11 @@ export async function runPhysicalBackup(ctx: BackupContext, requested: 'full' | 
       throw new AgentError('tool', `read the LSNs mariadb-backup recorded for ${database.name}: ${messageOf(err)}`, { cause: err });
     }
     // With --slave-info, mariadb-backup writes the primary's coordinates (xtrabackup_slave_info)
-    // into the stream only, not into --extra-lsndir: they are in the archive but not yet lifted
-    // into the manifest.
-    const primary: string | null = null;
+    // into the stream only, not into --extra-lsndir; it also reports them on stderr.
+    const primary = database.physical.replica ? parseReplicaPosition(stream.toolStderr) : null;
+    if (database.physical.replica && !primary) {
+      log.warn('physical.replica is set but mariadb-backup reported no replica position: is this server a replica?');
+    }
 
     const completedAt = now();
     const manifest = buildManifest({

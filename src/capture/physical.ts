@@ -1,4 +1,4 @@
-import type { BinlogCoordinates, Manifest } from '../catalog/manifest.ts';
+import type { BinlogCoordinates, Manifest, PrimaryCoordinates } from '../catalog/manifest.ts';
 
 /**
  * mariadb-backup: its command line, what it writes into --extra-lsndir, and the choice between a
@@ -60,6 +60,22 @@ export function parseBinlogPos(info: string): BinlogCoordinates | null {
   const m = /^binlog_pos\s*=\s*filename '([^']+)', position '(\d+)'(?:, GTID of the last change '([^']*)')?/m.exec(info);
   if (!m?.[1] || !m[2]) return null;
   return { file: m[1], position: Number(m[2]), gtid: m[3] ? m[3] : null };
+}
+
+/**
+ * The primary's coordinates from mariadb-backup's `MySQL slave binlog position: …` line (written
+ * with --slave-info; the same data goes into the archive's xtrabackup_slave_info, which is not put
+ * into --extra-lsndir). GTID mode: `gtid_slave_pos '0-1-5'; master '' master_use_gtid = slave_pos`;
+ * file mode: `master host 'h', filename 'mysql-bin.000003', position '1234'[, channel name: '']`.
+ * Null when the line is missing (not a replica, or the tool did not report it).
+ */
+export function parseReplicaPosition(stderr: string): PrimaryCoordinates | null {
+  const line = /MySQL slave binlog position: (.*)$/m.exec(stderr)?.[1]?.trim();
+  if (!line) return null;
+  const gtid = /gtid_slave_pos '([^']*)'/.exec(line)?.[1] ?? /purge list '([^']*)'/.exec(line)?.[1];
+  const file = /filename '([^']+)'/.exec(line)?.[1];
+  const position = /position '(\d+)'/.exec(line)?.[1];
+  return { gtid: gtid ? gtid : null, file: file ?? null, position: position === undefined ? null : Number(position), reported: line };
 }
 
 export type PhysicalPlan =

@@ -35,6 +35,8 @@ export interface ToolProcess {
   /** Resolves when the tool exits 0; rejects with ToolError otherwise (also when cancelled). */
   done: Promise<void>;
   pid: number | undefined;
+  /** The last 64 KiB of the tool's stderr so far (the whole tail once `done` settles). */
+  stderrTail(): string;
 }
 
 export interface ToolOptions {
@@ -94,6 +96,7 @@ export function startTool(file: string, args: readonly string[], options: ToolOp
     stdin: child.stdin as Writable,
     done,
     pid: child.pid,
+    stderrTail: () => tail.toString('utf8'),
   };
 }
 

@@ -25,6 +25,17 @@ const objectSchema = z.object({
   rawSizeBytes: z.number().int().nonnegative(),
 });
 
+/** Where a replica stood in its primary's binlog, as mariadb-backup --slave-info reports it. */
+const primarySchema = z.object({
+  /** The replica's gtid_slave_pos when it replicates by GTID; null otherwise. */
+  gtid: z.string().nullable(),
+  /** The primary's binlog file and position the replica had executed up to; null in GTID mode. */
+  file: z.string().nullable(),
+  position: z.number().int().nonnegative().nullable(),
+  /** mariadb-backup's own line, verbatim. */
+  reported: z.string(),
+});
+
 /** What a physical backup covers, as mariadb-backup reports it (LSNs as decimal strings: 64-bit). */
 const physicalSchema = z.object({
   fromLsn: z.string().regex(/^\d+$/),
@@ -36,8 +47,8 @@ const physicalSchema = z.object({
   chainLength: z.number().int().min(1),
   /** The server's datadir the backup was taken from. */
   datadir: z.string(),
-  /** Reserved for the primary's coordinates in replica mode; null for now (they are in the archive's xtrabackup_slave_info). */
-  primary: z.string().nullable(),
+  /** Replica mode: the primary's coordinates this replica had applied at the backup; null otherwise. */
+  primary: primarySchema.nullable(),
 });
 
 const binlogSchema = z.object({
@@ -80,6 +91,7 @@ export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestObject = z.infer<typeof objectSchema>;
 export type BinlogCoordinates = z.infer<typeof binlogSchema>;
 export type PhysicalInfo = z.infer<typeof physicalSchema>;
+export type PrimaryCoordinates = z.infer<typeof primarySchema>;
 
 /** Parses manifest JSON; throws an Error naming the first problem. */
 export function parseManifest(text: string): Manifest {

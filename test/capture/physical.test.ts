@@ -2,7 +2,7 @@
 // restore chain: pure functions.
 import { describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/catalog/manifest.ts';
-import { buildPhysicalArgs, parseBinlogPos, parseCheckpoints, planPhysical } from '../../src/capture/physical.ts';
+import { buildPhysicalArgs, parseBinlogPos, parseCheckpoints, parseReplicaPosition, planPhysical } from '../../src/capture/physical.ts';
 import { restoreChain } from '../../src/restore/chain.ts';
 
 const CHECKPOINTS = 'backup_type = full-backuped\nfrom_lsn = 0\nto_lsn = 44404\nlast_lsn = 684145\nrecover_binlog_info = 0\n';
@@ -45,6 +45,21 @@ describe('mariadb-backup metadata', () => {
     expect(parseBinlogPos(INFO)).toEqual({ file: 'mysql-bin.000001', position: 244459, gtid: '0-1-10' });
     expect(parseBinlogPos("binlog_pos = filename 'b.000002', position '4'\n")).toEqual({ file: 'b.000002', position: 4, gtid: null });
     expect(parseBinlogPos('uuid = x\n')).toBeNull();
+  });
+});
+
+describe('parseReplicaPosition (mariadb-backup --slave-info on stderr)', () => {
+  it('reads GTID mode, file/position mode, and nothing when absent', () => {
+    const gtidLine = "[00] 2026-11-21 22:14:41 MySQL slave binlog position: gtid_slave_pos '0-1-5'; master '' master_use_gtid = slave_pos";
+    expect(parseReplicaPosition(`x\n${gtidLine}\n[00] completed OK!\n`)).toEqual({
+      gtid: '0-1-5',
+      file: null,
+      position: null,
+      reported: "gtid_slave_pos '0-1-5'; master '' master_use_gtid = slave_pos",
+    });
+    const fileLine = "[00] MySQL slave binlog position: master host '10.0.0.5', filename 'mysql-bin.000003', position '1234', channel name: ''";
+    expect(parseReplicaPosition(fileLine)).toMatchObject({ gtid: null, file: 'mysql-bin.000003', position: 1234 });
+    expect(parseReplicaPosition("[00] MySQL binlog position: filename 'mysql-bin.000001', position '1153'")).toBeNull();
   });
 });
 
