@@ -14,7 +14,7 @@ import { AgentError, messageOf } from '../errors.ts';
 import { createCompressor } from '../pipeline/compress.ts';
 import { CountingStream, DigestStream } from '../pipeline/digest.ts';
 import { ExitGate } from '../pipeline/exit-gate.ts';
-import { Rechunk } from '../pipeline/rechunk.ts';
+import { BLOCK_SIZE, Rechunk } from '../pipeline/rechunk.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { describeStorageError, storageHintOption } from '../storage/errors.ts';
 
@@ -86,13 +86,13 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
   const tool = startTool(file, args, { signal: cancel.signal });
   const raw = new CountingStream();
   const digest = new DigestStream();
-  const body = new PassThrough();
+  const body = new PassThrough({ highWaterMark: BLOCK_SIZE });
   const chain = pipeline(
     tool.stdout,
     // 1 MiB blocks first: every later stage then handles 16× fewer chunks.
     new Rechunk(),
     raw,
-    request.inspect ?? new PassThrough(),
+    request.inspect ?? new PassThrough({ highWaterMark: BLOCK_SIZE }),
     createCompressor(ctx.compression),
     new ExitGate(tool.done),
     digest,

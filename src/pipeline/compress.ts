@@ -1,6 +1,7 @@
 import { PassThrough, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Compression } from '../config/normalize.ts';
+import { BLOCK_SIZE } from './rechunk.ts';
 
 /**
  * Compression stages. zstd uses Node 24's built-in zlib binding (no native addon), with the frame
@@ -12,21 +13,24 @@ export type Algorithm = Compression['algorithm'];
 
 /** Output block size of the (de)compressors: larger blocks mean fewer thread-pool round trips. */
 const CHUNK = 256 * 1024;
+/** zlib passes its options on to Transform; its types do not say so. */
+const STAGE_BUFFER: object = { highWaterMark: BLOCK_SIZE };
 
 export function createCompressor(compression: Compression): Transform {
   switch (compression.algorithm) {
     case 'zstd':
       return zlib.createZstdCompress({
         chunkSize: CHUNK,
+        ...STAGE_BUFFER,
         params: {
           [zlib.constants.ZSTD_c_compressionLevel]: compression.level,
           [zlib.constants.ZSTD_c_checksumFlag]: 1,
         },
       });
     case 'gzip':
-      return zlib.createGzip({ level: compression.level, chunkSize: CHUNK });
+      return zlib.createGzip({ level: compression.level, chunkSize: CHUNK, ...STAGE_BUFFER });
     case 'none':
-      return new PassThrough();
+      return new PassThrough({ highWaterMark: BLOCK_SIZE });
   }
 }
 

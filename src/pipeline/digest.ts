@@ -1,11 +1,16 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { BLOCK_SIZE } from './rechunk.ts';
 
 /** A pass-through stage that counts bytes and computes SHA-256 of everything that passes. */
 export class DigestStream extends Transform {
   #hash: Hash = createHash('sha256');
   #bytes = 0;
   #hex: string | undefined;
+
+  constructor() {
+    super({ highWaterMark: BLOCK_SIZE });
+  }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#hash.update(chunk);
@@ -35,7 +40,7 @@ export class CountingStream extends Transform {
   readonly #onProgress: ((bytes: number) => void) | undefined;
 
   constructor(onProgress?: (bytes: number) => void) {
-    super();
+    super({ highWaterMark: BLOCK_SIZE });
     this.#onProgress = onProgress;
   }
 

@@ -1,4 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { BLOCK_SIZE } from './rechunk.ts';
 
 /**
  * Holds back the end of a stream until `settled` resolves, and turns a rejection into a stream
@@ -10,7 +11,7 @@ export class ExitGate extends Transform {
   readonly #settled: Promise<unknown>;
 
   constructor(settled: Promise<unknown>) {
-    super();
+    super({ highWaterMark: BLOCK_SIZE });
     this.#settled = settled;
   }
 

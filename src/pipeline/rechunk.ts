@@ -6,12 +6,19 @@ import { Transform, type TransformCallback } from 'node:stream';
  * level 1 is ~1.7× slower than the zstd CLI; fed 1 MiB blocks, it matches it. Costs one copy and
  * `size` bytes of memory.
  */
+/**
+ * The unit every streaming stage works in, and each stage's buffer (highWaterMark): with Node's
+ * default 16 KiB a stage holds less than one block, so every stage waits on the next one and the
+ * compressor idles while the store writes. One block per stage lets them overlap.
+ */
+export const BLOCK_SIZE = 1024 * 1024;
+
 export class Rechunk extends Transform {
   readonly #size: number;
   #parts: Buffer[] = [];
   #bytes = 0;
 
-  constructor(size = 1024 * 1024) {
+  constructor(size = BLOCK_SIZE) {
     super({ readableHighWaterMark: size, writableHighWaterMark: size });
     this.#size = size;
   }

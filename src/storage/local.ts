@@ -1,3 +1,4 @@
+import { BLOCK_SIZE } from '../pipeline/rechunk.ts';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
@@ -53,7 +54,7 @@ export class LocalDriver implements StorageDriver {
     const target = this.#path(key);
     await mkdir(dirname(target), { recursive: true });
     const temp = `${target}.${randomBytes(6).toString('hex')}.partial`;
-    const out = createWriteStream(temp, { flags: 'wx', mode: 0o640, flush: true });
+    const out = createWriteStream(temp, { flags: 'wx', mode: 0o640, flush: true, highWaterMark: BLOCK_SIZE });
     try {
       await pipeline(body, out, options.signal ? { signal: options.signal } : {});
       await rename(temp, target);
