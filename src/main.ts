@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=1
 import { Command, CommanderError, Option } from 'commander';
 import { CommandContext, type GlobalOptions } from './cli/context.ts';
+import { binlogCapture, binlogList } from './cli/binlog.ts';
 import { configValidate } from './cli/config-validate.ts';
 import { daemon } from './cli/daemon.ts';
 import { demo } from './cli/demo.ts';
@@ -74,7 +75,22 @@ function buildProgram(
     .option('--datadir <dir>', 'restore a physical backup (and its chain) into this datadir, prepared for a server')
     .option('--replace-datadir', 'with --datadir: restore over a non-empty datadir, moving it aside first')
     .option('--verify', 'with --datadir: start a throwaway server on the result and print CHECKSUM TABLE')
+    .option('--to-time <time>', 'point-in-time recovery: a base backup, then the archived binlog up to this ISO 8601 time (with zone)')
+    .option('--to-gtid <gtid>', 'point-in-time recovery: a base backup, then the archived binlog up to and including this GTID')
     .action((opts: RestoreCliOptions) => run((ctx) => restore(ctx, opts)));
+
+  const binlog = program.command('binlog').description('binlog archiving for point-in-time recovery');
+  binlog
+    .command('capture')
+    .description('stream the binlog of the named entries (default: those with binlog.enabled) into the archive, until stopped')
+    .option('-d, --database <name>', 'database entry (repeatable)', collect)
+    .action((opts: { database?: string[] }) => run((ctx) => binlogCapture(ctx, opts)));
+  binlog
+    .command('list')
+    .description('the binlog archive: contiguous runs, gaps, and the last recoverable time')
+    .option('-d, --database <name>', 'only this database entry')
+    .option('--json', 'print JSON')
+    .action((opts: { database?: string; json?: boolean }) => run((ctx) => binlogList(ctx, opts)));
 
   program
     .command('prune')

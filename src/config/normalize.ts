@@ -36,6 +36,7 @@ export interface DatabaseConfig {
   excludeSchemas: string[];
   dump: RawDatabaseConfig['dump'];
   physical: RawDatabaseConfig['physical'];
+  binlog: RawDatabaseConfig['binlog'];
   storage: StorageConfig;
   compression: Compression;
   /** Periodic schedules, time zones resolved; the default is a daily dump at 01:00. */
@@ -182,6 +183,7 @@ export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: 
       excludeSchemas: db.exclude_schemas,
       dump: db.dump,
       physical: db.physical,
+      binlog: db.binlog,
       // When storage is missing an issue is recorded and this placeholder is never used.
       storage: storage ?? { type: 'local', path: '' },
       compression: resolveCompression(raw.compression, db.compression, [...path, 'compression'], issues),

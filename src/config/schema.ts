@@ -194,6 +194,19 @@ const physicalSchema = z.strictObject({
   extra_args: z.array(nonEmpty).default([]),
 });
 
+const binlogSchema = z.strictObject({
+  /** Stream the server's binlog into the archive: `agent daemon` runs one capture per such entry. */
+  enabled: bool().default(false),
+  /** A segment is cut when this much binlog is pending… */
+  segment_size_mb: int().pipe(z.int().min(1).max(1024)).default(16),
+  /** …or when its oldest pending event arrived this long ago. An idle server uploads nothing. */
+  segment_age: duration().default(30_000),
+  /** Where mariadb-binlog writes the binlog files it fetches (re-fetchable; a few files at most). */
+  spool_dir: nonEmpty.optional(),
+  /** The replica server id the capture connects with (unique among the server's replicas). */
+  server_id: int().pipe(z.int().min(1).max(4294967295)).optional(),
+});
+
 const databaseNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export const databaseSchema = z.strictObject({
@@ -213,6 +226,7 @@ export const databaseSchema = z.strictObject({
   exclude_schemas: z.array(nonEmpty).default([]),
   dump: dumpSchema.prefault({}),
   physical: physicalSchema.prefault({}),
+  binlog: binlogSchema.prefault({}),
   /** Default: one logical backup a day at 01:00 in the top-level timezone. */
   schedules: z.array(scheduleSchema).optional(),
   retention: retentionSchema.optional(),
@@ -225,6 +239,8 @@ const toolsSchema = z.strictObject({
   dump: nonEmpty.optional(),
   /** SQL client used by restore; default: mariadb, else mysql. */
   client: nonEmpty.optional(),
+  /** Binlog reader for capture and point-in-time replay; default: mariadb-binlog, else mysqlbinlog. */
+  binlog: nonEmpty.optional(),
   /** Physical backup tool; default: mariadb-backup, else mariabackup. */
   backup: nonEmpty.optional(),
   /** xbstream extractor used by physical restores; default: mbstream. */

@@ -1,0 +1,114 @@
+import type { Manifest } from '../catalog/manifest.ts';
+import type { StorageDriver } from '../storage/driver.ts';
+import { compareFiles, findRuns, listSegments, readSegment, type ArchiveGap, type SegmentManifest, type SegmentRef } from './segments.ts';
+
+/**
+ * The binlog archive of one database as a whole: its contiguous runs, the gaps between them, and
+ * the last recoverable time. Reads the segment keys, plus the manifests of the first segment of
+ * each file (which server wrote it) and of the ends of each run (times).
+ */
+
+export interface RunSummary {
+  from: { file: string; position: number; at: string };
+  to: { file: string; position: number; at: string; gtid: string | null };
+  segments: number;
+}
+
+export interface ArchiveSummary {
+  segments: number;
+  runs: RunSummary[];
+  gaps: { after: string; before: string; reason: string }[];
+  /**
+   * The latest moment a point-in-time restore can reach: the last archived event of the newest
+   * run that a backup's binlog position lies in; null when no run starts at or before a backup.
+   */
+  lastRecoverableAt: string | null;
+  /** The backup that last recoverable time builds on. */
+  base: string | null;
+}
+
+export class Archive {
+  readonly refs: SegmentRef[];
+  readonly runs: SegmentRef[][];
+  readonly gaps: ArchiveGap[];
+  readonly #storage: StorageDriver;
+  readonly #cache = new Map<string, Promise<SegmentManifest>>();
+
+  private constructor(storage: StorageDriver, refs: SegmentRef[], runs: SegmentRef[][], gaps: ArchiveGap[]) {
+    this.#storage = storage;
+    this.refs = refs;
+    this.runs = runs;
+    this.gaps = gaps;
+  }
+
+  static async load(storage: StorageDriver, database: string): Promise<Archive> {
+    const refs = await listSegments(storage, database);
+    const archive = new Archive(storage, refs, [], []);
+    // Which server wrote each file: from the manifest of its first segment.
+    const firstOfFile = new Map<string, SegmentRef>();
+    for (const ref of refs) if (!firstOfFile.has(ref.file)) firstOfFile.set(ref.file, ref);
+    const writers = new Map<string, number>();
+    await Promise.all([...firstOfFile.values()].map(async (ref) => writers.set(ref.file, (await archive.manifest(ref)).serverId)));
+    const { runs, gaps } = findRuns(refs, (file) => writers.get(file));
+    return new Archive(storage, refs, runs.map((r) => r.segments), gaps).#adopt(archive);
+  }
+
+  #adopt(other: Archive): this {
+    for (const [k, v] of other.#cache) this.#cache.set(k, v);
+    return this;
+  }
+
+  manifest(ref: SegmentRef): Promise<SegmentManifest> {
+    let found = this.#cache.get(ref.key);
+    if (!found) {
+      found = readSegment(this.#storage, ref);
+      this.#cache.set(ref.key, found);
+    }
+    return found;
+  }
+
+  /** The run holding byte `position` of `file` with the file's beginning (its format description). */
+  runFrom(file: string, position: number): SegmentRef[] | undefined {
+    return this.runs.find((run) => {
+      const first = run.findIndex((s) => s.file === file && s.start === 0);
+      return first >= 0 && run.some((s) => (s.file === file && s.end >= position) || compareFiles(s.file, file) > 0);
+    });
+  }
+
+  async summarize(backups: readonly Manifest[]): Promise<ArchiveSummary> {
+    const runs: RunSummary[] = [];
+    for (const run of this.runs) {
+      const first = run[0] as SegmentRef;
+      const last = run.at(-1) as SegmentRef;
+      const [a, b] = await Promise.all([this.manifest(first), this.manifest(last)]);
+      runs.push({
+        from: { file: first.file, position: first.start, at: a.firstEventAt },
+        to: { file: last.file, position: last.end, at: b.lastEventAt, gtid: b.gtidLast },
+        segments: run.length,
+      });
+    }
+    let lastRecoverableAt: string | null = null;
+    let base: string | null = null;
+    for (let i = this.runs.length - 1; i >= 0 && lastRecoverableAt === null; i--) {
+      const run = this.runs[i] as SegmentRef[];
+      const inRun = backups.find((m) => m.binlog && this.runFrom(m.binlog.file, m.binlog.position) === run);
+      if (inRun) {
+        lastRecoverableAt = runs[i]?.to.at ?? null;
+        base = inRun.id;
+      }
+    }
+    return {
+      segments: this.refs.length,
+      runs,
+      gaps: this.gaps.map((g) => ({ after: `${g.after.file}:${g.after.end}`, before: `${g.before.file}:${g.before.start}`, reason: g.reason })),
+      lastRecoverableAt,
+      base,
+    };
+  }
+}
+
+/** Segments of `run` from the beginning of `file` on, in order. */
+export function segmentsFrom(run: readonly SegmentRef[], file: string): SegmentRef[] {
+  const index = run.findIndex((s) => s.file === file && s.start === 0);
+  return index < 0 ? [] : run.slice(index).filter((s) => compareFiles(s.file, file) >= 0);
+}

@@ -1,0 +1,365 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { listBackups } from '../catalog/catalog.ts';
+import { withDefaultsFile } from '../capture/defaults-file.ts';
+import { withConnection } from '../capture/server.ts';
+import { startTool, type ToolProcess } from '../capture/tool-process.ts';
+import { locateTool } from '../capture/tools.ts';
+import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
+import { AgentError, messageOf } from '../errors.ts';
+import { compressionExtension, createCompressor } from '../pipeline/compress.ts';
+import { DigestStream } from '../pipeline/digest.ts';
+import type { StorageDriver } from '../storage/driver.ts';
+import { AGENT_VERSION } from '../version.ts';
+import { EventScanner, EventType, formatGtidPosition, type BinlogEvent, type GtidPosition } from './events.ts';
+import { commitSegment, compareFiles, listSegments, readSegment, segmentDataKey, splitBinlogName, type SegmentManifest } from './segments.ts';
+
+/**
+ * Binlog capture: a supervised `mariadb-binlog --read-from-remote-server --raw --stop-never`
+ * writes the server's binlog files, byte for byte, into a spool directory; this loop tails them,
+ * finds event boundaries, and uploads segments (size or age, whichever first; nothing when idle):
+ * data object, then the segment manifest. When the tool exits (server restart, network), it is
+ * started again on the file being archived — which it fetches whole — and the tail resumes at the
+ * last archived position: no gap, no duplicate. Resuming after an agent restart reads the
+ * position from the archive itself.
+ */
+
+export interface CaptureOptions {
+  config: AgentConfig;
+  database: DatabaseConfig;
+  storage: StorageDriver;
+  logger: Logger;
+  signal: AbortSignal;
+  /** Called after each committed segment (metrics, status). */
+  onSegment?: (segment: SegmentManifest) => void;
+  /** Called when the capture has archived everything the tool wrote so far (caught up) or falls behind. */
+  onState?: (state: CaptureState) => void;
+  pollMs?: number;
+  now?: () => Date;
+}
+
+export interface CaptureState {
+  connected: boolean;
+  /** Bytes written by the tool but not yet archived. */
+  pendingBytes: number;
+  /** Server time of the last archived event. */
+  lastEventAt: Date | undefined;
+  file: string | undefined;
+  position: number | undefined;
+}
+
+/** Where to (re)start: a file and the offset up to which it is archived. */
+interface ResumePoint {
+  file: string;
+  offset: number;
+  /** The archived file's creation time, to recognise the same file on the server. */
+  fileCreatedAt?: string;
+}
+
+interface PendingEvent {
+  end: number;
+  timestamp: number;
+  gtid?: { domain: number; serverId: number; sequence: bigint };
+  rotateTo?: string;
+}
+
+/** The replica server id of the capture connection: configured, or derived from the entry name. */
+export function captureServerId(database: DatabaseConfig): number {
+  if (database.binlog.server_id !== undefined) return database.binlog.server_id;
+  const hash = createHash('sha256').update(database.name).digest().readUInt32BE(0);
+  return 1_000_000_000 + (hash % 1_000_000_000);
+}
+
+export function spoolDir(database: DatabaseConfig): string {
+  return database.binlog.spool_dir ?? join(tmpdir(), 'backup-agent-binlog', database.name);
+}
+
+/** Cut points: the end of the last event that fits in `limit` bytes from `from` (at least one event). */
+export function cutAt(events: readonly PendingEvent[], from: number, limit: number): number {
+  let cut = 0;
+  for (const [i, event] of events.entries()) {
+    if (event.end - from > limit && i > 0) break;
+    cut = i + 1;
+    if (event.end - from >= limit) break;
+  }
+  return cut;
+}
+
+export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
+  const { database, storage, logger, signal } = options;
+  const log = logger.child({ database: database.name, type: 'binlog' });
+  const now = options.now ?? (() => new Date());
+  const pollMs = options.pollMs ?? 100;
+  const segmentBytes = database.binlog.segment_size_mb * 1024 * 1024;
+  const tool = await locateTool(options.config.tools.binlog, ['mariadb-binlog', 'mysqlbinlog'], 'tools.binlog');
+  const spool = spoolDir(database);
+  const extension = compressionExtension(database.compression.algorithm);
+  let resume = await resumePoint(options, log);
+  let backoffMs = 1000;
+  let lastEventAt: Date | undefined;
+
+  while (!signal.aborted) {
+    await rm(spool, { recursive: true, force: true });
+    await mkdir(spool, { recursive: true, mode: 0o700 });
+    log.info({ file: resume.file, position: resume.offset, tool: tool.versionLine }, 'binlog capture started');
+    let stderr = '';
+    let archivedSomething = false;
+    const exit = await withDefaultsFile(database.connection, tool.flavor, async (defaultsFile) => {
+      const args = [
+        `--defaults-file=${defaultsFile}`,
+        '--read-from-remote-server',
+        '--raw',
+        '--stop-never',
+        `--stop-never-slave-server-id=${captureServerId(database)}`,
+        `--result-file=${spool}/`,
+        resume.file,
+      ];
+      const child: ToolProcess = startTool(tool.path, args, { stdout: 'ignore', signal });
+      let exited: { error?: unknown } | undefined;
+      child.done.then(
+        () => (exited = {}),
+        (error: unknown) => (exited = { error }),
+      );
+      // Tail the spool until the tool has exited and everything it wrote is archived.
+      let file = resume.file;
+      let offset = resume.offset;
+      let scanner: EventScanner | undefined;
+      let pending: PendingEvent[] = [];
+      let pendingSince = 0;
+      let header: { serverId: number; createdAt: string; checksumAlg: number } | undefined;
+      let scanned = 0;
+      for (;;) {
+        const toolGone = exited !== undefined;
+        const path = join(spool, file);
+        const size = await stat(path).then((s) => s.size, () => -1);
+        if (size >= 0 && !header) {
+          header = await readFileHeader(path);
+          if (header && resume.fileCreatedAt && file === resume.file && header.createdAt !== resume.fileCreatedAt) {
+            throw new AgentError(
+              'integrity',
+              `binlog capture of ${database.name}: ${file} on the server was created at ${header.createdAt}, the archived ${file} at ${resume.fileCreatedAt}: the server's binlog numbering was reset (rebuilt server?)`,
+              { hint: `archive this server under a new database name, or move ${database.name}/binlog/ aside in the storage` },
+            );
+          }
+          if (header) {
+            scanner = new EventScanner(offset, header.checksumAlg);
+            scanned = offset;
+          }
+        }
+        if (header && scanner && size > scanned) {
+          const fh = await open(path, 'r');
+          try {
+            while (scanned < size) {
+              const length = Math.min(size - scanned, 4 * 1024 * 1024);
+              const buffer = Buffer.allocUnsafe(length);
+              const { bytesRead } = await fh.read(buffer, 0, length, scanned);
+              if (bytesRead === 0) break;
+              scanned += bytesRead;
+              for (const event of scanner.push(buffer.subarray(0, bytesRead))) {
+                if (event.type === EventType.HEARTBEAT) continue;
+                if (pending.length === 0) pendingSince = Date.now();
+                pending.push(toPending(event));
+              }
+            }
+          } finally {
+            await fh.close();
+          }
+        }
+        // Is this file finished? The tool has moved on to a later file, and all of this one is read.
+        const later = await laterFile(spool, file);
+        const finished = later !== undefined && scanner !== undefined && scanner.completeEnd === (await stat(path)).size;
+        const pendingEnd = pending.at(-1)?.end ?? offset;
+        const due =
+          pending.length > 0 &&
+          (pendingEnd - offset >= segmentBytes || Date.now() - pendingSince >= database.binlog.segment_age || finished || toolGone || signal.aborted);
+        options.onState?.({ connected: !toolGone, pendingBytes: pendingEnd - offset, lastEventAt, file, position: offset });
+        if (due && header) {
+          while (pending.length > 0) {
+            const count = cutAt(pending, offset, segmentBytes);
+            const events = pending.slice(0, count);
+            const manifest = await uploadSegment({ options, path, file, start: offset, events, header, extension, log });
+            pending = pending.slice(count);
+            pendingSince = Date.now();
+            offset = manifest.end;
+            lastEventAt = new Date(manifest.lastEventAt);
+            archivedSomething = true;
+            resume = { file, offset, fileCreatedAt: header.createdAt };
+            options.onSegment?.(manifest);
+            const stillDue = pending.length > 0 && ((pending.at(-1)?.end ?? offset) - offset >= segmentBytes || finished || toolGone || signal.aborted);
+            if (!stillDue) break;
+          }
+        }
+        if (finished && pending.length === 0 && later) {
+          log.debug({ file, next: later }, 'binlog file archived');
+          await rm(path, { force: true });
+          file = later;
+          offset = 0;
+          header = undefined;
+          scanner = undefined;
+          scanned = 0;
+          resume = { file, offset: 0 };
+          continue;
+        }
+        if (toolGone && pending.length === 0) break;
+        if (signal.aborted && !toolGone) {
+          await child.done.catch(() => undefined);
+          continue;
+        }
+        await sleep(pollMs);
+      }
+      stderr = exited?.error instanceof Error ? messageOf(exited.error) : '';
+      return exited;
+    });
+    options.onState?.({ connected: false, pendingBytes: 0, lastEventAt, file: resume.file, position: resume.offset });
+    if (signal.aborted) break;
+    if (archivedSomething) backoffMs = 1000;
+    if (/Could not find first log file name/i.test(stderr)) {
+      const oldest = await oldestBinlog(database);
+      log.error({ file: resume.file, oldest }, `binlog ${resume.file} is no longer on the server (purged before it was captured): the archive has a gap; capture continues at ${oldest}`);
+      resume = { file: oldest, offset: 0 };
+      continue;
+    }
+    log.warn({ error: stderr || (exit?.error ? messageOf(exit.error) : 'the tool exited'), retryInMs: backoffMs, file: resume.file, position: resume.offset }, 'binlog capture interrupted; reconnecting');
+    await sleep(backoffMs, undefined, { signal }).catch(() => undefined);
+    backoffMs = Math.min(backoffMs * 2, 30_000);
+  }
+  log.info({ file: resume.file, position: resume.offset }, 'binlog capture stopped');
+}
+
+function toPending(event: BinlogEvent): PendingEvent {
+  return {
+    end: event.end,
+    timestamp: event.timestamp,
+    ...(event.gtid ? { gtid: event.gtid } : {}),
+    ...(event.rotateTo !== undefined ? { rotateTo: event.rotateTo } : {}),
+  };
+}
+
+/** The format description event at the head of a spooled file: writer, creation time, checksums. */
+async function readFileHeader(path: string): Promise<{ serverId: number; createdAt: string; checksumAlg: number } | undefined> {
+  const fh = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(4096);
+    const { bytesRead } = await fh.read(buffer, 0, buffer.length, 0);
+    const scanner = new EventScanner(0);
+    const fde = scanner.push(buffer.subarray(0, bytesRead)).find((e) => e.type === EventType.FORMAT_DESCRIPTION);
+    if (!fde) return undefined;
+    return { serverId: fde.serverId, createdAt: new Date(fde.timestamp * 1000).toISOString(), checksumAlg: fde.checksumAlg ?? 1 };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The next binlog file the tool has started writing after `file`, if any. */
+async function laterFile(spool: string, file: string): Promise<string | undefined> {
+  const names = (await readdir(spool)).filter((n) => splitBinlogName(n).number >= 0 && compareFiles(n, file) > 0).sort(compareFiles);
+  return names[0];
+}
+
+interface UploadInput {
+  options: CaptureOptions;
+  path: string;
+  file: string;
+  start: number;
+  events: PendingEvent[];
+  header: { serverId: number; createdAt: string };
+  extension: string;
+  log: Logger;
+}
+
+/** Uploads one segment (data, then manifest); retries until it succeeds or the capture stops. */
+async function uploadSegment(input: UploadInput): Promise<SegmentManifest> {
+  const { options, path, file, start, events, header, extension, log } = input;
+  const { database, storage } = options;
+  const end = events.at(-1)?.end ?? start;
+  const first: GtidPosition = new Map();
+  const last: GtidPosition = new Map();
+  let transactions = 0;
+  for (const e of events) {
+    if (!e.gtid) continue;
+    transactions++;
+    if (!first.has(e.gtid.domain)) first.set(e.gtid.domain, e.gtid);
+    last.set(e.gtid.domain, e.gtid);
+  }
+  const rotate = events.at(-1)?.rotateTo;
+  const key = segmentDataKey(database.name, file, start, end, extension);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const digest = new DigestStream();
+      let raw = 0;
+      const body = createReadStream(path, { start, end: end - 1, highWaterMark: 1024 * 1024 });
+      body.on('data', (chunk: Buffer | string) => (raw += chunk.length));
+      const put = storage.put(key, digest, { contentType: 'application/octet-stream' });
+      await Promise.all([pipeline(body, createCompressor(database.compression), digest), put]);
+      const manifest: SegmentManifest = {
+        format: 'backup-agent/binlog-segment',
+        version: 1,
+        database: database.name,
+        file,
+        start,
+        end,
+        firstEventAt: new Date((events[0]?.timestamp ?? 0) * 1000).toISOString(),
+        lastEventAt: new Date((events.at(-1)?.timestamp ?? 0) * 1000).toISOString(),
+        gtidFirst: first.size > 0 ? formatGtidPosition(first) : null,
+        gtidLast: last.size > 0 ? formatGtidPosition(last) : null,
+        transactions,
+        serverId: header.serverId,
+        fileCreatedAt: header.createdAt,
+        nextFile: rotate ?? null,
+        object: { key, sizeBytes: digest.bytes, sha256: digest.sha256, compression: database.compression.algorithm, rawSizeBytes: raw },
+        capturedAt: (options.now ?? (() => new Date()))().toISOString(),
+        agent: { version: AGENT_VERSION, hostname: hostname() },
+      };
+      await commitSegment(storage, manifest);
+      log.debug({ file, start, end, transactions }, 'binlog segment archived');
+      return manifest;
+    } catch (err) {
+      if (options.signal.aborted && attempt > 3) throw err;
+      const waitMs = Math.min(1000 * 2 ** (attempt - 1), 30_000);
+      log.error({ file, start, end, attempt, retryInMs: waitMs, error: messageOf(err) }, 'binlog segment upload failed; retrying');
+      await sleep(waitMs);
+    }
+  }
+}
+
+/** Where capture starts: after the archive's last segment, else at the newest backup's binlog file, else the server's current file. */
+async function resumePoint(options: CaptureOptions, log: Logger): Promise<ResumePoint> {
+  const { database, storage } = options;
+  const segments = await listSegments(storage, database.name);
+  const last = segments.at(-1);
+  if (last) {
+    const manifest = await readSegment(storage, last);
+    if (manifest.nextFile) return { file: manifest.nextFile, offset: 0 };
+    return { file: manifest.file, offset: manifest.end, fileCreatedAt: manifest.fileCreatedAt };
+  }
+  const files = await withConnection(database.name, database.connection, async (db) => {
+    const [rows] = await db.query('SHOW BINARY LOGS');
+    return (rows as { Log_name: string }[]).map((r) => r.Log_name);
+  }).catch((err: unknown) => {
+    throw new AgentError('tool', `binlog capture of ${database.name}: list the server's binary logs: ${messageOf(err)}`, {
+      hint: 'binary logging must be on (log_bin), and the account needs BINLOG MONITOR and REPLICATION SLAVE',
+      cause: err,
+    });
+  });
+  if (files.length === 0) throw new AgentError('config', `binlog capture of ${database.name}: the server has no binary logs (is log_bin on?)`);
+  const { backups } = await listBackups(storage, database.name);
+  const base = backups.find((b) => b.binlog && files.includes(b.binlog.file));
+  const file = base?.binlog?.file ?? (files.at(-1) as string);
+  log.info({ file, base: base?.id }, base ? 'binlog archive is empty: starting at the newest backup\'s binlog file' : 'binlog archive is empty: starting at the server\'s current binlog file');
+  return { file, offset: 0 };
+}
+
+async function oldestBinlog(database: DatabaseConfig): Promise<string> {
+  return withConnection(database.name, database.connection, async (db) => {
+    const [rows] = await db.query('SHOW BINARY LOGS');
+    const first = (rows as { Log_name: string }[])[0];
+    if (!first) throw new AgentError('config', `binlog capture of ${database.name}: the server has no binary logs`);
+    return first.Log_name;
+  });
+}

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { cutAt } from '../../src/binlog/capture.ts';
+import { compareFiles, findRuns, parseSegmentKey, segmentDataKey, segmentManifestKey, type SegmentRef } from '../../src/binlog/segments.ts';
+
+const seg = (file: string, start: number, end: number): SegmentRef => ({ file, start, end, key: segmentManifestKey('shop', file, start, end) });
+
+describe('segment keys', () => {
+  it('sort by position and parse back', () => {
+    expect(segmentManifestKey('shop', 'mysql-bin.000003', 947, 12_000)).toBe('shop/binlog/mysql-bin.000003/000000000947-000000012000.json');
+    expect(segmentDataKey('shop', 'mysql-bin.000003', 0, 947, '.zst')).toBe('shop/binlog/mysql-bin.000003/000000000000-000000000947.binlog.zst');
+    expect(parseSegmentKey('shop/binlog/mysql-bin.000003/000000000947-000000012000.json')).toMatchObject({ database: 'shop', file: 'mysql-bin.000003', start: 947, end: 12_000 });
+    expect(parseSegmentKey('shop/binlog/mysql-bin.000003/000000000947-000000012000.binlog.zst')).toBeUndefined();
+    expect(parseSegmentKey('shop/20261121T101500.000Z-abcdef/manifest.json')).toBeUndefined();
+  });
+
+  it('orders files by number, not by text', () => {
+    expect(['mysql-bin.1000000', 'mysql-bin.999999', 'mysql-bin.000010'].sort(compareFiles)).toEqual(['mysql-bin.000010', 'mysql-bin.999999', 'mysql-bin.1000000']);
+  });
+});
+
+describe('findRuns: continuity and gaps', () => {
+  it('joins byte ranges within a file and the next file from 0', () => {
+    const { runs, gaps } = findRuns([seg('b.000001', 0, 900), seg('b.000001', 900, 1200), seg('b.000002', 0, 500)]);
+    expect(gaps).toEqual([]);
+    expect(runs).toHaveLength(1);
+  });
+
+  it('names each kind of gap', () => {
+    const reasons = (segments: SegmentRef[], writers?: Record<string, number>) =>
+      findRuns(segments, writers ? (f) => writers[f] : undefined).gaps.map((g) => g.reason);
+    expect(reasons([seg('b.000001', 0, 900), seg('b.000001', 1000, 1200)])).toEqual(['bytes 900–1000 of b.000001 are missing']);
+    expect(reasons([seg('b.000001', 0, 900), seg('b.000003', 0, 100)])).toEqual([
+      'binlog files between b.000001 and b.000003 are missing (purged before they were captured?)',
+    ]);
+    expect(reasons([seg('b.000001', 0, 900), seg('b.000002', 256, 400)])).toEqual(['the beginning of b.000002 (bytes 0–256) is missing']);
+    expect(reasons([seg('b.000001', 0, 900), seg('b.000002', 0, 400)], { 'b.000001': 1, 'b.000002': 7 })).toEqual([
+      'b.000002 was written by server id 7, b.000001 by server id 1: a different server',
+    ]);
+    expect(reasons([seg('b.000001', 0, 900), seg('b.000001', 800, 1000)])).toEqual(['segments of b.000001 overlap (0–900 and 800–1000)']);
+  });
+
+  it('splits the archive into runs at each gap', () => {
+    const { runs } = findRuns([seg('b.000001', 0, 9), seg('b.000003', 0, 9), seg('b.000003', 9, 20), seg('b.000004', 0, 5)]);
+    expect(runs.map((r) => r.segments.length)).toEqual([1, 3]);
+  });
+});
+
+describe('cutAt: segment boundaries on events', () => {
+  const events = [{ end: 110 }, { end: 150 }, { end: 400 }, { end: 420 }].map((e) => ({ ...e, timestamp: 0 }));
+  it('takes the events that fit the size, at least one', () => {
+    expect(cutAt(events, 100, 60)).toBe(2);
+    expect(cutAt(events, 100, 5)).toBe(1);
+    expect(cutAt(events, 100, 10_000)).toBe(4);
+    expect(cutAt(events, 100, 50)).toBe(2);
+  });
+});
