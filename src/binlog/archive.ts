@@ -25,6 +25,8 @@ export interface ArchiveSummary {
   lastRecoverableAt: string | null;
   /** The backup that last recoverable time builds on. */
   base: string | null;
+  /** Where the archive run holding the last recoverable time ends. */
+  recoverableTo: { file: string; position: number } | null;
 }
 
 export class Archive {
@@ -89,12 +91,15 @@ export class Archive {
     }
     let lastRecoverableAt: string | null = null;
     let base: string | null = null;
+    let recoverableTo: ArchiveSummary['recoverableTo'] = null;
     for (let i = this.runs.length - 1; i >= 0 && lastRecoverableAt === null; i--) {
       const run = this.runs[i] as SegmentRef[];
       const inRun = backups.find((m) => m.binlog && this.runFrom(m.binlog.file, m.binlog.position) === run);
       if (inRun) {
-        lastRecoverableAt = runs[i]?.to.at ?? null;
+        const summary = runs[i];
+        lastRecoverableAt = summary?.to.at ?? null;
         base = inRun.id;
+        recoverableTo = summary ? { file: summary.to.file, position: summary.to.position } : null;
       }
     }
     return {
@@ -103,6 +108,7 @@ export class Archive {
       gaps: this.gaps.map((g) => ({ after: `${g.after.file}:${g.after.end}`, before: `${g.before.file}:${g.before.start}`, reason: g.reason })),
       lastRecoverableAt,
       base,
+      recoverableTo,
     };
   }
 }

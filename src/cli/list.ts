@@ -1,5 +1,6 @@
 import type { Manifest } from '../catalog/manifest.ts';
 import { compareNewestFirst, listBackups, type UnreadableBackup } from '../catalog/catalog.ts';
+import { Archive } from '../binlog/archive.ts';
 import { AgentError } from '../errors.ts';
 import { formatBytes, formatTime, renderTable } from '../ui/format.ts';
 import { out, type CommandContext } from './context.ts';
@@ -34,11 +35,22 @@ export async function list(ctx: CommandContext, options: ListOptions): Promise<v
   const databases = ctx.databases(options.database === undefined ? undefined : [options.database]);
   const rows: { manifest: Manifest; location: string }[] = [];
   const unreadable: UnreadableBackup[] = [];
+  const archives: string[] = [];
   for (const database of databases) {
     const storage = await ctx.storage(database);
     const listing = await listBackups(storage, database.name);
     rows.push(...listing.backups.map((manifest) => ({ manifest, location: storage.location })));
     unreadable.push(...listing.unreadable);
+    if (database.binlog.enabled && !options.json) {
+      const summary = await (await Archive.load(storage, database.name)).summarize(listing.backups);
+      const tz = ctx.config.timezone;
+      archives.push(
+        `${database.name}: binlog archive of ${summary.segments} segment${summary.segments === 1 ? '' : 's'}` +
+          (summary.runs.length > 0 ? ` up to ${formatTime(summary.runs.at(-1)?.to.at ?? '', tz)}` : '') +
+          `; last recoverable time: ${summary.lastRecoverableAt ? formatTime(summary.lastRecoverableAt, tz) : 'none'}` +
+          (summary.gaps.length > 0 ? `; ${summary.gaps.length} gap${summary.gaps.length === 1 ? '' : 's'} (agent binlog list)` : ''),
+      );
+    }
   }
   rows.sort((a, b) => compareNewestFirst(a.manifest, b.manifest));
 
@@ -54,6 +66,10 @@ export async function list(ctx: CommandContext, options: ListOptions): Promise<v
         rows.map(({ manifest: m }) => [m.id, m.database, m.type, m.trigger, formatTime(m.startedAt, tz), formatBytes(m.sizeBytes), m.status, m.physical?.parent ?? '-']),
       ),
     );
+  }
+  if (archives.length > 0) {
+    out('');
+    for (const line of archives) out(line);
   }
   for (const bad of unreadable) {
     process.stderr.write(`warning: ${bad.database}/${bad.id}: unreadable manifest: ${bad.error}\n`);

@@ -1,4 +1,6 @@
 import { listBackups } from '../catalog/catalog.ts';
+import { Archive } from '../binlog/archive.ts';
+import type { BinlogStatus } from '../daemon/binlog-supervisor.ts';
 import type { JobStatus } from '../daemon/status-board.ts';
 import { messageOf } from '../errors.ts';
 import { nextRun } from '../scheduler/schedule.ts';
@@ -10,6 +12,7 @@ interface DaemonStatus {
   startedAt: string;
   version: string;
   jobs: JobStatus[];
+  binlog?: Record<string, BinlogStatus>;
 }
 
 /** Asks a running daemon for its status on its HTTP listener; undefined when none answers. */
@@ -52,13 +55,34 @@ async function offlineStatus(ctx: CommandContext, now: Date): Promise<JobStatus[
   return jobs;
 }
 
+/** Binlog archives of the entries with capture enabled, read from storage (no daemon: not connected). */
+async function offlineBinlog(ctx: CommandContext): Promise<Record<string, BinlogStatus>> {
+  const result: Record<string, BinlogStatus> = {};
+  for (const database of ctx.config.databases.filter((d) => d.binlog.enabled)) {
+    const status: BinlogStatus = { connected: false, pendingBytes: 0, lagSeconds: 0, lastEventAt: null, lastRecoverableAt: null, segments: 0, error: null };
+    try {
+      const storage = await ctx.storage(database);
+      const [archive, { backups }] = await Promise.all([Archive.load(storage, database.name), listBackups(storage, database.name)]);
+      const summary = await archive.summarize(backups);
+      status.segments = summary.segments;
+      status.lastEventAt = summary.runs.at(-1)?.to.at ?? null;
+      status.lastRecoverableAt = summary.lastRecoverableAt;
+    } catch (err) {
+      status.error = `cannot read the binlog archive: ${messageOf(err)}`;
+    }
+    result[database.name] = status;
+  }
+  return result;
+}
+
 /** `agent status`: per database and type, the last result and the next run, and whether the daemon runs. */
 export async function status(ctx: CommandContext, options: { json?: boolean }): Promise<void> {
   const { listen_host: host, listen_port: port } = ctx.config.daemon;
   const live = await askDaemon(host, port);
   const jobs = live?.jobs ?? (await offlineStatus(ctx, new Date()));
+  const binlog = live ? (live.binlog ?? {}) : await offlineBinlog(ctx);
   if (options.json) {
-    out(JSON.stringify({ daemon: live ? { running: true, pid: live.pid, startedAt: live.startedAt, version: live.version } : { running: false }, jobs }, null, 2));
+    out(JSON.stringify({ daemon: live ? { running: true, pid: live.pid, startedAt: live.startedAt, version: live.version } : { running: false }, jobs, binlog }, null, 2));
     return;
   }
   const tz = ctx.config.timezone;
@@ -83,4 +107,20 @@ export async function status(ctx: CommandContext, options: { json?: boolean }): 
       ]),
     ),
   );
+  const captures = Object.entries(binlog);
+  if (captures.length > 0) {
+    out('');
+    out(
+      renderTable(
+        ['DATABASE', 'BINLOG CAPTURE', 'LAG', 'LAST ARCHIVED EVENT', 'LAST RECOVERABLE TIME'],
+        captures.map(([name, b]) => [
+          name,
+          b.error ? `FAILED: ${b.error.split('\n')[0]}` : b.connected ? 'connected' : live ? 'reconnecting' : 'daemon not running',
+          b.connected ? `${b.lagSeconds.toFixed(1)} s` : '-',
+          b.lastEventAt ? formatTime(b.lastEventAt, tz) : '-',
+          b.lastRecoverableAt ? formatTime(b.lastRecoverableAt, tz) : 'none',
+        ]),
+      ),
+    );
+  }
 }

@@ -13,6 +13,7 @@ import { prune } from '../retention/prune.ts';
 import { isOverdue } from '../scheduler/schedule.ts';
 import { Scheduler, type ScheduledJob } from '../scheduler/scheduler.ts';
 import { AGENT_VERSION } from '../version.ts';
+import { BinlogSupervisor } from './binlog-supervisor.ts';
 import { DaemonEventBus } from './events.ts';
 import { startHttpServer } from './http.ts';
 import { JobRunner } from './job-runner.ts';
@@ -58,6 +59,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     logger,
     onDue: (job) => void runner.run(job.database, job.schedule.type, 'periodic'),
   });
+  const binlog = new BinlogSupervisor({ bus, logger, storage: (database) => context.storage(database) });
   // Retention: after each successful periodic backup of a database, and once a day for all.
   const pruning = new Map<string, Promise<void>>();
   const pruneDatabase = (name: string, why: string) => {
@@ -104,7 +106,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       {
         ready: () => ready,
         metrics,
-        status: () => ({ pid: process.pid, startedAt: startedAt.toISOString(), version: AGENT_VERSION, jobs: board.snapshot() }),
+        status: () => ({ pid: process.pid, startedAt: startedAt.toISOString(), version: AGENT_VERSION, jobs: board.snapshot(), binlog: binlog.snapshot() }),
       },
       config.daemon.listen_host,
       config.daemon.listen_port,
@@ -120,6 +122,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   );
 
   schedule();
+  void binlog.apply(config);
   await catchUp(config, context, runner, logger, (manifest) => {
     board.seed(manifest);
     seedLastSuccess(metrics, manifest.database, manifest.type, new Date(manifest.completedAt), manifest.sizeBytes);
@@ -139,7 +142,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       logger.info({ signal, running: runner.runningCount, graceMs: config.daemon.shutdown_grace }, 'shutting down');
       scheduler.stop();
       dailyPrune?.stop();
-      await runner.drain(config.daemon.shutdown_grace);
+      // Captures archive what they have fetched, then stop; backups get the grace to finish.
+      await Promise.all([binlog.stopAll(), runner.drain(config.daemon.shutdown_grace)]);
       await Promise.allSettled(pruning.values());
       await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 10_000).unref())]);
       await new Promise((r) => server.close(r));
@@ -171,6 +175,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       notifier.detach();
       notifier = attachNotifier(bus, next.notifications, logger);
       schedule();
+      void binlog.apply(next);
       // Running jobs keep the drivers they hold; the old ones are closed once idle enough.
       void runner.idle().then(() => previous.close());
       logger.info({ databases: next.databases.map((d) => d.name) }, 'configuration reloaded');

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { SegmentManifest } from '../binlog/segments.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 
 /** The kinds of backup the scheduler runs (dump, full, incremental; binlog capture plugs in later). */
@@ -44,12 +45,31 @@ export interface NextRun {
  * The daemon's typed event map. The scheduler and job runner emit; metrics, notifications, the
  * status API and tests subscribe. Listeners must not throw (a throwing listener is logged).
  */
+export interface BinlogState {
+  database: string;
+  connected: boolean;
+  pendingBytes: number;
+  lagSeconds: number;
+  lastEventAt: string | null;
+  lastRecoverableAt: string | null;
+  segments: number;
+  error: string | null;
+}
+
+export interface BinlogSegment {
+  database: string;
+  segment: SegmentManifest;
+  lastRecoverableAt: string | null;
+}
+
 export interface DaemonEvents {
   'job:start': [JobStarted];
   'job:success': [JobSucceeded];
   'job:failure': [JobFailed];
   'job:skipped': [JobSkipped];
   'schedule:next': [NextRun];
+  'binlog:state': [BinlogState];
+  'binlog:segment': [BinlogSegment];
 }
 
 export class DaemonEventBus extends EventEmitter<DaemonEvents> {

@@ -150,6 +150,47 @@ export function createMetrics(bus: DaemonEventBus): Metrics {
     skippedTotal.inc({ ...labelsOf(event), reason: event.reason });
   });
 
+  // Binlog capture, per database.
+  const binlogLabels = ['database'] as const;
+  const binlogConnected = new Gauge({ name: 'backup_agent_binlog_connected', help: '1 while the binlog capture is connected to the server.', labelNames: binlogLabels, registers });
+  const binlogPending = new Gauge({ name: 'backup_agent_binlog_pending_bytes', help: 'Binlog bytes fetched but not yet archived.', labelNames: binlogLabels, registers });
+  const binlogLag = new Gauge({
+    name: 'backup_agent_binlog_lag_seconds',
+    help: 'How long the oldest binlog event not yet archived has waited (0 when the archive is caught up): the data a failure now would lose.',
+    labelNames: binlogLabels,
+    registers,
+  });
+  const binlogLastEvent = new Gauge({ name: 'backup_agent_binlog_last_event_timestamp_seconds', help: 'Server time of the last archived binlog event.', labelNames: binlogLabels, registers });
+  const binlogRecoverable = new Gauge({
+    name: 'backup_agent_binlog_last_recoverable_timestamp_seconds',
+    help: 'The latest time a point-in-time restore can reach (a base backup plus contiguous binlog).',
+    labelNames: binlogLabels,
+    registers,
+  });
+  const binlogSegments = new Counter({ name: 'backup_agent_binlog_segments_total', help: 'Binlog segments archived.', labelNames: binlogLabels, registers });
+  const binlogBytes = new Counter({ name: 'backup_agent_binlog_bytes_total', help: 'Binlog bytes archived (before compression).', labelNames: binlogLabels, registers });
+  const setTime = (gauge: Gauge<'database'>, database: string, iso: string | null) => {
+    if (iso === null) gauge.remove({ database });
+    else gauge.set({ database }, seconds(Date.parse(iso)));
+  };
+  bus.on('binlog:state', (event) => {
+    const labels = { database: event.database };
+    binlogSegments.inc(labels, 0);
+    binlogBytes.inc(labels, 0);
+    binlogConnected.set(labels, event.connected ? 1 : 0);
+    binlogPending.set(labels, event.pendingBytes);
+    binlogLag.set(labels, event.lagSeconds);
+    setTime(binlogLastEvent, event.database, event.lastEventAt);
+    setTime(binlogRecoverable, event.database, event.lastRecoverableAt);
+  });
+  bus.on('binlog:segment', (event) => {
+    const labels = { database: event.database };
+    binlogSegments.inc(labels);
+    binlogBytes.inc(labels, event.segment.end - event.segment.start);
+    setTime(binlogLastEvent, event.database, event.segment.lastEventAt);
+    setTime(binlogRecoverable, event.database, event.lastRecoverableAt);
+  });
+
   const metrics: Metrics = {
     registry,
     contentType: registry.contentType,
