@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { findBackup, listBackups } from '../catalog/catalog.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import { AgentError } from '../errors.ts';
@@ -6,6 +9,8 @@ import { dataObject } from '../restore/download.ts';
 import { restoreLogical } from '../restore/logical-restore.ts';
 import { restorePhysical } from '../restore/physical-restore.ts';
 import { verifyDatadir } from '../restore/verify-datadir.ts';
+import { startSandbox } from '../sandbox/mariadb-sandbox.ts';
+import type { StorageDriver } from '../storage/driver.ts';
 import { chooseBase, parseTarget, planReplay, replayBinlog, type PitrTarget } from '../restore/pitr.ts';
 import { Archive } from '../binlog/archive.ts';
 import { formatBytes, formatDuration, formatTime } from '../ui/format.ts';
@@ -112,25 +117,23 @@ async function restoreDatadir(ctx: CommandContext, options: RestoreCliOptions, m
  */
 async function restoreToPoint(ctx: CommandContext, options: RestoreCliOptions, target: PitrTarget): Promise<void> {
   if (options.backup !== undefined) throw new AgentError('usage', '--backup cannot be combined with --to-time/--to-gtid: the base is chosen for the target');
-  if (options.datadir !== undefined) {
-    throw new AgentError('usage', 'point-in-time recovery restores into a server (--target), not a datadir', {
-      hint: 'restore a physical base into a datadir, start a server on it, then replay with --to-time --target',
-    });
-  }
   const source = ctx.database(options.database);
   const storage = await ctx.storage(source);
+  const physical = options.datadir !== undefined;
+  if (physical && options.target !== undefined) throw new AgentError('usage', '--target and --datadir: a point-in-time restore goes into one or the other');
   const targetEntry = options.target === undefined ? source : ctx.database(options.target, '--target');
   const [{ backups }, archive] = await Promise.all([listBackups(storage, source.name), Archive.load(storage, source.name)]);
   const summary = await archive.summarize(backups);
-  const base = chooseBase(backups, target, ['dump']);
+  const base = chooseBase(backups, target, physical ? ['full', 'incremental'] : ['dump']);
   if (!base) {
-    throw new AgentError('refused', `point-in-time restore of ${source.name} to ${target.text}: no dump with binlog coordinates was taken before it`, {
+    throw new AgentError('refused', `point-in-time restore of ${source.name} to ${target.text}: no ${physical ? 'physical backup' : 'dump'} with binlog coordinates was taken before it`, {
       hint: summary.lastRecoverableAt ? `the last recoverable time is ${summary.lastRecoverableAt}` : 'take a dump while binlog capture runs',
     });
   }
   const plan = await planReplay(archive, base, target, summary.lastRecoverableAt);
   process.stderr.write(`Selected base ${base.type} ${base.id} (${formatTime(base.startedAt, ctx.config.timezone)}), binlog from ${plan.from.file}:${plan.from.position}\n`);
   const started = Date.now();
+  if (physical) return restoreDatadirToPoint(ctx, options, { base, plan, archive, target, storage, started });
   await restoreLogical({
     config: ctx.config,
     storage,
@@ -160,4 +163,66 @@ async function restoreToPoint(ctx: CommandContext, options: RestoreCliOptions, t
     `restored ${base.type} ${base.id} of ${source.name} into ${targetEntry.name}, then replayed ${result.transactions} transaction${result.transactions === 1 ? '' : 's'} ` +
       `of binlog up to ${target.text}; ${landed}; in ${formatDuration(Date.now() - started)}`,
   );
+}
+
+/**
+ * Point-in-time restore into a datadir: the physical chain of the base restored and prepared,
+ * then a private server started on it (socket only, no grant checks, no binlog), the binlog
+ * replayed into it, and the server shut down cleanly: the datadir is then at the target.
+ */
+async function restoreDatadirToPoint(
+  ctx: CommandContext,
+  options: RestoreCliOptions,
+  job: { base: Manifest; plan: Awaited<ReturnType<typeof planReplay>>; archive: Archive; target: PitrTarget; storage: StorageDriver; started: number },
+): Promise<void> {
+  const source = ctx.database(options.database);
+  const chain = restoreChain(job.base, (await listBackups(job.storage, source.name)).backups);
+  const restored = await restorePhysical({
+    config: ctx.config,
+    storage: job.storage,
+    chain,
+    datadir: options.datadir ?? '',
+    replace: options.replaceDatadir ?? false,
+    logger: ctx.logger,
+    signal: ctx.signal,
+  });
+  if (restored.movedAside) out(`moved the existing datadir aside to ${restored.movedAside}`);
+  const dir = await mkdtemp(join(tmpdir(), 'backup-agent-pitr-'));
+  let result;
+  try {
+    const server = await startSandbox({ dir, port: 0, existingDatadir: restored.datadir, serverId: 4243, private: true });
+    try {
+      result = await replayBinlog({
+        config: ctx.config,
+        storage: job.storage,
+        archive: job.archive,
+        plan: job.plan,
+        target: job.target,
+        connection: { host: undefined, port: 0, socket: server.socket, user: 'root', password: undefined, tls: undefined },
+        targetName: restored.datadir,
+        skipBinlog: false,
+        // Started without grant checks; loading them lets replayed account statements run.
+        preamble: 'FLUSH PRIVILEGES;\n',
+        logger: ctx.logger,
+        signal: ctx.signal,
+      });
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const landed = result.last
+    ? `the last replayed transaction is ${result.last.gtid} at ${formatTime(result.last.at, ctx.config.timezone)} (${result.last.file}:${result.last.position})`
+    : 'no transaction after the base was needed';
+  out(
+    `restored ${chain.map((m) => `${m.type} ${m.id}`).join(' + ')} of ${source.name} into ${restored.datadir}, then replayed ${result.transactions} ` +
+      `transaction${result.transactions === 1 ? '' : 's'} of binlog up to ${job.target.text}; ${landed}; in ${formatDuration(Date.now() - job.started)}; ` +
+      `ready for a server (chown -R mysql:mysql ${restored.datadir} before starting one as mysql)`,
+  );
+  if (options.verify) {
+    const checks = await verifyDatadir(restored.datadir);
+    out(`verified: a throwaway server started on it; ${checks.length} tables, CHECKSUM TABLE:`);
+    for (const line of checks) out(`  ${line}`);
+  }
 }

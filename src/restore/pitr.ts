@@ -172,6 +172,8 @@ export interface ReplayOptions {
   connection: Connection;
   targetName: string;
   skipBinlog: boolean;
+  /** SQL sent first in the session (e.g. FLUSH PRIVILEGES on a server started without grant checks). */
+  preamble?: string;
   logger: Logger;
   signal?: AbortSignal;
 }
@@ -197,6 +199,7 @@ export async function replayBinlog(options: ReplayOptions): Promise<ReplayResult
     options.signal?.addEventListener('abort', () => cancel.abort(options.signal?.reason), { once: true });
     const session = startTool(client.path, args, { stdin: 'pipe', stdout: 'ignore', signal: cancel.signal });
     try {
+      if (options.preamble) session.stdin.write(options.preamble);
       for (const file of files) {
         if (cut.stopped) break;
         const segments = plan.segments.filter((s) => s.file === file);

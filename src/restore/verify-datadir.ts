@@ -1,16 +1,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../sandbox/free-port.ts';
 import { startSandbox } from '../sandbox/mariadb-sandbox.ts';
 
 /**
- * Starts a throwaway server on a restored datadir (own port, socket and config; nothing else is
- * touched) and returns `CHECKSUM TABLE` of every user table, as `schema.table<TAB>checksum`.
+ * Starts a private throwaway server on a restored datadir (socket only, no grant checks, no binlog;
+ * nothing else is touched) and returns `CHECKSUM TABLE` of every user table, as `schema.table<TAB>checksum`.
  */
 export async function verifyDatadir(datadir: string): Promise<string[]> {
   const dir = await mkdtemp(join(tmpdir(), 'backup-agent-verify-'));
-  const server = await startSandbox({ dir, port: await freePort(), existingDatadir: datadir, serverId: 4242 });
+  const server = await startSandbox({ dir, port: 0, existingDatadir: datadir, serverId: 4242, private: true });
   try {
     const tables = (
       await server.sql(

@@ -20,6 +20,12 @@ export interface SandboxOptions {
   existingDatadir?: string;
   /** Password for the TCP user `agent`@`127.0.0.1` created on a fresh server (all privileges). */
   agentPassword?: string;
+  /**
+   * A private server on someone's restored datadir: no TCP (socket only, in `dir`), no binary log
+   * written into that datadir, and no grant checks, so the agent gets in whatever the restored
+   * accounts require. `port` is ignored.
+   */
+  private?: boolean;
 }
 
 export interface Sandbox {
@@ -33,19 +39,17 @@ export interface Sandbox {
   stop(): Promise<void>;
 }
 
-function myCnf(dir: string, datadir: string, port: number, serverId: number): string {
+function myCnf(dir: string, datadir: string, port: number, serverId: number, isPrivate: boolean): string {
   return [
     '[mysqld]',
     'user=root',
     `datadir=${datadir}`,
     `socket=${join(dir, 'mysqld.sock')}`,
-    `port=${port}`,
-    'bind-address=127.0.0.1',
+    ...(isPrivate ? ['skip-networking', 'skip-grant-tables', 'skip-log-bin'] : [`port=${port}`, 'bind-address=127.0.0.1', `log-bin=${join(datadir, 'mysql-bin')}`]),
     `pid-file=${join(dir, 'mysqld.pid')}`,
     `log-error=${join(dir, 'error.log')}`,
     `tmpdir=${dir}`,
     `server-id=${serverId}`,
-    `log-bin=${join(datadir, 'mysql-bin')}`,
     'binlog_format=ROW',
     'gtid_strict_mode=1',
     'log_slave_updates=1',
@@ -76,7 +80,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const datadir = options.existingDatadir ?? join(dir, 'data');
   const cnf = join(dir, 'my.cnf');
   await mkdir(dir, { recursive: true });
-  await writeFile(cnf, myCnf(dir, datadir, options.port, options.serverId ?? 1));
+  await writeFile(cnf, myCnf(dir, datadir, options.port, options.serverId ?? 1, options.private ?? false));
   const defaults = `--defaults-file=${cnf}`;
 
   if (!options.existingDatadir) {
@@ -105,7 +109,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     if (state === 'exited') {
       throw new Error(`mariadbd exited during start-up; see ${join(dir, 'error.log')}`);
     }
-    if (await portAnswers(options.port)) {
+    if (options.private || (await portAnswers(options.port))) {
       try {
         await sql('SELECT 1');
         break;

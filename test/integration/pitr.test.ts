@@ -189,6 +189,38 @@ describe('binlog capture and point-in-time recovery', () => {
     }
   });
 
+  it('restores a physical chain + binlog into a datadir at an exact second', async () => {
+    const load = writeLoad();
+    await sleep(300);
+    const full = await agent(['--config', config, 'run-now', '--type', 'full'], { SOURCE_PW: PASSWORD });
+    expect(full.exitCode).toBe(0);
+    await sleep(300);
+    const inc = await agent(['--config', config, 'run-now', '--type', 'incremental', '--json'], { SOURCE_PW: PASSWORD });
+    expect(inc.exitCode).toBe(0);
+    await sleep(500);
+    await load.stop();
+    await sql(`INSERT INTO ${SCHEMA}.markers (label) VALUES ('before-T2')`);
+    const expected2 = await checksums(sql);
+    const T2 = await nextSecond();
+    await nextSecond(100);
+    await sql(`INSERT INTO ${SCHEMA}.markers (label) VALUES ('after-T2')`);
+    await sql(`DELETE FROM ${SCHEMA}.load_test WHERE id % 3 = 0`);
+    await caughtUp(new Date());
+
+    const datadir = join(dir, 'pitr-datadir');
+    const result = await agent(['--config', config, 'restore', '--database', 'source', '--datadir', datadir, '--to-time', T2.toISOString()], { SOURCE_PW: PASSWORD });
+    expect(result.stderr).toContain(`Selected base incremental ${(JSON.parse(inc.stdout) as { id: string }[])[0]?.id}`);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/restored full \S+ \+ incremental \S+ of source into .*, then replayed \d+ transactions of binlog up to /);
+    const server = await startSandbox({ dir: join(dir, 'pitr-datadir-server'), port: 0, existingDatadir: datadir, serverId: 31, private: true });
+    try {
+      expect(await server.sql(`SELECT label FROM ${SCHEMA}.markers WHERE label LIKE '%T2' ORDER BY label`)).toBe('before-T2');
+      expect(await checksums(server.sql)).toBe(expected2);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('restores to a GTID: up to and including that transaction', async () => {
     const { result, server } = await restoreInto(['--to-gtid', gtidAtT]);
     try {
