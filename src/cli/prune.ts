@@ -23,6 +23,7 @@ export function pruneReport(plan: PrunePlan, outcome: PruneOutcome | undefined, 
     removed: outcome?.removed ?? [],
     orphansRemoved: outcome?.orphansRemoved ?? [],
     uploadsAborted: outcome?.uploadsAborted ?? [],
+    binlog: { keepFrom: plan.binlog.keepFrom, reason: plan.binlog.reason, remove: plan.binlog.remove, removed: outcome?.binlogFilesRemoved ?? [] },
   };
 }
 
@@ -58,5 +59,12 @@ function printPlan(plan: PrunePlan, dryRun: boolean, timeZone: string): void {
     ...plan.orphans.map((o) => ['orphan', o.key, '-', formatTime(o.modifiedAt, timeZone), formatBytes(o.size), 'no manifest (failed or abandoned upload)']),
   ];
   if (rows.length > 0) out(renderTable(['ACTION', 'ID', 'TRIGGER', 'CREATED AT', 'SIZE', 'KEPT BECAUSE'], rows));
+  if (plan.binlog.keepFrom !== null || plan.binlog.remove.length > 0) {
+    const files = plan.binlog.remove;
+    out(
+      `binlog: keeping ${plan.binlog.reason.replace(/^binlog /, '')}` +
+        (files.length > 0 ? `; ${verb} ${files.reduce((n, f) => n + f.segments, 0)} segments of ${files.length} earlier file${files.length === 1 ? '' : 's'} (${files[0]?.file}${files.length > 1 ? ` … ${files.at(-1)?.file}` : ''})` : ''),
+    );
+  }
   out('');
 }

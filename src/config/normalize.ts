@@ -63,6 +63,7 @@ export function toRetentionPolicy(raw: RawRetention | undefined): RetentionPolic
       withinYearly: raw.keep_within_yearly,
     },
     manual: { last: raw.manual?.keep_last },
+    pitrWindow: raw.pitr_window,
   };
 }
 

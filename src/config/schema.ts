@@ -103,6 +103,8 @@ const retentionSchema = z.strictObject({
   keep_within_monthly: calendarDuration().optional(),
   keep_within_yearly: calendarDuration().optional(),
   manual: z.strictObject({ keep_last: keepCount().optional() }).optional(),
+  /** Point-in-time recovery to any moment this far back: the base and the binlog it needs are kept. */
+  pitr_window: calendarDuration().optional(),
 });
 
 const compressionSchema = z.strictObject({

@@ -18,6 +18,8 @@ export interface RetentionItem {
   kind: string;
   /** IDs of the backups this one needs to be restorable (incremental parents, base of binlogs). */
   dependsOn: readonly string[];
+  /** When a point-in-time restore can start from this backup (it has binlog coordinates); else undefined. */
+  pitrBaseAt?: Date | undefined;
 }
 
 /** A count of -1 keeps every period. Undefined or 0 disables the rule. */
@@ -40,6 +42,8 @@ export interface RetentionPolicy {
   periodic: PeriodicPolicy;
   /** Undefined keeps every manual backup. */
   manual: { last?: number | undefined };
+  /** Keep the base for point-in-time restores back to now − pitrWindow (and, in prune, the binlog from it on). */
+  pitrWindow?: CalendarDuration | undefined;
 }
 
 export const DEFAULT_POLICY: RetentionPolicy = { periodic: { daily: 7, weekly: 4 }, manual: { last: 10 } };
@@ -146,7 +150,20 @@ function applyPeriodic(list: readonly RetentionItem[], policy: PeriodicPolicy, t
   });
 }
 
-export function applyRetention<T extends RetentionItem>(items: readonly T[], policy: RetentionPolicy, timeZone: string): RetentionResult<T> {
+/**
+ * Pure: the base a point-in-time restore to `windowStart` starts from — the newest backup that can
+ * serve as a base at or before it; when every base is newer, the oldest base (the window then
+ * reaches back further than any base can).
+ */
+export function pitrBase<T extends RetentionItem>(items: readonly T[], windowStart: Date): { item: T; covers: boolean } | undefined {
+  const bases = items.filter((i) => i.pitrBaseAt !== undefined).sort((a, b) => (b.pitrBaseAt?.getTime() ?? 0) - (a.pitrBaseAt?.getTime() ?? 0));
+  const covering = bases.find((i) => (i.pitrBaseAt?.getTime() ?? Infinity) <= windowStart.getTime());
+  if (covering) return { item: covering, covers: true };
+  const oldest = bases.at(-1);
+  return oldest ? { item: oldest, covers: false } : undefined;
+}
+
+export function applyRetention<T extends RetentionItem>(items: readonly T[], policy: RetentionPolicy, timeZone: string, now?: Date): RetentionResult<T> {
   const sorted = [...items].sort(newestFirst);
   const reasons = new Map<string, string[]>(sorted.map((item) => [item.id, []]));
   const add = (id: string, reason: string) => reasons.get(id)?.push(reason);
@@ -165,6 +182,13 @@ export function applyRetention<T extends RetentionItem>(items: readonly T[], pol
 
   const newest = sorted[0];
   if (newest) add(newest.id, 'newest successful');
+
+  if (policy.pitrWindow && now) {
+    const windowStart = subtractCalendar(now, policy.pitrWindow, timeZone);
+    const base = pitrBase(sorted, windowStart);
+    const window = `pitr_window ${formatCalendarDuration(policy.pitrWindow)}`;
+    if (base) add(base.item.id, base.covers ? `${window} base` : `${window} base (oldest; the window reaches further back)`);
+  }
 
   // Dependency closure: a kept backup keeps every base it needs, transitively.
   const byId = new Map(sorted.map((i) => [i.id, i]));

@@ -6,6 +6,7 @@ import type { DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import type { ObjectInfo, StorageDriver } from '../storage/driver.ts';
 import { describeStorageError } from '../storage/errors.ts';
+import { binlogPrefix, compareFiles, parseSegmentKey, type SegmentRef } from '../binlog/segments.ts';
 import { acquireLock, lockKey } from './lock.ts';
 import { applyRetention, type RetentionItem } from './policy.ts';
 
@@ -20,6 +21,7 @@ export interface PrunePlan {
   remove: Manifest[];
   /** Objects under the database's prefix that belong to no backup (failed or abandoned uploads). */
   orphans: ObjectInfo[];
+  binlog: BinlogPrunePlan;
 }
 
 function toCandidate(manifest: Manifest): PruneCandidate {
@@ -30,7 +32,39 @@ function toCandidate(manifest: Manifest): PruneCandidate {
     kind: manifest.type,
     // An incremental needs its parent (and, through it, the whole chain down to the full).
     dependsOn: manifest.physical?.parent ? [manifest.physical.parent] : [],
+    pitrBaseAt: manifest.binlog ? new Date(manifest.completedAt) : undefined,
     manifest,
+  };
+}
+
+/** What retention does with the binlog archive: files before `keepFrom` go. */
+export interface BinlogPrunePlan {
+  /** The first binlog file kept; null when the whole archive is kept. */
+  keepFrom: string | null;
+  reason: string;
+  /** Files wholly before keepFrom, with their segment counts. */
+  remove: { file: string; segments: number }[];
+}
+
+/**
+ * Pure: binlog is worth keeping from the base that needs the oldest of it on. With pitr_window,
+ * that is the base retention keeps for the window's start; without, the oldest kept backup that
+ * has binlog coordinates (like pgBackRest: archive kept for every retained backup). Segments of
+ * earlier files serve no restore and are removed.
+ */
+export function planBinlogRetention(keep: readonly { manifest: Manifest; reasons: string[] }[], segments: readonly SegmentRef[], pitr: boolean): BinlogPrunePlan {
+  const withBinlog = keep.filter((k) => k.manifest.binlog);
+  const floor = pitr ? withBinlog.find((k) => k.reasons.some((r) => r.startsWith('pitr_window'))) : withBinlog.at(-1);
+  const files = [...new Set(segments.map((s) => s.file))];
+  if (!floor?.manifest.binlog) {
+    return { keepFrom: null, reason: 'no kept backup has binlog coordinates: the binlog archive is kept whole', remove: [] };
+  }
+  const keepFrom = floor.manifest.binlog.file;
+  const why = pitr ? 'the base for the pitr_window' : 'the oldest kept backup with binlog coordinates';
+  return {
+    keepFrom,
+    reason: `binlog from ${keepFrom} on: ${floor.manifest.type} ${floor.manifest.id} starts there (${why})`,
+    remove: files.filter((f) => compareFiles(f, keepFrom) < 0).map((file) => ({ file, segments: segments.filter((s) => s.file === file).length })),
   };
 }
 
@@ -40,8 +74,12 @@ function toCandidate(manifest: Manifest): PruneCandidate {
  * `now - graceMs`. The lock and unrecognised keys are left alone.
  */
 export function findOrphans(objects: readonly ObjectInfo[], database: string, withManifest: ReadonlySet<string>, now: Date, graceMs: number): ObjectInfo[] {
+  const keys = new Set(objects.map((o) => o.key));
   return objects.filter((o) => {
     if (o.key === lockKey(database)) return false;
+    // A binlog segment's data with no segment manifest: an upload cut off before its commit.
+    const segment = /^(.*\/binlog\/[^/]+\/\d{12}-\d{12})\.binlog(\.[a-z]+)?$/.exec(o.key);
+    if (segment) return o.key.startsWith(`${database}/`) && !keys.has(`${segment[1]}.json`) && o.modifiedAt.getTime() < now.getTime() - graceMs;
     const [db, id, ...rest] = o.key.split('/');
     if (db !== database || !id || rest.length === 0 || !isBackupId(id)) return false;
     if (withManifest.has(id) || rest.join('/') === MANIFEST_NAME) return false;
@@ -52,12 +90,18 @@ export function findOrphans(objects: readonly ObjectInfo[], database: string, wi
 /** What prune would do for one database: the retention decision plus the orphans to clean up. */
 export async function planPrune(storage: StorageDriver, database: DatabaseConfig, timeZone: string, now: Date, orphanGraceMs: number): Promise<PrunePlan> {
   const { backups } = await listBackups(storage, database.name);
-  const result = applyRetention(backups.map(toCandidate), database.retention, timeZone);
+  const result = applyRetention(backups.map(toCandidate), database.retention, timeZone, now);
   const objects: ObjectInfo[] = [];
   for await (const o of storage.list(`${database.name}/`)) objects.push(o);
+  const keep = result.keep.map((k) => ({ manifest: k.item.manifest, reasons: k.reasons }));
+  const segments = objects.flatMap((o) => {
+    const parsed = parseSegmentKey(o.key);
+    return parsed && parsed.database === database.name ? [parsed] : [];
+  });
   return {
     database: database.name,
-    keep: result.keep.map((k) => ({ manifest: k.item.manifest, reasons: k.reasons })),
+    binlog: planBinlogRetention(keep, segments, database.retention.pitrWindow !== undefined),
+    keep,
     remove: result.remove.map((r) => r.manifest),
     orphans: findOrphans(objects, database.name, new Set(backups.map((b) => b.id)), now, orphanGraceMs),
   };
@@ -68,6 +112,8 @@ export interface PruneOutcome {
   orphansRemoved: string[];
   /** Unfinished uploads cleaned up (S3 multipart uploads, local temp files). */
   uploadsAborted: string[];
+  /** Binlog files whose segments were removed. */
+  binlogFilesRemoved: string[];
 }
 
 export interface PruneOptions {
@@ -98,7 +144,7 @@ export async function prune(storage: StorageDriver, database: DatabaseConfig, op
   }, Math.max(1000, Math.floor(options.lockTtlMs / 3)));
   try {
     const plan = await makePlan();
-    const outcome: PruneOutcome = { removed: [], orphansRemoved: [], uploadsAborted: [] };
+    const outcome: PruneOutcome = { removed: [], orphansRemoved: [], uploadsAborted: [], binlogFilesRemoved: [] };
     for (const manifest of plan.remove) {
       if (options.signal?.aborted) throw new AgentError('internal', 'prune cancelled', { cause: options.signal.reason });
       try {
@@ -109,6 +155,19 @@ export async function prune(storage: StorageDriver, database: DatabaseConfig, op
       }
       outcome.removed.push(manifest.id);
       log.info({ backup: manifest.id, trigger: manifest.trigger, createdAt: manifest.startedAt }, 'backup removed by retention');
+    }
+    for (const { file, segments } of plan.binlog.remove) {
+      // Segment manifests first: an interrupted prune leaves data without manifests (orphans), never a listed segment without data.
+      const keys: string[] = [];
+      for await (const o of storage.list(`${binlogPrefix(database.name)}${file}/`)) keys.push(o.key);
+      keys.sort((a, b) => Number(b.endsWith('.json')) - Number(a.endsWith('.json')));
+      try {
+        for (const key of keys) await storage.delete(key);
+      } catch (err) {
+        throw new AgentError('storage', `remove binlog ${file} of ${database.name} from ${storage.location}: ${describeStorageError(err)}`, { cause: err });
+      }
+      outcome.binlogFilesRemoved.push(file);
+      log.info({ file, segments, keepFrom: plan.binlog.keepFrom }, 'binlog file removed by retention');
     }
     for (const orphan of plan.orphans) {
       await storage.delete(orphan.key);

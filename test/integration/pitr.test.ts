@@ -263,4 +263,32 @@ describe('binlog capture and point-in-time recovery', () => {
     expect(metrics).toMatch(/backup_agent_binlog_lag_seconds\{database="source"\} \d/);
     expect(metrics).toMatch(/backup_agent_binlog_segments_total\{database="source"\} [1-9]/);
   });
+
+  it('retention keeps the pitr_window base and the binlog from it on; without a window, binlog before the oldest kept backup goes', async () => {
+    // A new dump in the current binlog file (the crash rotated it), then two retention policies.
+    const fresh = await agent(['--config', config, 'run-now', '--json'], { SOURCE_PW: PASSWORD });
+    expect(fresh.exitCode).toBe(0);
+    const freshBase = (JSON.parse(fresh.stdout) as { id: string; binlog: { file: string } }[])[0];
+    const withRetention = async (retention: string) =>
+      writeConfig(await testDir('pitr-prune'), (await readFile(config, 'utf8')).replace('    user: agent\n', `    user: agent\n    retention: ${retention}\n`));
+
+    const windowed = await withRetention('{ manual: { keep_last: 1 }, pitr_window: 1h }');
+    const dry = await agent(['--config', windowed, 'prune', '--dry-run', '--json'], { SOURCE_PW: PASSWORD });
+    const [plan] = JSON.parse(dry.stdout) as { keep: { type: string; reasons: string[] }[]; binlog: { keepFrom: string; remove: unknown[] } }[];
+    expect(plan?.keep.find((k) => k.reasons.some((r) => r.startsWith('pitr_window')))).toMatchObject({ type: 'dump', reasons: ['pitr_window 1h base (oldest; the window reaches further back)'] });
+    expect(plan?.binlog).toMatchObject({ keepFrom: 'mysql-bin.000001', remove: [] });
+
+    const plain = await withRetention('{ manual: { keep_last: 1 } }');
+    const pruned = await agent(['--config', plain, 'prune'], { SOURCE_PW: PASSWORD });
+    expect(pruned.exitCode).toBe(0);
+    expect(pruned.stdout).toContain(`binlog: keeping from ${freshBase?.binlog.file} on: dump ${freshBase?.id} starts there (the oldest kept backup with binlog coordinates); removed`);
+    const after = JSON.parse((await agent(['--config', config, 'binlog', 'list', '--json'], { SOURCE_PW: PASSWORD })).stdout) as { runs: { from: { file: string; position: number } }[]; gaps: unknown[]; base: string }[];
+    expect(after[0]?.runs[0]?.from).toMatchObject({ file: freshBase?.binlog.file, position: 0 });
+    expect(after[0]?.gaps).toEqual([]);
+    expect(after[0]?.base).toBe(freshBase?.id);
+    // The earlier target has no base any more: refused, with the new last recoverable time.
+    const gone = await agent(['--config', config, 'restore', '--database', 'source', '--to-time', T.toISOString()], { SOURCE_PW: PASSWORD });
+    expect(gone.exitCode).toBe(1);
+    expect(gone.stderr).toContain('no dump with binlog coordinates was taken before it');
+  });
 });
