@@ -5,7 +5,8 @@
 // to local storage, peak RSS ≤ 128 MiB. BENCH_SIZE_MB sets the SQL size (default ~1 GB).
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSandbox } from '../src/sandbox/mariadb-sandbox.ts';
@@ -132,6 +133,7 @@ async function main(): Promise<void> {
       row('agent run-now --type full → local', samples.physical, '≤ 1.05', median(samples.rawPhysical.map((s) => s.seconds))),
       row('restore --datadir (full + 1 incr.)', samples.restore),
       `peak RSS target for the agent: ≤ 128 MiB`,
+      ...(await binlogBench(server, [...nodeFlags, main])),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
@@ -139,6 +141,81 @@ async function main(): Promise<void> {
     await server.stop();
     if (!process.env['BENCH_KEEP']) await rm(DIR, { recursive: true, force: true });
   }
+}
+
+/**
+ * Binlog archive lag under a sysbench write load: every 250 ms the primary's binlog position is
+ * sampled; a sample's lag is the time until the archive (local storage) has committed a segment
+ * reaching it. Then an idle minute: objects the capture uploads while nothing is written, as
+ * requests per hour. The capture runs as `agent binlog capture` with the default segment settings.
+ */
+async function binlogBench(server: Awaited<ReturnType<typeof startSandbox>>, agent: string[]): Promise<string[]> {
+  if (!existsSync('/usr/bin/sysbench')) return ['binlog lag: skipped, sysbench is not installed (apt-get install sysbench; scripts/setup.sh does)'];
+  const seconds = Number(process.env['BENCH_BINLOG_SECONDS'] ?? 30);
+  const idleSeconds = Number(process.env['BENCH_IDLE_SECONDS'] ?? 60);
+  const store = join(DIR, 'binlog-store');
+  const config = join(DIR, 'binlog.yaml');
+  await writeFile(
+    config,
+    ['storage:', `  type: local`, `  path: ${store}`, 'databases:', '  - name: bench', `    socket: ${server.socket}`, '    user: root', `    binlog: { enabled: true, spool_dir: ${join(DIR, 'spool')} }`, ''].join('\n'),
+  );
+  const sb = ['--db-driver=mysql', `--mysql-socket=${server.socket}`, '--mysql-user=root', '--mysql-db=sbtest', '--tables=4', '--table-size=20000'];
+  await server.sql('CREATE DATABASE IF NOT EXISTS sbtest');
+  await execa('sysbench', ['oltp_write_only', ...sb, 'prepare'], { stdin: 'ignore' });
+  await execa(process.execPath, [...agent, '--config', config, 'run-now'], { stdin: 'ignore' });
+  const capture = execa(process.execPath, [...agent, '--config', config, 'binlog', 'capture'], { reject: false, stdin: 'ignore' });
+  await sleep(2000);
+
+  /** Archived end position per binlog file, from the segment manifests' names. */
+  const archived = async (file: string): Promise<number> => {
+    const names = await readdir(join(store, 'bench', 'binlog', file)).catch(() => [] as string[]);
+    return Math.max(0, ...names.flatMap((n) => /^\d{12}-(\d{12})\.json$/.exec(n)?.[1] ?? []).map(Number));
+  };
+  const pending: { file: string; position: number; at: number }[] = [];
+  const lags: number[] = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const [file, position] = (await server.sql('SHOW MASTER STATUS')).split('\t');
+      if (file && position) pending.push({ file, position: Number(position), at: Date.now() });
+      await sleep(250);
+    }
+  })();
+  const watcher = (async () => {
+    while (sampling || pending.length > 0) {
+      const files = new Map<string, number>();
+      for (const p of [...pending]) {
+        const end = files.get(p.file) ?? (await archived(p.file));
+        files.set(p.file, end);
+        if (end >= p.position) {
+          lags.push((Date.now() - p.at) / 1000);
+          pending.splice(pending.indexOf(p), 1);
+        }
+      }
+      await sleep(20);
+    }
+  })();
+  const run = await execa('sysbench', ['oltp_write_only', ...sb, '--threads=2', `--time=${seconds}`, 'run'], { stdin: 'ignore' });
+  const tps = /transactions:\s+\d+\s+\(([\d.]+) per sec/.exec(String(run.stdout))?.[1] ?? '?';
+  sampling = false;
+  await sampler;
+  await Promise.race([watcher, sleep(60_000)]);
+  const count = async () => (await readdir(join(store, 'bench', 'binlog'), { recursive: true })).filter((n) => String(n).endsWith('.json')).length;
+  const before = await count();
+  await sleep(idleSeconds * 1000);
+  const idleObjects = (await count()) - before;
+  // Peak RSS of the capture process itself (VmHWM), read before it stops.
+  const hwm = await readFile(`/proc/${capture.pid}/status`, 'utf8').catch(() => '');
+  const rss = Number(/VmHWM:\s+(\d+) kB/.exec(hwm)?.[1] ?? 0) / 1024;
+  capture.kill('SIGTERM');
+  await capture;
+  const sorted = [...lags].sort((a, b) => a - b);
+  const pct = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+  return [
+    `binlog archive lag under sysbench oltp_write_only (2 threads, ${seconds} s, ${tps} tps), default segments (16 MiB / 3 s):`,
+    `  p50 ${pct(0.5).toFixed(2)} s  p95 ${pct(0.95).toFixed(2)} s  max ${(sorted.at(-1) ?? NaN).toFixed(2)} s over ${sorted.length} samples (target p95 ≤ 5 s); capture peak RSS ${rss.toFixed(0)} MiB`,
+    `idle database: ${idleObjects} segment uploads in ${idleSeconds} s → ${((idleObjects * 2 * 3600) / idleSeconds).toFixed(0)} object-store requests per hour`,
+  ];
 }
 
 await main();

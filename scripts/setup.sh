@@ -26,6 +26,8 @@ command -v mariadb >/dev/null || need+=(mariadb-client)
 command -v mariadb-backup >/dev/null || command -v mariabackup >/dev/null || need+=(mariadb-backup)
 command -v zstd >/dev/null || need+=(zstd)
 command -v systemd-analyze >/dev/null || need+=(systemd)   # the tests verify the unit file
+command -v sysbench >/dev/null || need+=(sysbench)         # npm run bench: the binlog write load
+[ -x /usr/bin/time ] || need+=(time)                        # npm run bench: peak RSS
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]} with apt"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq

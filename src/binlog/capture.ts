@@ -62,11 +62,73 @@ interface ResumePoint {
   fileCreatedAt?: string;
 }
 
-interface PendingEvent {
+/**
+ * A segment being assembled: its byte range and what its manifest says, folded in event by event,
+ * so memory stays O(segments), not O(events), however many small events are pending.
+ */
+export interface SegmentDraft {
+  start: number;
   end: number;
-  timestamp: number;
-  gtid?: { domain: number; serverId: number; sequence: bigint };
-  rotateTo?: string;
+  firstTimestamp: number;
+  lastTimestamp: number;
+  first: GtidPosition;
+  last: GtidPosition;
+  transactions: number;
+  nextFile: string | null;
+  /** When its first event arrived (agent clock): the age that cuts it. */
+  since: number;
+}
+
+/**
+ * Pure: folds events into drafts of at most `limit` bytes (a single larger event gets a draft of
+ * its own). Returns the drafts closed by size; `open` is the one still filling.
+ */
+export class DraftBuilder {
+  readonly #limit: number;
+  open: SegmentDraft | undefined;
+  #offset: number;
+
+  constructor(offset: number, limit: number) {
+    this.#offset = offset;
+    this.#limit = limit;
+  }
+
+  /** Bytes fetched and framed but not yet in a committed segment start here. */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  add(event: BinlogEvent, now: number): SegmentDraft | undefined {
+    let closed: SegmentDraft | undefined;
+    if (this.open && event.end - this.open.start > this.#limit) closed = this.close();
+    const draft = (this.open ??= {
+      start: this.#offset,
+      end: this.#offset,
+      firstTimestamp: event.timestamp,
+      lastTimestamp: event.timestamp,
+      first: new Map(),
+      last: new Map(),
+      transactions: 0,
+      nextFile: null,
+      since: now,
+    });
+    draft.end = event.end;
+    draft.lastTimestamp = event.timestamp;
+    if (event.gtid) {
+      draft.transactions++;
+      if (!draft.first.has(event.gtid.domain)) draft.first.set(event.gtid.domain, event.gtid);
+      draft.last.set(event.gtid.domain, event.gtid);
+    }
+    if (event.rotateTo !== undefined) draft.nextFile = event.rotateTo;
+    return closed;
+  }
+
+  close(): SegmentDraft | undefined {
+    const draft = this.open;
+    this.open = undefined;
+    if (draft) this.#offset = draft.end;
+    return draft;
+  }
 }
 
 /** The replica server id of the capture connection: configured, or derived from the entry name. */
@@ -76,20 +138,15 @@ export function captureServerId(database: DatabaseConfig): number {
   return 1_000_000_000 + (hash % 1_000_000_000);
 }
 
-export function spoolDir(database: DatabaseConfig): string {
-  return database.binlog.spool_dir ?? join(tmpdir(), 'backup-agent-binlog', database.name);
+/** Configured, else under systemd's StateDirectory (the unit sets STATE_DIRECTORY), else under the temp dir. */
+export function spoolDir(database: DatabaseConfig, env: NodeJS.ProcessEnv = process.env): string {
+  if (database.binlog.spool_dir) return database.binlog.spool_dir;
+  const state = env['STATE_DIRECTORY']?.split(':')[0];
+  return state ? join(state, 'binlog', database.name) : join(tmpdir(), 'backup-agent-binlog', database.name);
 }
 
-/** Cut points: the end of the last event that fits in `limit` bytes from `from` (at least one event). */
-export function cutAt(events: readonly PendingEvent[], from: number, limit: number): number {
-  let cut = 0;
-  for (const [i, event] of events.entries()) {
-    if (event.end - from > limit && i > 0) break;
-    cut = i + 1;
-    if (event.end - from >= limit) break;
-  }
-  return cut;
-}
+/** Spool bytes read per step, and the upload stream's buffer. */
+const READ_BYTES = 1024 * 1024;
 
 export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
   const { database, storage, logger, signal } = options;
@@ -102,6 +159,8 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
   const extension = compressionExtension(database.compression.algorithm);
   let resume = await resumePoint(options, log);
   let backoffMs = 1000;
+  // One read buffer for the whole capture: the scanner copies only a partial event's tail.
+  const readBuffer = Buffer.allocUnsafe(READ_BYTES);
   let lastEventAt: Date | undefined;
 
   while (!signal.aborted) {
@@ -130,8 +189,8 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
       let file = resume.file;
       let offset = resume.offset;
       let scanner: EventScanner | undefined;
-      let pending: PendingEvent[] = [];
-      let pendingSince = 0;
+      let drafts: DraftBuilder | undefined;
+      const ready: SegmentDraft[] = [];
       let header: { serverId: number; createdAt: string; checksumAlg: number } | undefined;
       let scanned = 0;
       for (;;) {
@@ -149,22 +208,24 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
           }
           if (header) {
             scanner = new EventScanner(offset, header.checksumAlg);
+            drafts = new DraftBuilder(offset, segmentBytes);
             scanned = offset;
           }
         }
-        if (header && scanner && size > scanned) {
+        if (header && scanner && drafts && size > scanned) {
           const fh = await open(path, 'r');
           try {
-            while (scanned < size) {
-              const length = Math.min(size - scanned, 4 * 1024 * 1024);
-              const buffer = Buffer.allocUnsafe(length);
-              const { bytesRead } = await fh.read(buffer, 0, length, scanned);
+            // A backlog is read a segment at a time, uploaded, then read on: memory stays flat.
+            while (scanned < size && ready.length === 0) {
+              const length = Math.min(size - scanned, READ_BYTES);
+              const { bytesRead } = await fh.read(readBuffer, 0, length, scanned);
               if (bytesRead === 0) break;
               scanned += bytesRead;
-              for (const event of scanner.push(buffer.subarray(0, bytesRead))) {
+              const now = Date.now();
+              for (const event of scanner.push(readBuffer.subarray(0, bytesRead))) {
                 if (event.type === EventType.HEARTBEAT) continue;
-                if (pending.length === 0) pendingSince = Date.now();
-                pending.push(toPending(event));
+                const closed = drafts.add(event, now);
+                if (closed) ready.push(closed);
               }
             }
           } finally {
@@ -173,40 +234,37 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
         }
         // Is this file finished? The tool has moved on to a later file, and all of this one is read.
         const later = await laterFile(spool, file);
-        const finished = later !== undefined && scanner !== undefined && scanner.completeEnd === (await stat(path)).size;
-        const pendingEnd = pending.at(-1)?.end ?? offset;
-        const due =
-          pending.length > 0 &&
-          (pendingEnd - offset >= segmentBytes || Date.now() - pendingSince >= database.binlog.segment_age || finished || toolGone || signal.aborted);
-        options.onState?.({ connected: !toolGone, pendingBytes: pendingEnd - offset, lastEventAt, file, position: offset });
-        if (due && header) {
-          while (pending.length > 0) {
-            const count = cutAt(pending, offset, segmentBytes);
-            const events = pending.slice(0, count);
-            const manifest = await uploadSegment({ options, path, file, start: offset, events, header, extension, log });
-            pending = pending.slice(count);
-            pendingSince = Date.now();
-            offset = manifest.end;
-            lastEventAt = new Date(manifest.lastEventAt);
-            archivedSomething = true;
-            resume = { file, offset, fileCreatedAt: header.createdAt };
-            options.onSegment?.(manifest);
-            const stillDue = pending.length > 0 && ((pending.at(-1)?.end ?? offset) - offset >= segmentBytes || finished || toolGone || signal.aborted);
-            if (!stillDue) break;
-          }
+        const finished = later !== undefined && scanner !== undefined && size >= 0 && scanner.completeEnd === (await stat(path)).size;
+        const filling = drafts?.open;
+        if (filling && (Date.now() - filling.since >= database.binlog.segment_age || finished || toolGone || signal.aborted)) {
+          ready.push(drafts?.close() as SegmentDraft);
         }
-        if (finished && pending.length === 0 && later) {
+        const pendingBytes = (filling?.end ?? ready.at(-1)?.end ?? offset) - offset;
+        options.onState?.({ connected: !toolGone, pendingBytes, lastEventAt, file, position: offset });
+        while (header && ready.length > 0) {
+          const draft = ready[0] as SegmentDraft;
+          const manifest = await uploadSegment({ options, path, file, draft, header, extension, log });
+          ready.shift();
+          offset = manifest.end;
+          lastEventAt = new Date(manifest.lastEventAt);
+          archivedSomething = true;
+          resume = { file, offset, fileCreatedAt: header.createdAt };
+          options.onSegment?.(manifest);
+        }
+        const idle = !drafts?.open && ready.length === 0;
+        if (finished && idle && later) {
           log.debug({ file, next: later }, 'binlog file archived');
           await rm(path, { force: true });
           file = later;
           offset = 0;
           header = undefined;
           scanner = undefined;
+          drafts = undefined;
           scanned = 0;
           resume = { file, offset: 0 };
           continue;
         }
-        if (toolGone && pending.length === 0) break;
+        if (toolGone && idle) break;
         if (signal.aborted && !toolGone) {
           await child.done.catch(() => undefined);
           continue;
@@ -230,15 +288,6 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
     backoffMs = Math.min(backoffMs * 2, 30_000);
   }
   log.info({ file: resume.file, position: resume.offset }, 'binlog capture stopped');
-}
-
-function toPending(event: BinlogEvent): PendingEvent {
-  return {
-    end: event.end,
-    timestamp: event.timestamp,
-    ...(event.gtid ? { gtid: event.gtid } : {}),
-    ...(event.rotateTo !== undefined ? { rotateTo: event.rotateTo } : {}),
-  };
 }
 
 /** The format description event at the head of a spooled file: writer, creation time, checksums. */
@@ -266,8 +315,7 @@ interface UploadInput {
   options: CaptureOptions;
   path: string;
   file: string;
-  start: number;
-  events: PendingEvent[];
+  draft: SegmentDraft;
   header: { serverId: number; createdAt: string };
   extension: string;
   log: Logger;
@@ -275,26 +323,14 @@ interface UploadInput {
 
 /** Uploads one segment (data, then manifest); retries until it succeeds or the capture stops. */
 async function uploadSegment(input: UploadInput): Promise<SegmentManifest> {
-  const { options, path, file, start, events, header, extension, log } = input;
+  const { options, path, file, draft, header, extension, log } = input;
   const { database, storage } = options;
-  const end = events.at(-1)?.end ?? start;
-  const first: GtidPosition = new Map();
-  const last: GtidPosition = new Map();
-  let transactions = 0;
-  for (const e of events) {
-    if (!e.gtid) continue;
-    transactions++;
-    if (!first.has(e.gtid.domain)) first.set(e.gtid.domain, e.gtid);
-    last.set(e.gtid.domain, e.gtid);
-  }
-  const rotate = events.at(-1)?.rotateTo;
+  const { start, end } = draft;
   const key = segmentDataKey(database.name, file, start, end, extension);
   for (let attempt = 1; ; attempt++) {
     try {
       const digest = new DigestStream();
-      let raw = 0;
-      const body = createReadStream(path, { start, end: end - 1, highWaterMark: 1024 * 1024 });
-      body.on('data', (chunk: Buffer | string) => (raw += chunk.length));
+      const body = createReadStream(path, { start, end: end - 1, highWaterMark: READ_BYTES });
       const put = storage.put(key, digest, { contentType: 'application/octet-stream' });
       await Promise.all([pipeline(body, createCompressor(database.compression), digest), put]);
       const manifest: SegmentManifest = {
@@ -304,20 +340,20 @@ async function uploadSegment(input: UploadInput): Promise<SegmentManifest> {
         file,
         start,
         end,
-        firstEventAt: new Date((events[0]?.timestamp ?? 0) * 1000).toISOString(),
-        lastEventAt: new Date((events.at(-1)?.timestamp ?? 0) * 1000).toISOString(),
-        gtidFirst: first.size > 0 ? formatGtidPosition(first) : null,
-        gtidLast: last.size > 0 ? formatGtidPosition(last) : null,
-        transactions,
+        firstEventAt: new Date(draft.firstTimestamp * 1000).toISOString(),
+        lastEventAt: new Date(draft.lastTimestamp * 1000).toISOString(),
+        gtidFirst: draft.first.size > 0 ? formatGtidPosition(draft.first) : null,
+        gtidLast: draft.last.size > 0 ? formatGtidPosition(draft.last) : null,
+        transactions: draft.transactions,
         serverId: header.serverId,
         fileCreatedAt: header.createdAt,
-        nextFile: rotate ?? null,
-        object: { key, sizeBytes: digest.bytes, sha256: digest.sha256, compression: database.compression.algorithm, rawSizeBytes: raw },
+        nextFile: draft.nextFile,
+        object: { key, sizeBytes: digest.bytes, sha256: digest.sha256, compression: database.compression.algorithm, rawSizeBytes: end - start },
         capturedAt: (options.now ?? (() => new Date()))().toISOString(),
         agent: { version: AGENT_VERSION, hostname: hostname() },
       };
       await commitSegment(storage, manifest);
-      log.debug({ file, start, end, transactions }, 'binlog segment archived');
+      log.debug({ file, start, end, transactions: draft.transactions }, 'binlog segment archived');
       return manifest;
     } catch (err) {
       if (options.signal.aborted && attempt > 3) throw err;

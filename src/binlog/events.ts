@@ -43,7 +43,8 @@ export class BinlogFormatError extends Error {
 
 /**
  * Finds complete events in the bytes of one binlog file as they arrive. Feed it consecutive
- * buffers with `push(bytes)`; it returns every event that is now complete and keeps the partial tail.
+ * buffers with `push(bytes)`; it returns every event that is now complete and keeps (a copy of) the
+ * partial tail, so the caller may reuse its buffer.
  * `startAt` > 0 starts on a known event boundary (resuming an archived file) with the checksum
  * algorithm given.
  */
@@ -84,7 +85,8 @@ export class EventScanner {
       at += size;
     }
     this.#offset += at;
-    this.#buffer = this.#buffer.subarray(at);
+    // Keep a copy of the partial tail: the caller may reuse the buffer it pushed.
+    this.#buffer = at === this.#buffer.length ? Buffer.alloc(0) : Buffer.from(this.#buffer.subarray(at));
     return events;
   }
 

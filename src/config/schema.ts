@@ -201,9 +201,9 @@ const binlogSchema = z.strictObject({
   enabled: bool().default(false),
   /** A segment is cut when this much binlog is pending… */
   segment_size_mb: int().pipe(z.int().min(1).max(1024)).default(16),
-  /** …or when its oldest pending event arrived this long ago. An idle server uploads nothing. */
-  segment_age: duration().default(30_000),
-  /** Where mariadb-binlog writes the binlog files it fetches (re-fetchable; a few files at most). */
+  /** …or when its oldest pending event arrived this long ago: the archive's lag. An idle server uploads nothing. */
+  segment_age: duration().default(3_000),
+  /** Where mariadb-binlog writes the binlog files it fetches (re-fetchable; a few files at most). Default: $STATE_DIRECTORY/binlog/<name> under systemd, else $TMPDIR/backup-agent-binlog/<name>. */
   spool_dir: nonEmpty.optional(),
   /** The replica server id the capture connects with (unique among the server's replicas). */
   server_id: int().pipe(z.int().min(1).max(4294967295)).optional(),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { cutAt } from '../../src/binlog/capture.ts';
+import { DraftBuilder } from '../../src/binlog/capture.ts';
+import type { BinlogEvent } from '../../src/binlog/events.ts';
 import { compareFiles, findRuns, parseSegmentKey, segmentDataKey, segmentManifestKey, type SegmentRef } from '../../src/binlog/segments.ts';
 
 const seg = (file: string, start: number, end: number): SegmentRef => ({ file, start, end, key: segmentManifestKey('shop', file, start, end) });
@@ -45,12 +46,31 @@ describe('findRuns: continuity and gaps', () => {
   });
 });
 
-describe('cutAt: segment boundaries on events', () => {
-  const events = [{ end: 110 }, { end: 150 }, { end: 400 }, { end: 420 }].map((e) => ({ ...e, timestamp: 0 }));
-  it('takes the events that fit the size, at least one', () => {
-    expect(cutAt(events, 100, 60)).toBe(2);
-    expect(cutAt(events, 100, 5)).toBe(1);
-    expect(cutAt(events, 100, 10_000)).toBe(4);
-    expect(cutAt(events, 100, 50)).toBe(2);
+describe('DraftBuilder: segments cut on event boundaries, stats folded in', () => {
+  const ev = (position: number, end: number, timestamp: number, extra: Partial<BinlogEvent> = {}): BinlogEvent => ({ position, end, type: 2, timestamp, serverId: 1, ...extra });
+
+  it('closes a draft before the event that would take it past the limit; a bigger event gets its own', () => {
+    const b = new DraftBuilder(100, 60);
+    expect(b.add(ev(100, 110, 1), 5)).toBeUndefined();
+    expect(b.add(ev(110, 150, 1), 5)).toBeUndefined();
+    const first = b.add(ev(150, 400, 2), 6);
+    expect(first).toMatchObject({ start: 100, end: 150, since: 5 });
+    const second = b.add(ev(400, 420, 3), 7);
+    expect(second).toMatchObject({ start: 150, end: 400, since: 6 });
+    expect(b.close()).toMatchObject({ start: 400, end: 420, firstTimestamp: 3 });
+    expect(b.offset).toBe(420);
+    expect(b.close()).toBeUndefined();
+  });
+
+  it('records times, GTID ranges per domain, transactions and a rotation', () => {
+    const b = new DraftBuilder(4, 1 << 20);
+    b.add(ev(4, 100, 10, { type: 162, gtid: { domain: 0, serverId: 1, sequence: 7n } }), 0);
+    b.add(ev(100, 200, 11, { type: 162, gtid: { domain: 1, serverId: 2, sequence: 3n } }), 0);
+    b.add(ev(200, 300, 12, { type: 162, gtid: { domain: 0, serverId: 1, sequence: 8n } }), 0);
+    b.add(ev(300, 340, 12, { type: 4, rotateTo: 'mysql-bin.000002' }), 0);
+    const d = b.close();
+    expect(d).toMatchObject({ start: 4, end: 340, firstTimestamp: 10, lastTimestamp: 12, transactions: 3, nextFile: 'mysql-bin.000002' });
+    expect([...(d?.first ?? [])].map(([k, g]) => `${k}-${g.serverId}-${g.sequence}`)).toEqual(['0-1-7', '1-2-3']);
+    expect(d?.last.get(0)?.sequence).toBe(8n);
   });
 });
