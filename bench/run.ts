@@ -2,7 +2,8 @@
 //   raw:   mariadb-dump … | zstd -1 > file
 //   agent: agent run-now → local directory, and → S3 (s3rver), zstd level 1
 // Prints wall-time ratios (median of BENCH_RUNS) and the agent's peak RSS. Targets: ratio ≤ 1.05
-// to local storage, peak RSS ≤ 128 MiB. BENCH_SIZE_MB sets the SQL size (default ~1 GB).
+// to local storage, peak RSS ≤ 128 MiB. BENCH_SIZE_MB sets the SQL size (default ~1 GB);
+// BENCH_ONLY=binlog runs only the binlog archive lag part (BENCH_BINLOG_SECONDS, BENCH_IDLE_SECONDS).
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -83,6 +84,10 @@ async function main(): Promise<void> {
     const main = join(ROOT, 'dist', 'main.js');
     const shebang = (await readFile(main, 'utf8')).split('\n')[0] ?? '';
     const nodeFlags = shebang.split(/\s+/).filter((word) => word.startsWith('--'));
+    if (process.env['BENCH_ONLY'] === 'binlog') {
+      process.stdout.write(`${(await binlogBench(server, [...nodeFlags, main])).join('\n')}\n`);
+      return;
+    }
     const agentArgs = (cfg: string, type = 'dump') => [...nodeFlags, main, '--config', cfg, 'run-now', '--database', 'bench', '--type', type];
 
     const samples: Record<'raw' | 'local' | 's3' | 'rawPhysical' | 'physical' | 'restore', Sample[]> = {
@@ -164,13 +169,19 @@ async function binlogBench(server: Awaited<ReturnType<typeof startSandbox>>, age
   await execa('sysbench', ['oltp_write_only', ...sb, 'prepare'], { stdin: 'ignore' });
   await execa(process.execPath, [...agent, '--config', config, 'run-now'], { stdin: 'ignore' });
   const capture = execa(process.execPath, [...agent, '--config', config, 'binlog', 'capture'], { reject: false, stdin: 'ignore' });
-  await sleep(2000);
 
   /** Archived end position per binlog file, from the segment manifests' names. */
   const archived = async (file: string): Promise<number> => {
     const names = await readdir(join(store, 'bench', 'binlog', file)).catch(() => [] as string[]);
     return Math.max(0, ...names.flatMap((n) => /^\d{12}-(\d{12})\.json$/.exec(n)?.[1] ?? []).map(Number));
   };
+  // The capture starts at the dump's binlog file from 0: let it archive that backlog first, so the
+  // samples measure the steady state under load, not the catch-up.
+  const [startFile, startPosition] = (await server.sql('SHOW MASTER STATUS')).split('\t');
+  for (let i = 0; (await archived(startFile ?? '')) < Number(startPosition); i++) {
+    if (i > 1200) throw new Error('binlog capture did not catch up with the backlog within 2 minutes');
+    await sleep(100);
+  }
   const pending: { file: string; position: number; at: number }[] = [];
   const lags: number[] = [];
   let sampling = true;

@@ -151,7 +151,6 @@ const READ_BYTES = 1024 * 1024;
 export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
   const { database, storage, logger, signal } = options;
   const log = logger.child({ database: database.name, type: 'binlog' });
-  const now = options.now ?? (() => new Date());
   const pollMs = options.pollMs ?? 100;
   const segmentBytes = database.binlog.segment_size_mb * 1024 * 1024;
   const tool = await locateTool(options.config.tools.binlog, ['mariadb-binlog', 'mysqlbinlog'], 'tools.binlog');
@@ -179,100 +178,116 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
         `--result-file=${spool}/`,
         resume.file,
       ];
-      const child: ToolProcess = startTool(tool.path, args, { stdout: 'ignore', signal });
+      // Stopped with the capture, and whenever this attempt ends (also by an error below).
+      const stopTool = new AbortController();
+      const onAbort = () => stopTool.abort(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      const child: ToolProcess = startTool(tool.path, args, { stdout: 'ignore', signal: stopTool.signal });
       let exited: { error?: unknown } | undefined;
       child.done.then(
         () => (exited = {}),
         (error: unknown) => (exited = { error }),
       );
-      // Tail the spool until the tool has exited and everything it wrote is archived.
-      let file = resume.file;
-      let offset = resume.offset;
-      let scanner: EventScanner | undefined;
-      let drafts: DraftBuilder | undefined;
-      const ready: SegmentDraft[] = [];
-      let header: { serverId: number; createdAt: string; checksumAlg: number } | undefined;
-      let scanned = 0;
-      for (;;) {
-        const toolGone = exited !== undefined;
-        const path = join(spool, file);
-        const size = await stat(path).then((s) => s.size, () => -1);
-        if (size >= 0 && !header) {
-          header = await readFileHeader(path);
-          if (header && resume.fileCreatedAt && file === resume.file && header.createdAt !== resume.fileCreatedAt) {
-            throw new AgentError(
-              'integrity',
-              `binlog capture of ${database.name}: ${file} on the server was created at ${header.createdAt}, the archived ${file} at ${resume.fileCreatedAt}: the server's binlog numbering was reset (rebuilt server?)`,
-              { hint: `archive this server under a new database name, or move ${database.name}/binlog/ aside in the storage` },
-            );
-          }
-          if (header) {
-            scanner = new EventScanner(offset, header.checksumAlg);
-            drafts = new DraftBuilder(offset, segmentBytes);
-            scanned = offset;
-          }
-        }
-        if (header && scanner && drafts && size > scanned) {
-          const fh = await open(path, 'r');
-          try {
-            // A backlog is read a segment at a time, uploaded, then read on: memory stays flat.
-            while (scanned < size && ready.length === 0) {
-              const length = Math.min(size - scanned, READ_BYTES);
-              const { bytesRead } = await fh.read(readBuffer, 0, length, scanned);
-              if (bytesRead === 0) break;
-              scanned += bytesRead;
-              const now = Date.now();
-              for (const event of scanner.push(readBuffer.subarray(0, bytesRead))) {
-                if (event.type === EventType.HEARTBEAT) continue;
-                const closed = drafts.add(event, now);
-                if (closed) ready.push(closed);
-              }
+      try {
+        // Tail the spool until the tool has exited and everything it wrote is archived.
+        let file = resume.file;
+        let offset = resume.offset;
+        let scanner: EventScanner | undefined;
+        let drafts: DraftBuilder | undefined;
+        const ready: SegmentDraft[] = [];
+        let header: { serverId: number; createdAt: string; checksumAlg: number } | undefined;
+        let scanned = 0;
+        for (;;) {
+          const toolGone = exited !== undefined;
+          const path = join(spool, file);
+          const size = await stat(path).then((s) => s.size, () => -1);
+          if (size >= 0 && !header) {
+            header = await readFileHeader(path);
+            if (header && resume.fileCreatedAt && file === resume.file && header.createdAt !== resume.fileCreatedAt) {
+              throw new AgentError(
+                'integrity',
+                `binlog capture of ${database.name}: ${file} on the server was created at ${header.createdAt}, the archived ${file} at ${resume.fileCreatedAt}: the server's binlog numbering was reset (rebuilt server?)`,
+                { hint: `archive this server under a new database name, or move ${database.name}/binlog/ aside in the storage` },
+              );
             }
-          } finally {
-            await fh.close();
+            if (header) {
+              scanner = new EventScanner(offset, header.checksumAlg);
+              drafts = new DraftBuilder(offset, segmentBytes);
+              scanned = offset;
+            }
           }
+          if (header && scanner && drafts && size > scanned) {
+            const fh = await open(path, 'r');
+            try {
+              // A backlog is read a segment at a time, uploaded, then read on: memory stays flat.
+              while (scanned < size && ready.length === 0) {
+                const length = Math.min(size - scanned, READ_BYTES);
+                const { bytesRead } = await fh.read(readBuffer, 0, length, scanned);
+                if (bytesRead === 0) break;
+                scanned += bytesRead;
+                const now = Date.now();
+                for (const event of scanner.push(readBuffer.subarray(0, bytesRead))) {
+                  if (event.type === EventType.HEARTBEAT) continue;
+                  const closed = drafts.add(event, now);
+                  if (closed) ready.push(closed);
+                }
+              }
+            } finally {
+              await fh.close();
+            }
+          }
+          // Is this file finished? The tool has moved on to a later file, and all of this one is read.
+          const later = await laterFile(spool, file);
+          const finalSize = later !== undefined && size >= 0 ? (await stat(path)).size : -1;
+          if (later !== undefined && finalSize >= 0 && finalSize < offset) {
+            // The server's file ended before what the archive holds: a crash lost binlog the
+            // archive had already captured. Nothing more can come from this file.
+            log.error({ file, serverSize: finalSize, archived: offset }, `${file} on the server is shorter than the archived part: the server lost binlog it had written (crash without sync_binlog); the archive keeps it`);
+          }
+          const finished = later !== undefined && scanner !== undefined && finalSize >= 0 && (scanner.completeEnd === finalSize || finalSize < offset);
+          const filling = drafts?.open;
+          if (filling && (Date.now() - filling.since >= database.binlog.segment_age || finished || toolGone || signal.aborted)) {
+            ready.push(drafts?.close() as SegmentDraft);
+          }
+          const pendingBytes = (filling?.end ?? ready.at(-1)?.end ?? offset) - offset;
+          options.onState?.({ connected: !toolGone, pendingBytes, lastEventAt, file, position: offset });
+          while (header && ready.length > 0) {
+            const draft = ready[0] as SegmentDraft;
+            const manifest = await uploadSegment({ options, path, file, draft, header, extension, log });
+            ready.shift();
+            offset = manifest.end;
+            lastEventAt = new Date(manifest.lastEventAt);
+            archivedSomething = true;
+            resume = { file, offset, fileCreatedAt: header.createdAt };
+            options.onSegment?.(manifest);
+          }
+          const idle = !drafts?.open && ready.length === 0 && (size < 0 || scanned >= size);
+          if (finished && idle && later) {
+            log.debug({ file, next: later }, 'binlog file archived');
+            await rm(path, { force: true });
+            file = later;
+            offset = 0;
+            header = undefined;
+            scanner = undefined;
+            drafts = undefined;
+            scanned = 0;
+            resume = { file, offset: 0 };
+            continue;
+          }
+          if (toolGone && idle) break;
+          if (signal.aborted && !toolGone) {
+            await child.done.catch(() => undefined);
+            continue;
+          }
+          await sleep(pollMs);
         }
-        // Is this file finished? The tool has moved on to a later file, and all of this one is read.
-        const later = await laterFile(spool, file);
-        const finished = later !== undefined && scanner !== undefined && size >= 0 && scanner.completeEnd === (await stat(path)).size;
-        const filling = drafts?.open;
-        if (filling && (Date.now() - filling.since >= database.binlog.segment_age || finished || toolGone || signal.aborted)) {
-          ready.push(drafts?.close() as SegmentDraft);
-        }
-        const pendingBytes = (filling?.end ?? ready.at(-1)?.end ?? offset) - offset;
-        options.onState?.({ connected: !toolGone, pendingBytes, lastEventAt, file, position: offset });
-        while (header && ready.length > 0) {
-          const draft = ready[0] as SegmentDraft;
-          const manifest = await uploadSegment({ options, path, file, draft, header, extension, log });
-          ready.shift();
-          offset = manifest.end;
-          lastEventAt = new Date(manifest.lastEventAt);
-          archivedSomething = true;
-          resume = { file, offset, fileCreatedAt: header.createdAt };
-          options.onSegment?.(manifest);
-        }
-        const idle = !drafts?.open && ready.length === 0;
-        if (finished && idle && later) {
-          log.debug({ file, next: later }, 'binlog file archived');
-          await rm(path, { force: true });
-          file = later;
-          offset = 0;
-          header = undefined;
-          scanner = undefined;
-          drafts = undefined;
-          scanned = 0;
-          resume = { file, offset: 0 };
-          continue;
-        }
-        if (toolGone && idle) break;
-        if (signal.aborted && !toolGone) {
-          await child.done.catch(() => undefined);
-          continue;
-        }
-        await sleep(pollMs);
+        stderr = exited?.error instanceof Error ? messageOf(exited.error) : '';
+        return exited;
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+        stopTool.abort();
+        await child.done.catch(() => undefined);
       }
-      stderr = exited?.error instanceof Error ? messageOf(exited.error) : '';
-      return exited;
     });
     options.onState?.({ connected: false, pendingBytes: 0, lastEventAt, file: resume.file, position: resume.offset });
     if (signal.aborted) break;
@@ -328,6 +343,7 @@ async function uploadSegment(input: UploadInput): Promise<SegmentManifest> {
   const { start, end } = draft;
   const key = segmentDataKey(database.name, file, start, end, extension);
   for (let attempt = 1; ; attempt++) {
+    const began = Date.now();
     try {
       const digest = new DigestStream();
       const body = createReadStream(path, { start, end: end - 1, highWaterMark: READ_BYTES });
@@ -353,7 +369,7 @@ async function uploadSegment(input: UploadInput): Promise<SegmentManifest> {
         agent: { version: AGENT_VERSION, hostname: hostname() },
       };
       await commitSegment(storage, manifest);
-      log.debug({ file, start, end, transactions: draft.transactions }, 'binlog segment archived');
+      log.debug({ file, start, end, transactions: draft.transactions, waitedMs: began - draft.since, uploadMs: Date.now() - began }, 'binlog segment archived');
       return manifest;
     } catch (err) {
       if (options.signal.aborted && attempt > 3) throw err;
