@@ -1,6 +1,6 @@
 import type { Manifest } from '../catalog/manifest.ts';
 import type { StorageDriver } from '../storage/driver.ts';
-import { compareFiles, findRuns, listSegments, readSegment, type ArchiveGap, type SegmentManifest, type SegmentRef } from './segments.ts';
+import { compareFiles, findRuns, listSegments, readSegment, type ArchiveGap, type FileFacts, type SegmentManifest, type SegmentRef } from './segments.ts';
 
 /**
  * The binlog archive of one database as a whole: its contiguous runs, the gaps between them, and
@@ -49,9 +49,14 @@ export class Archive {
     // Which server wrote each file: from the manifest of its first segment.
     const firstOfFile = new Map<string, SegmentRef>();
     for (const ref of refs) if (!firstOfFile.has(ref.file)) firstOfFile.set(ref.file, ref);
-    const writers = new Map<string, number>();
-    await Promise.all([...firstOfFile.values()].map(async (ref) => writers.set(ref.file, (await archive.manifest(ref)).serverId)));
-    const { runs, gaps } = findRuns(refs, (file) => writers.get(file));
+    const facts = new Map<string, FileFacts>();
+    await Promise.all(
+      [...firstOfFile.values()].map(async (ref) => {
+        const manifest = await archive.manifest(ref);
+        facts.set(ref.file, { serverId: manifest.serverId, follows: ref.start === 0 ? manifest.follows : undefined });
+      }),
+    );
+    const { runs, gaps } = findRuns(refs, (file) => facts.get(file));
     return new Archive(storage, refs, runs.map((r) => r.segments), gaps).#adopt(archive);
   }
 

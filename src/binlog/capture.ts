@@ -18,7 +18,19 @@ import { DigestStream } from '../pipeline/digest.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { EventScanner, EventType, formatGtidPosition, type BinlogEvent, type GtidPosition } from './events.ts';
-import { commitSegment, compareFiles, listSegments, readSegment, segmentDataKey, splitBinlogName, type SegmentManifest } from './segments.ts';
+import {
+  binlogPrefix,
+  commitSegment,
+  compareFiles,
+  compareSegments,
+  listSegments,
+  parseSegmentKey,
+  readSegment,
+  segmentDataKey,
+  splitBinlogName,
+  type SegmentManifest,
+  type SegmentRef,
+} from './segments.ts';
 
 /**
  * Binlog capture: a supervised `mariadb-binlog --read-from-remote-server --raw --stop-never`
@@ -58,8 +70,8 @@ export interface CaptureState {
 interface ResumePoint {
   file: string;
   offset: number;
-  /** The archived file's creation time, to recognise the same file on the server. */
-  fileCreatedAt?: string;
+  /** Starting a file at 0: the file whose archived end the capture comes from, or null (a fresh start, a jump). */
+  follows?: { file: string; end: number } | null;
 }
 
 /**
@@ -192,6 +204,7 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
         // Tail the spool until the tool has exited and everything it wrote is archived.
         let file = resume.file;
         let offset = resume.offset;
+        let follows = resume.follows ?? null;
         let scanner: EventScanner | undefined;
         let drafts: DraftBuilder | undefined;
         const ready: SegmentDraft[] = [];
@@ -203,14 +216,18 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
           const size = await stat(path).then((s) => s.size, () => -1);
           if (size >= 0 && !header) {
             header = await readFileHeader(path);
-            if (header && resume.fileCreatedAt && file === resume.file && header.createdAt !== resume.fileCreatedAt) {
-              throw new AgentError(
-                'integrity',
-                `binlog capture of ${database.name}: ${file} on the server was created at ${header.createdAt}, the archived ${file} at ${resume.fileCreatedAt}: the server's binlog numbering was reset (rebuilt server?)`,
-                { hint: `archive this server under a new database name, or move ${database.name}/binlog/ aside in the storage` },
-              );
-            }
             if (header) {
+              // The archive may already hold part of this file: the same file (skip what is
+              // archived), or a file of that name from before a reset of the numbering (refuse).
+              const archived = await archivedPart(storage, database.name, file);
+              if (archived && archived.fileCreatedAt !== header.createdAt) {
+                throw new AgentError(
+                  'integrity',
+                  `binlog capture of ${database.name}: ${file} on the server was created at ${header.createdAt}, the archived ${file} at ${archived.fileCreatedAt}: the server's binlog numbering was reset (rebuilt server, or RESET MASTER)`,
+                  { hint: `archive this server under a new database name, or move ${database.name}/binlog/ aside in the storage` },
+                );
+              }
+              if (archived && archived.end > offset) offset = archived.end;
               scanner = new EventScanner(offset, header.checksumAlg);
               drafts = new DraftBuilder(offset, segmentBytes);
               scanned = offset;
@@ -253,25 +270,26 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
           options.onState?.({ connected: !toolGone, pendingBytes, lastEventAt, file, position: offset });
           while (header && ready.length > 0) {
             const draft = ready[0] as SegmentDraft;
-            const manifest = await uploadSegment({ options, path, file, draft, header, extension, log });
+            const manifest = await uploadSegment({ options, path, file, draft, header, extension, log, follows });
             ready.shift();
             offset = manifest.end;
             lastEventAt = new Date(manifest.lastEventAt);
             archivedSomething = true;
-            resume = { file, offset, fileCreatedAt: header.createdAt };
+            resume = { file, offset };
             options.onSegment?.(manifest);
           }
           const idle = !drafts?.open && ready.length === 0 && (size < 0 || scanned >= size);
           if (finished && idle && later) {
             log.debug({ file, next: later }, 'binlog file archived');
             await rm(path, { force: true });
+            follows = { file, end: offset };
             file = later;
             offset = 0;
             header = undefined;
             scanner = undefined;
             drafts = undefined;
             scanned = 0;
-            resume = { file, offset: 0 };
+            resume = { file, offset: 0, follows };
             continue;
           }
           if (toolGone && idle) break;
@@ -295,7 +313,7 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
     if (/Could not find first log file name/i.test(stderr)) {
       const oldest = await oldestBinlog(database);
       log.error({ file: resume.file, oldest }, `binlog ${resume.file} is no longer on the server (purged before it was captured): the archive has a gap; capture continues at ${oldest}`);
-      resume = { file: oldest, offset: 0 };
+      resume = { file: oldest, offset: 0, follows: null };
       continue;
     }
     log.warn({ error: stderr || (exit?.error ? messageOf(exit.error) : 'the tool exited'), retryInMs: backoffMs, file: resume.file, position: resume.offset }, 'binlog capture interrupted; reconnecting');
@@ -334,11 +352,12 @@ interface UploadInput {
   header: { serverId: number; createdAt: string };
   extension: string;
   log: Logger;
+  follows: { file: string; end: number } | null;
 }
 
 /** Uploads one segment (data, then manifest); retries until it succeeds or the capture stops. */
 async function uploadSegment(input: UploadInput): Promise<SegmentManifest> {
-  const { options, path, file, draft, header, extension, log } = input;
+  const { options, path, file, draft, header, extension, log, follows } = input;
   const { database, storage } = options;
   const { start, end } = draft;
   const key = segmentDataKey(database.name, file, start, end, extension);
@@ -364,6 +383,7 @@ async function uploadSegment(input: UploadInput): Promise<SegmentManifest> {
         serverId: header.serverId,
         fileCreatedAt: header.createdAt,
         nextFile: draft.nextFile,
+        ...(draft.start === 0 ? { follows } : {}),
         object: { key, sizeBytes: digest.bytes, sha256: digest.sha256, compression: database.compression.algorithm, rawSizeBytes: end - start },
         capturedAt: (options.now ?? (() => new Date()))().toISOString(),
         agent: { version: AGENT_VERSION, hostname: hostname() },
@@ -387,8 +407,8 @@ async function resumePoint(options: CaptureOptions, log: Logger): Promise<Resume
   const last = segments.at(-1);
   if (last) {
     const manifest = await readSegment(storage, last);
-    if (manifest.nextFile) return { file: manifest.nextFile, offset: 0 };
-    return { file: manifest.file, offset: manifest.end, fileCreatedAt: manifest.fileCreatedAt };
+    if (manifest.nextFile) return { file: manifest.nextFile, offset: 0, follows: { file: manifest.file, end: manifest.end } };
+    return { file: manifest.file, offset: manifest.end };
   }
   const files = await withConnection(database.name, database.connection, async (db) => {
     const [rows] = await db.query('SHOW BINARY LOGS');
@@ -405,6 +425,21 @@ async function resumePoint(options: CaptureOptions, log: Logger): Promise<Resume
   const file = base?.binlog?.file ?? (files.at(-1) as string);
   log.info({ file, base: base?.id }, base ? 'binlog archive is empty: starting at the newest backup\'s binlog file' : 'binlog archive is empty: starting at the server\'s current binlog file');
   return { file, offset: 0 };
+}
+
+/** The archived part of `file`: where its contiguous segments from 0 end, and when the server created it. */
+async function archivedPart(storage: StorageDriver, database: string, file: string): Promise<{ end: number; fileCreatedAt: string } | undefined> {
+  const refs: SegmentRef[] = [];
+  for await (const object of storage.list(`${binlogPrefix(database)}${file}/`)) {
+    const parsed = parseSegmentKey(object.key);
+    if (parsed?.database === database && parsed.file === file) refs.push(parsed);
+  }
+  refs.sort(compareSegments);
+  const first = refs[0];
+  if (!first || first.start !== 0) return undefined;
+  let end = 0;
+  for (const r of refs) if (r.start === end) end = r.end;
+  return { end, fileCreatedAt: (await readSegment(storage, first)).fileCreatedAt };
 }
 
 async function oldestBinlog(database: DatabaseConfig): Promise<string> {

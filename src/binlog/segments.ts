@@ -44,6 +44,12 @@ export const segmentSchema = z.object({
   fileCreatedAt: z.iso.datetime(),
   /** The range ends with a rotate event: the server continues in `nextFile`. */
   nextFile: z.string().nullable(),
+  /**
+   * First segment of a file only: the capture came here having archived `file` whole up to `end`
+   * (null: it did not, e.g. it started here or jumped here after a purge). Absent in segments
+   * written before this field existed.
+   */
+  follows: z.object({ file: z.string(), end: z.number().int().nonnegative() }).nullable().optional(),
   object: z.object({
     key: z.string(),
     sizeBytes: z.number().int().nonnegative(),
@@ -155,16 +161,25 @@ export interface ArchiveRun {
 /**
  * Splits the archive into contiguous runs. Within a file the next segment must start where the
  * previous ended; the next file must be the next number and start at 0 (the server continues in
- * the next file after a rotation, a restart or a crash). `serverIdOf` (optional) gives the writing
- * server of a file, to tell a different server from a continuation.
+ * the next file after a rotation, a restart or a crash). `factsOf` (optional) gives, per file, the
+ * writing server (a different server is a gap) and where the capture came from when it started the
+ * file: a capture that jumped past the end of the previous file (purged binlogs) leaves a gap even
+ * between consecutive file numbers.
  */
-export function findRuns(segments: readonly SegmentRef[], serverIdOf?: (file: string) => number | undefined): { runs: ArchiveRun[]; gaps: ArchiveGap[] } {
+export interface FileFacts {
+  /** The server that wrote the file. */
+  serverId?: number | undefined;
+  /** From the file's first segment: what the capture had archived before it (see SegmentManifest.follows). */
+  follows?: { file: string; end: number } | null | undefined;
+}
+
+export function findRuns(segments: readonly SegmentRef[], factsOf?: (file: string) => FileFacts | undefined): { runs: ArchiveRun[]; gaps: ArchiveGap[] } {
   const runs: ArchiveRun[] = [];
   const gaps: ArchiveGap[] = [];
   let current: SegmentRef[] = [];
   for (const segment of segments) {
     const previous = current.at(-1);
-    const reason = previous ? gapBetween(previous, segment, serverIdOf) : undefined;
+    const reason = previous ? gapBetween(previous, segment, factsOf) : undefined;
     if (previous && reason === undefined) {
       current.push(segment);
       continue;
@@ -179,7 +194,7 @@ export function findRuns(segments: readonly SegmentRef[], serverIdOf?: (file: st
   return { runs, gaps };
 }
 
-function gapBetween(a: SegmentRef, b: SegmentRef, serverIdOf?: (file: string) => number | undefined): string | undefined {
+function gapBetween(a: SegmentRef, b: SegmentRef, factsOf?: (file: string) => FileFacts | undefined): string | undefined {
   if (a.file === b.file) {
     if (b.start === a.end) return undefined;
     if (b.start < a.end) return `segments of ${a.file} overlap (${a.start}–${a.end} and ${b.start}–${b.end})`;
@@ -190,10 +205,13 @@ function gapBetween(a: SegmentRef, b: SegmentRef, serverIdOf?: (file: string) =>
   if (x.base !== y.base) return `the binlog base name changed from ${x.base} to ${y.base}`;
   if (y.number !== x.number + 1) return `binlog files between ${a.file} and ${b.file} are missing (purged before they were captured?)`;
   if (b.start !== 0) return `the beginning of ${b.file} (bytes 0–${b.start}) is missing`;
-  const serverA = serverIdOf?.(a.file);
-  const serverB = serverIdOf?.(b.file);
-  if (serverA !== undefined && serverB !== undefined && serverA !== serverB) {
-    return `${b.file} was written by server id ${serverB}, ${a.file} by server id ${serverA}: a different server`;
+  const factsA = factsOf?.(a.file);
+  const factsB = factsOf?.(b.file);
+  if (factsA?.serverId !== undefined && factsB?.serverId !== undefined && factsA.serverId !== factsB.serverId) {
+    return `${b.file} was written by server id ${factsB.serverId}, ${a.file} by server id ${factsA.serverId}: a different server`;
   }
+  const follows = factsB?.follows;
+  if (follows === null) return `the capture went on at ${b.file} without the end of ${a.file} (archived up to ${a.end}; purged before it was captured?)`;
+  if (follows && (follows.file !== a.file || follows.end !== a.end)) return `the capture left ${follows.file} at ${follows.end}, but the archive holds ${a.file} up to ${a.end}`;
   return undefined;
 }

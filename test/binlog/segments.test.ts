@@ -28,7 +28,7 @@ describe('findRuns: continuity and gaps', () => {
 
   it('names each kind of gap', () => {
     const reasons = (segments: SegmentRef[], writers?: Record<string, number>) =>
-      findRuns(segments, writers ? (f) => writers[f] : undefined).gaps.map((g) => g.reason);
+      findRuns(segments, writers ? (f) => ({ serverId: writers[f] }) : undefined).gaps.map((g) => g.reason);
     expect(reasons([seg('b.000001', 0, 900), seg('b.000001', 1000, 1200)])).toEqual(['bytes 900–1000 of b.000001 are missing']);
     expect(reasons([seg('b.000001', 0, 900), seg('b.000003', 0, 100)])).toEqual([
       'binlog files between b.000001 and b.000003 are missing (purged before they were captured?)',
@@ -38,6 +38,15 @@ describe('findRuns: continuity and gaps', () => {
       'b.000002 was written by server id 7, b.000001 by server id 1: a different server',
     ]);
     expect(reasons([seg('b.000001', 0, 900), seg('b.000001', 800, 1000)])).toEqual(['segments of b.000001 overlap (0–900 and 800–1000)']);
+  });
+
+  it('between consecutive files, trusts where the capture says it came from', () => {
+    const segments = [seg('b.000001', 0, 900), seg('b.000002', 0, 400)];
+    const gaps = (follows: { file: string; end: number } | null | undefined) => findRuns(segments, (f) => (f === 'b.000002' ? { follows } : {})).gaps.map((g) => g.reason);
+    expect(gaps({ file: 'b.000001', end: 900 })).toEqual([]);
+    expect(gaps(undefined)).toEqual([]); // segments from before the field existed
+    expect(gaps(null)).toEqual(['the capture went on at b.000002 without the end of b.000001 (archived up to 900; purged before it was captured?)']);
+    expect(gaps({ file: 'b.000001', end: 1200 })).toEqual(['the capture left b.000001 at 1200, but the archive holds b.000001 up to 900']);
   });
 
   it('splits the archive into runs at each gap', () => {
