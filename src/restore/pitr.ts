@@ -149,9 +149,7 @@ export async function planReplay(archive: Archive, base: Manifest, target: PitrT
   }
   const end = await archive.manifest(run.at(-1) as SegmentRef);
   const reached =
-    target.kind === 'time'
-      ? Date.parse(end.lastEventAt) >= Math.floor(target.at.getTime() / 1000) * 1000
-      : end.gtidLast !== null && positionIncludes(parseGtidPosition(end.gtidLast), target.gtid);
+    target.kind === 'time' ? Date.parse(end.lastEventAt) >= Math.floor(target.at.getTime() / 1000) * 1000 : await gtidReached(archive, run, target.gtid);
   if (!reached) {
     const gap = archive.gaps.find((g) => g.after.key === (run.at(-1) as SegmentRef).key);
     throw new AgentError(
@@ -161,6 +159,19 @@ export async function planReplay(archive: Archive, base: Manifest, target: PitrT
     );
   }
   return { base, segments: segmentsFrom(run, binlog.file), from: { file: binlog.file, position: binlog.position } };
+}
+
+/**
+ * Does the run reach the GTID? A segment's gtidLast names only the domains it holds, so walk back
+ * from the run's end to the newest segment with a transaction of the target's domain.
+ */
+async function gtidReached(archive: Archive, run: readonly SegmentRef[], gtid: { domain: number; sequence: bigint }): Promise<boolean> {
+  for (let i = run.length - 1; i >= 0; i--) {
+    const last = (await archive.manifest(run[i] as SegmentRef)).gtidLast;
+    const position = last === null ? undefined : parseGtidPosition(last);
+    if (position?.has(gtid.domain)) return positionIncludes(position, gtid);
+  }
+  return false;
 }
 
 export interface ReplayOptions {

@@ -1,7 +1,10 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/catalog/manifest.ts';
-import { chooseBase, parseTarget, ReplayCut } from '../../src/restore/pitr.ts';
+import { Archive } from '../../src/binlog/archive.ts';
+import { commitSegment, type SegmentManifest } from '../../src/binlog/segments.ts';
+import { chooseBase, parseTarget, planReplay, ReplayCut, type PitrTarget } from '../../src/restore/pitr.ts';
+import { MemoryDriver } from '../../src/storage/memory.ts';
 import { binlogFile, chunks, fde, gtid, query, xid } from './builder.ts';
 
 const T = 1_795_300_000;
@@ -73,5 +76,51 @@ describe('chooseBase', () => {
   it('takes the newest whose GTID position has not passed the target', () => {
     expect(chooseBase(newestFirst, { kind: 'gtid', gtid: { domain: 0, serverId: 1, sequence: 20n }, text: '' }, ['dump'])?.id).toBe('b');
     expect(chooseBase(newestFirst, { kind: 'gtid', gtid: { domain: 0, serverId: 1, sequence: 19n }, text: '' }, ['dump'])?.id).toBe('a');
+  });
+});
+
+describe('planReplay over an archive (memory driver)', () => {
+  const segment = (file: string, start: number, end: number, gtidLast: string | null, lastEventAt: string): SegmentManifest => ({
+    format: 'backup-agent/binlog-segment',
+    version: 1,
+    database: 'shop',
+    file,
+    start,
+    end,
+    firstEventAt: lastEventAt,
+    lastEventAt,
+    gtidFirst: gtidLast,
+    gtidLast,
+    transactions: gtidLast ? 1 : 0,
+    serverId: 1,
+    fileCreatedAt: '2026-11-21T00:00:00.000Z',
+    nextFile: null,
+    ...(start === 0 ? { follows: null } : {}),
+    object: { key: `k${start}`, sizeBytes: 1, sha256: '0'.repeat(64), compression: 'zstd', rawSizeBytes: end - start },
+    capturedAt: lastEventAt,
+    agent: { version: 'test', hostname: 'h' },
+  });
+  const base = { id: 'b', type: 'dump', completedAt: '2026-11-21T10:00:00.000Z', binlog: { file: 'mysql-bin.000001', position: 300, gtid: '0-1-5' } } as Manifest;
+
+  async function archive(): Promise<Archive> {
+    const storage = new MemoryDriver();
+    // Domain 1 appears only in the first segment; the last holds domain 0 alone.
+    await commitSegment(storage, segment('mysql-bin.000001', 0, 500, '0-1-6,1-2-40', '2026-11-21T10:05:00.000Z'));
+    await commitSegment(storage, segment('mysql-bin.000001', 500, 900, '0-1-9', '2026-11-21T10:09:00.000Z'));
+    return Archive.load(storage, 'shop');
+  }
+  const gtid = (text: string) => parseTarget(undefined, text) as PitrTarget;
+
+  it('finds a GTID of a domain the last segment does not hold', async () => {
+    await expect(planReplay(await archive(), base, gtid('1-2-40'), null)).resolves.toMatchObject({ from: { file: 'mysql-bin.000001', position: 300 } });
+    await expect(planReplay(await archive(), base, gtid('1-2-41'), null)).rejects.toThrow(/it is past the end of the binlog archive/);
+    await expect(planReplay(await archive(), base, gtid('0-1-9'), null)).resolves.toBeDefined();
+  });
+
+  it('refuses a time past the last archived event, naming the last recoverable time', async () => {
+    const late = parseTarget('2026-11-21T10:09:01Z', undefined) as PitrTarget;
+    await expect(planReplay(await archive(), base, late, '2026-11-21T10:09:00.000Z')).rejects.toThrow(
+      'point-in-time restore to 2026-11-21T10:09:01.000Z: it is past the end of the binlog archive; the last recoverable time is 2026-11-21T10:09:00.000Z',
+    );
   });
 });
