@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { Archive, segmentsFrom } from '../binlog/archive.ts';
@@ -209,6 +210,11 @@ export async function replayBinlog(options: ReplayOptions): Promise<ReplayResult
     const cancel = new AbortController();
     options.signal?.addEventListener('abort', () => cancel.abort(options.signal?.reason), { once: true });
     const session = startTool(client.path, args, { stdin: 'pipe', stdout: 'ignore', signal: cancel.signal });
+    let sessionError: unknown;
+    session.done.catch((err: unknown) => (sessionError = err));
+    const hint = options.skipBinlog
+      ? 'the SQL client stopped at the statement above; the target holds the base and part of the replay'
+      : 'the SQL client stopped at the statement above; if the target refuses GTIDs out of order (gtid_strict_mode), restore with --no-binlog';
     try {
       if (options.preamble) session.stdin.write(options.preamble);
       for (const file of files) {
@@ -222,9 +228,11 @@ export async function replayBinlog(options: ReplayOptions): Promise<ReplayResult
         const [fed, forwarded, exited] = await Promise.allSettled([feed, forward, reader.done]);
         const failed = [exited, fed, forwarded].find((r) => r.status === 'rejected');
         if (failed) {
+          // A client that died makes the pipe into it fail: its own error (the SQL error) is the cause.
+          await Promise.race([session.done.catch(() => undefined), sleep(2000)]);
+          const reason = sessionError ?? (failed as PromiseRejectedResult).reason;
           cancel.abort();
-          const reason = (failed as PromiseRejectedResult).reason as unknown;
-          throw reason instanceof AgentError ? reason : new AgentError('tool', `replay ${file} into ${options.targetName}: ${messageOf(reason)}`, { cause: reason });
+          throw reason instanceof AgentError ? reason : new AgentError('tool', `replay ${file} into ${options.targetName}: ${messageOf(reason)}`, { hint, cause: reason });
         }
       }
       session.stdin.end();
@@ -233,10 +241,7 @@ export async function replayBinlog(options: ReplayOptions): Promise<ReplayResult
       cancel.abort();
       await session.done.catch(() => undefined);
       if (err instanceof AgentError) throw err;
-      throw new AgentError('tool', `replay binlog into ${options.targetName}: ${messageOf(err)}`, {
-        hint: options.skipBinlog ? 'the SQL client stopped at the statement above' : 'if the target refuses GTIDs out of order (gtid_strict_mode), restore with --no-binlog',
-        cause: err,
-      });
+      throw new AgentError('tool', `replay binlog into ${options.targetName}: ${messageOf(err)}`, { hint, cause: err });
     }
   });
   const last = cut.last ? { ...cut.last, at: new Date(cut.last.at * 1000).toISOString() } : undefined;

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { freePort } from '../harness/child-process.ts';
-import { AGENT, agent, freshServer, storageYaml, testDir, writeConfig } from '../helpers.ts';
+import { AGENT, agent, FIXTURES, freshServer, storageYaml, testDir, writeConfig } from '../helpers.ts';
 
 const SCHEMA = 'shop';
 const PASSWORD = 'pitr-pw';
@@ -243,6 +243,23 @@ describe('binlog capture and point-in-time recovery', () => {
     const bad = await agent(['--config', config, 'restore', '--database', 'source', '--to-time', '10:32'], { SOURCE_PW: PASSWORD });
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toContain('error: --to-time 10:32: not an ISO 8601 time with a zone');
+  });
+
+  it('a replay the SQL client stops reports the client\'s error', async () => {
+    const server = await freshServer('pitr-bad-replay');
+    try {
+      const badConfig = await writeConfig(
+        await testDir('pitr-bad-replay'),
+        (await readFile(config, 'utf8')).replace('storage:', `tools: { binlog: ${join(FIXTURES, 'bad-sql-binlog.sh')} }\nstorage:`) +
+          ['  - name: target', '    host: 127.0.0.1', `    port: ${server.port}`, '    user: agent', '    password: target-pw', ''].join('\n'),
+      );
+      const result = await agent(['--config', badConfig, 'restore', '--database', 'source', '--target', 'target', '--no-binlog', '--to-time', T.toISOString()], { SOURCE_PW: PASSWORD });
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toMatch(/error: replay mysql-bin\.\d+ into target: mariadb exited with code 1: [\s\S]*ERROR 1064 \(42000\) at line \d+: You have an error in your SQL syntax/);
+      expect(result.stderr).toContain('hint: the SQL client stopped at the statement above');
+    } finally {
+      await server.stop();
+    }
   });
 
   it('shows the last recoverable time and the lag in status, list and /metrics', async () => {
