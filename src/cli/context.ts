@@ -14,20 +14,24 @@ export interface GlobalOptions {
 /** What every command gets: the loaded config, a logger, and storage drivers shared per target. */
 export class CommandContext {
   readonly config: AgentConfig;
+  /** The file the configuration was read from. */
+  readonly configPath: string;
   readonly logger: Logger;
   /** Aborted by SIGINT/SIGTERM: the running operation stops its tools and cleans up. */
   readonly signal: AbortSignal;
   readonly #drivers = new Map<string, StorageDriver>();
 
-  constructor(config: AgentConfig, logger: Logger, signal: AbortSignal = new AbortController().signal) {
+  constructor(config: AgentConfig, logger: Logger, signal: AbortSignal = new AbortController().signal, configPath = '') {
     this.config = config;
+    this.configPath = configPath;
     this.logger = logger;
     this.signal = signal;
   }
 
   static load(options: GlobalOptions, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env): CommandContext {
-    const config = loadConfig(resolveConfigPath(options.config, env), env);
-    return new CommandContext(config, createLogger(options.logLevel ?? 'warn', 2), signal);
+    const path = resolveConfigPath(options.config, env);
+    const config = loadConfig(path, env);
+    return new CommandContext(config, createLogger(options.logLevel ?? 'warn', 2), signal, path);
   }
 
   /** The database entry called `name`; a usage error listing the known ones otherwise. */

@@ -69,12 +69,18 @@ describe('usage and configuration errors exit 2', () => {
     expect(result.stderr).toContain('hint: pass --config PATH or set AGENT_CONFIG');
   });
 
-  it('config validate prints the normalised config with secrets redacted', async () => {
+  it('config validate prints a configuration that loads again, defaults filled in, secrets redacted', async () => {
     const result = await agent(['--config', config, 'config', 'validate'], sourceEnv());
     expect(result.exitCode).toBe(0);
-    expect(result.stdout).toContain('password: "**redacted**"');
-    expect(result.stdout).toContain('algorithm: zstd');
+    // A reference to the environment stays a reference; the value never shows.
+    expect(result.stdout).toContain('password: ${SOURCE_DB_PASSWORD}');
+    expect(result.stdout).toContain('segment_age: 3s');
+    expect(result.stdout).toContain('orphan_grace: 1d');
     expect(result.stdout).not.toContain(sourceEnv()['SOURCE_DB_PASSWORD']);
+    const again = await writeConfig(await testDir('validated'), result.stdout);
+    const second = await agent(['--config', again, 'config', 'validate'], sourceEnv());
+    expect(second.exitCode).toBe(0);
+    expect(second.stdout).toBe(result.stdout);
   });
 });
 
