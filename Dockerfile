@@ -25,10 +25,13 @@ LABEL org.opencontainers.image.title="backup-agent" \
       org.opencontainers.image.description="Self-hosted backup agent for MySQL and MariaDB" \
       org.opencontainers.image.licenses="Apache-2.0"
 
-# mariadb-client: mariadb-dump and mariadb (backup and restore); mariadb-backup: for physical
-# backups (coming); zstd: manual restores inside the container; ca-certificates: TLS to S3/GCS.
+# mariadb-client: mariadb-dump, mariadb (logical backups, restores, binlog replay) and
+# mariadb-binlog (binlog capture, point-in-time recovery); mariadb-backup: physical backups and
+# mbstream (physical restores); mariadb-server-core: mariadbd, started privately by
+# `restore --datadir --verify` and by point-in-time restores into a datadir (never as a service);
+# zstd: restores by hand inside the container; ca-certificates: TLS to S3/GCS.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends mariadb-client mariadb-backup zstd ca-certificates \
+ && apt-get install -y --no-install-recommends mariadb-client mariadb-backup mariadb-server-core zstd ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system backup-agent \
