@@ -1,5 +1,5 @@
 import { cronProblem, DEFAULT_SCHEDULE, toSchedule, type Schedule } from '../scheduler/schedule.ts';
-import { DEFAULT_POLICY, type RetentionPolicy } from '../retention/policy.ts';
+import { DEFAULT_POLICY, type FamilyPolicy, type RetentionPolicy } from '../retention/policy.ts';
 import type { CompressionConfig, RawConfig, RawDatabaseConfig, RawRetention, StorageConfig } from './schema.ts';
 import type { Secret } from './secret.ts';
 
@@ -44,9 +44,9 @@ export interface DatabaseConfig {
   retention: RetentionPolicy;
 }
 
-/** A retention block as the policy function takes it; none at all gives the documented default. */
-export function toRetentionPolicy(raw: RawRetention | undefined): RetentionPolicy {
-  if (!raw) return DEFAULT_POLICY;
+type RawFamilyRules = Omit<RawRetention, 'logical' | 'physical' | 'pitr_window'>;
+
+function toFamilyPolicy(raw: RawFamilyRules): FamilyPolicy {
   return {
     periodic: {
       last: raw.keep_last,
@@ -63,7 +63,19 @@ export function toRetentionPolicy(raw: RawRetention | undefined): RetentionPolic
       withinYearly: raw.keep_within_yearly,
     },
     manual: { last: raw.manual?.keep_last },
+  };
+}
+
+/** A retention block as the policy function takes it; none at all gives the documented default. */
+export function toRetentionPolicy(raw: RawRetention | undefined): RetentionPolicy {
+  if (!raw) return DEFAULT_POLICY;
+  return {
+    ...toFamilyPolicy(raw),
     pitrWindow: raw.pitr_window,
+    families: {
+      ...(raw.logical ? { logical: toFamilyPolicy(raw.logical) } : {}),
+      ...(raw.physical ? { physical: toFamilyPolicy(raw.physical) } : {}),
+    },
   };
 }
 

@@ -30,6 +30,7 @@ function toCandidate(manifest: Manifest): PruneCandidate {
     time: new Date(manifest.startedAt),
     trigger: manifest.trigger,
     kind: manifest.type,
+    family: manifest.type === 'dump' ? 'logical' : 'physical',
     // An incremental needs its parent (and, through it, the whole chain down to the full).
     dependsOn: manifest.physical?.parent ? [manifest.physical.parent] : [],
     pitrBaseAt: manifest.binlog ? new Date(manifest.completedAt) : undefined,
