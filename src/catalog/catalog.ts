@@ -97,12 +97,20 @@ export async function listBackups(storage: StorageDriver, database?: string): Pr
 
 /**
  * The backup `id` of `database`, or its most recent completed backup (of one of `types`, when
- * given) when `id` is undefined.
+ * given) when `id` is undefined. A manifest newer than that one which cannot be read might be the
+ * most recent backup: then this fails rather than silently pick an older one.
  */
 export async function findBackup(storage: StorageDriver, database: string, id?: string, types?: readonly Manifest['type'][]): Promise<Manifest> {
   if (id !== undefined) return readManifest(storage, database, id);
-  const { backups } = await listBackups(storage, database);
+  const { backups, unreadable } = await listBackups(storage, database);
   const newest = backups.find((b) => b.status === 'completed' && (!types || types.includes(b.type)));
+  // IDs sort by start time (keys.ts), so a larger ID is a newer backup.
+  const hidden = unreadable.find((u) => !newest || u.id > newest.id);
+  if (hidden) {
+    throw new AgentError('integrity', `find the most recent backup of database ${database}: manifest ${hidden.key} cannot be read (${hidden.error})`, {
+      hint: `it may be the most recent backup; pass --backup <id> to choose one (\`agent list --database ${database}\` shows them)`,
+    });
+  }
   if (!newest) {
     const kind = types ? `${types.join(' or ')} ` : '';
     throw new AgentError('not-found', `no completed ${kind}backup of database ${database} in ${storage.location}`, {

@@ -1,6 +1,7 @@
 import { cronProblem, DEFAULT_SCHEDULE, toSchedule, type Schedule } from '../scheduler/schedule.ts';
 import { DEFAULT_POLICY, type FamilyPolicy, type RetentionPolicy } from '../retention/policy.ts';
 import type { CompressionConfig, RawConfig, RawDatabaseConfig, RawRetention, StorageConfig } from './schema.ts';
+import { isZeroDuration } from './duration.ts';
 import type { Secret } from './secret.ts';
 
 /**
@@ -71,7 +72,8 @@ export function toRetentionPolicy(raw: RawRetention | undefined): RetentionPolic
   if (!raw) return DEFAULT_POLICY;
   return {
     ...toFamilyPolicy(raw),
-    pitrWindow: raw.pitr_window,
+    // `0d` is no window, as a zero keep_within is no rule.
+    pitrWindow: raw.pitr_window && !isZeroDuration(raw.pitr_window) ? raw.pitr_window : undefined,
     families: {
       ...(raw.logical ? { logical: toFamilyPolicy(raw.logical) } : {}),
       ...(raw.physical ? { physical: toFamilyPolicy(raw.physical) } : {}),

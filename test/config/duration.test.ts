@@ -91,6 +91,11 @@ describe('durations in the configuration', () => {
     ]);
   });
 
+  it('a zero window is no window (pitr_window: 0d), as a zero keep_within is no rule', () => {
+    const config = parseConfig(`${LOCAL}\nretention: { pitr_window: 0d, keep_last: 3 }\ndatabases:\n  - name: a\n`, 'agent.yaml', {});
+    expect(config.databases[0]?.retention.pitrWindow).toBeUndefined();
+  });
+
   it('a fixed duration refuses months', () => {
     expect(configProblems(`${LOCAL}\nprune: { orphan_grace: 1mo }\ndatabases:\n  - name: a\n`)).toEqual(['line 2: prune.orphan_grace: "1mo": months have no fixed length here; give days (e.g. 30d)']);
   });
