@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { manifestKey } from '../../src/catalog/keys.ts';
 import type { Manifest } from '../../src/catalog/manifest.ts';
@@ -212,5 +212,38 @@ describe.each<StorageKind>(['local', 's3'])('a backup whose data object is gone,
     const restored = await agent(['--config', config, 'restore', '--database', 'source', '--backup', restorable.id, '--yes'], sourceEnv());
     expect(restored.exitCode).toBe(0);
     expect(await checksum()).toBe(atRestorable);
+  });
+});
+
+describe('an unreadable manifest on s3 storage', () => {
+  it('prune removes nothing, orphans included, with orphan_grace 0s; exit 1', async () => {
+    const db = uniqueName('unread').replace('-', '_');
+    await sourceSql(sampleDataSql(db, 5));
+    const storage = await storageYaml('s3');
+    const bucket = /bucket: (.*)/.exec(storage)?.[1] ?? '';
+    const config = await writeConfig(
+      await testDir('prune-unreadable-s3'),
+      ['storage:', storage, 'prune: { orphan_grace: 0s }', 'databases:', '  - name: source', sourceConnectionYaml(), `    schemas: [${db}]`, '    retention: { manual: { keep_last: 1 } }', ''].join('\n'),
+    );
+    const made: Manifest[] = [];
+    for (let i = 0; i < 2; i++) {
+      const result = await agent(['--config', config, 'run-now', '--json'], sourceEnv());
+      expect(result.exitCode).toBe(0);
+      made.push((JSON.parse(result.stdout) as Manifest[])[0] as Manifest);
+    }
+    const [older] = made as [Manifest, Manifest];
+    const client = s3Client(inject('s3').endpoint);
+    try {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: `backups/prod/${manifestKey('source', older.id)}`, Body: '{"format": "backup-agent/manifest", "vers' }));
+      const result = await agent(['--config', config, 'prune'], sourceEnv());
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(`error: source: prune database source: cannot read 1 manifest (source/${older.id}/manifest.json: manifest is not JSON: `);
+      for (const m of made) {
+        const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: `backups/prod/${m.objects[0]?.key ?? ''}` }));
+        expect(head.ContentLength).toBe(m.objects[0]?.sizeBytes);
+      }
+    } finally {
+      client.destroy();
+    }
   });
 });
