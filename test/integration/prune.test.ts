@@ -2,7 +2,7 @@
 // the dry run explains itself, the real run removes exactly that, a held lock exits 3; families
 // count apart; an unreadable manifest stops the database; a backup without its data never counts.
 import { existsSync } from 'node:fs';
-import { unlink, writeFile } from 'node:fs/promises';
+import { unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
@@ -129,6 +129,26 @@ describe('agent prune: families, per local store', () => {
     // Seven daily restore points (days 4–10: a full on day 8, incrementals on 4–7 back to the full of day 1) and their chains.
     expect(report?.families.find((f) => f.family === 'physical')?.keep).toEqual(physical.map((m) => m.id).reverse());
     expect(report?.removed.sort()).toEqual(dumps.slice(0, 3).map((m) => m.id).sort());
+  });
+
+  it('the summary counts every kind of thing removed: backups, orphaned objects, unfinished uploads (it said "removed 0")', async () => {
+    const dir = await testDir('prune-summary-cli');
+    const store = join(dir, 'store');
+    const storage = new LocalDriver(store);
+    const kept = await storeBackup(storage, '2026-11-02T01:00:00Z');
+    await storeBackup(storage, '2026-11-01T01:00:00Z');
+    const abandoned = await storeBackup(storage, '2026-10-01T01:00:00Z');
+    await unlink(join(store, manifestKey('shop', abandoned.id)));
+    const partial = join(store, 'shop', kept.id, 'dump.sql.zst.0123456789ab.partial');
+    await writeFile(partial, 'a writer that crashed');
+    await utimes(partial, new Date('2026-01-01'), new Date('2026-01-01'));
+    await utimes(join(store, abandoned.objects[0]?.key ?? ''), new Date('2026-01-01'), new Date('2026-01-01'));
+    const config = await writeConfig(dir, yaml(store, '{ keep_last: 1 }', '1h'));
+    const result = await agent(['--config', config, 'prune']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain('shop: keeping 1 backup; removed 1 backup, 1 orphaned object, 1 unfinished upload');
+    expect(result.stdout).toContain(`orphaned objects: removed 1`);
+    expect(existsSync(partial)).toBe(false);
   });
 
   it('an unreadable manifest or one of a newer format: nothing removed past orphan_grace 0s, exit 1, and why', async () => {
