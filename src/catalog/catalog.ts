@@ -3,7 +3,7 @@ import { text } from 'node:stream/consumers';
 import { AgentError, messageOf } from '../errors.ts';
 import { StorageNotFoundError, type StorageDriver } from '../storage/driver.ts';
 import { databasePrefix, manifestKey, parseManifestKey } from './keys.ts';
-import { parseManifest, serializeManifest, type Manifest } from './manifest.ts';
+import { NewerManifestError, parseManifest, serializeManifest, type Manifest } from './manifest.ts';
 
 /**
  * The catalog is the set of manifests in a storage: nothing else is stored about backups, so any
@@ -16,6 +16,8 @@ export interface UnreadableBackup {
   id: string;
   key: string;
   error: string;
+  /** Set when a newer agent wrote it: the manifest format version it has. */
+  newerVersion?: number | undefined;
 }
 
 export interface CatalogListing {
@@ -85,7 +87,7 @@ export async function listBackups(storage: StorageDriver, database?: string): Pr
     try {
       return { manifest: await readManifest(storage, entry.database, entry.id) };
     } catch (err) {
-      return { unreadable: { ...entry, error: messageOf(err) } };
+      return { unreadable: { ...entry, error: messageOf(err), newerVersion: err instanceof NewerManifestError ? err.version : undefined } };
     }
   });
   const backups = read.flatMap((r) => (r.manifest ? [r.manifest] : [])).sort(compareNewestFirst);
@@ -95,12 +97,20 @@ export async function listBackups(storage: StorageDriver, database?: string): Pr
 
 /**
  * The backup `id` of `database`, or its most recent completed backup (of one of `types`, when
- * given) when `id` is undefined.
+ * given) when `id` is undefined. A manifest newer than that one which cannot be read might be the
+ * most recent backup: then this fails rather than silently pick an older one.
  */
 export async function findBackup(storage: StorageDriver, database: string, id?: string, types?: readonly Manifest['type'][]): Promise<Manifest> {
   if (id !== undefined) return readManifest(storage, database, id);
-  const { backups } = await listBackups(storage, database);
+  const { backups, unreadable } = await listBackups(storage, database);
   const newest = backups.find((b) => b.status === 'completed' && (!types || types.includes(b.type)));
+  // IDs sort by start time (keys.ts), so a larger ID is a newer backup.
+  const hidden = unreadable.find((u) => !newest || u.id > newest.id);
+  if (hidden) {
+    throw new AgentError('integrity', `find the most recent backup of database ${database}: manifest ${hidden.key} cannot be read (${hidden.error})`, {
+      hint: `it may be the most recent backup; pass --backup <id> to choose one (\`agent list --database ${database}\` shows them)`,
+    });
+  }
   if (!newest) {
     const kind = types ? `${types.join(' or ')} ` : '';
     throw new AgentError('not-found', `no completed ${kind}backup of database ${database} in ${storage.location}`, {
@@ -108,4 +118,36 @@ export async function findBackup(storage: StorageDriver, database: string, id?: 
     });
   }
   return newest;
+}
+
+/**
+ * Whether a backup's data is in the store as its manifest says: `present` when every data object
+ * exists with the size the manifest records; `missing` (with what is wrong) when one is absent or
+ * has another size; `unknown` when the store could not say, which is never read as either.
+ */
+export type DataState = { state: 'present' } | { state: 'missing'; problem: string } | { state: 'unknown'; error: string };
+
+/** One stat per data object of each backup (eight at a time): cheap enough for `list` and prune. */
+export async function checkData(storage: StorageDriver, manifests: readonly Manifest[]): Promise<Map<string, DataState>> {
+  const objects = manifests.flatMap((m) => m.objects.map((object) => ({ id: m.id, object })));
+  const found = await mapLimit(objects, 8, async ({ id, object }) => {
+    try {
+      const info = await storage.stat(object.key);
+      if (!info) return { id, state: { state: 'missing', problem: `data object ${object.key} is missing` } as DataState };
+      if (info.size !== object.sizeBytes) {
+        return { id, state: { state: 'missing', problem: `data object ${object.key} is ${info.size} bytes, the manifest says ${object.sizeBytes}` } as DataState };
+      }
+      return { id, state: { state: 'present' } as DataState };
+    } catch (err) {
+      return { id, state: { state: 'unknown', error: `stat ${object.key} in ${storage.location}: ${messageOf(err)}` } as DataState };
+    }
+  });
+  // A backup is as bad as its worst object: unknown beats missing beats present.
+  const rank = { present: 0, missing: 1, unknown: 2 } as const;
+  const states = new Map<string, DataState>(manifests.map((m) => [m.id, { state: 'present' }]));
+  for (const { id, state } of found) {
+    const before = states.get(id);
+    if (!before || rank[state.state] > rank[before.state]) states.set(id, state);
+  }
+  return states;
 }

@@ -93,7 +93,18 @@ export type BinlogCoordinates = z.infer<typeof binlogSchema>;
 export type PhysicalInfo = z.infer<typeof physicalSchema>;
 export type PrimaryCoordinates = z.infer<typeof primarySchema>;
 
-/** Parses manifest JSON; throws an Error naming the first problem. */
+/** A manifest written by a newer agent, in a format version this one does not know. */
+export class NewerManifestError extends Error {
+  readonly version: number;
+
+  constructor(version: number) {
+    super(`manifest version ${version} is newer than this agent understands (${MANIFEST_VERSION}); upgrade the agent`);
+    this.name = 'NewerManifestError';
+    this.version = version;
+  }
+}
+
+/** Parses manifest JSON; throws an Error naming the first problem (NewerManifestError for a newer format). */
 export function parseManifest(text: string): Manifest {
   let json: unknown;
   try {
@@ -103,7 +114,7 @@ export function parseManifest(text: string): Manifest {
   }
   const version = (json as { version?: unknown } | null)?.version;
   if (typeof version === 'number' && version > MANIFEST_VERSION) {
-    throw new Error(`manifest version ${version} is newer than this agent understands (${MANIFEST_VERSION}); upgrade the agent`);
+    throw new NewerManifestError(version);
   }
   const parsed = manifestSchema.safeParse(json);
   if (!parsed.success) {

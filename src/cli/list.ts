@@ -1,5 +1,5 @@
 import type { Manifest } from '../catalog/manifest.ts';
-import { compareNewestFirst, listBackups, type UnreadableBackup } from '../catalog/catalog.ts';
+import { checkData, compareNewestFirst, listBackups, type DataState, type UnreadableBackup } from '../catalog/catalog.ts';
 import { Archive } from '../binlog/archive.ts';
 import { AgentError } from '../errors.ts';
 import { formatBytes, formatTime, renderTable } from '../ui/format.ts';
@@ -10,14 +10,23 @@ export interface ListOptions {
   json?: boolean;
 }
 
+/** `completed` when the data is there as the manifest says; `data missing` (absent or short) or `data unknown` (the store could not say) otherwise. */
+export function listStatus(manifest: Manifest, data: DataState | undefined): string {
+  if (data?.state === 'missing') return 'data missing';
+  if (data?.state === 'unknown') return 'data unknown';
+  return manifest.status;
+}
+
 /** The stable JSON shape of one backup in `agent list --json`. */
-export function listEntry(manifest: Manifest, location: string) {
+export function listEntry(manifest: Manifest, location: string, data?: DataState) {
   return {
     id: manifest.id,
     database: manifest.database,
     type: manifest.type,
     trigger: manifest.trigger,
-    status: manifest.status,
+    status: listStatus(manifest, data),
+    /** What is wrong with the data, when status is not `completed`; else null. */
+    problem: data?.state === 'missing' ? data.problem : data?.state === 'unknown' ? data.error : null,
     createdAt: manifest.startedAt,
     completedAt: manifest.completedAt,
     sizeBytes: manifest.sizeBytes,
@@ -33,13 +42,15 @@ export function listEntry(manifest: Manifest, location: string) {
 /** `agent list`: every backup of the configured databases, newest first. */
 export async function list(ctx: CommandContext, options: ListOptions): Promise<void> {
   const databases = ctx.databases(options.database === undefined ? undefined : [options.database]);
-  const rows: { manifest: Manifest; location: string }[] = [];
+  const rows: { manifest: Manifest; location: string; data: DataState | undefined }[] = [];
   const unreadable: UnreadableBackup[] = [];
   const archives: string[] = [];
   for (const database of databases) {
     const storage = await ctx.storage(database);
     const listing = await listBackups(storage, database.name);
-    rows.push(...listing.backups.map((manifest) => ({ manifest, location: storage.location })));
+    // One stat per data object: a backup whose data is gone must not look restorable.
+    const data = await checkData(storage, listing.backups);
+    rows.push(...listing.backups.map((manifest) => ({ manifest, location: storage.location, data: data.get(manifest.id) })));
     unreadable.push(...listing.unreadable);
     if (database.binlog.enabled && !options.json) {
       const summary = await (await Archive.load(storage, database.name)).summarize(listing.backups);
@@ -55,7 +66,7 @@ export async function list(ctx: CommandContext, options: ListOptions): Promise<v
   rows.sort((a, b) => compareNewestFirst(a.manifest, b.manifest));
 
   if (options.json) {
-    out(JSON.stringify(rows.map((r) => listEntry(r.manifest, r.location)), null, 2));
+    out(JSON.stringify(rows.map((r) => listEntry(r.manifest, r.location, r.data)), null, 2));
   } else if (rows.length === 0 && unreadable.length === 0) {
     out(`no backups${options.database ? ` of ${options.database}` : ''}`);
   } else {
@@ -63,7 +74,7 @@ export async function list(ctx: CommandContext, options: ListOptions): Promise<v
     out(
       renderTable(
         ['ID', 'DATABASE', 'TYPE', 'TRIGGER', 'CREATED AT', 'SIZE', 'STATUS', 'PARENT'],
-        rows.map(({ manifest: m }) => [m.id, m.database, m.type, m.trigger, formatTime(m.startedAt, tz), formatBytes(m.sizeBytes), m.status, m.physical?.parent ?? '-']),
+        rows.map(({ manifest: m, data }) => [m.id, m.database, m.type, m.trigger, formatTime(m.startedAt, tz), formatBytes(m.sizeBytes), listStatus(m, data), m.physical?.parent ?? '-']),
       ),
     );
   }
@@ -74,9 +85,13 @@ export async function list(ctx: CommandContext, options: ListOptions): Promise<v
   for (const bad of unreadable) {
     process.stderr.write(`warning: ${bad.database}/${bad.id}: unreadable manifest: ${bad.error}\n`);
   }
-  if (unreadable.length > 0) {
-    throw new AgentError('integrity', `${unreadable.length} manifest${unreadable.length > 1 ? 's' : ''} could not be read`, {
-      reported: true,
-    });
+  const broken = rows.filter((r) => r.data && r.data.state !== 'present');
+  for (const { manifest: m, data } of broken) {
+    process.stderr.write(`warning: ${m.database}/${m.id}: ${data?.state === 'missing' ? `cannot be restored: ${data.problem}` : data?.state === 'unknown' ? `data not checked: ${data.error}` : ''}\n`);
   }
+  const problems = [
+    unreadable.length > 0 ? `${unreadable.length} manifest${unreadable.length > 1 ? 's' : ''} could not be read` : '',
+    broken.length > 0 ? `${broken.length} backup${broken.length > 1 ? 's' : ''} with data missing or not checked` : '',
+  ].filter(Boolean);
+  if (problems.length > 0) throw new AgentError('integrity', problems.join('; '), { reported: true });
 }

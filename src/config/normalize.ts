@@ -1,6 +1,7 @@
 import { cronProblem, DEFAULT_SCHEDULE, toSchedule, type Schedule } from '../scheduler/schedule.ts';
-import { DEFAULT_POLICY, type RetentionPolicy } from '../retention/policy.ts';
+import { DEFAULT_POLICY, type FamilyPolicy, type RetentionPolicy } from '../retention/policy.ts';
 import type { CompressionConfig, RawConfig, RawDatabaseConfig, RawRetention, StorageConfig } from './schema.ts';
+import { isZeroDuration } from './duration.ts';
 import type { Secret } from './secret.ts';
 
 /**
@@ -44,9 +45,9 @@ export interface DatabaseConfig {
   retention: RetentionPolicy;
 }
 
-/** A retention block as the policy function takes it; none at all gives the documented default. */
-export function toRetentionPolicy(raw: RawRetention | undefined): RetentionPolicy {
-  if (!raw) return DEFAULT_POLICY;
+type RawFamilyRules = Omit<RawRetention, 'logical' | 'physical' | 'pitr_window'>;
+
+function toFamilyPolicy(raw: RawFamilyRules): FamilyPolicy {
   return {
     periodic: {
       last: raw.keep_last,
@@ -63,7 +64,20 @@ export function toRetentionPolicy(raw: RawRetention | undefined): RetentionPolic
       withinYearly: raw.keep_within_yearly,
     },
     manual: { last: raw.manual?.keep_last },
-    pitrWindow: raw.pitr_window,
+  };
+}
+
+/** A retention block as the policy function takes it; none at all gives the documented default. */
+export function toRetentionPolicy(raw: RawRetention | undefined): RetentionPolicy {
+  if (!raw) return DEFAULT_POLICY;
+  return {
+    ...toFamilyPolicy(raw),
+    // `0d` is no window, as a zero keep_within is no rule.
+    pitrWindow: raw.pitr_window && !isZeroDuration(raw.pitr_window) ? raw.pitr_window : undefined,
+    families: {
+      ...(raw.logical ? { logical: toFamilyPolicy(raw.logical) } : {}),
+      ...(raw.physical ? { physical: toFamilyPolicy(raw.physical) } : {}),
+    },
   };
 }
 

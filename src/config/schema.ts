@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { BACKUP_TYPES } from '../catalog/manifest.ts';
-import { parseCalendarDuration } from '../retention/calendar.ts';
-import { parseDuration } from './duration.ts';
+import { readCalendarDuration, readDuration } from './duration.ts';
 import { Secret } from './secret.ts';
 
 /**
@@ -40,15 +39,15 @@ const secretFile = nonEmpty.transform((path, ctx) => {
   }
 });
 
-/** A duration like `30s`, `5m`, `1h30m`, `7d`, as milliseconds. */
+/** A fixed duration like `30s`, `5min` (or `5m`), `1h30min`, `7d`, as milliseconds (duration.ts). */
 const duration = () =>
   z.string().transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (expected e.g. 30s, 5m, 1h, 7d)` });
+    const parsed = readDuration(text);
+    if (!parsed.ok) {
+      ctx.addIssue({ code: 'custom', message: parsed.problem });
       return z.NEVER;
     }
-    return ms;
+    return parsed.value;
   });
 
 /** A URL that may carry a token (webhooks, ping URLs): validated, then kept as a Secret. */
@@ -70,26 +69,22 @@ const scheduleSchema = z.strictObject({
   jitter: duration().optional(),
 });
 
-/** A retention window like `7d`, `2w`, `6m` (months), `1y`, as restic writes them. */
+/** A retention window like `36h`, `7d`, `2w`, `6mo`, `1y6mo` (duration.ts); a bare `m` is refused as ambiguous. */
 const calendarDuration = () =>
   z.string().transform((text, ctx) => {
-    const d = parseCalendarDuration(text);
-    if (d === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${text}" is not a retention duration (expected e.g. 36h, 7d, 2w, 6m for months, 1y)` });
+    const parsed = readCalendarDuration(text);
+    if (!parsed.ok) {
+      ctx.addIssue({ code: 'custom', message: parsed.problem });
       return z.NEVER;
     }
-    return d;
+    return parsed.value;
   });
 
 /** A retention count: a positive number of periods, or -1 for all of them. */
 const keepCount = () => int().pipe(z.int().min(-1, 'must be -1 (all) or more'));
 
-/**
- * Which backups prune keeps: restic's forget rules for periodic backups, and a count for manual
- * ones. A database's own block replaces the shared one; a block keeps exactly what it says (an
- * empty block keeps everything), and no block at all means 7 daily, 4 weekly and 10 manual.
- */
-const retentionSchema = z.strictObject({
+/** restic's forget rules for periodic backups, and a count for manual ones. */
+const familyRules = {
   keep_last: keepCount().optional(),
   keep_hourly: keepCount().optional(),
   keep_daily: keepCount().optional(),
@@ -103,6 +98,19 @@ const retentionSchema = z.strictObject({
   keep_within_monthly: calendarDuration().optional(),
   keep_within_yearly: calendarDuration().optional(),
   manual: z.strictObject({ keep_last: keepCount().optional() }).optional(),
+};
+
+/**
+ * Which backups prune keeps. Logical backups (dumps) and physical ones (full + incremental) are
+ * separate families: each applies the rules to its own backups. `logical:` or `physical:` gives a
+ * family its own rules, replacing the block's rules for it. A database's own block replaces the
+ * shared one; a block keeps exactly what it says (an empty block keeps everything), and no block
+ * at all means 7 daily, 4 weekly and 10 manual, per family.
+ */
+const retentionSchema = z.strictObject({
+  ...familyRules,
+  logical: z.strictObject(familyRules).optional(),
+  physical: z.strictObject(familyRules).optional(),
   /** Point-in-time recovery to any moment this far back: the base and the binlog it needs are kept. */
   pitr_window: calendarDuration().optional(),
 });

@@ -1,3 +1,5 @@
+import type { CalendarDuration } from '../config/duration.ts';
+
 /**
  * Calendar arithmetic in an IANA time zone, for retention periods: which hour, day, ISO week,
  * month and year a moment falls in *there*, and "N years/months/days/hours before" a moment. Pure.
@@ -64,22 +66,21 @@ function offsetAt(utcMs: number, timeZone: string): number {
 }
 
 /**
- * The instant of a wall-clock time in the zone. Month and day may overflow (Feb 31 → Mar 3), as
- * Go's time.Date normalises. A time in a DST gap maps to the instant using the offset before it.
+ * The instant of a wall-clock time in the zone, exactly as Go's time.Date picks it (restic's
+ * `within` windows go through it). Month and day may overflow (Feb 31 → Mar 3). Go reads the
+ * wall time as if it were UTC, takes the zone's offset at that instant and, when the result falls
+ * in another offset period, the offset at the result instead. So a wall time that does not exist
+ * (a spring-forward gap) moves forward by the gap east of UTC and backward west of it, and one that
+ * exists twice (fall back) maps to the later instant east of UTC and to the earlier one west of it.
  */
 export function zonedInstant(t: LocalTime, timeZone: string): Date {
   const asUtc = Date.UTC(t.year, t.month - 1, t.day, t.hour, t.minute, t.second, t.millisecond);
-  let guess = asUtc - offsetAt(asUtc, timeZone);
-  const second = asUtc - offsetAt(guess, timeZone);
-  if (second !== guess) guess = Math.max(guess, second);
-  return new Date(guess);
-}
-
-export interface CalendarDuration {
-  years: number;
-  months: number;
-  days: number;
-  hours: number;
+  const offset = offsetAt(asUtc, timeZone);
+  const utc = asUtc - offset;
+  // Offsets change months apart, never twice within a day: the same offset at `utc` means no
+  // transition lies between, i.e. `utc` is in the period Go looked up.
+  const there = offsetAt(utc, timeZone);
+  return new Date(there === offset ? utc : asUtc - there);
 }
 
 /** `moment` minus a calendar duration, as Go's AddDate(-y, -m, -d).Add(-h) in the zone (restic's `within`). */
@@ -89,32 +90,5 @@ export function subtractCalendar(moment: Date, duration: CalendarDuration, timeZ
     { ...t, year: t.year - duration.years, month: t.month - duration.months, day: t.day - duration.days },
     timeZone,
   );
-  return new Date(shifted.getTime() - duration.hours * 3_600_000);
-}
-
-const CALENDAR_PART = /(\d+)(y|m|w|d|h)/g;
-const CALENDAR_WHOLE = /^(?:\d+(?:y|m|w|d|h))+$/;
-
-/**
- * A retention duration, as restic writes them: `y` years, `m` months, `w` weeks (7 days), `d` days,
- * `h` hours, combinable (`1y6m`). Undefined when the text is not one.
- */
-export function parseCalendarDuration(text: string): CalendarDuration | undefined {
-  const compact = text.replace(/\s+/g, '');
-  if (!CALENDAR_WHOLE.test(compact)) return undefined;
-  const d: CalendarDuration = { years: 0, months: 0, days: 0, hours: 0 };
-  for (const [, amount, unit] of compact.matchAll(CALENDAR_PART)) {
-    const n = Number(amount);
-    if (unit === 'y') d.years += n;
-    else if (unit === 'm') d.months += n;
-    else if (unit === 'w') d.days += 7 * n;
-    else if (unit === 'd') d.days += n;
-    else d.hours += n;
-  }
-  return d;
-}
-
-export function formatCalendarDuration(d: CalendarDuration): string {
-  const parts = [d.years ? `${d.years}y` : '', d.months ? `${d.months}m` : '', d.days ? `${d.days}d` : '', d.hours ? `${d.hours}h` : ''];
-  return parts.join('') || '0h';
+  return new Date(shifted.getTime() - duration.hours * 3_600_000 - duration.minutes * 60_000);
 }

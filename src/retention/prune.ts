@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { listBackups } from '../catalog/catalog.ts';
+import { checkData, listBackups, type DataState } from '../catalog/catalog.ts';
 import { isBackupId, MANIFEST_NAME, manifestKey } from '../catalog/keys.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import type { DatabaseConfig } from '../config/normalize.ts';
@@ -8,7 +8,8 @@ import type { ObjectInfo, StorageDriver } from '../storage/driver.ts';
 import { describeStorageError } from '../storage/errors.ts';
 import { binlogPrefix, compareFiles, parseSegmentKey, type SegmentRef } from '../binlog/segments.ts';
 import { acquireLock, lockKey } from './lock.ts';
-import { applyRetention, type RetentionItem } from './policy.ts';
+import { catalogUnreadableError, dataUnknownError } from './fail-closed.ts';
+import { applyRetention, FAMILIES, type Family, type RetentionItem } from './policy.ts';
 
 /** A backup as retention sees it, with the manifest it came from. */
 export interface PruneCandidate extends RetentionItem {
@@ -17,19 +18,31 @@ export interface PruneCandidate extends RetentionItem {
 
 export interface PrunePlan {
   database: string;
+  /** Every family's decisions, newest first. */
   keep: { manifest: Manifest; reasons: string[] }[];
   remove: Manifest[];
+  /** The same decisions by family: each family's rules counted its own backups only. */
+  families: { family: Family; keep: { manifest: Manifest; reasons: string[] }[]; remove: Manifest[] }[];
+  /** Kept backups that cannot be restored (data missing or short, chain broken): reported, never counted. */
+  unrestorable: { manifest: Manifest; problem: string }[];
   /** Objects under the database's prefix that belong to no backup (failed or abandoned uploads). */
   orphans: ObjectInfo[];
   binlog: BinlogPrunePlan;
 }
 
-function toCandidate(manifest: Manifest): PruneCandidate {
+/** Dumps are logical backups; full backups and incrementals are physical ones. */
+export function familyOf(type: Manifest['type']): Family {
+  return type === 'dump' ? 'logical' : 'physical';
+}
+
+function toCandidate(manifest: Manifest, data: DataState | undefined): PruneCandidate {
   return {
     id: manifest.id,
     time: new Date(manifest.startedAt),
     trigger: manifest.trigger,
     kind: manifest.type,
+    family: familyOf(manifest.type),
+    dataProblem: data?.state === 'missing' ? data.problem : undefined,
     // An incremental needs its parent (and, through it, the whole chain down to the full).
     dependsOn: manifest.physical?.parent ? [manifest.physical.parent] : [],
     pitrBaseAt: manifest.binlog ? new Date(manifest.completedAt) : undefined,
@@ -75,6 +88,8 @@ export function planBinlogRetention(keep: readonly { manifest: Manifest; reasons
  */
 export function findOrphans(objects: readonly ObjectInfo[], database: string, withManifest: ReadonlySet<string>, now: Date, graceMs: number): ObjectInfo[] {
   const keys = new Set(objects.map((o) => o.key));
+  // A backup whose manifest key is listed is never an orphan, readable or not.
+  const hasManifestKey = (id: string) => keys.has(manifestKey(database, id));
   return objects.filter((o) => {
     if (o.key === lockKey(database)) return false;
     // A binlog segment's data with no segment manifest: an upload cut off before its commit.
@@ -82,18 +97,35 @@ export function findOrphans(objects: readonly ObjectInfo[], database: string, wi
     if (segment) return o.key.startsWith(`${database}/`) && !keys.has(`${segment[1]}.json`) && o.modifiedAt.getTime() < now.getTime() - graceMs;
     const [db, id, ...rest] = o.key.split('/');
     if (db !== database || !id || rest.length === 0 || !isBackupId(id)) return false;
-    if (withManifest.has(id) || rest.join('/') === MANIFEST_NAME) return false;
+    if (withManifest.has(id) || hasManifestKey(id) || rest.join('/') === MANIFEST_NAME) return false;
     return o.modifiedAt.getTime() < now.getTime() - graceMs;
   });
 }
 
-/** What prune would do for one database: the retention decision plus the orphans to clean up. */
+/**
+ * What prune would do for one database: the retention decision plus the orphans to clean up.
+ * Fails closed: when a manifest cannot be read (or was written by a newer agent) or the store
+ * cannot say whether a backup's data is there, it throws and nothing of the database is removed.
+ */
 export async function planPrune(storage: StorageDriver, database: DatabaseConfig, timeZone: string, now: Date, orphanGraceMs: number): Promise<PrunePlan> {
-  const { backups } = await listBackups(storage, database.name);
-  const result = applyRetention(backups.map(toCandidate), database.retention, timeZone, now);
+  const { backups, unreadable } = await listBackups(storage, database.name);
+  if (unreadable.length > 0) throw catalogUnreadableError(database.name, unreadable);
+  const data = await checkData(storage, backups);
+  const unknown = backups.flatMap((b) => {
+    const state = data.get(b.id);
+    return state?.state === 'unknown' ? [{ id: b.id, error: state.error }] : [];
+  });
+  if (unknown.length > 0) throw dataUnknownError(database.name, unknown);
+  const result = applyRetention(
+    backups.map((b) => toCandidate(b, data.get(b.id))),
+    database.retention,
+    timeZone,
+    now,
+  );
   const objects: ObjectInfo[] = [];
   for await (const o of storage.list(`${database.name}/`)) objects.push(o);
   const keep = result.keep.map((k) => ({ manifest: k.item.manifest, reasons: k.reasons }));
+  const remove = result.remove.map((r) => r.manifest);
   const segments = objects.flatMap((o) => {
     const parsed = parseSegmentKey(o.key);
     return parsed && parsed.database === database.name ? [parsed] : [];
@@ -102,7 +134,13 @@ export async function planPrune(storage: StorageDriver, database: DatabaseConfig
     database: database.name,
     binlog: planBinlogRetention(keep, segments, database.retention.pitrWindow !== undefined),
     keep,
-    remove: result.remove.map((r) => r.manifest),
+    remove,
+    families: FAMILIES.map((family) => ({
+      family,
+      keep: keep.filter((k) => familyOf(k.manifest.type) === family),
+      remove: remove.filter((m) => familyOf(m.type) === family),
+    })).filter((f) => f.keep.length + f.remove.length > 0),
+    unrestorable: result.unrestorable.map((u) => ({ manifest: u.item.manifest, problem: u.problem })),
     orphans: findOrphans(objects, database.name, new Set(backups.map((b) => b.id)), now, orphanGraceMs),
   };
 }
@@ -134,11 +172,15 @@ export interface PruneOptions {
  */
 export async function prune(storage: StorageDriver, database: DatabaseConfig, options: PruneOptions): Promise<{ plan: PrunePlan; outcome: PruneOutcome | undefined }> {
   const now = options.now ?? (() => new Date());
-  const makePlan = () => planPrune(storage, database, options.timeZone, now(), options.orphanGraceMs);
+  const log = options.logger.child({ database: database.name });
+  const makePlan = async () => {
+    const plan = await planPrune(storage, database, options.timeZone, now(), options.orphanGraceMs);
+    for (const u of plan.unrestorable) log.warn({ backup: u.manifest.id, type: u.manifest.type, problem: u.problem }, 'backup cannot be restored: kept, not counted by retention');
+    return plan;
+  };
   if (options.dryRun) return { plan: await makePlan(), outcome: undefined };
 
   const lock = await acquireLock(storage, { database: database.name, purpose: 'prune', ttlMs: options.lockTtlMs, now });
-  const log = options.logger.child({ database: database.name });
   const refresher = setInterval(() => {
     lock.refresh().catch((err: unknown) => log.error({ error: messageOf(err) }, 'could not refresh the prune lock'));
   }, Math.max(1000, Math.floor(options.lockTtlMs / 3)));

@@ -296,9 +296,14 @@ describe('binlog capture and point-in-time recovery', () => {
     expect(plan?.binlog).toMatchObject({ keepFrom: 'mysql-bin.000001', remove: [] });
 
     const plain = await withRetention('{ manual: { keep_last: 1 } }');
+    // Retention families: the physical chain of the earlier test keeps its own newest, so its
+    // full is the oldest kept backup with binlog coordinates (in the same, rotated-to file).
+    const listed = JSON.parse((await agent(['--config', config, 'list', '--json'], { SOURCE_PW: PASSWORD })).stdout) as { id: string; type: string; binlog: { file: string } | null }[];
+    const chainFull = listed.find((b) => b.type === 'full');
+    expect(chainFull?.binlog?.file).toBe(freshBase?.binlog.file);
     const pruned = await agent(['--config', plain, 'prune'], { SOURCE_PW: PASSWORD });
     expect(pruned.exitCode).toBe(0);
-    expect(pruned.stdout).toContain(`binlog: keeping from ${freshBase?.binlog.file} on: dump ${freshBase?.id} starts there (the oldest kept backup with binlog coordinates); removed`);
+    expect(pruned.stdout).toContain(`binlog: keeping from ${freshBase?.binlog.file} on: full ${chainFull?.id} starts there (the oldest kept backup with binlog coordinates); removed`);
     const after = JSON.parse((await agent(['--config', config, 'binlog', 'list', '--json'], { SOURCE_PW: PASSWORD })).stdout) as { runs: { from: { file: string; position: number } }[]; gaps: unknown[]; base: string }[];
     expect(after[0]?.runs[0]?.from).toMatchObject({ file: freshBase?.binlog.file, position: 0 });
     expect(after[0]?.gaps).toEqual([]);

@@ -6,9 +6,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseCalendarDuration } from '../../src/retention/calendar.ts';
+import { parseCalendarDuration } from '../../src/config/duration.ts';
 import { applyRetention, DEFAULT_POLICY, newestFirst, type RetentionItem, type RetentionPolicy } from '../../src/retention/policy.ts';
-import { chainTimeline, TIMELINE } from './timeline.ts';
+import { chainTimeline, TIMELINE, TIMELINE_NOW as NOW } from './timeline.ts';
 
 const TZ = 'Europe/Paris';
 const GOLDEN = fileURLToPath(new URL('./golden', import.meta.url));
@@ -30,9 +30,9 @@ const POLICIES: Record<string, RetentionPolicy> = {
   'daily-100-not-used-up': periodic({ daily: 100 }),
   'last-1-daily-2-weekly-2-monthly-2-yearly-2': periodic({ last: 1, daily: 2, weekly: 2, monthly: 2, yearly: 2 }),
   'within-2w': periodic({ within: d('2w') }),
-  'within-1y6m': periodic({ within: d('1y6m') }),
+  'within-1y6mo': periodic({ within: d('1y6mo') }),
   'within-daily-7d': periodic({ withinDaily: d('7d') }),
-  'within-weekly-1m': periodic({ withinWeekly: d('1m') }),
+  'within-weekly-1mo': periodic({ withinWeekly: d('1mo') }),
   'within-monthly-1y': periodic({ withinMonthly: d('1y') }),
   'within-hourly-2d-and-yearly-1': periodic({ withinHourly: d('2d'), yearly: 1 }),
   'manual-2-daily-3': periodic({ daily: 3 }, { last: 2 }),
@@ -48,7 +48,7 @@ function summary(result: ReturnType<typeof applyRetention>) {
 }
 
 describe.each(Object.entries(POLICIES))('policy %s on the fixed timeline', (name, policy) => {
-  const result = applyRetention(TIMELINE, policy, TZ);
+  const result = applyRetention(TIMELINE, policy, TZ, NOW);
 
   it('keep + remove = input, disjoint, newest first', () => {
     const ids = [...result.keep.map((k) => k.item.id), ...result.remove.map((r) => r.id)];
@@ -83,35 +83,36 @@ const item = (iso: string, id?: string, trigger: 'periodic' | 'manual' = 'period
   time: new Date(iso),
   trigger,
   kind: 'dump',
+  family: 'logical',
   dependsOn: [],
 });
 
 describe('edge cases', () => {
   it('an empty list keeps and removes nothing', () => {
-    expect(applyRetention([], DEFAULT_POLICY, TZ)).toEqual({ keep: [], remove: [] });
+    expect(applyRetention([], DEFAULT_POLICY, TZ, NOW)).toEqual({ keep: [], remove: [], unrestorable: [] });
   });
 
   it('an empty policy deletes nothing', () => {
-    const result = applyRetention(TIMELINE, { periodic: {}, manual: {} }, TZ);
+    const result = applyRetention(TIMELINE, { periodic: {}, manual: {} }, TZ, NOW);
     expect(result.remove).toEqual([]);
   });
 
   it('hours are local hours: 02:30 CEST and 02:30 CET on 2026-10-25 (fall back) are one hour in Paris, two in UTC', () => {
     const list = [item('2026-10-24T12:00:00Z'), item('2026-10-25T00:30:00Z'), item('2026-10-25T01:30:00Z'), item('2026-10-26T00:10:00Z')];
-    const paris = applyRetention(list, periodic({ hourly: 3 }), TZ);
+    const paris = applyRetention(list, periodic({ hourly: 3 }), TZ, NOW);
     expect(keptWith(paris, 'hourly')).toEqual(['2026-10-26T00:10:00.000Z', '2026-10-25T01:30:00.000Z', '2026-10-24T12:00:00.000Z']);
     expect(paris.remove.map((r) => r.time.toISOString())).toEqual(['2026-10-25T00:30:00.000Z']);
-    const utc = applyRetention(list, periodic({ hourly: 3 }), 'UTC');
+    const utc = applyRetention(list, periodic({ hourly: 3 }), 'UTC', NOW);
     expect(utc.remove.map((r) => r.time.toISOString())).toEqual(['2026-10-24T12:00:00.000Z']);
   });
 
   it('spring forward: 01:30 CET and 03:30 CEST on 2026-03-29 are one local day', () => {
     const list = [item('2026-03-29T00:30:00Z'), item('2026-03-29T01:30:00Z')];
-    expect(keptWith(applyRetention(list, periodic({ daily: 5 }), TZ), 'daily')).toEqual([
-      '2026-03-29T01:30:00.000Z',
-      '2026-03-29T00:30:00.000Z', // kept only as the oldest backup of a rule with counts left
-    ]);
-    expect(keptWith(applyRetention([...list, item('2026-03-28T12:00:00Z')], periodic({ daily: 5 }), TZ), 'daily')).toEqual([
+    const result = applyRetention(list, periodic({ daily: 5 }), TZ, NOW);
+    expect(keptWith(result, 'daily')).toEqual(['2026-03-29T01:30:00.000Z']);
+    // Kept only as the oldest backup of a rule with counts left, in a day that already has one.
+    expect(keptWith(result, 'oldest daily')).toEqual(['2026-03-29T00:30:00.000Z']);
+    expect(keptWith(applyRetention([...list, item('2026-03-28T12:00:00Z')], periodic({ daily: 5 }), TZ, NOW), 'daily')).toEqual([
       '2026-03-29T01:30:00.000Z',
       '2026-03-28T12:00:00.000Z',
     ]);
@@ -119,50 +120,62 @@ describe('edge cases', () => {
 
   it('ISO week 53 of 2026 spans the new year; 2027-01-04 starts week 1', () => {
     const list = [item('2026-12-28T12:00:00Z'), item('2026-12-31T12:00:00Z'), item('2027-01-02T12:00:00Z'), item('2027-01-04T12:00:00Z'), item('2026-12-20T12:00:00Z')];
-    const result = applyRetention(list, periodic({ weekly: 10 }), TZ);
+    const result = applyRetention(list, periodic({ weekly: 10 }), TZ, NOW);
     expect(keptWith(result, 'weekly')).toEqual(['2027-01-04T12:00:00.000Z', '2027-01-02T12:00:00.000Z', '2026-12-20T12:00:00.000Z']);
   });
 
   it('the new-year week: 2025-12-29 to 2026-01-04 is 2026-W01', () => {
     const list = [item('2025-12-28T12:00:00Z'), item('2025-12-29T12:00:00Z'), item('2026-01-02T12:00:00Z')];
-    expect(keptWith(applyRetention(list, periodic({ weekly: 10 }), TZ), 'weekly')).toEqual(['2026-01-02T12:00:00.000Z', '2025-12-28T12:00:00.000Z']);
+    expect(keptWith(applyRetention(list, periodic({ weekly: 10 }), TZ, NOW), 'weekly')).toEqual(['2026-01-02T12:00:00.000Z', '2025-12-28T12:00:00.000Z']);
   });
 
   it('months are local months: 2026-06-30T23:30Z is July in Paris', () => {
     const list = [item('2026-06-30T23:30:00Z'), item('2026-07-15T12:00:00Z'), item('2026-06-15T12:00:00Z')];
-    const paris = applyRetention(list, periodic({ monthly: 2 }), TZ);
+    const paris = applyRetention(list, periodic({ monthly: 2 }), TZ, NOW);
     expect(keptWith(paris, 'monthly')).toEqual(['2026-07-15T12:00:00.000Z', '2026-06-15T12:00:00.000Z']);
-    const utc = applyRetention(list, periodic({ monthly: 2 }), 'UTC');
+    const utc = applyRetention(list, periodic({ monthly: 2 }), 'UTC', NOW);
     expect(keptWith(utc, 'monthly')).toEqual(['2026-07-15T12:00:00.000Z', '2026-06-30T23:30:00.000Z']);
   });
 
   it('equal timestamps: the larger ID counts as newer', () => {
     const list = [item('2026-11-20T10:00:00Z', 'a'), item('2026-11-20T10:00:00Z', 'b'), item('2026-11-19T10:00:00Z', 'c')];
-    const result = applyRetention(list, periodic({ daily: 1 }), TZ);
+    const result = applyRetention(list, periodic({ daily: 1 }), TZ, NOW);
     expect(result.keep.map((k) => [k.item.id, k.reasons])).toEqual([['b', ['daily', 'newest successful']]]);
     expect(result.remove.map((r) => r.id)).toEqual(['a', 'c']);
   });
 
-  it('a backup dated in the future is the newest: within windows are measured from it', () => {
-    const list = [item('2030-01-01T00:00:00Z', 'future'), item('2026-11-20T00:00:00Z', 'now'), item('2026-11-01T00:00:00Z', 'older')];
-    const result = applyRetention(list, periodic({ within: d('30d') }), TZ);
-    expect(result.keep.map((k) => k.item.id)).toEqual(['future']);
+  it('a backup dated in the future does not move the window: it is measured from the newest backup before now (restic)', () => {
+    const list = [item('2030-01-01T00:00:00Z', 'future'), item('2026-11-20T00:00:00Z', 'now'), item('2026-11-01T00:00:00Z', 'older'), item('2026-10-01T00:00:00Z', 'old')];
+    const result = applyRetention(list, periodic({ within: d('30d') }), TZ, new Date('2026-11-21T00:00:00Z'));
+    expect(result.keep.map((k) => [k.item.id, k.reasons])).toEqual([
+      ['future', ['within 30d', 'newest successful']],
+      ['now', ['within 30d']],
+      ['older', ['within 30d']],
+    ]);
+    expect(result.remove.map((r) => r.id)).toEqual(['old']);
+    // Every backup in the future: restic measures from the zero time, so all are inside.
+    expect(applyRetention(list, periodic({ within: d('1d') }), TZ, new Date('2020-01-01T00:00:00Z')).remove).toEqual([]);
   });
 
-  it('the oldest backup is kept for a rule whose count is not used up (restic ≥ 0.16)', () => {
+  it('the oldest backup is kept for a rule whose count is not used up, named "oldest …" in a period already kept (restic ≥ 0.16)', () => {
     const list = [item('2026-11-20T10:00:00Z'), item('2026-11-20T08:00:00Z'), item('2026-11-19T10:00:00Z'), item('2026-11-19T08:00:00Z')];
-    expect(keptWith(applyRetention(list, periodic({ daily: 5 }), TZ), 'daily')).toEqual([
-      '2026-11-20T10:00:00.000Z',
-      '2026-11-19T10:00:00.000Z',
-      '2026-11-19T08:00:00.000Z',
+    const result = applyRetention(list, periodic({ daily: 5, last: 9, withinDaily: d('10d') }), TZ, NOW);
+    expect(result.keep.map((k) => [k.item.time.toISOString(), k.reasons])).toEqual([
+      ['2026-11-20T10:00:00.000Z', ['last', 'daily', 'daily within 10d', 'newest successful']],
+      ['2026-11-20T08:00:00.000Z', ['last']],
+      ['2026-11-19T10:00:00.000Z', ['last', 'daily', 'daily within 10d']],
+      // `last` has a new bucket per backup: not "oldest"; daily and the window repeat a kept day.
+      ['2026-11-19T08:00:00.000Z', ['last', 'oldest daily', 'oldest daily within 10d']],
     ]);
     // Used up: no extra.
-    expect(keptWith(applyRetention(list, periodic({ daily: 2 }), TZ), 'daily')).toEqual(['2026-11-20T10:00:00.000Z', '2026-11-19T10:00:00.000Z']);
+    expect(keptWith(applyRetention(list, periodic({ daily: 2 }), TZ, NOW), 'oldest daily')).toEqual([]);
+    // The oldest backup in a period of its own is a plain "daily".
+    expect(keptWith(applyRetention(list.slice(0, 3), periodic({ daily: 5 }), TZ, NOW), 'daily')).toEqual(['2026-11-20T10:00:00.000Z', '2026-11-19T10:00:00.000Z']);
   });
 
   it('manual backups have their own count; the newest backup is kept whatever the policy says', () => {
     const list = [item('2026-11-21T10:00:00Z', 'm2', 'manual'), item('2026-11-21T09:00:00Z', 'm1', 'manual'), item('2026-11-20T01:00:00Z', 'p1')];
-    const result = applyRetention(list, periodic({ daily: 1 }, { last: 0 }), TZ);
+    const result = applyRetention(list, periodic({ daily: 1 }, { last: 0 }), TZ, NOW);
     expect(result.keep.map((k) => [k.item.id, k.reasons])).toEqual([
       ['m2', ['newest successful']],
       ['p1', ['daily']],
@@ -172,12 +185,14 @@ describe('edge cases', () => {
 
   it('a base that a kept backup depends on is kept, transitively, with the reason', () => {
     const [dump, full, inc1, inc2] = chainTimeline();
-    const result = applyRetention([dump, full, inc1, inc2] as RetentionItem[], periodic({ last: 1 }), TZ);
+    const result = applyRetention([dump, full, inc1, inc2] as RetentionItem[], periodic({ last: 1 }), TZ, NOW);
     expect(result.keep.map((k) => [k.item.kind, k.reasons])).toEqual([
       ['incremental', ['last', 'newest successful']],
       ['incremental', [`needed by incremental ${inc2?.id}`]],
       ['full', [`needed by incremental ${inc1?.id}`]],
+      // The dump is the other family: its own rules, its own newest.
+      ['dump', ['last', 'newest successful']],
     ]);
-    expect(result.remove.map((r) => r.id)).toEqual([dump?.id]);
+    expect(result.remove).toEqual([]);
   });
 });

@@ -9,8 +9,11 @@ function at(iso: string, trigger: 'periodic' | 'manual' = 'periodic', extra: Par
   counter++;
   const time = new Date(iso);
   const stamp = time.toISOString().replace(/[-:]/g, '');
-  return { id: `${stamp}-${counter.toString(16).padStart(6, '0')}`, time, trigger, kind: 'dump', dependsOn: [], ...extra };
+  return { id: `${stamp}-${counter.toString(16).padStart(6, '0')}`, time, trigger, kind: 'dump', family: 'logical', dependsOn: [], ...extra };
 }
+
+/** "Now" for the timeline: the last backup of the list is after it (a skewed clock). */
+export const TIMELINE_NOW = new Date('2027-01-05T12:00:00Z');
 
 export const TIMELINE: RetentionItem[] = [
   // 2025: sparse
@@ -59,9 +62,9 @@ export const TIMELINE: RetentionItem[] = [
 
 /** A small chain for dependency tests: full ← inc1 ← inc2, and a dump that needs nothing. */
 export function chainTimeline(): RetentionItem[] {
-  const full = at('2026-11-01T01:00:00Z', 'periodic', { kind: 'full' });
-  const inc1 = at('2026-11-02T01:00:00Z', 'periodic', { kind: 'incremental', dependsOn: [full.id] });
-  const inc2 = at('2026-11-03T01:00:00Z', 'periodic', { kind: 'incremental', dependsOn: [inc1.id] });
+  const full = at('2026-11-01T01:00:00Z', 'periodic', { kind: 'full', family: 'physical' });
+  const inc1 = at('2026-11-02T01:00:00Z', 'periodic', { kind: 'incremental', family: 'physical', dependsOn: [full.id] });
+  const inc2 = at('2026-11-03T01:00:00Z', 'periodic', { kind: 'incremental', family: 'physical', dependsOn: [inc1.id] });
   const dump = at('2026-10-20T01:00:00Z');
   return [dump, full, inc1, inc2];
 }
