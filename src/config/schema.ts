@@ -141,6 +141,11 @@ const s3StorageSchema = z.strictObject({
    * aws-chunked bodies (s3rver, some older S3-compatible services).
    */
   checksum: z.enum(['when_supported', 'when_required']).default('when_supported'),
+  /**
+   * Whether the store honours If-None-Match/If-Match on PutObject and If-Match on DeleteObject
+   * (AWS S3 does). false: leases and locks fall back to read-compare-write (s3rver, older stores).
+   */
+  conditional_writes: bool().default(true),
   /** Multipart part size. Memory is about part_size × (upload_concurrency + 1). 10 000 parts max. */
   part_size_mb: int().pipe(z.int().min(5).max(5120)).default(8),
   upload_concurrency: int().pipe(z.int().min(1).max(16)).default(2),
@@ -156,6 +161,8 @@ const gcsStorageSchema = z.strictObject({
   /** For emulators or private endpoints, e.g. http://127.0.0.1:9199. */
   endpoint: z.url().optional(),
   storage_class: nonEmpty.optional(),
+  /** Whether the store honours generation preconditions (GCS does; the emulator does not). */
+  conditional_writes: bool().default(true),
 });
 
 export const storageSchema = z.discriminatedUnion('type', [
