@@ -87,7 +87,7 @@ export interface StorageDriver {
    * directories it left), except under a key `spare` says to keep (a running backup's), and
    * returns a description of each. Stores that leave nothing behind (GCS) return [].
    */
-  abortIncompleteUploads(prefix: string, before: Date, spare?: (key: string) => boolean): Promise<string[]>;
+  abortIncompleteUploads(prefix: string, before: Date, spare?: (key: string, startedAt: Date) => boolean): Promise<string[]>;
 
   /** Releases clients and sockets. */
   close?(): Promise<void>;

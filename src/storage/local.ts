@@ -198,7 +198,7 @@ export class LocalDriver implements StorageDriver {
     }
   }
 
-  async abortIncompleteUploads(prefix: string, before: Date, spare: (key: string) => boolean = () => false): Promise<string[]> {
+  async abortIncompleteUploads(prefix: string, before: Date, spare: (key: string, startedAt: Date) => boolean = () => false): Promise<string[]> {
     if (!(await this.#checkRoot())) return [];
     const removed: string[] = [];
     await this.#walk(
@@ -213,12 +213,11 @@ export class LocalDriver implements StorageDriver {
   }
 
   /** One step of abortIncompleteUploads: a temp file, or a directory (with its mtime from before its content went). */
-  async #abortOne(path: string, key: string, dirMtime: Date | undefined, prefix: string, before: Date, spare: (key: string) => boolean, removed: string[]): Promise<void> {
+  async #abortOne(path: string, key: string, dirMtime: Date | undefined, prefix: string, before: Date, spare: (key: string, startedAt: Date) => boolean, removed: string[]): Promise<void> {
     const isDir = dirMtime !== undefined;
-    if (!key.startsWith(prefix) || spare(isDir ? `${key}/` : key)) return;
-    if (!isDir && !PARTIAL.test(key)) return;
+    if (!key.startsWith(prefix) || (!isDir && !PARTIAL.test(key))) return;
     const mtime = dirMtime ?? (await stat(path).catch(() => undefined))?.mtime;
-    if (!mtime || mtime.getTime() >= before.getTime()) return;
+    if (!mtime || mtime.getTime() >= before.getTime() || spare(isDir ? `${key}/` : key, mtime)) return;
     if (!isDir) {
       await unlink(path).catch((err: unknown) => {
         if (!isNotFound(err)) throw err;

@@ -42,9 +42,9 @@ export class PrefixedDriver implements StorageDriver {
     return this.#inner.delete(this.#prefix + key);
   }
 
-  async abortIncompleteUploads(prefix: string, before: Date, spare: (key: string) => boolean = () => false): Promise<string[]> {
+  async abortIncompleteUploads(prefix: string, before: Date, spare: (key: string, startedAt: Date) => boolean = () => false): Promise<string[]> {
     const strip = (key: string) => (key.startsWith(this.#prefix) ? key.slice(this.#prefix.length) : key);
-    const found = await this.#inner.abortIncompleteUploads(this.#prefix + prefix, before, (key) => spare(strip(key)));
+    const found = await this.#inner.abortIncompleteUploads(this.#prefix + prefix, before, (key, startedAt) => spare(strip(key), startedAt));
     return found.map(strip);
   }
 

@@ -191,7 +191,7 @@ export class S3Driver implements StorageDriver {
     await this.#client.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key: key }));
   }
 
-  async abortIncompleteUploads(prefix: string, before: Date, spare: (key: string) => boolean = () => false): Promise<string[]> {
+  async abortIncompleteUploads(prefix: string, before: Date, spare: (key: string, startedAt: Date) => boolean = () => false): Promise<string[]> {
     const aborted: string[] = [];
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
@@ -200,7 +200,7 @@ export class S3Driver implements StorageDriver {
         new ListMultipartUploadsCommand({ Bucket: this.#options.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
       );
       for (const upload of page.Uploads ?? []) {
-        if (!upload.Key || !upload.UploadId || !upload.Initiated || upload.Initiated.getTime() >= before.getTime() || spare(upload.Key)) continue;
+        if (!upload.Key || !upload.UploadId || !upload.Initiated || upload.Initiated.getTime() >= before.getTime() || spare(upload.Key, upload.Initiated)) continue;
         await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#options.bucket, Key: upload.Key, UploadId: upload.UploadId }));
         aborted.push(upload.Key);
       }
