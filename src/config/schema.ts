@@ -306,7 +306,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Objects under a database's prefix with no manifest, older than this, are removed by prune. */
       orphan_grace: duration().default(86_400_000),
-      /** A prune lock not refreshed for this long is stale and may be taken over. */
+      /**
+       * A lock or lease (prune lock, running backup, binlog writer) not refreshed for this long is
+       * stale: prune no longer honours it and another process may take it over. Holders refresh
+       * every third of it.
+       */
       lock_ttl: duration().default(600_000),
       /** When the daemon prunes every database, besides after each periodic backup. */
       daily_at: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time HH:MM').default('04:00'),

@@ -99,7 +99,9 @@ export async function withMutex<T>(path: string, fn: () => Promise<T>): Promise<
     try {
       return await fn();
     } finally {
-      await unlink(mutex);
+      await unlink(mutex).catch((err: unknown) => {
+        if (errnoCode(err) !== 'ENOENT') throw err; // broken as stale by another writer: already gone
+      });
     }
   }
 }
