@@ -15,6 +15,7 @@ import { listBackups } from '../../src/catalog/catalog.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { openStorage } from '../../src/storage/open.ts';
+import { freePort } from '../harness/child-process.ts';
 import { agent, AGENT, FIXTURES, sourceConnectionYaml, sourceEnv, sourceSql, storageYaml, testDir, uniqueName, writeConfig, type CliResult, type StorageKind } from '../helpers.ts';
 
 const schema = uniqueName('lease').replace('-', '_');
@@ -114,6 +115,32 @@ describe('one writer per binlog archive', () => {
     expect({ exitCode: ended.exitCode, stderr: String(ended.stderr) }).toMatchObject({ exitCode: 0 });
     expect(existsSync(lease)).toBe(false);
   });
+
+  it('a daemon whose archive another writer holds reports the capture as failed, naming the holder, and keeps running', async () => {
+    const store = await testDir('binlog-lease-daemon-store');
+    const holder = { owner: 'db2:4242:x', host: 'db2.example.com', pid: 4242, purpose: 'binlog capture', acquiredAt: '2026-11-30T08:00:00.000Z', expiresAt: new Date(Date.now() + 600_000).toISOString() };
+    await mkdir(join(store, 'source', 'leases'), { recursive: true });
+    await writeFile(join(store, 'source', 'leases', 'binlog.json'), JSON.stringify(holder));
+    const port = await freePort();
+    const { config, dir } = await setup('binlog-lease-daemon', `  type: local\n  path: ${store}`, ['daemon:', `  listen_port: ${port}`, '  catch_up: false']);
+    await writeFile(config, (await readFile(config, 'utf8')).replace('    retention: {}', `    retention: {}\n    binlog: { enabled: true, spool_dir: ${join(dir, 'spool')} }`));
+    const daemon = execa(process.execPath, [AGENT, '--config', config, 'daemon'], { env: sourceEnv(), reject: false, stdin: 'ignore' });
+    try {
+      let error: string | null | undefined;
+      for (let i = 0; !error; i++) {
+        if (i > 300) throw new Error('the daemon reported no binlog error');
+        await sleep(100);
+        const status = (await fetch(`http://127.0.0.1:${port}/status`).then((r) => r.json()).catch(() => undefined)) as { binlog?: Record<string, { error: string | null; connected: boolean }> } | undefined;
+        error = status?.binlog?.['source']?.error;
+        if (error) expect(status?.binlog?.['source']?.connected).toBe(false);
+      }
+      expect(error).toBe('the binlog archive of source is locked: binlog capture by db2.example.com (pid 4242) since 2026-11-30T08:00:00.000Z');
+      expect(JSON.parse(await readFile(join(store, 'source', 'leases', 'binlog.json'), 'utf8'))).toEqual(holder);
+    } finally {
+      daemon.kill('SIGTERM');
+    }
+    expect((await daemon).exitCode).toBe(0);
+  });
 });
 
 describe('local storage directories and roots', () => {
@@ -147,5 +174,6 @@ describe('local storage directories and roots', () => {
     const result = await agent(['--config', config, 'run-now'], sourceEnv());
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/^error: source: .*ENOENT: no such file or directory, mkdir '\/proc\/x'/m);
+    expect(result.stderr).toContain('hint: the storage path cannot be created there: fix path: in the storage configuration');
   });
 });
