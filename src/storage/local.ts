@@ -79,6 +79,8 @@ export class LocalDriver implements StorageDriver {
       await rename(temp, target);
       await syncDir(dirname(target));
     } catch (err) {
+      // Best-effort cleanup: the upload's own error is what the caller must see; a leftover empty
+      // directory holds no object and prune removes it.
       await unlink(temp).catch(() => undefined);
       await removeEmptyDirs(this.root, dirname(target)).catch(() => undefined);
       throw err;
