@@ -1,10 +1,10 @@
 import { PassThrough, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { databasePrefix } from '../catalog/keys.ts';
+import { databasePrefix, manifestKey } from '../catalog/keys.ts';
 import { commitManifest } from '../catalog/catalog.ts';
 import { hostname } from 'node:os';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../catalog/manifest.ts';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, serializeManifest, type Manifest } from '../catalog/manifest.ts';
 import type { ServerInfo } from '../capture/server.ts';
 import type { ToolInfo } from '../capture/tools.ts';
 import { AGENT_VERSION } from '../version.ts';
@@ -148,17 +148,52 @@ function explainFailure(
   });
 }
 
-/** Commits the manifest (the backup now exists), or removes the data objects and reports why not. */
-export async function commitOrRemove(storage: StorageDriver, manifest: Manifest, log: Logger): Promise<void> {
+/**
+ * Commits the manifest (the backup now exists), or removes the data objects and reports why not.
+ * `confirm` runs first (the backup's lease is still held: prune still spares the data). A manifest
+ * write that fails may still have landed (a timeout after the store committed it), so it is read
+ * back: stored → the backup is committed; unknown (the read fails too) → the data is kept and the
+ * failure reported; the data is removed only when the manifest is known to be absent.
+ */
+export async function commitOrRemove(storage: StorageDriver, manifest: Manifest, log: Logger, confirm?: () => Promise<void>): Promise<void> {
+  const removeData = async () => {
+    for (const object of manifest.objects) await removeQuietly(storage, object.key, log);
+  };
+  if (confirm) {
+    try {
+      await confirm();
+    } catch (err) {
+      await removeData();
+      throw new AgentError(err instanceof AgentError ? err.kind : 'storage', `commit backup ${manifest.id} of ${manifest.database}: ${messageOf(err)}`, { cause: err });
+    }
+  }
+  let writeError: unknown;
   try {
     await commitManifest(storage, manifest);
+    return;
   } catch (err) {
-    for (const object of manifest.objects) await removeQuietly(storage, object.key, log);
-    throw new AgentError('storage', `commit manifest of backup ${manifest.id} to ${storage.location}: ${describeStorageError(err)}`, {
-      ...storageHintOption(err),
-      cause: err,
+    writeError = err;
+  }
+  const what = `commit manifest of backup ${manifest.id} to ${storage.location}: ${describeStorageError(writeError)}`;
+  let stored: 'same' | 'absent' | 'different';
+  try {
+    const back = await storage.getVersioned(manifestKey(manifest.database, manifest.id));
+    stored = back === undefined ? 'absent' : back.data.equals(Buffer.from(serializeManifest(manifest))) ? 'same' : 'different';
+  } catch (readError) {
+    throw new AgentError('storage', `${what}; reading it back failed too (${describeStorageError(readError)}), so the data is kept`, {
+      cause: writeError,
+      hint: 'once the store answers again, `agent list` shows the backup if its manifest was stored; if not, prune removes the data as an orphan after orphan_grace',
     });
   }
+  if (stored === 'same') {
+    log.warn({ error: describeStorageError(writeError) }, 'the manifest write reported an error, but the manifest is stored: the backup is committed');
+    return;
+  }
+  if (stored === 'different') {
+    throw new AgentError('integrity', `${what}; another manifest is stored under the same ID, so the data is kept`, { cause: writeError });
+  }
+  await removeData();
+  throw new AgentError('storage', what, { ...storageHintOption(writeError), cause: writeError });
 }
 
 export interface ManifestFields {

@@ -2,14 +2,17 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listBackups } from '../catalog/catalog.ts';
-import { newBackupId, physicalKey } from '../catalog/keys.ts';
+import { manifestKey, newBackupId, physicalKey } from '../catalog/keys.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import { withDefaultsFile } from '../capture/defaults-file.ts';
 import { buildPhysicalArgs, parseBinlogPos, parseCheckpoints, parseReplicaPosition, planPhysical } from '../capture/physical.ts';
-import { readDatadir, readServerInfo, withConnection } from '../capture/server.ts';
-import { locateTool } from '../capture/tools.ts';
+import { readDatadir, readServerInfo, withConnection, type ServerInfo } from '../capture/server.ts';
+import { locateTool, type ToolInfo } from '../capture/tools.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { compressionExtension } from '../pipeline/compress.ts';
+import type { StorageDriver } from '../storage/driver.ts';
+import { describeStorageError } from '../storage/errors.ts';
+import { takeBackupLease, type BackupLease } from './backup-lease.ts';
 import { buildManifest, captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
 import type { BackupContext } from './run-backup.ts';
 
@@ -45,14 +48,71 @@ export async function runPhysicalBackup(ctx: BackupContext, requested: 'full' | 
   }
   const tool = await locateTool(ctx.config.tools.backup, ['mariadb-backup', 'mariabackup'], 'tools.backup');
   await checkStorage(storage, database.name);
+  // Ordering against prune (src/lease/prune-guard.ts): the lease is taken BEFORE the catalog is
+  // read, then names the chosen parent, then the parent's manifest is checked again. Prune checks
+  // the leases before removing a backup's manifest and again after (putting the manifest back if
+  // a lease needs it now), and removes data only after both. So either prune sees the parent named
+  // (and keeps it), or its manifest was already gone when this backup looked again (and this
+  // backup becomes a full one). The parent is checked once more right before the commit.
+  const lease = await takeBackupLease({
+    storage,
+    database: database.name,
+    id,
+    type: requested,
+    ttlMs: ctx.config.prune.lock_ttl,
+    log: ctx.logger.child({ database: database.name, backup: id }),
+  });
+  try {
+    return await takePhysical(ctx, { id, startedAt, server, datadir, tool, lease, requested });
+  } finally {
+    await lease.end();
+  }
+}
+
+interface PhysicalRun {
+  id: string;
+  startedAt: Date;
+  server: ServerInfo;
+  datadir: string;
+  tool: ToolInfo;
+  lease: BackupLease;
+  requested: 'full' | 'incremental';
+}
+
+async function parentStillThere(storage: StorageDriver, database: string, parent: string): Promise<boolean> {
+  try {
+    return (await storage.stat(manifestKey(database, parent))) !== undefined;
+  } catch (err) {
+    throw new AgentError('storage', `check the parent backup ${parent} of ${database} in ${storage.location}: ${describeStorageError(err)}`, { cause: err });
+  }
+}
+
+async function takePhysical(ctx: BackupContext, run: PhysicalRun): Promise<Manifest> {
+  const { database, storage } = ctx;
+  const now = ctx.now ?? (() => new Date());
+  const { id, startedAt, server, datadir, tool, lease, requested } = run;
   const { backups } = await listBackups(storage, database.name);
-  const plan = planPhysical(requested, backups, server, database.physical.max_chain_length);
+  let plan = planPhysical(requested, backups, server, database.physical.max_chain_length);
+  if (plan.type === 'incremental') {
+    await lease.name('incremental', plan.parent.id);
+    if (!(await parentStillThere(storage, database.name, plan.parent.id))) {
+      plan = { type: 'full', reason: `its base ${plan.parent.id} was removed by prune meanwhile` };
+    }
+  }
+  if (plan.type === 'full' && requested === 'incremental') await lease.name('full', null);
   const type = plan.type;
   const log = ctx.logger.child({ database: database.name, backup: id, type });
   if (requested === 'incremental' && plan.type === 'full') log.info({ reason: plan.reason }, 'taking a full backup instead of an incremental');
   const parent = plan.type === 'incremental' ? plan.parent : undefined;
   const key = physicalKey(database.name, id, compressionExtension(database.compression.algorithm));
   log.info({ tool: tool.versionLine, server: server.version, datadir, parent: parent?.id, storage: storage.location }, 'backup started');
+  const signal = ctx.signal ? AbortSignal.any([ctx.signal, lease.signal]) : lease.signal;
+  const confirm = async () => {
+    await lease.confirm();
+    if (parent && !(await parentStillThere(storage, database.name, parent.id))) {
+      throw new AgentError('storage', `its base backup ${parent.id} was removed while it ran`, { hint: 'take a full backup (--type full), or keep more backups in retention' });
+    }
+  };
 
   const lsnDir = await mkdtemp(join(tmpdir(), 'backup-agent-lsn-'));
   try {
@@ -69,7 +129,7 @@ export async function runPhysicalBackup(ctx: BackupContext, requested: 'full' | 
           extraArgs: database.physical.extra_args,
         });
         return captureToStorage(
-          { database: database.name, storage, compression: database.compression, signal: ctx.signal },
+          { database: database.name, storage, compression: database.compression, signal },
           { file: tool.path, args, key, log, action: `back up database ${database.name} with ${tool.name}`, hint: backupHint },
         );
       },
@@ -117,7 +177,7 @@ export async function runPhysicalBackup(ctx: BackupContext, requested: 'full' | 
       server,
       tool,
     });
-    await commitOrRemove(storage, manifest, log);
+    await commitOrRemove(storage, manifest, log, confirm);
     log.info(
       { sizeBytes: manifest.sizeBytes, fromLsn: checkpoints.fromLsn, toLsn: checkpoints.toLsn, durationMs: completedAt.getTime() - startedAt.getTime() },
       'backup completed',

@@ -10,10 +10,12 @@ import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError } from '../errors.ts';
 import { compressionExtension } from '../pipeline/compress.ts';
 import type { StorageDriver } from '../storage/driver.ts';
+import { takeBackupLease } from './backup-lease.ts';
 import { buildManifest, captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
 
 export interface BackupContext {
-  config: Pick<AgentConfig, 'tools'>;
+  /** prune.lock_ttl is also the TTL of the backup's lease. */
+  config: Pick<AgentConfig, 'tools' | 'prune'>;
   database: DatabaseConfig;
   storage: StorageDriver;
   trigger: Manifest['trigger'];
@@ -56,47 +58,54 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
   const wantCoordinates = database.dump.binlog_coordinates === 'auto' && server.binlogEnabled;
   log.info({ schemas, tool: tool.versionLine, server: server.version, storage: storage.location }, 'backup started');
 
-  const scanner = new CoordinatesScanner();
-  const stream = await withDefaultsFile(database.connection, tool.flavor, async (defaultsFile) => {
-    const args = buildDumpArgs({
-      defaultsFile,
-      tool,
-      schemas,
-      binlogCoordinates: wantCoordinates,
-      extraArgs: database.dump.extra_args,
+  // The lease first: from now on prune spares this backup's objects and uploads.
+  const lease = await takeBackupLease({ storage, database: database.name, id, type: 'dump', ttlMs: ctx.config.prune.lock_ttl, log });
+  try {
+    const signal = ctx.signal ? AbortSignal.any([ctx.signal, lease.signal]) : lease.signal;
+    const scanner = new CoordinatesScanner();
+    const stream = await withDefaultsFile(database.connection, tool.flavor, async (defaultsFile) => {
+      const args = buildDumpArgs({
+        defaultsFile,
+        tool,
+        schemas,
+        binlogCoordinates: wantCoordinates,
+        extraArgs: database.dump.extra_args,
+      });
+      return captureToStorage(
+        { database: database.name, storage, compression: database.compression, signal },
+        { file: tool.path, args, key, log, action: `dump database ${database.name}`, inspect: scanner, hint: dumpHint },
+      );
     });
-    return captureToStorage(
-      { database: database.name, storage, compression: database.compression, signal: ctx.signal },
-      { file: tool.path, args, key, log, action: `dump database ${database.name}`, inspect: scanner, hint: dumpHint },
+
+    const completedAt = now();
+    const manifest = buildManifest({
+      id,
+      database: database.name,
+      type: 'dump',
+      trigger: ctx.trigger,
+      startedAt,
+      completedAt,
+      compression: database.compression,
+      key,
+      stream,
+      schemas,
+      binlog: scanner.coordinates(),
+      server,
+      tool,
+    });
+    if (wantCoordinates && !manifest.binlog) {
+      log.warn('binary logging is on but the dump recorded no binlog coordinates');
+    }
+
+    await commitOrRemove(storage, manifest, log, () => lease.confirm());
+    log.info(
+      { sizeBytes: manifest.sizeBytes, rawSizeBytes: manifest.rawSizeBytes, durationMs: completedAt.getTime() - startedAt.getTime() },
+      'backup completed',
     );
-  });
-
-  const completedAt = now();
-  const manifest = buildManifest({
-    id,
-    database: database.name,
-    type: 'dump',
-    trigger: ctx.trigger,
-    startedAt,
-    completedAt,
-    compression: database.compression,
-    key,
-    stream,
-    schemas,
-    binlog: scanner.coordinates(),
-    server,
-    tool,
-  });
-  if (wantCoordinates && !manifest.binlog) {
-    log.warn('binary logging is on but the dump recorded no binlog coordinates');
+    return manifest;
+  } finally {
+    await lease.end();
   }
-
-  await commitOrRemove(storage, manifest, log);
-  log.info(
-    { sizeBytes: manifest.sizeBytes, rawSizeBytes: manifest.rawSizeBytes, durationMs: completedAt.getTime() - startedAt.getTime() },
-    'backup completed',
-  );
-  return manifest;
 }
 
 function dumpHint(stderr: string): string {

@@ -3,6 +3,7 @@ import { runBinlogCapture } from '../binlog/capture.ts';
 import { listBackups } from '../catalog/catalog.ts';
 import type { DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
+import { asBinlogWriter } from '../lease/binlog-writer.ts';
 import { formatTime, renderTable } from '../ui/format.ts';
 import { out, type CommandContext } from './context.ts';
 
@@ -26,7 +27,10 @@ export async function binlogCapture(ctx: CommandContext, options: { database?: s
   const results = await Promise.allSettled(
     targets.map(async (database) => {
       process.stderr.write(`capturing the binlog of ${database.name}…\n`);
-      await runBinlogCapture({ config: ctx.config, database, storage: await ctx.storage(database), logger: ctx.logger, signal: ctx.signal });
+      const storage = await ctx.storage(database);
+      await asBinlogWriter({ storage, database: database.name, ttlMs: ctx.config.prune.lock_ttl, log: ctx.logger, signal: ctx.signal }, (signal) =>
+        runBinlogCapture({ config: ctx.config, database, storage, logger: ctx.logger, signal }),
+      );
     }),
   );
   const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ name: targets[i]?.name ?? '?', error: r.reason as unknown }] : []));
@@ -34,7 +38,11 @@ export async function binlogCapture(ctx: CommandContext, options: { database?: s
     process.stderr.write(`error: ${f.name}: ${messageOf(f.error)}\n`);
     if (f.error instanceof AgentError && f.error.hint) process.stderr.write(`hint: ${f.error.hint}\n`);
   }
-  if (failed.length > 0) throw new AgentError('tool', `binlog capture failed for ${failed.map((f) => f.name).join(', ')}`, { reported: true });
+  if (failed.length > 0) {
+    // Every failure a held lease (another writer): exit 3, "busy", not a failure of this process.
+    const locked = failed.every((f) => f.error instanceof AgentError && f.error.kind === 'locked');
+    throw new AgentError(locked ? 'locked' : 'tool', `binlog capture failed for ${failed.map((f) => f.name).join(', ')}`, { reported: true });
+  }
 }
 
 /** `agent binlog list`: the archive of each entry: runs, gaps, and the last recoverable time. */

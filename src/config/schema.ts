@@ -149,6 +149,11 @@ const s3StorageSchema = z.strictObject({
    * aws-chunked bodies (s3rver, some older S3-compatible services).
    */
   checksum: z.enum(['when_supported', 'when_required']).default('when_supported'),
+  /**
+   * Whether the store honours If-None-Match/If-Match on PutObject and If-Match on DeleteObject
+   * (AWS S3 does). false: leases and locks fall back to read-compare-write (s3rver, older stores).
+   */
+  conditional_writes: bool().default(true),
   /** Multipart part size. Memory is about part_size × (upload_concurrency + 1). 10 000 parts max. */
   part_size_mb: int().pipe(z.int().min(5).max(5120)).default(8),
   upload_concurrency: int().pipe(z.int().min(1).max(16)).default(2),
@@ -164,6 +169,8 @@ const gcsStorageSchema = z.strictObject({
   /** For emulators or private endpoints, e.g. http://127.0.0.1:9199. */
   endpoint: z.url().optional(),
   storage_class: nonEmpty.optional(),
+  /** Whether the store honours generation preconditions (GCS does; the emulator does not). */
+  conditional_writes: bool().default(true),
 });
 
 export const storageSchema = z.discriminatedUnion('type', [
@@ -307,7 +314,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Objects under a database's prefix with no manifest, older than this, are removed by prune. */
       orphan_grace: duration().default(86_400_000),
-      /** A prune lock not refreshed for this long is stale and may be taken over. */
+      /**
+       * A lock or lease (prune lock, running backup, binlog writer) not refreshed for this long is
+       * stale: prune no longer honours it and another process may take it over. Holders refresh
+       * every third of it.
+       */
       lock_ttl: duration().default(600_000),
       /** When the daemon prunes every database, besides after each periodic backup. */
       daily_at: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time HH:MM').default('04:00'),

@@ -5,6 +5,7 @@ import { compareFiles, splitBinlogName, type SegmentManifest } from '../binlog/s
 import { listBackups } from '../catalog/catalog.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { messageOf } from '../errors.ts';
+import { asBinlogWriter } from '../lease/binlog-writer.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import type { DaemonEventBus } from './events.ts';
 
@@ -92,12 +93,16 @@ export class BinlogSupervisor {
       await this.#refreshRecoverable(database.name, running);
       while (!controller.signal.aborted) {
         try {
-          await runBinlogCapture({
+          const storage = await this.#storage(database);
+          // One writer per archive: a second daemon (HA pair) or `agent binlog capture` holding the
+          // lease makes this attempt fail as 'locked', logged and retried after RETRY_MS.
+          const lease = { storage, database: database.name, ttlMs: config.prune.lock_ttl, log, signal: controller.signal };
+          await asBinlogWriter(lease, (signal) => runBinlogCapture({
             config,
             database,
-            storage: await this.#storage(database),
+            storage,
             logger: this.#logger,
-            signal: controller.signal,
+            signal,
             onSegment: (segment) => this.#onSegment(database.name, running, segment),
             onState: (state: CaptureState) => {
               if (state.pendingBytes > 0) pendingSince ??= Date.now();
@@ -108,7 +113,7 @@ export class BinlogSupervisor {
               if (state.connected) status.error = null;
               this.#bus.emit('binlog:state', { database: database.name, ...status });
             },
-          });
+          }));
         } catch (err) {
           status.connected = false;
           status.error = messageOf(err);

@@ -8,6 +8,7 @@ import type { ObjectInfo, StorageDriver } from '../storage/driver.ts';
 import { describeStorageError } from '../storage/errors.ts';
 import { binlogPrefix, compareFiles, parseSegmentKey, type SegmentRef } from '../binlog/segments.ts';
 import { acquireLock, lockKey } from './lock.ts';
+import { PruneGuard } from '../lease/prune-guard.ts';
 import { catalogUnreadableError, dataUnknownError } from './fail-closed.ts';
 import { applyRetention, FAMILIES, type Family, type RetentionItem } from './policy.ts';
 
@@ -173,24 +174,38 @@ export interface PruneOptions {
 export async function prune(storage: StorageDriver, database: DatabaseConfig, options: PruneOptions): Promise<{ plan: PrunePlan; outcome: PruneOutcome | undefined }> {
   const now = options.now ?? (() => new Date());
   const log = options.logger.child({ database: database.name });
-  const makePlan = async () => {
+  // Leases first (running backups): what they protect is never an orphan, nor removed.
+  const makePlan = async (guard: PruneGuard) => {
     const plan = await planPrune(storage, database, options.timeZone, now(), options.orphanGraceMs);
+    plan.orphans = guard.orphans(plan.orphans);
+    guard.know([...plan.keep.map((k) => k.manifest), ...plan.remove]);
     for (const u of plan.unrestorable) log.warn({ backup: u.manifest.id, type: u.manifest.type, problem: u.problem }, 'backup cannot be restored: kept, not counted by retention');
     return plan;
   };
-  if (options.dryRun) return { plan: await makePlan(), outcome: undefined };
+  if (options.dryRun) return { plan: await makePlan(await PruneGuard.load(storage, database.name, now)), outcome: undefined };
 
   const lock = await acquireLock(storage, { database: database.name, purpose: 'prune', ttlMs: options.lockTtlMs, now });
   const refresher = setInterval(() => {
     lock.refresh().catch((err: unknown) => log.error({ error: messageOf(err) }, 'could not refresh the prune lock'));
   }, Math.max(1000, Math.floor(options.lockTtlMs / 3)));
   try {
-    const plan = await makePlan();
+    const guard = await PruneGuard.load(storage, database.name, now);
+    const plan = await makePlan(guard);
     const outcome: PruneOutcome = { removed: [], orphansRemoved: [], uploadsAborted: [], binlogFilesRemoved: [] };
     for (const manifest of plan.remove) {
       if (options.signal?.aborted) throw new AgentError('internal', 'prune cancelled', { cause: options.signal.reason });
+      const needed = await guard.neededBy(manifest.id);
+      if (needed) {
+        log.warn({ backup: manifest.id, reason: needed }, 'backup kept: a running backup needs it');
+        continue;
+      }
       try {
         await storage.delete(manifestKey(manifest.database, manifest.id));
+        const restored = await guard.restoreIfNeeded(manifest);
+        if (restored) {
+          log.warn({ backup: manifest.id, reason: restored }, 'backup kept: a running backup needs it');
+          continue;
+        }
         for (const object of manifest.objects) await storage.delete(object.key);
       } catch (err) {
         throw new AgentError('storage', `remove backup ${manifest.id} of ${database.name} from ${storage.location}: ${describeStorageError(err)}`, { cause: err });
@@ -212,6 +227,10 @@ export async function prune(storage: StorageDriver, database: DatabaseConfig, op
       log.info({ file, segments, keepFrom: plan.binlog.keepFrom }, 'binlog file removed by retention');
     }
     for (const orphan of plan.orphans) {
+      if (!(await guard.mayDeleteOrphan(orphan))) {
+        log.info({ key: orphan.key }, 'orphan candidate kept: its backup is running or committed meanwhile');
+        continue;
+      }
       await storage.delete(orphan.key);
       outcome.orphansRemoved.push(orphan.key);
       log.info({ key: orphan.key, modifiedAt: orphan.modifiedAt.toISOString() }, 'orphaned object removed');
@@ -220,11 +239,13 @@ export async function prune(storage: StorageDriver, database: DatabaseConfig, op
     // multipart uploads. The backups themselves are pruned either way.
     const before = new Date(now().getTime() - options.orphanGraceMs);
     try {
-      outcome.uploadsAborted = (await storage.abortIncompleteUploads?.(`${database.name}/`, before)) ?? [];
+      outcome.uploadsAborted = await storage.abortIncompleteUploads(`${database.name}/`, before, guard.spare);
       for (const key of outcome.uploadsAborted) log.info({ key }, 'unfinished upload removed');
     } catch (err) {
       log.warn({ error: describeStorageError(err) }, 'could not clean up unfinished uploads');
     }
+    // Last: an expired lease protected nothing above; removing it only tidies up after its dead holder.
+    await guard.removeStale(log);
     return { plan, outcome };
   } finally {
     clearInterval(refresher);

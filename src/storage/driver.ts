@@ -9,6 +9,12 @@ export interface ObjectInfo {
   modifiedAt: Date;
 }
 
+export interface VersionedObject {
+  data: Buffer;
+  /** Opaque: compare for equality and pass back to putIfMatch/deleteIfMatch, nothing else. */
+  version: string;
+}
+
 export interface PutOptions {
   signal?: AbortSignal;
   contentType?: string;
@@ -44,18 +50,44 @@ export interface StorageDriver {
   delete(key: string): Promise<void>;
 
   /**
-   * Creates a small object only if no object exists at `key`: resolves true when this call created
-   * it, false when one was already there. Atomic where the store supports conditional writes
-   * (local O_EXCL, S3 If-None-Match, GCS ifGenerationMatch=0); used for locks.
+   * Whether the store honours conditional writes, so putIfAbsent, putIfMatch and deleteIfMatch
+   * are atomic. When false (an S3- or GCS-compatible store configured with
+   * `conditional_writes: false`), the driver emulates them by reading, comparing and writing:
+   * right when one writer acts at a time, but two writers racing within one round trip can both
+   * succeed. Callers that need exclusion say so to the user (docs: leases).
    */
-  putIfAbsent(key: string, data: Buffer): Promise<boolean>;
+  readonly conditionalWrites: boolean;
+
+  /**
+   * Reads a small object whole with its version token, or undefined when it does not exist. The
+   * token changes whenever the object is replaced: S3 ETag, GCS generation, local SHA-256 of the
+   * content (equal content is the same version, which is harmless for compare-and-swap).
+   */
+  getVersioned(key: string): Promise<VersionedObject | undefined>;
+
+  /**
+   * Creates a small object only if no object exists at `key`: resolves with its version token when
+   * this call created it, undefined when one was already there (local O_EXCL link, S3
+   * If-None-Match, GCS ifGenerationMatch=0). The object is visible only complete.
+   */
+  putIfAbsent(key: string, data: Buffer): Promise<string | undefined>;
+
+  /**
+   * Replaces `key` only if its current version is `version`: resolves with the new version, or
+   * undefined when the object changed or is gone (S3 If-Match, GCS ifGenerationMatch).
+   */
+  putIfMatch(key: string, data: Buffer, version: string): Promise<string | undefined>;
+
+  /** Removes `key` only if its current version is `version`: true when removed, false when it changed or is gone. */
+  deleteIfMatch(key: string, version: string): Promise<boolean>;
 
   /**
    * Removes what uploads that never finished left behind under `prefix` and started before
-   * `before` (S3: multipart uploads; local: temp files of a crashed writer), and returns a
-   * description of each. Stores that leave nothing behind (GCS) do not implement it.
+   * `before` (S3: multipart uploads; local: temp files of a crashed writer and the empty
+   * directories it left), except under a key `spare` says to keep (a running backup's), and
+   * returns a description of each. Stores that leave nothing behind (GCS) return [].
    */
-  abortIncompleteUploads?(prefix: string, before: Date): Promise<string[]>;
+  abortIncompleteUploads(prefix: string, before: Date, spare?: (key: string, startedAt: Date) => boolean): Promise<string[]>;
 
   /** Releases clients and sockets. */
   close?(): Promise<void>;

@@ -29,6 +29,10 @@ export function storageHint(err: unknown): string | undefined {
     return 'the storage endpoint cannot be reached: check endpoint: and the network';
   }
   if (e?.code === 'EACCES' || e?.code === 'EROFS') return 'the agent cannot write to the storage path: check its permissions';
+  if (e?.code === 'ENOTDIR') return 'the storage path (or a directory in it) is a file, not a directory: fix path: in the storage configuration';
+  if (e?.code === 'ENOENT' && (err as { syscall?: string }).syscall === 'mkdir') {
+    return 'the storage path cannot be created there: fix path: in the storage configuration (a directory the agent may create)';
+  }
   return undefined;
 }
 

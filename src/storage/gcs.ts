@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { GcsStorageConfig } from '../config/schema.ts';
 import { CountingStream } from '../pipeline/digest.ts';
-import { assertValidKey, StorageNotFoundError, type ObjectInfo, type PutOptions, type StorageDriver } from './driver.ts';
+import { assertValidKey, StorageNotFoundError, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
 
 export function createGcsBucket(config: GcsStorageConfig): Bucket {
   const storage = new Storage({
@@ -19,6 +19,11 @@ function isNotFound(err: unknown): boolean {
   return (err as { code?: number }).code === 404;
 }
 
+/** 412: the generation precondition did not hold. */
+function isPreconditionFailure(err: unknown): boolean {
+  return (err as { code?: number }).code === 412;
+}
+
 /**
  * Google Cloud Storage. put is one resumable upload session fed from the stream (no chunkSize, so
  * nothing is buffered beyond the stream's own high-water marks). GCS creates the object only when
@@ -26,12 +31,15 @@ function isNotFound(err: unknown): boolean {
  */
 export class GcsDriver implements StorageDriver {
   readonly location: string;
+  /** GCS honours generation preconditions; an emulator or a compatible store may not (config: conditional_writes). */
+  readonly conditionalWrites: boolean;
   readonly #bucket: Bucket;
   readonly #storageClass: string | undefined;
 
-  constructor(bucket: Bucket, options: { storageClass?: string | undefined } = {}) {
+  constructor(bucket: Bucket, options: { storageClass?: string | undefined; conditionalWrites?: boolean | undefined } = {}) {
     this.#bucket = bucket;
     this.#storageClass = options.storageClass;
+    this.conditionalWrites = options.conditionalWrites ?? true;
     this.location = `gs://${bucket.name}`;
   }
 
@@ -98,14 +106,70 @@ export class GcsDriver implements StorageDriver {
     await this.#bucket.file(key).delete({ ignoreNotFound: true });
   }
 
-  async putIfAbsent(key: string, data: Buffer): Promise<boolean> {
+  async getVersioned(key: string): Promise<VersionedObject | undefined> {
     assertValidKey(key);
     try {
-      await this.#bucket.file(key).save(data, { resumable: false, contentType: 'application/json', preconditionOpts: { ifGenerationMatch: 0 } });
-      return true;
+      const [meta] = await this.#bucket.file(key).getMetadata();
+      const generation = String(meta.generation ?? '');
+      // Read exactly the generation the token names, not whatever is current by then.
+      const [data] = await this.#bucket.file(key, generation ? { generation } : {}).download({ validation: false });
+      return { data, version: generation };
     } catch (err) {
-      if ((err as { code?: number }).code === 412) return false;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
+  }
+
+  /** Saves a small object under `ifGenerationMatch` (0: only if absent) and returns its generation. */
+  async #saveSmall(key: string, data: Buffer, ifGenerationMatch: number | string | undefined): Promise<string | undefined> {
+    const file = this.#bucket.file(key);
+    try {
+      await file.save(data, {
+        resumable: false,
+        contentType: 'application/json',
+        ...(ifGenerationMatch === undefined ? {} : { preconditionOpts: { ifGenerationMatch } }),
+      });
+    } catch (err) {
+      if (isPreconditionFailure(err)) return undefined;
+      throw err;
+    }
+    const generation = (file.metadata as { generation?: string | number } | undefined)?.generation;
+    return String(generation ?? (await file.getMetadata())[0].generation ?? '');
+  }
+
+  async putIfAbsent(key: string, data: Buffer): Promise<string | undefined> {
+    assertValidKey(key);
+    // Without conditional writes: look, then write (a racing writer can slip in between).
+    if (!this.conditionalWrites) return (await this.stat(key)) ? undefined : this.#saveSmall(key, data, undefined);
+    return this.#saveSmall(key, data, 0);
+  }
+
+  async putIfMatch(key: string, data: Buffer, version: string): Promise<string | undefined> {
+    assertValidKey(key);
+    if (!this.conditionalWrites) return (await this.getVersioned(key))?.version === version ? this.#saveSmall(key, data, undefined) : undefined;
+    if (!/^\d+$/.test(version)) return undefined;
+    return this.#saveSmall(key, data, version); // a string: generations can pass 2^53
+  }
+
+  async deleteIfMatch(key: string, version: string): Promise<boolean> {
+    assertValidKey(key);
+    if (!this.conditionalWrites) {
+      if ((await this.getVersioned(key))?.version !== version) return false;
+      await this.delete(key);
+      return true;
+    }
+    if (!/^\d+$/.test(version)) return false;
+    try {
+      await this.#bucket.file(key).delete({ ifGenerationMatch: version });
+      return true;
+    } catch (err) {
+      if (isPreconditionFailure(err) || isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /** A resumable upload that is never finalised creates no object, and GCS expires its session. */
+  async abortIncompleteUploads(): Promise<string[]> {
+    return [];
   }
 }

@@ -1,24 +1,32 @@
 import { BLOCK_SIZE } from '../pipeline/rechunk.ts';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { link, open, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertValidKey, StorageNotFoundError, type ObjectInfo, type PutOptions, type StorageDriver } from './driver.ts';
+import { assertValidKey, StorageNotFoundError, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
+import { ensureDir, errnoCode, removeEmptyDirs, withMutex } from './local-fs.ts';
 
 /** In-flight files: `<key>.<12 hex>.partial`; never listed and never visible under their key. */
 const PARTIAL = /\.[0-9a-f]{12}\.partial$/;
+/** The compare-and-swap mutex of a key (local-fs.ts): never listed. */
+const MUTEX = /\.cas-mutex$/;
 
 function isNotFound(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
+  const code = errnoCode(err);
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 /** unlink of a directory: not an object, so for delete it is as good as missing. */
 function isDirectory(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
+  const code = errnoCode(err);
   return code === 'EISDIR' || code === 'EPERM';
+}
+
+/** The version token of a local object: the SHA-256 of its content. */
+function versionOf(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
 }
 
 /** fsync a directory so a rename or unlink in it survives a crash. */
@@ -31,14 +39,24 @@ async function syncDir(path: string): Promise<void> {
   }
 }
 
+/** Writes and fsyncs a small temp file beside `target`; returns its path. */
+async function writeTemp(target: string, data: Buffer): Promise<string> {
+  const temp = `${target}.${randomBytes(6).toString('hex')}.partial`;
+  await writeFile(temp, data, { flag: 'wx', mode: 0o640, flush: true });
+  return temp;
+}
+
 /**
  * A directory on a local or mounted file system. put writes `<key>.<random>.partial` beside the
  * target, fsyncs it, renames it into place and fsyncs the directory: an object is either whole
- * or absent, also across a crash.
+ * or absent, also across a crash. Conditional writes are exact among writers that share the file
+ * system: create = link() of a complete temp file (fails if the key exists), replace and delete
+ * = compare and swap under a per-key O_EXCL mutex.
  */
 export class LocalDriver implements StorageDriver {
   readonly root: string;
   readonly location: string;
+  readonly conditionalWrites = true;
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -52,18 +70,37 @@ export class LocalDriver implements StorageDriver {
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<{ size: number }> {
     const target = this.#path(key);
-    await mkdir(dirname(target), { recursive: true });
+    options.signal?.throwIfAborted();
     const temp = `${target}.${randomBytes(6).toString('hex')}.partial`;
-    const out = createWriteStream(temp, { flags: 'wx', mode: 0o640, flush: true, highWaterMark: BLOCK_SIZE });
+    const handle = await this.#createIn(dirname(target), () => open(temp, 'wx', 0o640));
+    const out = createWriteStream('', { fd: handle, flush: true, highWaterMark: BLOCK_SIZE });
     try {
       await pipeline(body, out, options.signal ? { signal: options.signal } : {});
       await rename(temp, target);
       await syncDir(dirname(target));
     } catch (err) {
+      // Best-effort cleanup: the upload's own error is what the caller must see; a leftover empty
+      // directory holds no object and prune removes it.
       await unlink(temp).catch(() => undefined);
+      await removeEmptyDirs(this.root, dirname(target)).catch(() => undefined);
       throw err;
     }
     return { size: out.bytesWritten };
+  }
+
+  /**
+   * Creates the directory and runs `create` in it. A concurrent delete of the last object in that
+   * directory removes it between the two: then create again, a bounded number of times.
+   */
+  async #createIn<T>(dir: string, create: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      await ensureDir(dir);
+      try {
+        return await create();
+      } catch (err) {
+        if (errnoCode(err) !== 'ENOENT' || attempt >= 3) throw err;
+      }
+    }
   }
 
   async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
@@ -79,6 +116,17 @@ export class LocalDriver implements StorageDriver {
     return createReadStream('', { fd: handle, ...(options.signal ? { signal: options.signal } : {}) });
   }
 
+  async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    const path = this.#path(key);
+    try {
+      const data = await readFile(path);
+      return { data, version: versionOf(data) };
+    } catch (err) {
+      if (isNotFound(err) || errnoCode(err) === 'EISDIR') return undefined;
+      throw err;
+    }
+  }
+
   async stat(key: string): Promise<ObjectInfo | undefined> {
     try {
       const info = await stat(this.#path(key));
@@ -89,17 +137,47 @@ export class LocalDriver implements StorageDriver {
     }
   }
 
+  /**
+   * A root that does not exist yet is an empty store (it is created on the first write); a root
+   * that is not a directory is a configuration error, never "no objects".
+   */
+  async #checkRoot(): Promise<boolean> {
+    try {
+      const info = await stat(this.root);
+      if (!info.isDirectory()) throw Object.assign(new Error(`ENOTDIR: storage path ${this.root} is not a directory`), { code: 'ENOTDIR' });
+      return true;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    // Start at the deepest directory the prefix names completely, then filter by the rest.
-    const slash = prefix.lastIndexOf('/');
-    const startDir = slash < 0 ? this.root : join(this.root, ...prefix.slice(0, slash).split('/'));
+    if (!(await this.#checkRoot())) return;
     const found: ObjectInfo[] = [];
-    await this.#walk(startDir, prefix, found);
+    await this.#walk(this.#startDir(prefix), prefix, async (path, key) => {
+      if (PARTIAL.test(key) || MUTEX.test(key) || !key.startsWith(prefix)) return;
+      const info = await stat(path).catch((err: unknown) => {
+        if (isNotFound(err)) return undefined; // deleted while listing
+        throw err;
+      });
+      if (info) found.push({ key, size: info.size, modifiedAt: info.mtime });
+    });
     found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     yield* found;
   }
 
-  async #walk(dir: string, prefix: string, found: ObjectInfo[]): Promise<void> {
+  /** The deepest directory the prefix names completely: the walk starts there. */
+  #startDir(prefix: string): string {
+    const slash = prefix.lastIndexOf('/');
+    return slash < 0 ? this.root : join(this.root, ...prefix.slice(0, slash).split('/'));
+  }
+
+  /**
+   * Visits every file under `dir` that can hold keys under `prefix` and, with `dirs`, every
+   * directory after its content, with the modification time it had before its content was visited.
+   */
+  async #walk(dir: string, prefix: string, visit: (path: string, key: string, dirMtime?: Date) => Promise<void>, dirs = false): Promise<void> {
     let entries;
     try {
       entries = await readdir(dir, { withFileTypes: true });
@@ -111,59 +189,102 @@ export class LocalDriver implements StorageDriver {
       const path = join(dir, entry.name);
       const key = relative(this.root, path).split(sep).join('/');
       if (entry.isDirectory()) {
-        if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await this.#walk(path, prefix, found);
-      } else if (entry.isFile() && !PARTIAL.test(entry.name) && key.startsWith(prefix)) {
-        const info = await stat(path).catch(() => undefined);
-        if (info) found.push({ key, size: info.size, modifiedAt: info.mtime });
+        if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) {
+          const mtime = dirs ? (await stat(path)).mtime : undefined;
+          await this.#walk(path, prefix, visit, dirs);
+          if (mtime) await visit(path, key, mtime);
+        }
+      } else if (entry.isFile()) {
+        await visit(path, key);
       }
     }
   }
 
-  async abortIncompleteUploads(prefix: string, before: Date): Promise<string[]> {
-    const slash = prefix.lastIndexOf('/');
-    const startDir = slash < 0 ? this.root : join(this.root, ...prefix.slice(0, slash).split('/'));
+  async abortIncompleteUploads(prefix: string, before: Date, spare: (key: string, startedAt: Date) => boolean = () => false): Promise<string[]> {
+    if (!(await this.#checkRoot())) return [];
     const removed: string[] = [];
-    const walk = async (dir: string): Promise<void> => {
-      const entries = await readdir(dir, { withFileTypes: true }).catch((err: unknown) => {
-        if (isNotFound(err)) return [];
-        throw err;
-      });
-      for (const entry of entries) {
-        const path = join(dir, entry.name);
-        const key = relative(this.root, path).split(sep).join('/');
-        if (entry.isDirectory()) {
-          if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(path);
-        } else if (PARTIAL.test(entry.name) && key.startsWith(prefix)) {
-          const info = await stat(path).catch(() => undefined);
-          if (info && info.mtime.getTime() < before.getTime()) {
-            await unlink(path).catch(() => undefined);
-            removed.push(key);
-          }
-        }
-      }
-    };
-    await walk(startDir);
+    await this.#walk(
+      this.#startDir(prefix),
+      prefix,
+      async (path, key, dirMtime) => {
+        await this.#abortOne(path, key, dirMtime, prefix, before, spare, removed);
+      },
+      true,
+    );
     return removed;
   }
 
-  async putIfAbsent(key: string, data: Buffer): Promise<boolean> {
-    const target = this.#path(key);
-    await mkdir(dirname(target), { recursive: true });
-    let handle;
-    try {
-      handle = await open(target, 'wx', 0o640);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw err;
+  /** One step of abortIncompleteUploads: a temp file, or a directory (with its mtime from before its content went). */
+  async #abortOne(path: string, key: string, dirMtime: Date | undefined, prefix: string, before: Date, spare: (key: string, startedAt: Date) => boolean, removed: string[]): Promise<void> {
+    const isDir = dirMtime !== undefined;
+    if (!key.startsWith(prefix) || (!isDir && !PARTIAL.test(key))) return;
+    const mtime = dirMtime ?? (await stat(path).catch(() => undefined))?.mtime;
+    if (!mtime || mtime.getTime() >= before.getTime() || spare(isDir ? `${key}/` : key, mtime)) return;
+    if (!isDir) {
+      await unlink(path).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+      removed.push(key);
+      return;
     }
+    // A directory a crashed writer left empty (its files are gone): no object, so no listing shows it.
     try {
-      await handle.writeFile(data);
-      await handle.sync();
+      await rmdir(path);
+      removed.push(`${key}/`);
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT') throw err;
+    }
+  }
+
+  async putIfAbsent(key: string, data: Buffer): Promise<string | undefined> {
+    const target = this.#path(key);
+    // A complete temp file linked into place: link() fails when the key exists, and a reader
+    // never sees the object empty or half-written (open O_EXCL + write would show both).
+    const temp = await this.#createIn(dirname(target), () => writeTemp(target, data));
+    try {
+      await link(temp, target);
+    } catch (err) {
+      if (errnoCode(err) === 'EEXIST') return undefined;
+      throw err;
     } finally {
-      await handle.close();
+      await unlink(temp).catch(() => undefined);
     }
     await syncDir(dirname(target));
-    return true;
+    return versionOf(data);
+  }
+
+  async putIfMatch(key: string, data: Buffer, version: string): Promise<string | undefined> {
+    const target = this.#path(key);
+    return withMutex(target, async () => {
+      if ((await this.getVersioned(key))?.version !== version) return undefined;
+      const temp = await writeTemp(target, data);
+      try {
+        await rename(temp, target);
+      } catch (err) {
+        await unlink(temp).catch(() => undefined);
+        throw err;
+      }
+      await syncDir(dirname(target));
+      return versionOf(data);
+    }).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined; // the directory went with the object
+      throw err;
+    });
+  }
+
+  async deleteIfMatch(key: string, version: string): Promise<boolean> {
+    const target = this.#path(key);
+    const removed = await withMutex(target, async () => {
+      if ((await this.getVersioned(key))?.version !== version) return false;
+      await unlink(target);
+      return true;
+    }).catch((err: unknown) => {
+      if (isNotFound(err)) return false;
+      throw err;
+    });
+    if (removed) await removeEmptyDirs(this.root, dirname(target));
+    return removed;
   }
 
   async delete(key: string): Promise<void> {
@@ -171,17 +292,11 @@ export class LocalDriver implements StorageDriver {
     try {
       await unlink(path);
     } catch (err) {
-      if (isNotFound(err)) return;
       if (isDirectory(err) && !(await stat(path)).isFile()) return;
-      throw err;
+      if (!isNotFound(err)) throw err;
     }
-    // Remove directories the deletion left empty, up to (not including) the root.
-    for (let dir = dirname(path); dir.startsWith(`${this.root}${sep}`); dir = dirname(dir)) {
-      try {
-        await rmdir(dir);
-      } catch {
-        break; // not empty (or already gone): stop climbing
-      }
-    }
+    // Remove directories the deletion left empty (also when the object was already gone: a
+    // failed upload's directory), up to (not including) the root.
+    await removeEmptyDirs(this.root, dirname(path));
   }
 }

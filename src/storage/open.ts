@@ -21,13 +21,14 @@ export async function openStorage(config: StorageConfig): Promise<StorageDriver>
           storageClass: config.storage_class,
           serverSideEncryption: config.server_side_encryption,
           sseKmsKeyId: config.sse_kms_key_id,
+          conditionalWrites: config.conditional_writes,
         }),
         config.prefix,
       );
     }
     case 'gcs': {
       const { createGcsBucket, GcsDriver } = await import('./gcs.ts');
-      return new PrefixedDriver(new GcsDriver(createGcsBucket(config), { storageClass: config.storage_class }), config.prefix);
+      return new PrefixedDriver(new GcsDriver(createGcsBucket(config), { storageClass: config.storage_class, conditionalWrites: config.conditional_writes }), config.prefix);
     }
   }
 }

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { ObjectInfo, PutOptions, StorageDriver } from './driver.ts';
+import type { ObjectInfo, PutOptions, StorageDriver, VersionedObject } from './driver.ts';
 
 /**
  * Places every key of a driver under `prefix/` (the `prefix` setting of S3 and GCS storage), so
@@ -7,6 +7,7 @@ import type { ObjectInfo, PutOptions, StorageDriver } from './driver.ts';
  */
 export class PrefixedDriver implements StorageDriver {
   readonly location: string;
+  readonly conditionalWrites: boolean;
   readonly #inner: StorageDriver;
   readonly #prefix: string;
 
@@ -15,6 +16,7 @@ export class PrefixedDriver implements StorageDriver {
     this.#inner = inner;
     this.#prefix = clean === '' ? '' : `${clean}/`;
     this.location = clean === '' ? inner.location : `${inner.location}/${clean}`;
+    this.conditionalWrites = inner.conditionalWrites;
   }
 
   put(key: string, body: Readable, options?: PutOptions): Promise<{ size: number }> {
@@ -40,13 +42,26 @@ export class PrefixedDriver implements StorageDriver {
     return this.#inner.delete(this.#prefix + key);
   }
 
-  async abortIncompleteUploads(prefix: string, before: Date): Promise<string[]> {
-    const found = (await this.#inner.abortIncompleteUploads?.(this.#prefix + prefix, before)) ?? [];
-    return found.map((key) => (key.startsWith(this.#prefix) ? key.slice(this.#prefix.length) : key));
+  async abortIncompleteUploads(prefix: string, before: Date, spare: (key: string, startedAt: Date) => boolean = () => false): Promise<string[]> {
+    const strip = (key: string) => (key.startsWith(this.#prefix) ? key.slice(this.#prefix.length) : key);
+    const found = await this.#inner.abortIncompleteUploads(this.#prefix + prefix, before, (key, startedAt) => spare(strip(key), startedAt));
+    return found.map(strip);
   }
 
-  putIfAbsent(key: string, data: Buffer): Promise<boolean> {
+  getVersioned(key: string): Promise<VersionedObject | undefined> {
+    return this.#inner.getVersioned(this.#prefix + key);
+  }
+
+  putIfAbsent(key: string, data: Buffer): Promise<string | undefined> {
     return this.#inner.putIfAbsent(this.#prefix + key, data);
+  }
+
+  putIfMatch(key: string, data: Buffer, version: string): Promise<string | undefined> {
+    return this.#inner.putIfMatch(this.#prefix + key, data, version);
+  }
+
+  deleteIfMatch(key: string, version: string): Promise<boolean> {
+    return this.#inner.deleteIfMatch(this.#prefix + key, version);
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
 import type { S3StorageConfig } from '../config/schema.ts';
 import { CountingStream } from '../pipeline/digest.ts';
-import { assertValidKey, StorageNotFoundError, type ObjectInfo, type PutOptions, type StorageDriver } from './driver.ts';
+import { assertValidKey, StorageNotFoundError, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
 
 /**
  * The part of S3Client the driver uses. lib-storage also reads `config` (checksum mode, endpoint,
@@ -32,6 +32,8 @@ export interface S3DriverOptions {
   storageClass?: string | undefined;
   serverSideEncryption?: 'AES256' | 'aws:kms' | undefined;
   sseKmsKeyId?: string | undefined;
+  /** Whether the store honours If-None-Match/If-Match (AWS S3 does; s3rver and some compatibles ignore them). Default true. */
+  conditionalWrites?: boolean | undefined;
 }
 
 export function createS3Client(config: S3StorageConfig): S3Client {
@@ -62,12 +64,23 @@ function isNotFound(err: unknown): boolean {
 }
 
 /**
+ * A conditional request that did not hold: 412 Precondition Failed, or 409 Conflict (a concurrent
+ * conditional write to the same key won). AWS documents both for PutObject and DeleteObject.
+ */
+function isPreconditionFailure(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  return status === 412 || status === 409 || e.name === 'PreconditionFailed' || e.name === 'ConditionalRequestConflict';
+}
+
+/**
  * S3 and S3-compatible stores. put streams through lib-storage's multipart Upload (one PutObject
  * when the body fits one part): memory is about part size × (queue size + 1), whatever the object
  * size. A failed multipart upload is aborted so no parts linger (and billed) in the bucket.
  */
 export class S3Driver implements StorageDriver {
   readonly location: string;
+  readonly conditionalWrites: boolean;
   readonly #client: S3Like;
   readonly #options: S3DriverOptions;
 
@@ -75,6 +88,7 @@ export class S3Driver implements StorageDriver {
     this.#client = client;
     this.#options = options;
     this.location = `s3://${options.bucket}`;
+    this.conditionalWrites = options.conditionalWrites ?? true;
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<{ size: number }> {
@@ -177,7 +191,7 @@ export class S3Driver implements StorageDriver {
     await this.#client.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key: key }));
   }
 
-  async abortIncompleteUploads(prefix: string, before: Date): Promise<string[]> {
+  async abortIncompleteUploads(prefix: string, before: Date, spare: (key: string, startedAt: Date) => boolean = () => false): Promise<string[]> {
     const aborted: string[] = [];
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
@@ -186,7 +200,7 @@ export class S3Driver implements StorageDriver {
         new ListMultipartUploadsCommand({ Bucket: this.#options.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
       );
       for (const upload of page.Uploads ?? []) {
-        if (!upload.Key || !upload.UploadId || !upload.Initiated || upload.Initiated.getTime() >= before.getTime()) continue;
+        if (!upload.Key || !upload.UploadId || !upload.Initiated || upload.Initiated.getTime() >= before.getTime() || spare(upload.Key, upload.Initiated)) continue;
         await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#options.bucket, Key: upload.Key, UploadId: upload.UploadId }));
         aborted.push(upload.Key);
       }
@@ -196,17 +210,61 @@ export class S3Driver implements StorageDriver {
     return aborted;
   }
 
-  async putIfAbsent(key: string, data: Buffer): Promise<boolean> {
+  async getVersioned(key: string): Promise<VersionedObject | undefined> {
     assertValidKey(key);
     try {
-      await this.#client.send(
-        new PutObjectCommand({ Bucket: this.#options.bucket, Key: key, Body: data, IfNoneMatch: '*', ContentType: 'application/json' }),
-      );
+      const out = await this.#client.send(new GetObjectCommand({ Bucket: this.#options.bucket, Key: key }));
+      const body = out.Body as { transformToByteArray(): Promise<Uint8Array> } | undefined;
+      return { data: Buffer.from((await body?.transformToByteArray()) ?? []), version: out.ETag ?? '' };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async #putSmall(key: string, data: Buffer, condition: { IfNoneMatch?: string; IfMatch?: string }): Promise<string> {
+    const out = await this.#client.send(
+      new PutObjectCommand({ Bucket: this.#options.bucket, Key: key, Body: data, ContentType: 'application/json', ...condition }),
+    );
+    return out.ETag ?? '';
+  }
+
+  async putIfAbsent(key: string, data: Buffer): Promise<string | undefined> {
+    assertValidKey(key);
+    // Without conditional writes: look, then write (a racing writer can slip in between).
+    if (!this.conditionalWrites) return (await this.stat(key)) ? undefined : this.#putSmall(key, data, {});
+    try {
+      return await this.#putSmall(key, data, { IfNoneMatch: '*' });
+    } catch (err) {
+      if (isPreconditionFailure(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async putIfMatch(key: string, data: Buffer, version: string): Promise<string | undefined> {
+    assertValidKey(key);
+    if (!this.conditionalWrites) return (await this.getVersioned(key))?.version === version ? this.#putSmall(key, data, {}) : undefined;
+    try {
+      return await this.#putSmall(key, data, { IfMatch: version });
+    } catch (err) {
+      // 404: the object is gone, which is "not at that version" too.
+      if (isPreconditionFailure(err) || isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async deleteIfMatch(key: string, version: string): Promise<boolean> {
+    assertValidKey(key);
+    if (!this.conditionalWrites) {
+      if ((await this.getVersioned(key))?.version !== version) return false;
+      await this.delete(key);
+      return true;
+    }
+    try {
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key: key, IfMatch: version }));
       return true;
     } catch (err) {
-      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      // 412: an object exists. 409: a concurrent conditional write to the same key is in flight.
-      if (status === 412 || status === 409 || (err as { name?: string }).name === 'PreconditionFailed') return false;
+      if (isPreconditionFailure(err) || isNotFound(err)) return false;
       throw err;
     }
   }

@@ -101,6 +101,11 @@ describe('prune', () => {
         stat: (key) => real.stat(key),
         list: (prefix) => real.list(prefix),
         putIfAbsent: (key, data) => real.putIfAbsent(key, data),
+        conditionalWrites: real.conditionalWrites,
+        getVersioned: (key) => real.getVersioned(key),
+        putIfMatch: (key, data, version) => real.putIfMatch(key, data, version),
+        deleteIfMatch: (key, version) => real.deleteIfMatch(key, version),
+        abortIncompleteUploads: (prefix, before, spare) => real.abortIncompleteUploads(prefix, before, spare),
         delete: async (key: string) => {
           if (key !== lockKey('shop') && deletions++ >= failAfter) throw new Error('killed');
           return real.delete(key);

@@ -1,6 +1,7 @@
 // The storage contract against every driver: the in-memory fake, a local directory, S3 (s3rver)
 // and GCS (the firebase-tools emulator), the remote ones built the way the agent builds them.
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Storage } from '@google-cloud/storage';
 import { describe, expect, inject, it } from 'vitest';
@@ -27,6 +28,7 @@ function s3Config(bucket: string): S3StorageConfig {
     access_key_id: new Secret('S3RVER'),
     secret_access_key: new Secret('S3RVER'),
     checksum: 'when_required',
+    conditional_writes: false, // s3rver ignores If-None-Match/If-Match
     part_size_mb: 5,
     upload_concurrency: 2,
     region: 'us-east-1',
@@ -34,7 +36,8 @@ function s3Config(bucket: string): S3StorageConfig {
 }
 
 function gcsConfig(bucket: string): GcsStorageConfig {
-  return { type: 'gcs', bucket, prefix: 'p', endpoint: inject('gcs').endpoint, project_id: 'test' };
+  // The emulator ignores generation preconditions.
+  return { type: 'gcs', bucket, prefix: 'p', endpoint: inject('gcs').endpoint, project_id: 'test', conditional_writes: false };
 }
 
 async function s3Storage(): Promise<{ driver: StorageDriver; bucket: string }> {
@@ -53,9 +56,9 @@ storageContract('memory', async () => ({ driver: new MemoryDriver() }));
 
 storageContract('local', async () => ({ driver: new LocalDriver(await testDir('local-contract')) }));
 
-storageContract('s3 (s3rver)', async () => ({ driver: (await s3Storage()).driver }), { listsByDirectoryWalk: true, ignoresConditionalWrites: true });
+storageContract('s3 (s3rver)', async () => ({ driver: (await s3Storage()).driver }), { listsByDirectoryWalk: true });
 
-storageContract('gcs (emulator)', async () => ({ driver: await openStorage(gcsConfig(uniqueName('bkt'))) }), { ignoresConditionalWrites: true });
+storageContract('gcs (emulator)', async () => ({ driver: await openStorage(gcsConfig(uniqueName('bkt'))) }));
 
 describe('LocalDriver only', () => {
   it('leaves no *.partial file after a successful put', async () => {
@@ -144,5 +147,47 @@ describe('LocalDriver: keys that name a directory of other keys', () => {
     const keys: string[] = [];
     for await (const info of driver.list('a/')) keys.push(info.key);
     expect(keys).toEqual(['a/notes.partial']);
+  });
+});
+
+describe('LocalDriver: directories and roots', () => {
+  it('a failed put leaves no empty directory behind; delete of a missing key tidies one up', async () => {
+    const root = await testDir('local-empty-dirs');
+    const driver = new LocalDriver(root);
+    await driver.put('keep/x', bodyOf('x'));
+    await expect(driver.put('db/20260101T000000.000Z-aaaaaa/dump.sql', generatedBody(2 * MiB, { failAt: MiB }).stream)).rejects.toThrow('source failed on purpose');
+    expect(await readdir(root)).toEqual(['keep']);
+    // A directory a crashed writer left (no file in it): a delete of the key removes it.
+    await mkdir(join(root, 'db', '20260101T000000.000Z-bbbbbb'), { recursive: true });
+    await driver.delete('db/20260101T000000.000Z-bbbbbb/dump.sql');
+    expect(await readdir(root)).toEqual(['keep']);
+  });
+
+  it('abortIncompleteUploads removes old temp files and empty directories, sparing what it is told to', async () => {
+    const root = await testDir('local-abort');
+    const driver = new LocalDriver(root);
+    const old = new Date('2026-01-01T00:00:00Z');
+    for (const dir of ['db/a-crashed/sub', 'db/b-running', 'db/c-fresh']) await mkdir(join(root, dir), { recursive: true });
+    await writeFile(join(root, 'db/b-running/dump.sql.0123456789ab.partial'), 'running');
+    for (const path of ['db/a-crashed/sub', 'db/a-crashed', 'db/b-running/dump.sql.0123456789ab.partial', 'db/b-running']) await utimes(join(root, path), old, old);
+    const removed = await driver.abortIncompleteUploads('db/', new Date('2026-06-01T00:00:00Z'), (key) => key.startsWith('db/b-running/'));
+    expect(removed.sort()).toEqual(['db/a-crashed/', 'db/a-crashed/sub/']);
+    expect((await readdir(join(root, 'db'))).sort()).toEqual(['b-running', 'c-fresh']);
+  });
+
+  it('a storage path that is a regular file: list fails, never "no objects"', async () => {
+    const file = join(await testDir('local-file-root'), 'not-a-dir');
+    await writeFile(file, 'x');
+    const driver = new LocalDriver(file);
+    await expect(listAll(driver, 'db/')).rejects.toMatchObject({ code: 'ENOTDIR' });
+    await expect(driver.put('db/x', bodyOf('x'))).rejects.toMatchObject({ code: 'ENOTDIR' });
+  });
+
+  it('a storage path the kernel cannot create (under /proc) fails at once instead of spinning', async () => {
+    const driver = new LocalDriver('/proc/backup-agent-test/x');
+    // Node's recursive mkdir loops forever here; this put must reject (the test would time out).
+    await expect(driver.put('db/20260101T000000.000Z-aaaaaa/dump.sql', bodyOf('x'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(driver.putIfAbsent('db/leases/x.json', Buffer.from('x'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(listAll(driver, 'db/')).resolves.toEqual([]);
   });
 });
