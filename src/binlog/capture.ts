@@ -77,16 +77,20 @@ export function captureServerId(database: DatabaseConfig): number {
   return 1_000_000_000 + (hash % 1_000_000_000);
 }
 
-/** Pure: the spool bound is exceeded; the error says why and what was failing. */
-export function spoolOverLimit(database: DatabaseConfig, spoolBytes: number, storageError: CaptureState['storageError']): AgentError | undefined {
+/**
+ * Pure: the spool bound is exceeded while uploads fail; the error says why. It bounds the bytes
+ * fetched and not yet archived (the spool also holds the archived head of the current file, which
+ * a reconnect fetches again: that part is bounded by the server's max_binlog_size). While uploads
+ * succeed, a burst larger than the bound drains by itself and is no reason to fail.
+ */
+export function spoolOverLimit(database: DatabaseConfig, pendingBytes: number, storageError: CaptureState['storageError']): AgentError | undefined {
   const limit = database.binlog.max_spool_mb * 1024 * 1024;
-  if (spoolBytes <= limit) return undefined;
-  const cause = storageError
-    ? `uploads have failed since ${storageError.since.toISOString()} (${storageError.attempts} attempts; last: ${storageError.message.split('\n')[0]})`
-    : 'the upload cannot keep up with the server';
-  return new AgentError('storage', `binlog capture of ${database.name}: the spool holds ${spoolBytes} bytes, over binlog.max_spool_mb (${database.binlog.max_spool_mb} MiB): ${cause}`, {
-    hint: storageError ? 'fix the storage (the capture resumes from the archive when restarted; the server must still have the binlog)' : 'raise binlog.max_spool_mb, or segment_size_mb',
-  });
+  if (pendingBytes <= limit || !storageError) return undefined;
+  return new AgentError(
+    'storage',
+    `binlog capture of ${database.name}: ${pendingBytes} bytes of binlog are waiting in the spool, over binlog.max_spool_mb (${database.binlog.max_spool_mb} MiB): uploads have failed since ${storageError.since.toISOString()} (${storageError.attempts} attempts; last: ${storageError.message.split('\n')[0]})`,
+    { hint: 'fix the storage: the capture is restarted and resumes from the archive (the server must still have the binlog)' },
+  );
 }
 
 export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
@@ -97,7 +101,10 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
   const segmentBytes = database.binlog.segment_size_mb * 1024 * 1024;
   const tool = await locateTool(options.config.tools.binlog, ['mariadb-binlog', 'mysqlbinlog'], 'tools.binlog');
   const extension = compressionExtension(database.compression.algorithm);
-  let resume: ResumePoint = await resumePoint(database, storage, log);
+  let resume: ResumePoint = await resumePoint(database, storage, log).catch((err: unknown) => {
+    if (err instanceof AgentError) throw err;
+    throw new AgentError('storage', `binlog capture of ${database.name}: read the archive in ${storage.location}: ${messageOf(err)}`, { cause: err });
+  });
   const spool: Spool = await openSpool(database, options.env);
   let backoffMs = 1000;
   // One read buffer for the whole capture: the scanner copies only a partial event's tail.
@@ -112,7 +119,7 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
     state.pendingBytes = Math.max(0, state.spoolBytes - archived);
     state.pendingSince = state.pendingBytes > 0 ? (state.pendingSince ?? now()) : null;
     options.onState?.({ ...state });
-    const over = spoolOverLimit(database, state.spoolBytes, state.storageError);
+    const over = spoolOverLimit(database, state.pendingBytes, state.storageError);
     if (over) throw over;
   };
   let lastMarkAt = 0;
@@ -163,7 +170,9 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
               if (header) {
                 // The archive may already hold part of this file: the same file (skip what is
                 // archived), or a file of that name from before a reset of the numbering (refuse).
-                const archived = await archivedPart(storage, database.name, file);
+                const archived = await archivedPart(storage, database.name, file).catch((err: unknown) => {
+                  throw new AgentError('storage', `binlog capture of ${database.name}: read the archived part of ${file} in ${storage.location}: ${messageOf(err)}`, { cause: err });
+                });
                 if (archived && archived.fileCreatedAt !== header.createdAt) {
                   throw new AgentError(
                     'integrity',
@@ -293,7 +302,7 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
     }
   } catch (err) {
     // The spool stays as it is (the next start clears it); a private temp one goes.
-    if (err instanceof AgentError && err.kind === 'storage') log.error({ spool: spool.dir, spoolBytes: state.spoolBytes }, 'binlog capture failed: the spool is over its bound; the tool is stopped');
+    if (err instanceof AgentError && err.kind === 'storage') log.error({ spool: spool.dir, pendingBytes: state.pendingBytes }, 'binlog capture failed: the spool is over its bound; the tool is stopped');
     throw err;
   } finally {
     state.connected = false;

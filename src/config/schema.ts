@@ -209,7 +209,7 @@ const binlogSchema = z.strictObject({
    * what it fetches. Default: $STATE_DIRECTORY under systemd, else a private temp directory.
    */
   spool_dir: nonEmpty.optional(),
-  /** The spool may hold this much (storage down, or far behind); past it the capture stops and fails loudly. */
+  /** While segment uploads fail, binlog fetched but not yet archived may reach this much in the spool; past it the capture stops and fails loudly. */
   max_spool_mb: int().pipe(z.int().min(1)).default(4096),
   /** While connected and caught up, record this often that the archive is complete through now (restore "to now" on an idle server). */
   complete_mark_interval: duration().pipe(z.number().min(1000, 'must be at least 1s')).default(60_000),
