@@ -188,7 +188,13 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       schedule();
       applyBinlog(next);
       // Running jobs keep the drivers they hold; the old ones are closed once idle enough.
-      void runner.idle().then(() => previous.close());
+      void runner
+        .idle()
+        .then(() => previous.close())
+        .catch((err: unknown) => {
+          logger.error({ error: messageOf(err) }, 'cannot close the storage clients of the previous configuration');
+          bus.emit('daemon:problem', { database: undefined, what: 'close previous storage clients', message: brief(messageOf(err)) });
+        });
       logger.info({ databases: next.databases.map((d) => d.name) }, 'configuration reloaded');
     };
     process.on('SIGTERM', onSignal);

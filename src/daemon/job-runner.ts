@@ -90,6 +90,11 @@ export class JobRunner {
     try {
       await this.#slot(signal);
     } catch (error) {
+      // Cancelled while waiting for a slot (shutdown): the backup did not happen, and that is said, not only returned.
+      const message = `backup of ${name} cancelled before it started: ${messageOf(error)}`;
+      log.error({ error: message }, 'backup failed');
+      const at = now();
+      this.#deps.bus.emit('job:failure', { database: name, type, trigger, message: brief(message), hint: undefined, startedAt: at, durationMs: 0 });
       return { status: 'failed', error };
     }
     const startedAt = now();
