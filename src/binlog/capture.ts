@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open, readdir, rm, stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -10,13 +10,13 @@ import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { compressionExtension } from '../pipeline/compress.ts';
 import type { StorageDriver } from '../storage/driver.ts';
-import { completeThrough, serverBinlogEnd, writeCompleteMarker, type CompleteMarker } from './complete-marker.ts';
+import { markComplete, type CompleteMarker } from './complete-marker.ts';
 import { DraftBuilder, type SegmentDraft } from './draft.ts';
 import { EventScanner, EventType } from './events.ts';
-import { isBinlogName } from './names.ts';
 import { archivedPart, checkedBinlogName, oldestBinlog, resumePoint, type ResumePoint } from './resume.ts';
 import { uploadSegment, READ_BYTES } from './segment-upload.ts';
-import { compareFiles, splitBinlogName, type SegmentManifest } from './segments.ts';
+import type { SegmentManifest } from './segments.ts';
+import { laterFile, readFileHeader } from './spool-files.ts';
 import { openSpool, type Spool } from './spool.ts';
 
 export { DraftBuilder, type SegmentDraft } from './draft.ts';
@@ -274,7 +274,16 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
             }
             if (!toolGone && idle && header && size === offset && Date.now() - lastMarkAt >= database.binlog.complete_mark_interval) {
               lastMarkAt = Date.now();
-              await markComplete(options, log, file, offset);
+              const marker = await markComplete(options, log, file, offset).catch(async (err: unknown) => {
+                log.error({ error: messageOf(err) }, 'cannot write the complete-through marker');
+                state.storageError = { message: messageOf(err), since: state.storageError?.since ?? now(), attempts: (state.storageError?.attempts ?? 0) + 1 };
+                await report(true, file, offset);
+                return undefined;
+              });
+              if (marker) {
+                state.storageError = null;
+                options.onComplete?.(marker);
+              }
             }
             await sleep(pollMs);
           }
@@ -310,46 +319,4 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
     await spool.dispose();
   }
   log.info({ file: resume.file, position: resume.offset }, 'binlog capture stopped');
-}
-
-/**
- * The archive holds everything up to `file:offset` and the tool has nothing more: if the server
- * confirms that is its binlog end, record that the archive is complete through (about) now. A
- * failure here is logged and retried at the next interval: it only delays the marker.
- */
-async function markComplete(options: CaptureOptions, log: Logger, file: string, offset: number): Promise<void> {
-  const { database, storage } = options;
-  try {
-    const end = await serverBinlogEnd(database);
-    if (!end || end.file !== file || end.position !== offset) {
-      log.debug({ file, offset, server: end }, 'binlog capture not caught up with the server: no complete-through marker');
-      return;
-    }
-    const marker = { database: database.name, file, position: offset, through: completeThrough(end.seconds).toISOString(), writtenAt: (options.now ?? (() => new Date()))().toISOString() };
-    await writeCompleteMarker(storage, marker);
-    options.onComplete?.(marker);
-  } catch (err) {
-    log.warn({ error: messageOf(err) }, 'cannot record that the binlog archive is complete; retrying at the next interval');
-  }
-}
-
-/** The format description event at the head of a spooled file: writer, creation time, checksums. */
-async function readFileHeader(path: string): Promise<{ serverId: number; createdAt: string; checksumAlg: number } | undefined> {
-  const fh = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(4096);
-    const { bytesRead } = await fh.read(buffer, 0, buffer.length, 0);
-    const scanner = new EventScanner(0);
-    const fde = scanner.push(buffer.subarray(0, bytesRead)).find((e) => e.type === EventType.FORMAT_DESCRIPTION);
-    if (!fde) return undefined;
-    return { serverId: fde.serverId, createdAt: new Date(fde.timestamp * 1000).toISOString(), checksumAlg: fde.checksumAlg ?? 1 };
-  } finally {
-    await fh.close();
-  }
-}
-
-/** The next binlog file the tool has started writing after `file`, if any (only well-formed names count). */
-async function laterFile(spool: string, file: string): Promise<string | undefined> {
-  const names = (await readdir(spool)).filter((n) => isBinlogName(n) && splitBinlogName(n).number >= 0 && compareFiles(n, file) > 0).sort(compareFiles);
-  return names[0];
 }

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import type { Logger } from 'pino';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { z } from 'zod';
@@ -93,4 +94,34 @@ export async function readCompleteMarker(storage: StorageDriver, database: strin
   }
   if (parsed.data.database !== database) return { problem: `${key} names database ${parsed.data.database}` };
   return { marker: parsed.data };
+}
+
+/**
+ * The archive holds everything up to `file:offset` and the tool has nothing more: if the server
+ * confirms that is its binlog end, record that the archive is complete through (about) now.
+ * Returns the marker written, or undefined when the server is elsewhere or cannot be asked (logged:
+ * it only delays the marker). A failed write rejects: on an idle server it is the only request
+ * that can reveal a storage outage, so the capture reports it like a failed upload.
+ */
+export async function markComplete(
+  options: { database: DatabaseConfig; storage: StorageDriver; now?: () => Date },
+  log: Logger,
+  file: string,
+  offset: number,
+): Promise<Pick<CompleteMarker, 'file' | 'position' | 'through'> | undefined> {
+  const { database, storage } = options;
+  let end: Awaited<ReturnType<typeof serverBinlogEnd>>;
+  try {
+    end = await serverBinlogEnd(database);
+  } catch (err) {
+    log.warn({ error: messageOf(err) }, 'cannot ask the server for its binlog end; no complete-through marker until the next interval');
+    return undefined;
+  }
+  if (!end || end.file !== file || end.position !== offset) {
+    log.debug({ file, offset, server: end }, 'binlog capture not caught up with the server: no complete-through marker');
+    return undefined;
+  }
+  const marker = { database: database.name, file, position: offset, through: completeThrough(end.seconds).toISOString(), writtenAt: (options.now ?? (() => new Date()))().toISOString() };
+  await writeCompleteMarker(storage, marker);
+  return marker;
 }

@@ -27,7 +27,7 @@ export const DISCONNECTED_GRACE_MS = 60_000;
 
 export function captureHealth(input: HealthInput, now: Date, graceMs = DISCONNECTED_GRACE_MS): { health: CaptureHealth; reason: string | null } {
   if (input.failure) return { health: 'failed', reason: input.failure.message };
-  if (input.storageError) return { health: 'degraded', reason: `segment uploads failing since ${input.storageError.since.toISOString()}: ${input.storageError.message}` };
+  if (input.storageError) return { health: 'degraded', reason: `storage writes failing since ${input.storageError.since.toISOString()}: ${input.storageError.message}` };
   if (!input.connected) {
     const since = input.disconnectedSince;
     if (since && now.getTime() - since.getTime() >= graceMs) return { health: 'degraded', reason: `not connected to the server since ${since.toISOString()}` };

@@ -13,7 +13,7 @@ describe('capture health', () => {
 
   it('degraded as soon as uploads fail, connected or not', () => {
     const input = { ...base, storageError: { message: 'connect ECONNREFUSED 127.0.0.1:9000', since: ago(5000) } };
-    expect(captureHealth(input, now)).toEqual({ health: 'degraded', reason: 'segment uploads failing since 2026-11-21T09:59:55.000Z: connect ECONNREFUSED 127.0.0.1:9000' });
+    expect(captureHealth(input, now)).toEqual({ health: 'degraded', reason: 'storage writes failing since 2026-11-21T09:59:55.000Z: connect ECONNREFUSED 127.0.0.1:9000' });
   });
 
   it('reconnecting for a minute, then degraded by the clock alone', () => {

@@ -203,7 +203,7 @@ describe('daemon metrics', () => {
       lastRecoverableAt: null,
       completeThrough: null,
       segments: 3,
-      error: 'segment uploads failing since …',
+      error: 'storage writes failing since …',
       storageError: { message: 'connect ECONNREFUSED', since: pendingSince, attempts: 2 },
     });
     bus.emit('binlog:storage-error', { database: 'prod', message: 'connect ECONNREFUSED' });

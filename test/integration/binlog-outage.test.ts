@@ -156,7 +156,7 @@ function yaml(maxSpoolMb: number): string {
     `    socket: ${source.socket}`,
     '    user: root',
     '    schedules: [{ cron: "0 0 1 1 *" }]',
-    `    binlog: { enabled: true, segment_age: 500ms, max_spool_mb: ${maxSpoolMb}, spool_dir: ${join(dir, 'spool')} }`,
+    `    binlog: { enabled: true, segment_age: 500ms, complete_mark_interval: 1s, max_spool_mb: ${maxSpoolMb}, spool_dir: ${join(dir, 'spool')} }`,
     '',
   ].join('\n');
 }
@@ -203,7 +203,7 @@ describe('binlog capture during a storage outage', () => {
       const degraded = await health('degraded');
       expect(degraded.connected).toBe(true);
       expect(degraded.storageError?.attempts).toBeGreaterThanOrEqual(1);
-      expect(degraded.error).toMatch(/^segment uploads failing since \d{4}-\d\d-\d\dT[\d:.]+Z: /);
+      expect(degraded.error).toMatch(/^storage writes failing since \d{4}-\d\d-\d\dT[\d:.]+Z: /);
       expect(degraded.error!.length).toBeLessThanOrEqual(300);
       expect(await metric('backup_agent_binlog_healthy{database="outage"}')).toBe(0);
       expect(await metric('backup_agent_binlog_state{database="outage",state="degraded"}')).toBe(1);
@@ -215,7 +215,7 @@ describe('binlog capture during a storage outage', () => {
 
       const alarm = await webhook('binlog.degraded');
       expect(alarm).toMatchObject({ database: 'outage', previous: 'healthy' });
-      expect(String(alarm['error'])).toMatch(/^segment uploads failing since /);
+      expect(String(alarm['error'])).toMatch(/^storage writes failing since /);
       expect(String(alarm['error'])).not.toContain('\n');
 
       const before = hooks.length;
@@ -258,4 +258,19 @@ describe('binlog capture during a storage outage', () => {
     const summary = await archivedToServerEnd();
     expect(summary.gaps).toEqual([]);
   }, 240_000);
+
+  it('an idle capture notices the outage too: its complete-through marker cannot be written', async () => {
+    await archivedToServerEnd();
+    await health('healthy');
+    const before = hooks.length;
+    const killedAt = Date.now();
+    await killS3();
+    const degraded = await health('degraded', killedAt);
+    expect(degraded.pendingBytes).toBe(0);
+    expect(degraded.error).toMatch(/^storage writes failing since /);
+    expect(await webhook('binlog.degraded', before)).toMatchObject({ database: 'outage', previous: 'healthy' });
+    const restartedAt = Date.now();
+    await startS3();
+    await health('healthy', restartedAt);
+  }, 120_000);
 });

@@ -408,7 +408,7 @@ describe('binlog capture and prune notifications', () => {
   it('webhooks binlog.degraded, binlog.failed and binlog.recovered (only once healthy again), to failure webhooks', async () => {
     const bus = new DaemonEventBus();
     const notifier = attachNotifier(bus, notifications({ webhooks: [{ url: `${receiver.base}/hook` }] }), memoryLogger().logger, { backoffMs: 10 });
-    bus.emit('binlog:health', change('degraded', 'healthy', 'segment uploads failing since 2026-11-21T09:59:00.000Z: connect ECONNREFUSED'));
+    bus.emit('binlog:health', change('degraded', 'healthy', 'storage writes failing since 2026-11-21T09:59:00.000Z: connect ECONNREFUSED'));
     bus.emit('binlog:health', change('failed', 'degraded', 'binlog capture of prod: spool over its bound'));
     bus.emit('binlog:health', change('reconnecting', 'failed'));
     bus.emit('binlog:health', change('healthy', 'reconnecting'));
@@ -422,7 +422,7 @@ describe('binlog capture and prune notifications', () => {
       database: 'prod',
       at: '2026-11-21T10:00:00.000Z',
       previous: 'healthy',
-      error: 'segment uploads failing since 2026-11-21T09:59:00.000Z: connect ECONNREFUSED',
+      error: 'storage writes failing since 2026-11-21T09:59:00.000Z: connect ECONNREFUSED',
       agent,
     });
     notifier.detach();
