@@ -1,5 +1,6 @@
 import type { Manifest } from '../catalog/manifest.ts';
 import type { StorageDriver } from '../storage/driver.ts';
+import { readCompleteMarker, type CompleteMarker } from './complete-marker.ts';
 import { compareFiles, findRuns, listSegments, readSegment, type ArchiveGap, type FileFacts, type SegmentManifest, type SegmentRef } from './segments.ts';
 
 /**
@@ -20,19 +21,28 @@ export interface ArchiveSummary {
   gaps: { after: string; before: string; reason: string }[];
   /**
    * The latest moment a point-in-time restore can reach: the last archived event of the newest
-   * run that a backup's binlog position lies in; null when no run starts at or before a backup.
+   * run that a backup's binlog position lies in, or later when the complete-through marker says
+   * that run was complete at a later time (an idle server); null when no run starts at or before
+   * a backup.
    */
   lastRecoverableAt: string | null;
   /** The backup that last recoverable time builds on. */
   base: string | null;
   /** Where the archive run holding the last recoverable time ends. */
   recoverableTo: { file: string; position: number } | null;
+  /** The complete-through marker (see complete-marker.ts), when there is a valid one. */
+  completeThrough: { file: string; position: number; through: string } | null;
+  /** Why the marker was not used (unreadable, invalid); absent when fine. */
+  completeThroughProblem?: string;
 }
 
 export class Archive {
   readonly refs: SegmentRef[];
   readonly runs: SegmentRef[][];
   readonly gaps: ArchiveGap[];
+  /** The complete-through marker, if valid; `markerProblem` says why one was not used. */
+  marker: CompleteMarker | undefined;
+  markerProblem: string | undefined;
   readonly #storage: StorageDriver;
   readonly #cache = new Map<string, Promise<SegmentManifest>>();
 
@@ -57,7 +67,23 @@ export class Archive {
       }),
     );
     const { runs, gaps } = findRuns(refs, (file) => facts.get(file));
-    return new Archive(storage, refs, runs.map((r) => r.segments), gaps).#adopt(archive);
+    const loaded = new Archive(storage, refs, runs.map((r) => r.segments), gaps).#adopt(archive);
+    const { marker, problem } = await readCompleteMarker(storage, database);
+    loaded.marker = marker;
+    loaded.markerProblem = problem;
+    return loaded;
+  }
+
+  /**
+   * The latest time a replay along `run` can reach: its last event, or the marker's time when
+   * the marker's position is the end of a segment of this run (everything up to there is in it).
+   */
+  async reachedAt(run: readonly SegmentRef[]): Promise<string> {
+    const last = await this.manifest(run.at(-1) as SegmentRef);
+    const marker = this.marker;
+    const covered = marker !== undefined && run.some((s) => s.file === marker.file && s.end === marker.position);
+    if (!covered || Date.parse(marker.through) <= Date.parse(last.lastEventAt)) return last.lastEventAt;
+    return marker.through;
   }
 
   #adopt(other: Archive): this {
@@ -102,7 +128,7 @@ export class Archive {
       const inRun = backups.find((m) => m.binlog && this.runFrom(m.binlog.file, m.binlog.position) === run);
       if (inRun) {
         const summary = runs[i];
-        lastRecoverableAt = summary?.to.at ?? null;
+        lastRecoverableAt = await this.reachedAt(run);
         base = inRun.id;
         recoverableTo = summary ? { file: summary.to.file, position: summary.to.position } : null;
       }
@@ -114,6 +140,8 @@ export class Archive {
       lastRecoverableAt,
       base,
       recoverableTo,
+      completeThrough: this.marker ? { file: this.marker.file, position: this.marker.position, through: this.marker.through } : null,
+      ...(this.markerProblem === undefined ? {} : { completeThroughProblem: this.markerProblem }),
     };
   }
 }

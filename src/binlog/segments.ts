@@ -3,6 +3,7 @@ import { text } from 'node:stream/consumers';
 import { z } from 'zod';
 import { messageOf } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';
+import { describeBadName, isBinlogName } from './names.ts';
 
 /**
  * The binlog archive of a database: segments, each a byte range [start, end) of one binlog file,
@@ -17,6 +18,9 @@ import type { StorageDriver } from '../storage/driver.ts';
  * manifests.
  */
 
+/** A binlog file name read from storage: refused unless it has the strict shape (see names.ts). */
+export const binlogName = z.string().refine(isBinlogName, { error: (issue) => describeBadName(String(issue.input)) });
+
 export const SEGMENT_FORMAT = 'backup-agent/binlog-segment';
 export const SEGMENT_VERSION = 1;
 const POS_DIGITS = 12;
@@ -26,7 +30,7 @@ export const segmentSchema = z.object({
   version: z.literal(SEGMENT_VERSION),
   database: z.string(),
   /** Binlog file name on the server, e.g. mysql-bin.000042. */
-  file: z.string(),
+  file: binlogName,
   /** Byte range in that file: start is an event boundary (0 = the file's beginning, incl. magic). */
   start: z.number().int().nonnegative(),
   end: z.number().int().positive(),
@@ -43,13 +47,13 @@ export const segmentSchema = z.object({
   /** When the server created the file (its format description event's timestamp). */
   fileCreatedAt: z.iso.datetime(),
   /** The range ends with a rotate event: the server continues in `nextFile`. */
-  nextFile: z.string().nullable(),
+  nextFile: binlogName.nullable(),
   /**
    * First segment of a file only: the capture came here having archived `file` whole up to `end`
    * (null: it did not, e.g. it started here or jumped here after a purge). Absent in segments
    * written before this field existed.
    */
-  follows: z.object({ file: z.string(), end: z.number().int().nonnegative() }).nullable().optional(),
+  follows: z.object({ file: binlogName, end: z.number().int().nonnegative() }).nullable().optional(),
   object: z.object({
     key: z.string(),
     sizeBytes: z.number().int().nonnegative(),
@@ -91,9 +95,10 @@ export function segmentDataKey(database: string, file: string, start: number, en
 
 const SEGMENT_KEY = /^([^/]+)\/binlog\/([^/]+)\/(\d{12})-(\d{12})\.json$/;
 
+/** A segment manifest key; undefined for any other key, and for one whose file part is not a binlog name. */
 export function parseSegmentKey(key: string): (SegmentRef & { database: string }) | undefined {
   const m = SEGMENT_KEY.exec(key);
-  if (!m) return undefined;
+  if (!m || !isBinlogName(m[2] as string)) return undefined;
   return { database: m[1] as string, file: m[2] as string, start: Number(m[3]), end: Number(m[4]), key };
 }
 
@@ -115,12 +120,21 @@ export function compareSegments(a: SegmentRef, b: SegmentRef): number {
   return compareFiles(a.file, b.file) || a.start - b.start || a.end - b.end;
 }
 
-/** Every committed segment of a database, in binlog order. */
+/**
+ * Every committed segment of a database, in binlog order. A key shaped like a segment manifest
+ * whose file part is not a binlog name is refused loudly: skipping it would hide a gap, using it
+ * would let a name from the bucket reach the filesystem or argv.
+ */
 export async function listSegments(storage: StorageDriver, database: string): Promise<SegmentRef[]> {
   const refs: SegmentRef[] = [];
   for await (const object of storage.list(binlogPrefix(database))) {
     const parsed = parseSegmentKey(object.key);
-    if (parsed && parsed.database === database) refs.push({ file: parsed.file, start: parsed.start, end: parsed.end, key: parsed.key });
+    if (parsed && parsed.database === database) {
+      refs.push({ file: parsed.file, start: parsed.start, end: parsed.end, key: parsed.key });
+      continue;
+    }
+    const shaped = SEGMENT_KEY.exec(object.key);
+    if (shaped && shaped[1] === database) throw new Error(`segment manifest ${object.key} is unreadable: ${describeBadName(shaped[2] as string)}`);
   }
   return refs.sort(compareSegments);
 }
@@ -138,7 +152,12 @@ export async function readSegment(storage: StorageDriver, ref: SegmentRef): Prom
     const issue = parsed.error.issues[0];
     throw new Error(`segment manifest ${ref.key} is invalid at ${issue?.path.join('.') || '(top level)'}: ${issue?.message ?? 'unknown'}`);
   }
-  return parsed.data;
+  // The manifest must describe the range its key names: a copied or edited one would splice bytes.
+  const m = parsed.data;
+  if (m.file !== ref.file || m.start !== ref.start || m.end !== ref.end) {
+    throw new Error(`segment manifest ${ref.key} is invalid: it describes ${m.file} ${m.start}–${m.end}, its key ${ref.file} ${ref.start}–${ref.end}`);
+  }
+  return m;
 }
 
 export async function commitSegment(storage: StorageDriver, manifest: SegmentManifest): Promise<void> {

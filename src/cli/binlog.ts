@@ -74,5 +74,6 @@ export async function binlogList(ctx: CommandContext, options: { database?: stri
       );
     }
     for (const g of s.gaps) out(`gap after ${g.after}, before ${g.before}: ${g.reason}`);
+    if (s.completeThroughProblem) out(`complete-through marker not used: ${s.completeThroughProblem}`);
   }
 }

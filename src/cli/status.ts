@@ -2,6 +2,7 @@ import { listBackups } from '../catalog/catalog.ts';
 import { Archive } from '../binlog/archive.ts';
 import type { BinlogStatus } from '../daemon/binlog-supervisor.ts';
 import type { JobStatus } from '../daemon/status-board.ts';
+import { brief } from '../daemon/brief.ts';
 import { messageOf } from '../errors.ts';
 import { nextRun } from '../scheduler/schedule.ts';
 import { formatBytes, formatTime, renderTable } from '../ui/format.ts';
@@ -59,7 +60,21 @@ async function offlineStatus(ctx: CommandContext, now: Date): Promise<JobStatus[
 async function offlineBinlog(ctx: CommandContext): Promise<Record<string, BinlogStatus>> {
   const result: Record<string, BinlogStatus> = {};
   for (const database of ctx.config.databases.filter((d) => d.binlog.enabled)) {
-    const status: BinlogStatus = { connected: false, pendingBytes: 0, lagSeconds: 0, lastEventAt: null, lastRecoverableAt: null, segments: 0, error: null };
+    const status: BinlogStatus = {
+      health: 'starting',
+      healthSince: new Date().toISOString(),
+      connected: false,
+      pendingBytes: 0,
+      spoolBytes: 0,
+      pendingSince: null,
+      lagSeconds: 0,
+      lastEventAt: null,
+      lastRecoverableAt: null,
+      completeThrough: null,
+      segments: 0,
+      error: null,
+      storageError: null,
+    };
     try {
       const storage = await ctx.storage(database);
       const [archive, { backups }] = await Promise.all([Archive.load(storage, database.name), listBackups(storage, database.name)]);
@@ -67,12 +82,22 @@ async function offlineBinlog(ctx: CommandContext): Promise<Record<string, Binlog
       status.segments = summary.segments;
       status.lastEventAt = summary.runs.at(-1)?.to.at ?? null;
       status.lastRecoverableAt = summary.lastRecoverableAt;
+      status.completeThrough = summary.completeThrough?.through ?? null;
     } catch (err) {
-      status.error = `cannot read the binlog archive: ${messageOf(err)}`;
+      status.error = brief(`cannot read the binlog archive: ${messageOf(err)}`);
     }
     result[database.name] = status;
   }
   return result;
+}
+
+/** One cell: the capture's health, and why when it is not healthy. */
+function captureText(b: BinlogStatus): string {
+  // A daemon of an older version reports no health.
+  const health = (b.health as BinlogStatus['health'] | undefined) ?? (b.connected ? 'healthy' : 'reconnecting');
+  if (health === 'failed') return `FAILED: ${b.error ?? 'unknown'}`;
+  if (health === 'degraded') return `DEGRADED: ${b.error ?? 'unknown'}`;
+  return health === 'healthy' ? 'connected' : health;
 }
 
 /** `agent status`: per database and type, the last result and the next run, and whether the daemon runs. */
@@ -115,8 +140,8 @@ export async function status(ctx: CommandContext, options: { json?: boolean }): 
         ['DATABASE', 'BINLOG CAPTURE', 'LAG', 'LAST ARCHIVED EVENT', 'LAST RECOVERABLE TIME'],
         captures.map(([name, b]) => [
           name,
-          b.error ? `FAILED: ${b.error.split('\n')[0]}` : b.connected ? 'connected' : live ? 'reconnecting' : 'daemon not running',
-          b.connected ? `${b.lagSeconds.toFixed(1)} s` : '-',
+          !live ? (b.error ? `unreadable: ${b.error}` : 'daemon not running') : captureText(b),
+          live ? `${b.lagSeconds.toFixed(1)} s` : '-',
           b.lastEventAt ? formatTime(b.lastEventAt, tz) : '-',
           b.lastRecoverableAt ? formatTime(b.lastRecoverableAt, tz) : 'none',
         ]),

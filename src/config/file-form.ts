@@ -13,7 +13,7 @@ import { Secret } from './secret.ts';
  */
 
 /** Keys whose schema value is a duration (`duration()` in schema.ts): defaults print as e.g. `5m`. */
-const DURATION_KEYS = new Set(['segment_age', 'shutdown_grace', 'orphan_grace', 'lock_ttl', 'timeout', 'jitter']);
+const DURATION_KEYS = new Set(['segment_age', 'complete_mark_interval', 'shutdown_grace', 'orphan_grace', 'lock_ttl', 'timeout', 'jitter']);
 
 const REDACTED = '**redacted**';
 

@@ -218,8 +218,16 @@ const binlogSchema = z.strictObject({
   segment_size_mb: int().pipe(z.int().min(1).max(1024)).default(16),
   /** …or when its oldest pending event arrived this long ago: the archive's lag. An idle server uploads nothing. */
   segment_age: duration().default(3_000),
-  /** Where mariadb-binlog writes the binlog files it fetches (re-fetchable; a few files at most). Default: $STATE_DIRECTORY/binlog/<name> under systemd, else $TMPDIR/backup-agent-binlog/<name>. */
+  /**
+   * A directory in which the capture creates and owns `binlog-spool.<name>/` (marked by a
+   * `.backup-agent-spool` file; a non-empty one without it is refused), where mariadb-binlog writes
+   * what it fetches. Default: $STATE_DIRECTORY under systemd, else a private temp directory.
+   */
   spool_dir: nonEmpty.optional(),
+  /** While segment uploads fail, binlog fetched but not yet archived may reach this much in the spool; past it the capture stops and fails loudly. */
+  max_spool_mb: int().pipe(z.int().min(1)).default(4096),
+  /** While connected and caught up, record this often that the archive is complete through now (restore "to now" on an idle server). */
+  complete_mark_interval: duration().pipe(z.number().min(1000, 'must be at least 1s')).default(90_000),
   /** The replica server id the capture connects with (unique among the server's replicas). */
   server_id: int().pipe(z.int().min(1).max(4294967295)).optional(),
 });

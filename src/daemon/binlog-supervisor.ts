@@ -4,34 +4,47 @@ import { runBinlogCapture, type CaptureState } from '../binlog/capture.ts';
 import { compareFiles, splitBinlogName, type SegmentManifest } from '../binlog/segments.ts';
 import { listBackups } from '../catalog/catalog.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
-import { messageOf } from '../errors.ts';
+import { AgentError, messageOf } from '../errors.ts';
 import { asBinlogWriter } from '../lease/binlog-writer.ts';
 import type { StorageDriver } from '../storage/driver.ts';
-import type { DaemonEventBus } from './events.ts';
+import { captureHealth, isAlarming, type CaptureHealth } from './binlog-health.ts';
+import { brief } from './brief.ts';
+import type { BinlogState, DaemonEventBus } from './events.ts';
 
 /**
  * Runs one binlog capture per database entry with binlog.enabled, for the daemon: restarts a
  * capture that fails (after a pause), stops them all on shutdown (each archives what is pending
- * first), and keeps the facts status and metrics show: connected, pending bytes, lag, the last
- * archived event and the last recoverable time.
+ * first), and keeps the facts status and metrics show: health, pending bytes, lag (from the
+ * clock), the last archived event and the last recoverable time. Health changes are events
+ * (`binlog:health`) that metrics, webhooks and heartbeats act on.
  */
 
-export interface BinlogStatus {
+export type BinlogStatus = Omit<BinlogState, 'database'>;
+
+/** What the captures last reported, kept between reports; status and lag are computed from it and the clock. */
+interface View {
   connected: boolean;
+  everConnected: boolean;
+  disconnectedSince: Date | null;
   pendingBytes: number;
-  /** How long the oldest event not yet archived has waited (0 when caught up). */
-  lagSeconds: number;
+  spoolBytes: number;
+  pendingSince: Date | null;
   lastEventAt: string | null;
   lastRecoverableAt: string | null;
+  completeThrough: string | null;
   segments: number;
-  error: string | null;
+  storageError: { message: string; since: Date; attempts: number } | null;
+  failure: { message: string; at: Date } | null;
+  health: CaptureHealth;
+  healthSince: Date;
+  reason: string | null;
 }
 
 interface Running {
   database: DatabaseConfig;
   controller: AbortController;
   done: Promise<void>;
-  status: BinlogStatus;
+  view: View;
   /** The end of the archive run that holds the last recoverable time: new segments that continue it move it on. */
   runEnd: { file: string; position: number } | undefined;
   refreshedAt: number;
@@ -42,16 +55,24 @@ const REFRESH_MS = 10_000;
 
 const RETRY_MS = 30_000;
 
+/** How often health is re-evaluated between reports (a disconnection turns degraded by the clock alone). */
+const TICK_MS = 1000;
+
+const later = (a: string | null, b: string | null): string | null => (a === null ? b : b === null ? a : Date.parse(a) >= Date.parse(b) ? a : b);
+
 export class BinlogSupervisor {
   readonly #running = new Map<string, Running>();
   readonly #bus: DaemonEventBus;
   readonly #logger: Logger;
   readonly #storage: (database: DatabaseConfig) => Promise<StorageDriver>;
+  readonly #now: () => Date;
+  #ticker: NodeJS.Timeout | undefined;
 
-  constructor(options: { bus: DaemonEventBus; logger: Logger; storage: (database: DatabaseConfig) => Promise<StorageDriver> }) {
+  constructor(options: { bus: DaemonEventBus; logger: Logger; storage: (database: DatabaseConfig) => Promise<StorageDriver>; now?: () => Date }) {
     this.#bus = options.bus;
     this.#logger = options.logger;
     this.#storage = options.storage;
+    this.#now = options.now ?? (() => new Date());
     // A new base backup can make more of the archive recoverable.
     this.#bus.on('job:success', (event) => {
       const running = this.#running.get(event.database);
@@ -60,7 +81,7 @@ export class BinlogSupervisor {
   }
 
   snapshot(): Record<string, BinlogStatus> {
-    return Object.fromEntries([...this.#running].map(([name, r]) => [name, { ...r.status }]));
+    return Object.fromEntries([...this.#running].map(([name, r]) => [name, this.#status(r.view)]));
   }
 
   /** Starts captures for the config's enabled entries; stops those no longer enabled. Changed entries restart. */
@@ -68,9 +89,14 @@ export class BinlogSupervisor {
     const wanted = new Map(config.databases.filter((d) => d.binlog.enabled).map((d) => [d.name, d]));
     await Promise.all([...this.#running.keys()].map((name) => this.#stop(name)));
     for (const database of wanted.values()) this.#start(config, database);
+    this.#ticker ??= setInterval(() => {
+      for (const [name, running] of this.#running) this.#evaluate(name, running);
+    }, TICK_MS).unref();
   }
 
   async stopAll(): Promise<void> {
+    clearInterval(this.#ticker);
+    this.#ticker = undefined;
     await Promise.all([...this.#running.keys()].map((name) => this.#stop(name)));
   }
 
@@ -82,13 +108,69 @@ export class BinlogSupervisor {
     this.#running.delete(name);
   }
 
+  #status(view: View): BinlogStatus {
+    const now = this.#now();
+    return {
+      health: view.health,
+      healthSince: view.healthSince.toISOString(),
+      connected: view.connected,
+      pendingBytes: view.pendingBytes,
+      spoolBytes: view.spoolBytes,
+      pendingSince: view.pendingSince?.toISOString() ?? null,
+      lagSeconds: view.pendingSince ? Math.max(0, (now.getTime() - view.pendingSince.getTime()) / 1000) : 0,
+      lastEventAt: view.lastEventAt,
+      lastRecoverableAt: view.lastRecoverableAt,
+      completeThrough: view.completeThrough,
+      segments: view.segments,
+      error: view.reason === null ? null : brief(view.reason),
+      storageError: view.storageError && { message: brief(view.storageError.message), since: view.storageError.since.toISOString(), attempts: view.storageError.attempts },
+    };
+  }
+
+  #emitState(name: string, running: Running): void {
+    this.#bus.emit('binlog:state', { database: name, ...this.#status(running.view) });
+  }
+
+  /** Recomputes the health; a change is logged and emitted. */
+  #evaluate(name: string, running: Running): void {
+    const view = running.view;
+    const now = this.#now();
+    const { health, reason } = captureHealth(view, now);
+    view.reason = reason;
+    if (health === view.health) return;
+    const previous = view.health;
+    view.health = health;
+    view.healthSince = now;
+    const log = this.#logger.child({ database: name, type: 'binlog' });
+    if (isAlarming(health)) log.error({ health, previous, reason }, `binlog capture ${health}`);
+    else if (isAlarming(previous) && health === 'healthy') log.info({ health, previous }, 'binlog capture recovered');
+    this.#bus.emit('binlog:health', { database: name, health, previous, reason: reason === null ? null : brief(reason), at: now });
+    this.#emitState(name, running);
+  }
+
   #start(config: AgentConfig, database: DatabaseConfig): void {
     const controller = new AbortController();
-    const status: BinlogStatus = { connected: false, pendingBytes: 0, lagSeconds: 0, lastEventAt: null, lastRecoverableAt: null, segments: 0, error: null };
-    const running: Running = { database, controller, status, runEnd: undefined, refreshedAt: 0, done: Promise.resolve() };
+    const now = this.#now();
+    const view: View = {
+      connected: false,
+      everConnected: false,
+      disconnectedSince: now,
+      pendingBytes: 0,
+      spoolBytes: 0,
+      pendingSince: null,
+      lastEventAt: null,
+      lastRecoverableAt: null,
+      completeThrough: null,
+      segments: 0,
+      storageError: null,
+      failure: null,
+      health: 'starting',
+      healthSince: now,
+      reason: null,
+    };
+    const running: Running = { database, controller, view, runEnd: undefined, refreshedAt: 0, done: Promise.resolve() };
     this.#running.set(database.name, running);
     const log = this.#logger.child({ database: database.name, type: 'binlog' });
-    let pendingSince: number | undefined;
     running.done = (async () => {
       await this.#refreshRecoverable(database.name, running);
       while (!controller.signal.aborted) {
@@ -104,21 +186,30 @@ export class BinlogSupervisor {
             logger: this.#logger,
             signal,
             onSegment: (segment) => this.#onSegment(database.name, running, segment),
-            onState: (state: CaptureState) => {
-              if (state.pendingBytes > 0) pendingSince ??= Date.now();
-              else pendingSince = undefined;
-              status.connected = state.connected;
-              status.pendingBytes = state.pendingBytes;
-              status.lagSeconds = pendingSince === undefined ? 0 : (Date.now() - pendingSince) / 1000;
-              if (state.connected) status.error = null;
-              this.#bus.emit('binlog:state', { database: database.name, ...status });
+            onState: (state) => this.#onState(database.name, running, state),
+            onComplete: (marker) => {
+              view.failure = null;
+              view.completeThrough = marker.through;
+              const end = running.runEnd;
+              if (end && end.file === marker.file && end.position === marker.position && view.lastRecoverableAt !== null) {
+                view.lastRecoverableAt = later(view.lastRecoverableAt, marker.through);
+              }
+              this.#evaluate(database.name, running);
+              this.#emitState(database.name, running);
             },
           }));
         } catch (err) {
-          status.connected = false;
-          status.error = messageOf(err);
-          log.error({ error: status.error, retryInMs: RETRY_MS }, 'binlog capture failed');
-          this.#bus.emit('binlog:state', { database: database.name, ...status });
+          view.connected = false;
+          view.disconnectedSince ??= this.#now();
+          const hint = err instanceof AgentError ? err.hint : undefined;
+          if (controller.signal.aborted) {
+            log.error({ error: messageOf(err), hint }, 'binlog capture failed while stopping: what was pending stays on the server only');
+            break;
+          }
+          view.failure = { message: messageOf(err), at: this.#now() };
+          log.error({ error: messageOf(err), hint, retryInMs: RETRY_MS }, 'binlog capture failed');
+          this.#evaluate(database.name, running);
+          this.#emitState(database.name, running);
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, RETRY_MS);
             controller.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
@@ -128,21 +219,45 @@ export class BinlogSupervisor {
     })();
   }
 
+  #onState(name: string, running: Running, state: CaptureState): void {
+    const view = running.view;
+    const now = this.#now();
+    if (state.connected) {
+      view.everConnected = true;
+      view.disconnectedSince = null;
+    } else {
+      view.disconnectedSince ??= now;
+    }
+    view.connected = state.connected;
+    view.pendingBytes = state.pendingBytes;
+    view.spoolBytes = state.spoolBytes;
+    view.pendingSince = state.pendingSince;
+    const attempts = view.storageError?.attempts ?? 0;
+    view.storageError = state.storageError;
+    if (state.storageError && state.storageError.attempts !== attempts) {
+      this.#bus.emit('binlog:storage-error', { database: name, message: brief(state.storageError.message) });
+    }
+    this.#evaluate(name, running);
+    this.#emitState(name, running);
+  }
+
   #onSegment(name: string, running: Running, segment: SegmentManifest): void {
-    const status = running.status;
-    status.segments++;
-    status.lastEventAt = segment.lastEventAt;
+    const view = running.view;
+    view.failure = null;
+    view.segments++;
+    view.lastEventAt = segment.lastEventAt;
     const end = running.runEnd;
     const continues =
       end !== undefined &&
       ((segment.file === end.file && segment.start === end.position) ||
         (segment.start === 0 && compareFiles(segment.file, end.file) > 0 && splitBinlogName(segment.file).number === splitBinlogName(end.file).number + 1));
-    if (continues && status.lastRecoverableAt !== null) {
+    if (continues && view.lastRecoverableAt !== null) {
       running.runEnd = { file: segment.file, position: segment.end };
-      status.lastRecoverableAt = segment.lastEventAt;
+      view.lastRecoverableAt = later(view.lastRecoverableAt, segment.lastEventAt);
     }
-    this.#bus.emit('binlog:segment', { database: name, segment, lastRecoverableAt: status.lastRecoverableAt });
-    if (status.lastRecoverableAt === null && Date.now() - running.refreshedAt >= REFRESH_MS) void this.#refreshRecoverable(name, running);
+    this.#bus.emit('binlog:segment', { database: name, segment, lastRecoverableAt: view.lastRecoverableAt });
+    this.#evaluate(name, running);
+    if (view.lastRecoverableAt === null && Date.now() - running.refreshedAt >= REFRESH_MS) void this.#refreshRecoverable(name, running);
   }
 
   /** Reads the archive and the catalog: the last recoverable time and the run end it sits on. */
@@ -152,12 +267,14 @@ export class BinlogSupervisor {
       const storage = await this.#storage(running.database);
       const [archive, { backups }] = await Promise.all([Archive.load(storage, name), listBackups(storage, name)]);
       const summary = await archive.summarize(backups);
-      running.status.lastRecoverableAt = summary.lastRecoverableAt;
+      running.view.lastRecoverableAt = summary.lastRecoverableAt;
+      running.view.completeThrough = summary.completeThrough?.through ?? running.view.completeThrough;
       running.runEnd = summary.recoverableTo ?? undefined;
-      running.status.lastEventAt = summary.runs.at(-1)?.to.at ?? running.status.lastEventAt;
-      this.#bus.emit('binlog:state', { database: name, ...running.status });
+      running.view.lastEventAt = summary.runs.at(-1)?.to.at ?? running.view.lastEventAt;
+      this.#emitState(name, running);
     } catch (err) {
       this.#logger.warn({ database: name, error: messageOf(err) }, 'cannot read the binlog archive');
+      this.#bus.emit('daemon:problem', { database: name, what: 'read binlog archive', message: brief(messageOf(err)) });
     }
   }
 }

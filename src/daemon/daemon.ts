@@ -6,7 +6,7 @@ import type { Manifest } from '../catalog/manifest.ts';
 import { CommandContext } from '../cli/context.ts';
 import { loadConfig } from '../config/load.ts';
 import type { AgentConfig } from '../config/normalize.ts';
-import { messageOf } from '../errors.ts';
+import { AgentError, messageOf } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import { attachNotifier } from '../notify/notifier.ts';
 import { prune } from '../retention/prune.ts';
@@ -14,6 +14,7 @@ import { isOverdue } from '../scheduler/schedule.ts';
 import { Scheduler, type ScheduledJob } from '../scheduler/scheduler.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { BinlogSupervisor } from './binlog-supervisor.ts';
+import { brief } from './brief.ts';
 import { DaemonEventBus } from './events.ts';
 import { startHttpServer } from './http.ts';
 import { JobRunner } from './job-runner.ts';
@@ -60,6 +61,12 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     onDue: (job) => void runner.run(job.database, job.schedule.type, 'periodic'),
   });
   const binlog = new BinlogSupervisor({ bus, logger, storage: (database) => context.storage(database) });
+  const applyBinlog = (next: AgentConfig): void => {
+    binlog.apply(next).catch((err: unknown) => {
+      logger.error({ error: messageOf(err) }, 'cannot start the binlog captures');
+      bus.emit('daemon:problem', { database: undefined, what: 'start binlog captures', message: brief(messageOf(err)) });
+    });
+  };
   // Retention: after each successful periodic backup of a database, and once a day for all.
   const pruning = new Map<string, Promise<void>>();
   const pruneDatabase = (name: string, why: string) => {
@@ -76,8 +83,12 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
           logger,
         });
         logger.info({ database: name, why, removed: outcome?.removed.length ?? 0, orphansRemoved: outcome?.orphansRemoved.length ?? 0 }, 'prune completed');
+        bus.emit('prune:success', { database: name, why, at: new Date(), removed: outcome?.removed.length ?? 0 });
       } catch (err) {
-        logger.error({ database: name, why, error: messageOf(err) }, 'prune failed');
+        const hint = err instanceof AgentError ? err.hint : undefined;
+        logger.error({ database: name, why, error: messageOf(err), hint }, 'prune failed');
+        // Not only logged: metrics, /status, webhooks and heartbeats hear of it.
+        bus.emit('prune:failure', { database: name, why, at: new Date(), message: brief(messageOf(err)), hint: hint === undefined ? undefined : brief(hint) });
       }
     })().finally(() => pruning.delete(name));
     pruning.set(name, task);
@@ -106,7 +117,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       {
         ready: () => ready,
         metrics,
-        status: () => ({ pid: process.pid, startedAt: startedAt.toISOString(), version: AGENT_VERSION, jobs: board.snapshot(), binlog: binlog.snapshot() }),
+        status: () => ({ pid: process.pid, startedAt: startedAt.toISOString(), version: AGENT_VERSION, jobs: board.snapshot(), binlog: binlog.snapshot(), prune: board.pruneSnapshot() }),
       },
       config.daemon.listen_host,
       config.daemon.listen_port,
@@ -122,8 +133,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   );
 
   schedule();
-  void binlog.apply(config);
-  await catchUp(config, context, runner, logger, (manifest) => {
+  applyBinlog(config);
+  await catchUp(config, context, runner, logger, bus, (manifest) => {
     board.seed(manifest);
     seedLastSuccess(metrics, manifest.database, manifest.type, new Date(manifest.completedAt), manifest.sizeBytes);
   });
@@ -175,9 +186,15 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       notifier.detach();
       notifier = attachNotifier(bus, next.notifications, logger);
       schedule();
-      void binlog.apply(next);
+      applyBinlog(next);
       // Running jobs keep the drivers they hold; the old ones are closed once idle enough.
-      void runner.idle().then(() => previous.close());
+      void runner
+        .idle()
+        .then(() => previous.close())
+        .catch((err: unknown) => {
+          logger.error({ error: messageOf(err) }, 'cannot close the storage clients of the previous configuration');
+          bus.emit('daemon:problem', { database: undefined, what: 'close previous storage clients', message: brief(messageOf(err)) });
+        });
       logger.info({ databases: next.databases.map((d) => d.name) }, 'configuration reloaded');
     };
     process.on('SIGTERM', onSignal);
@@ -196,6 +213,7 @@ async function catchUp(
   context: CommandContext,
   runner: JobRunner,
   logger: Logger,
+  bus: DaemonEventBus,
   seed: (newest: Manifest) => void,
 ): Promise<void> {
   const now = new Date();
@@ -205,6 +223,7 @@ async function catchUp(
       backups = (await listBackups(await context.storage(database), database.name)).backups;
     } catch (err) {
       logger.error({ database: database.name, error: messageOf(err) }, 'cannot read the catalog at start-up');
+      bus.emit('daemon:problem', { database: database.name, what: 'read catalog at start-up', message: brief(messageOf(err)) });
       continue;
     }
     for (const schedule of database.schedules) {

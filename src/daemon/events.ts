@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { SegmentManifest } from '../binlog/segments.ts';
 import type { Manifest } from '../catalog/manifest.ts';
+import type { CaptureHealth } from './binlog-health.ts';
 
 /** The kinds of backup the scheduler runs (dump, full, incremental; binlog capture plugs in later). */
 export type BackupType = Manifest['type'];
@@ -44,22 +45,64 @@ export interface NextRun {
 /**
  * The daemon's typed event map. The scheduler and job runner emit; metrics, notifications, the
  * status API and tests subscribe. Listeners must not throw (a throwing listener is logged).
+ * Messages in events are one short line (see brief.ts); full texts go to the log only.
  */
 export interface BinlogState {
   database: string;
+  health: CaptureHealth;
+  /** Since when the capture has been in this health. */
+  healthSince: string;
   connected: boolean;
   pendingBytes: number;
+  spoolBytes: number;
+  /** When bytes first became pending and stayed so (agent clock); the lag is now minus this. */
+  pendingSince: string | null;
   lagSeconds: number;
   lastEventAt: string | null;
   lastRecoverableAt: string | null;
+  /** The latest complete-through marker this capture confirmed. */
+  completeThrough: string | null;
   segments: number;
+  /** Why the capture is failed or degraded, one short line; null when it is not. */
   error: string | null;
+  storageError: { message: string; since: string; attempts: number } | null;
 }
 
 export interface BinlogSegment {
   database: string;
   segment: SegmentManifest;
   lastRecoverableAt: string | null;
+}
+
+/** A capture entered another health (failed, degraded, healthy again…). */
+export interface BinlogHealthChange {
+  database: string;
+  health: CaptureHealth;
+  previous: CaptureHealth;
+  reason: string | null;
+  at: Date;
+}
+
+export interface PruneSucceeded {
+  database: string;
+  why: string;
+  at: Date;
+  removed: number;
+}
+
+export interface PruneFailed {
+  database: string;
+  why: string;
+  at: Date;
+  message: string;
+  hint: string | undefined;
+}
+
+/** Something the daemon could not do outside a job (read the catalog at start-up, …). */
+export interface DaemonProblem {
+  database: string | undefined;
+  what: string;
+  message: string;
 }
 
 export interface DaemonEvents {
@@ -70,6 +113,12 @@ export interface DaemonEvents {
   'schedule:next': [NextRun];
   'binlog:state': [BinlogState];
   'binlog:segment': [BinlogSegment];
+  'binlog:health': [BinlogHealthChange];
+  /** One failed segment upload attempt. */
+  'binlog:storage-error': [{ database: string; message: string }];
+  'prune:success': [PruneSucceeded];
+  'prune:failure': [PruneFailed];
+  'daemon:problem': [DaemonProblem];
 }
 
 export class DaemonEventBus extends EventEmitter<DaemonEvents> {

@@ -4,6 +4,7 @@ import type { Manifest } from '../catalog/manifest.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';
+import { brief } from './brief.ts';
 import type { BackupType, DaemonEventBus, Trigger } from './events.ts';
 
 export interface JobRunnerDeps {
@@ -89,6 +90,11 @@ export class JobRunner {
     try {
       await this.#slot(signal);
     } catch (error) {
+      // Cancelled while waiting for a slot (shutdown): the backup did not happen, and that is said, not only returned.
+      const message = `backup of ${name} cancelled before it started: ${messageOf(error)}`;
+      log.error({ error: message }, 'backup failed');
+      const at = now();
+      this.#deps.bus.emit('job:failure', { database: name, type, trigger, message: brief(message), hint: undefined, startedAt: at, durationMs: 0 });
       return { status: 'failed', error };
     }
     const startedAt = now();
@@ -104,13 +110,14 @@ export class JobRunner {
     } catch (error) {
       const message = messageOf(error);
       const hint = error instanceof AgentError ? error.hint : undefined;
+      // The full text (a tool's stderr tail) goes to the log; events, /status and webhooks get one short line.
       log.error({ error: message, hint }, 'backup failed');
       this.#deps.bus.emit('job:failure', {
         database: name,
         type,
         trigger,
-        message,
-        hint,
+        message: brief(message),
+        hint: hint === undefined ? undefined : brief(hint),
         startedAt,
         durationMs: now().getTime() - startedAt.getTime(),
       });

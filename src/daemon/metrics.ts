@@ -103,6 +103,7 @@ export function createMetrics(bus: DaemonEventBus): Metrics {
     backupsTotal.inc({ ...labels, result: 'failure' }, 0);
     failuresTotal.inc(labels, 0);
     runningJobs.inc(labels, 0);
+    pruneFailures.inc({ database }, 0);
   };
   const labelsOf = (job: JobRef) => ({ database: job.database, type: job.type });
   /** Counted here so that a finish without a start (a cancelled queued job) cannot go below 0. */
@@ -154,16 +155,37 @@ export function createMetrics(bus: DaemonEventBus): Metrics {
   const binlogLabels = ['database'] as const;
   const binlogConnected = new Gauge({ name: 'backup_agent_binlog_connected', help: '1 while the binlog capture is connected to the server.', labelNames: binlogLabels, registers });
   const binlogPending = new Gauge({ name: 'backup_agent_binlog_pending_bytes', help: 'Binlog bytes fetched but not yet archived.', labelNames: binlogLabels, registers });
+  /** The latest pendingSince per capture: the lag gauge is computed from it at each scrape, so an outage shows even while nothing reports. */
+  const pendingSince = new Map<string, string | null>();
   const binlogLag = new Gauge({
     name: 'backup_agent_binlog_lag_seconds',
-    help: 'How long the oldest binlog event not yet archived has waited (0 when the archive is caught up): the data a failure now would lose.',
+    help: 'How long the oldest binlog bytes not yet archived have waited (0 when the archive is caught up): the data a failure now would lose. Computed from the clock at each scrape.',
+    labelNames: binlogLabels,
+    registers,
+    collect() {
+      const now = Date.now();
+      for (const [database, since] of pendingSince) this.set({ database }, since === null ? 0 : Math.max(0, (now - Date.parse(since)) / 1000));
+    },
+  });
+  const binlogHealthy = new Gauge({
+    name: 'backup_agent_binlog_healthy',
+    help: '1 while the binlog capture is connected and archiving; 0 while it is starting, reconnecting, degraded (uploads failing) or failed.',
     labelNames: binlogLabels,
     registers,
   });
+  const binlogState = new Gauge({
+    name: 'backup_agent_binlog_state',
+    help: 'The binlog capture health as a state set: 1 for the current one of starting, healthy, reconnecting, degraded, failed.',
+    labelNames: [...binlogLabels, 'state'] as const,
+    registers,
+  });
+  const binlogSpool = new Gauge({ name: 'backup_agent_binlog_spool_bytes', help: 'Bytes the binlog capture spool holds (bounded by binlog.max_spool_mb).', labelNames: binlogLabels, registers });
+  const binlogStorageErrors = new Counter({ name: 'backup_agent_binlog_storage_errors_total', help: 'Binlog segment upload attempts that failed.', labelNames: binlogLabels, registers });
+  const binlogFailures = new Counter({ name: 'backup_agent_binlog_capture_failures_total', help: 'Times the binlog capture entered the failed state (it is restarted after a pause).', labelNames: binlogLabels, registers });
   const binlogLastEvent = new Gauge({ name: 'backup_agent_binlog_last_event_timestamp_seconds', help: 'Server time of the last archived binlog event.', labelNames: binlogLabels, registers });
   const binlogRecoverable = new Gauge({
     name: 'backup_agent_binlog_last_recoverable_timestamp_seconds',
-    help: 'The latest time a point-in-time restore can reach (a base backup plus contiguous binlog).',
+    help: 'The latest time a point-in-time restore can reach (a base backup plus contiguous binlog, or the complete-through marker).',
     labelNames: binlogLabels,
     registers,
   });
@@ -173,16 +195,26 @@ export function createMetrics(bus: DaemonEventBus): Metrics {
     if (iso === null) gauge.remove({ database });
     else gauge.set({ database }, seconds(Date.parse(iso)));
   };
+  const HEALTH_STATES = ['starting', 'healthy', 'reconnecting', 'degraded', 'failed'] as const;
   bus.on('binlog:state', (event) => {
     const labels = { database: event.database };
     binlogSegments.inc(labels, 0);
     binlogBytes.inc(labels, 0);
+    binlogStorageErrors.inc(labels, 0);
+    binlogFailures.inc(labels, 0);
     binlogConnected.set(labels, event.connected ? 1 : 0);
+    binlogHealthy.set(labels, event.health === 'healthy' ? 1 : 0);
+    for (const state of HEALTH_STATES) binlogState.set({ ...labels, state }, event.health === state ? 1 : 0);
     binlogPending.set(labels, event.pendingBytes);
-    binlogLag.set(labels, event.lagSeconds);
+    binlogSpool.set(labels, event.spoolBytes);
+    pendingSince.set(event.database, event.pendingSince);
     setTime(binlogLastEvent, event.database, event.lastEventAt);
     setTime(binlogRecoverable, event.database, event.lastRecoverableAt);
   });
+  bus.on('binlog:health', (event) => {
+    if (event.health === 'failed') binlogFailures.inc({ database: event.database });
+  });
+  bus.on('binlog:storage-error', (event) => binlogStorageErrors.inc({ database: event.database }));
   bus.on('binlog:segment', (event) => {
     const labels = { database: event.database };
     binlogSegments.inc(labels);
@@ -190,6 +222,27 @@ export function createMetrics(bus: DaemonEventBus): Metrics {
     setTime(binlogLastEvent, event.database, event.segment.lastEventAt);
     setTime(binlogRecoverable, event.database, event.lastRecoverableAt);
   });
+
+  // Retention and other work outside jobs: a failure here must be as visible as a failed backup.
+  const pruneFailures = new Counter({ name: 'backup_agent_prune_failures_total', help: 'Prune runs of the daemon that failed.', labelNames: ['database'] as const, registers });
+  const pruneLastSuccess = new Gauge({
+    name: 'backup_agent_last_prune_success_timestamp_seconds',
+    help: 'When the last successful prune of the database finished, as a Unix timestamp.',
+    labelNames: ['database'] as const,
+    registers,
+  });
+  const daemonProblems = new Counter({
+    name: 'backup_agent_daemon_errors_total',
+    help: 'Things the daemon could not do outside a backup job (read the catalog at start-up, read the binlog archive, …), by what.',
+    labelNames: ['what'] as const,
+    registers,
+  });
+  bus.on('prune:success', (event) => {
+    pruneFailures.inc({ database: event.database }, 0);
+    pruneLastSuccess.set({ database: event.database }, seconds(event.at.getTime()));
+  });
+  bus.on('prune:failure', (event) => pruneFailures.inc({ database: event.database }));
+  bus.on('daemon:problem', (event) => daemonProblems.inc({ what: event.what }));
 
   const metrics: Metrics = {
     registry,

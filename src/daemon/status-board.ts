@@ -16,13 +16,31 @@ export interface JobStatus {
   lastSuccessAt: string | undefined;
 }
 
+/** What /status shows of the daemon's prunes of one database. */
+export interface PruneStatus {
+  lastSuccessAt: string | undefined;
+  lastFailure: { at: string; why: string; error: string; hint: string | undefined } | undefined;
+}
+
 const key = (database: string, type: BackupType) => `${database}\u0000${type}`;
 
 /** Keeps the latest state of every job from the daemon's events. */
 export class StatusBoard {
   readonly #jobs = new Map<string, JobStatus>();
+  readonly #prunes = new Map<string, PruneStatus>();
 
   constructor(bus: DaemonEventBus) {
+    const prune = (database: string) => {
+      let found = this.#prunes.get(database);
+      if (!found) this.#prunes.set(database, (found = { lastSuccessAt: undefined, lastFailure: undefined }));
+      return found;
+    };
+    bus.on('prune:success', (e) => {
+      prune(e.database).lastSuccessAt = e.at.toISOString();
+    });
+    bus.on('prune:failure', (e) => {
+      prune(e.database).lastFailure = { at: e.at.toISOString(), why: e.why, error: e.message, hint: e.hint };
+    });
     bus.on('job:start', (e) => {
       this.#job(e.database, e.type).running = true;
     });
@@ -67,6 +85,11 @@ export class StatusBoard {
   /** Drops jobs of databases no longer configured. */
   retain(databases: ReadonlySet<string>): void {
     for (const [k, job] of this.#jobs) if (!databases.has(job.database)) this.#jobs.delete(k);
+    for (const name of this.#prunes.keys()) if (!databases.has(name)) this.#prunes.delete(name);
+  }
+
+  pruneSnapshot(): Record<string, PruneStatus> {
+    return Object.fromEntries([...this.#prunes].map(([name, p]) => [name, structuredClone(p)]));
   }
 
   snapshot(): JobStatus[] {

@@ -2,7 +2,8 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { NotificationsConfig } from '../config/schema.ts';
 import { Secret } from '../config/secret.ts';
-import type { DaemonEvents, DaemonEventBus, JobFailed, JobRef, JobStarted, JobSucceeded } from '../daemon/events.ts';
+import { isAlarming, type CaptureHealth } from '../daemon/binlog-health.ts';
+import type { BinlogHealthChange, DaemonEvents, DaemonEventBus, JobFailed, JobRef, JobStarted, JobSucceeded, PruneFailed } from '../daemon/events.ts';
 import { messageOf } from '../errors.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { deliver, type DeliveryRequest } from './deliver.ts';
@@ -21,6 +22,34 @@ export interface WebhookPayload {
   hint?: string;
   /** Success only. `location` is not known to the event bus yet and is left out. */
   backup?: { id: string; sizeBytes: number; createdAt: string; location?: string };
+  agent: { version: string; hostname: string };
+}
+
+/**
+ * The JSON body of binlog capture webhooks: sent to webhooks with `failure` in `on` when a capture
+ * turns degraded (uploads failing, or not connected for a minute) or failed, and when it is
+ * healthy again after that (`binlog.recovered`).
+ */
+export interface BinlogWebhookPayload {
+  event: 'binlog.degraded' | 'binlog.failed' | 'binlog.recovered';
+  database: string;
+  /** When the capture entered this state, ISO 8601. */
+  at: string;
+  previous: CaptureHealth;
+  /** Why, one line of at most 300 characters (the full text is in the log). */
+  error?: string;
+  agent: { version: string; hostname: string };
+}
+
+/** The JSON body sent to webhooks with `failure` in `on` when a daemon prune fails. */
+export interface PruneWebhookPayload {
+  event: 'prune.failed';
+  database: string;
+  at: string;
+  /** What started the prune: "after a periodic backup" or "daily". */
+  why: string;
+  error: string;
+  hint?: string;
   agent: { version: string; hostname: string };
 }
 
@@ -52,7 +81,7 @@ export function appendPath(url: string, segment: string): string {
 }
 
 /**
- * Sends webhooks and heartbeat pings for job events. Deliveries run in the background: listeners
+ * Sends webhooks and heartbeat pings for job, binlog capture and prune events. Deliveries run in the background: listeners
  * return at once and never throw, and a notification that cannot be delivered is retried, then
  * logged, and never fails the job.
  */
@@ -95,8 +124,53 @@ export function attachNotifier(bus: DaemonEventBus, config: NotificationsConfig,
       .map((heartbeat, index) => ({ heartbeat, index }))
       .filter(({ heartbeat }) => (heartbeat.database ?? job.database) === job.database && (heartbeat.type ?? job.type) === job.type);
 
-  const webhooksFor = (job: JobRef, on: 'failure' | 'success') =>
+  const webhooksFor = (job: Pick<JobRef, 'database'>, on: 'failure' | 'success') =>
     config.webhooks.filter((webhook) => webhook.on.includes(on) && (webhook.databases?.includes(job.database) ?? true));
+
+  /** Captures that are degraded or failed, by database: a heartbeat must not report healthy meanwhile. */
+  const unhealthy = new Map<string, { health: CaptureHealth; reason: string | null }>();
+  const heartbeatsOfDatabase = (database: string) =>
+    config.heartbeats.map((heartbeat, index) => ({ heartbeat, index })).filter(({ heartbeat }) => (heartbeat.database ?? database) === database);
+  const failPing = (index: number, url: Secret, text: string, what: string): void =>
+    ping(index, { url: new Secret(appendPath(url.reveal(), 'fail')), method: 'POST', body: text.slice(0, MAX_PING_BODY) }, what);
+
+  const onBinlogHealth = (event: BinlogHealthChange): void => {
+    const alarming = isAlarming(event.health);
+    const wasAlarming = unhealthy.has(event.database);
+    if (alarming) unhealthy.set(event.database, { health: event.health, reason: event.reason });
+    else if (event.health === 'healthy') unhealthy.delete(event.database);
+    // Reconnecting or starting after an alarm is not yet a recovery: say nothing until healthy.
+    if (!alarming && !(wasAlarming && event.health === 'healthy')) return;
+    const name = alarming ? (`binlog.${event.health}` as 'binlog.degraded' | 'binlog.failed') : 'binlog.recovered';
+    const payload: BinlogWebhookPayload = {
+      event: name,
+      database: event.database,
+      at: event.at.toISOString(),
+      previous: event.previous,
+      ...(event.reason === null ? {} : { error: event.reason }),
+      agent,
+    };
+    for (const webhook of webhooksFor({ database: event.database }, 'failure')) track(send({ url: webhook.url, method: 'POST', body: payload }, `webhook ${name}`));
+    if (alarming) {
+      const text = `binlog capture of ${event.database} ${event.health}: ${event.reason ?? 'unknown'}`;
+      for (const { heartbeat, index } of heartbeatsOfDatabase(event.database)) failPing(index, heartbeat.url, text, 'heartbeat binlog failure');
+    }
+  };
+
+  const onPruneFailure = (event: PruneFailed): void => {
+    const payload: PruneWebhookPayload = {
+      event: 'prune.failed',
+      database: event.database,
+      at: event.at.toISOString(),
+      why: event.why,
+      error: event.message,
+      ...(event.hint === undefined ? {} : { hint: event.hint }),
+      agent,
+    };
+    for (const webhook of webhooksFor({ database: event.database }, 'failure')) track(send({ url: webhook.url, method: 'POST', body: payload }, 'webhook prune.failed'));
+    const text = `prune of ${event.database} failed: ${event.message}${event.hint === undefined ? '' : `\nhint: ${event.hint}`}`;
+    for (const { heartbeat, index } of heartbeatsOfDatabase(event.database)) failPing(index, heartbeat.url, text, 'heartbeat prune failure');
+  };
 
   const onStart = (event: JobStarted): void => {
     for (const { heartbeat, index } of heartbeatsFor(event)) {
@@ -117,7 +191,15 @@ export function attachNotifier(bus: DaemonEventBus, config: NotificationsConfig,
       agent,
     };
     for (const webhook of webhooksFor(event, 'success')) track(send({ url: webhook.url, method: 'POST', body: payload }, 'webhook backup.succeeded'));
-    for (const { heartbeat, index } of heartbeatsFor(event)) ping(index, { url: heartbeat.url, method: 'GET' }, 'heartbeat success');
+    const capture = unhealthy.get(event.database);
+    for (const { heartbeat, index } of heartbeatsFor(event)) {
+      if (capture) {
+        // The backup is fine, the database's point-in-time recovery is not: the check must stay down.
+        failPing(index, heartbeat.url, `backup ${manifest.id} of ${event.database} succeeded, but its binlog capture is ${capture.health}: ${capture.reason ?? 'unknown'}`, 'heartbeat binlog failure');
+      } else {
+        ping(index, { url: heartbeat.url, method: 'GET' }, 'heartbeat success');
+      }
+    }
   };
 
   const onFailure = (event: JobFailed): void => {
@@ -154,10 +236,14 @@ export function attachNotifier(bus: DaemonEventBus, config: NotificationsConfig,
     'job:start': guarded('job:start', onStart),
     'job:success': guarded('job:success', onSuccess),
     'job:failure': guarded('job:failure', onFailure),
+    'binlog:health': guarded('binlog:health', onBinlogHealth),
+    'prune:failure': guarded('prune:failure', onPruneFailure),
   };
   bus.on('job:start', listeners['job:start']);
   bus.on('job:success', listeners['job:success']);
   bus.on('job:failure', listeners['job:failure']);
+  bus.on('binlog:health', listeners['binlog:health']);
+  bus.on('prune:failure', listeners['prune:failure']);
 
   return {
     async flush() {
@@ -167,6 +253,8 @@ export function attachNotifier(bus: DaemonEventBus, config: NotificationsConfig,
       bus.off('job:start', listeners['job:start']);
       bus.off('job:success', listeners['job:success']);
       bus.off('job:failure', listeners['job:failure']);
+      bus.off('binlog:health', listeners['binlog:health']);
+      bus.off('prune:failure', listeners['prune:failure']);
     },
   };
 }

@@ -150,7 +150,7 @@ export async function planReplay(archive: Archive, base: Manifest, target: PitrT
   }
   const end = await archive.manifest(run.at(-1) as SegmentRef);
   const reached =
-    target.kind === 'time' ? Date.parse(end.lastEventAt) >= Math.floor(target.at.getTime() / 1000) * 1000 : await gtidReached(archive, run, target.gtid);
+    target.kind === 'time' ? Date.parse(await archive.reachedAt(run)) >= Math.floor(target.at.getTime() / 1000) * 1000 : await gtidReached(archive, run, target.gtid);
   if (!reached) {
     const gap = archive.gaps.find((g) => g.after.key === (run.at(-1) as SegmentRef).key);
     throw new AgentError(

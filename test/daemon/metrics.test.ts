@@ -184,4 +184,53 @@ describe('daemon metrics', () => {
     expect(await value(metrics, 'backup_agent_last_success_timestamp_seconds', prod)).toBe(Date.parse('2025-01-01T03:01:00Z') / 1000);
     expect(await value(metrics, 'backup_agent_last_size_bytes', prod)).toBe(42);
   });
+
+  it('binlog capture: health as a gauge and a state set, storage errors counted, lag computed from the clock at each scrape', async () => {
+    const bus = new DaemonEventBus();
+    const metrics = createMetrics(bus);
+    const labels = { database: 'prod' };
+    const pendingSince = new Date(Date.now() - 5000).toISOString();
+    bus.emit('binlog:state', {
+      database: 'prod',
+      health: 'degraded',
+      healthSince: new Date().toISOString(),
+      connected: true,
+      pendingBytes: 4096,
+      spoolBytes: 10_000,
+      pendingSince,
+      lagSeconds: 0,
+      lastEventAt: null,
+      lastRecoverableAt: null,
+      completeThrough: null,
+      segments: 3,
+      error: 'storage writes failing since …',
+      storageError: { message: 'connect ECONNREFUSED', since: pendingSince, attempts: 2 },
+    });
+    bus.emit('binlog:storage-error', { database: 'prod', message: 'connect ECONNREFUSED' });
+    bus.emit('binlog:storage-error', { database: 'prod', message: 'connect ECONNREFUSED' });
+    expect(await value(metrics, 'backup_agent_binlog_healthy', labels)).toBe(0);
+    expect(await value(metrics, 'backup_agent_binlog_state', { ...labels, state: 'degraded' })).toBe(1);
+    expect(await value(metrics, 'backup_agent_binlog_state', { ...labels, state: 'healthy' })).toBe(0);
+    expect(await value(metrics, 'backup_agent_binlog_storage_errors_total', labels)).toBe(2);
+    expect(await value(metrics, 'backup_agent_binlog_spool_bytes', labels)).toBe(10_000);
+    expect(await value(metrics, 'backup_agent_binlog_capture_failures_total', labels)).toBe(0);
+    // lagSeconds in the event was 0: the gauge does not trust a stale report, it reads the clock.
+    expect(await value(metrics, 'backup_agent_binlog_lag_seconds', labels)).toBeGreaterThanOrEqual(5);
+
+    bus.emit('binlog:health', { database: 'prod', health: 'failed', previous: 'degraded', reason: 'spool over its bound', at: new Date() });
+    expect(await value(metrics, 'backup_agent_binlog_capture_failures_total', labels)).toBe(1);
+  });
+
+  it('prune: failures counted from 0, the last success as a timestamp; daemon problems by what', async () => {
+    const bus = new DaemonEventBus();
+    const metrics = createMetrics(bus);
+    bus.emit('job:start', { ...prod, trigger: 'periodic', startedAt: new Date() });
+    expect(await value(metrics, 'backup_agent_prune_failures_total', { database: 'prod' })).toBe(0);
+    bus.emit('prune:success', { database: 'prod', why: 'daily', at: new Date('2026-11-21T04:00:00Z'), removed: 2 });
+    bus.emit('prune:failure', { database: 'prod', why: 'daily', at: new Date(), message: 'list prod: refused', hint: undefined });
+    expect(await value(metrics, 'backup_agent_prune_failures_total', { database: 'prod' })).toBe(1);
+    expect(await value(metrics, 'backup_agent_last_prune_success_timestamp_seconds', { database: 'prod' })).toBe(Date.parse('2026-11-21T04:00:00Z') / 1000);
+    bus.emit('daemon:problem', { database: 'prod', what: 'read catalog at start-up', message: 'refused' });
+    expect(await value(metrics, 'backup_agent_daemon_errors_total', { what: 'read catalog at start-up' })).toBe(1);
+  });
 });

@@ -2,6 +2,7 @@
 // is stopped: binlogs purged before the capture got them (the capture says so, goes on at the
 // oldest file the server has, and `binlog list` shows the gap), and a reset of the numbering
 // (RESET MASTER: a new mysql-bin.000001), which the capture refuses to mix into the archive.
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
@@ -98,5 +99,43 @@ describe('binlog archive gaps', () => {
     expect(result.output).toMatch(/error: gaps: binlog capture of gaps: mysql-bin\.000001 on the server was created at \S+, the archived mysql-bin\.000001 at \S+: the server's binlog numbering was reset/);
     expect(result.output).toContain('hint: archive this server under a new database name');
     expect((await archive()).segments).toBe(before.segments);
+  });
+
+  it('spool_dir set to the backup store itself: the capture works in its own marked subdirectory and deletes nothing of the store', async () => {
+    const store = await testDir('spool-is-store');
+    await writeFile(join(store, 'keep-me'), 'a backup of something else');
+    const shared = await writeConfig(
+      await testDir('spool-is-store-config'),
+      ['storage:', '  type: local', `  path: ${store}`, 'databases:', '  - name: gaps', `    socket: ${server.socket}`, '    user: root', `    binlog: { enabled: true, segment_age: 200ms, spool_dir: ${store} }`, ''].join('\n'),
+    );
+    await server.sql("INSERT INTO shop.t (v) VALUES ('spool test')");
+    const child = execa(process.execPath, [AGENT, '--config', shared, 'binlog', 'capture'], { reject: false, stdin: 'ignore', all: true });
+    for (let i = 0; i < 150; i++) {
+      const listed = await agent(['--config', shared, 'binlog', 'list', '--json']);
+      if (((JSON.parse(listed.stdout) as Summary[])[0]?.segments ?? 0) > 0) break;
+      await sleep(100);
+    }
+    child.kill('SIGTERM');
+    expect((await child).exitCode).toBe(0);
+    expect(await readFile(join(store, 'keep-me'), 'utf8')).toBe('a backup of something else');
+    expect(await readdir(join(store, 'binlog-spool.gaps'))).toContain('.backup-agent-spool');
+    expect((JSON.parse((await agent(['--config', shared, 'binlog', 'list', '--json'])).stdout) as Summary[])[0]?.segments).toBeGreaterThan(0);
+  });
+
+  it('a spool directory that holds files and no marker is refused, naming it; nothing in it is deleted', async () => {
+    const root = await testDir('spool-foreign');
+    await mkdir(join(root, 'binlog-spool.gaps'));
+    await writeFile(join(root, 'binlog-spool.gaps', 'precious'), 'data');
+    const foreign = await writeConfig(
+      await testDir('spool-foreign-config'),
+      ['storage:', await storageYaml('local'), 'databases:', '  - name: gaps', `    socket: ${server.socket}`, '    user: root', `    binlog: { enabled: true, spool_dir: ${root} }`, ''].join('\n'),
+    );
+    const result = await agent(['--config', foreign, 'binlog', 'capture']);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(
+      `error: gaps: prepare binlog spool ${join(root, 'binlog-spool.gaps')}: the directory is not empty and has no .backup-agent-spool marker: it is not the agent's spool, and the capture deletes its spool's content`,
+    );
+    expect(result.stderr).toContain('hint: point binlog.spool_dir at a directory the agent may create its own subdirectory in');
+    expect(await readFile(join(root, 'binlog-spool.gaps', 'precious'), 'utf8')).toBe('data');
   });
 });

@@ -7,7 +7,9 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { acquireLock } from '../../src/retention/lock.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
+import { LocalDriver } from '../../src/storage/local.ts';
 import { freePort } from '../harness/child-process.ts';
 import { agent, AGENT, FIXTURES, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
 
@@ -109,6 +111,31 @@ async function stop(daemon: Daemon, signal: NodeJS.Signals = 'SIGTERM') {
   const result = await daemon.child;
   running.splice(running.indexOf(daemon), 1);
   return result;
+}
+
+/** A real HTTP receiver for webhooks on 127.0.0.1. */
+async function webhookReceiver(): Promise<{ url: string; received: Record<string, unknown>[]; close(): void }> {
+  const received: Record<string, unknown>[] = [];
+  const hook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      received.push(JSON.parse(body) as Record<string, unknown>);
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(hook.address() as { port: number }).port}/hook`, received, close: () => hook.close() };
+}
+
+async function until<T>(probe: () => T | undefined, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = probe();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(50);
+  }
 }
 
 describe('agent daemon', () => {
@@ -267,6 +294,51 @@ describe('agent daemon', () => {
       expect(received[0]).toMatchObject({ event: 'backup.failed', database: 'broken', type: 'dump', trigger: 'periodic' });
       expect(received.every((r) => r['database'] === 'broken')).toBe(true);
       expect(JSON.stringify(daemon.logs)).not.toContain('secret-token');
+      expect((await stop(daemon)).exitCode).toBe(0);
+    } finally {
+      hook.close();
+    }
+  });
+
+  it("a backup failing with 64 KiB of stderr: the log has it all, /status and the webhook one short line", async () => {
+    const hook = await webhookReceiver();
+    try {
+      const daemon = await startDaemon({
+        cron: '0 0 1 1 *',
+        catchUp: true,
+        dump: join(FIXTURES, 'noisy-failing-dump.sh'),
+        extra: ['notifications:', '  webhooks:', `    - url: ${hook.url}`],
+      });
+      const [failed] = await daemon.waitFor('backup failed');
+      expect(String(failed?.['error'])).toContain('detail line 800 of a very long diagnostic');
+      const payload = await until(() => hook.received.find((r) => r['event'] === 'backup.failed'), 'the webhook');
+      const error = String(payload['error']);
+      expect(error.length).toBeLessThanOrEqual(300);
+      expect(error).not.toContain('\n');
+      expect(error).toMatch(/^dump database source: noisy-failing-dump\.sh exited with code 2: .+…$/);
+      const status = (await (await fetch(`http://127.0.0.1:${daemon.port}/status`)).json()) as { jobs: { last?: { error?: string } }[] };
+      expect(status.jobs[0]?.last?.error).toBe(error);
+      expect((await stop(daemon)).exitCode).toBe(0);
+    } finally {
+      hook.close();
+    }
+  });
+
+  it('a failing prune is not only logged: metrics, /status and a webhook say so', async () => {
+    const hook = await webhookReceiver();
+    try {
+      const daemon = await startDaemon({ cron: '*/2 * * * * *', extra: ['notifications:', '  webhooks:', `    - url: ${hook.url}`] });
+      // Another process holds the prune lock of this database for an hour: every prune of the daemon fails.
+      await acquireLock(new LocalDriver(daemon.store), { database: 'source', purpose: 'test: held by another process', ttlMs: 3_600_000 });
+      const [failed] = await daemon.waitFor('prune failed', 1, 60_000);
+      expect(failed).toMatchObject({ database: 'source', why: 'after a periodic backup' });
+      const payload = await until(() => hook.received.find((r) => r['event'] === 'prune.failed'), 'the webhook');
+      expect(payload).toMatchObject({ event: 'prune.failed', database: 'source', why: 'after a periodic backup' });
+      expect(String(payload['error'])).toBe(String(failed?.['error']).split('\n')[0]);
+      const metrics = await (await fetch(`http://127.0.0.1:${daemon.port}/metrics`)).text();
+      expect(metrics).toMatch(/^backup_agent_prune_failures_total\{database="source"\} [1-9]/m);
+      const status = (await (await fetch(`http://127.0.0.1:${daemon.port}/status`)).json()) as { prune: Record<string, { lastFailure?: { error: string } }> };
+      expect(status.prune['source']?.lastFailure?.error).toBe(payload['error']);
       expect((await stop(daemon)).exitCode).toBe(0);
     } finally {
       hook.close();

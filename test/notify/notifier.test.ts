@@ -395,3 +395,77 @@ describe('delivery', () => {
     expect(displayUrl(new Secret('https://hooks.example.com'))).toBe('https://hooks.example.com');
   });
 });
+
+describe('binlog capture and prune notifications', () => {
+  const change = (health: 'healthy' | 'degraded' | 'failed' | 'reconnecting', previous: 'healthy' | 'degraded' | 'failed' | 'reconnecting', reason: string | null = null) => ({
+    database: 'prod',
+    health,
+    previous,
+    reason,
+    at: new Date('2026-11-21T10:00:00.000Z'),
+  });
+
+  it('webhooks binlog.degraded, binlog.failed and binlog.recovered (only once healthy again), to failure webhooks', async () => {
+    const bus = new DaemonEventBus();
+    const notifier = attachNotifier(bus, notifications({ webhooks: [{ url: `${receiver.base}/hook` }] }), memoryLogger().logger, { backoffMs: 10 });
+    bus.emit('binlog:health', change('degraded', 'healthy', 'storage writes failing since 2026-11-21T09:59:00.000Z: connect ECONNREFUSED'));
+    bus.emit('binlog:health', change('failed', 'degraded', 'binlog capture of prod: spool over its bound'));
+    bus.emit('binlog:health', change('reconnecting', 'failed'));
+    bus.emit('binlog:health', change('healthy', 'reconnecting'));
+    bus.emit('binlog:health', change('reconnecting', 'healthy'));
+    bus.emit('binlog:health', change('healthy', 'reconnecting'));
+    await notifier.flush();
+    const bodies = receiver.requests.map((r) => JSON.parse(r.body) as Record<string, unknown>);
+    expect(bodies.map((b) => b['event'])).toEqual(['binlog.degraded', 'binlog.failed', 'binlog.recovered']);
+    expect(bodies[0]).toEqual({
+      event: 'binlog.degraded',
+      database: 'prod',
+      at: '2026-11-21T10:00:00.000Z',
+      previous: 'healthy',
+      error: 'storage writes failing since 2026-11-21T09:59:00.000Z: connect ECONNREFUSED',
+      agent,
+    });
+    notifier.detach();
+  });
+
+  it('heartbeats: a capture alarm pings /fail, and a backup success while it lasts pings /fail too', async () => {
+    const bus = new DaemonEventBus();
+    const notifier = attachNotifier(bus, notifications({ heartbeats: [{ url: `${receiver.base}/hb`, database: 'prod' }] }), memoryLogger().logger, { backoffMs: 10 });
+    bus.emit('binlog:health', change('degraded', 'healthy', 'segment uploads failing'));
+    await notifier.flush();
+    bus.emit('job:success', success());
+    await notifier.flush();
+    bus.emit('binlog:health', change('healthy', 'degraded'));
+    bus.emit('job:success', success());
+    await notifier.flush();
+    expect(receiver.requests.map((r) => `${r.method} ${r.url}`)).toEqual(['POST /hb/fail', 'POST /hb/fail', 'GET /hb']);
+    expect(receiver.requests[0]?.body).toBe('binlog capture of prod degraded: segment uploads failing');
+    expect(receiver.requests[1]?.body).toBe('backup 20250101T030000.123Z of prod succeeded, but its binlog capture is degraded: segment uploads failing');
+    notifier.detach();
+  });
+
+  it('prune.failed goes to failure webhooks and fails the heartbeat', async () => {
+    const bus = new DaemonEventBus();
+    const notifier = attachNotifier(
+      bus,
+      notifications({ webhooks: [{ url: `${receiver.base}/hook` }, { url: `${receiver.base}/ok-only`, on: ['success'] }], heartbeats: [{ url: `${receiver.base}/hb` }] }),
+      memoryLogger().logger,
+      { backoffMs: 10 },
+    );
+    bus.emit('prune:failure', { database: 'prod', why: 'daily', at: new Date('2026-11-21T04:00:01.000Z'), message: 'prune prod: locked by host-b', hint: 'wait for the other prune' });
+    await notifier.flush();
+    const hook = receiver.requests.find((r) => r.url === '/hook');
+    expect(JSON.parse(hook!.body)).toEqual({
+      event: 'prune.failed',
+      database: 'prod',
+      at: '2026-11-21T04:00:01.000Z',
+      why: 'daily',
+      error: 'prune prod: locked by host-b',
+      hint: 'wait for the other prune',
+      agent,
+    });
+    expect(receiver.requests.some((r) => r.url === '/ok-only')).toBe(false);
+    expect(receiver.requests.find((r) => r.url === '/hb/fail')?.body).toBe('prune of prod failed: prune prod: locked by host-b\nhint: wait for the other prune');
+    notifier.detach();
+  });
+});
