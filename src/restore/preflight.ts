@@ -66,7 +66,7 @@ export function targetBlockers(facts: TargetFacts, needs: TargetNeeds): Blocker[
 
 /** Reads the facts over `db` and throws a refusal naming every blocker. */
 export async function checkTarget(db: mysql.Connection, targetName: string, needs: TargetNeeds): Promise<void> {
-  const facts = await readTargetFacts(db);
+  const facts = await readTargetFacts(db, needs);
   const blockers = targetBlockers(facts, needs);
   if (blockers.length === 0) return;
   throw new AgentError('refused', `restore into ${targetName}: ${blockers.map((b) => b.problem).join('; ')}; nothing was written`, {
@@ -74,7 +74,8 @@ export async function checkTarget(db: mysql.Connection, targetName: string, need
   });
 }
 
-export async function readTargetFacts(db: mysql.Connection): Promise<TargetFacts> {
+/** Privileges are probed only where the restore needs them; the others are reported as present. */
+export async function readTargetFacts(db: mysql.Connection, needs: TargetNeeds): Promise<TargetFacts> {
   const [rows] = await db.query<mysql.RowDataPacket[]>(
     'SELECT CURRENT_USER() AS user, @@log_bin AS log_bin, @@binlog_format AS format, @@max_allowed_packet AS packet',
   );
@@ -84,21 +85,23 @@ export async function readTargetFacts(db: mysql.Connection): Promise<TargetFacts
     logBin: Number(row['log_bin']) === 1,
     binlogFormat: String(row['format'] ?? ''),
     maxAllowedPacket: Number(row['packet'] ?? 0),
-    canSkipBinlog: await allowed(db, 'SET SESSION sql_log_bin = @@session.sql_log_bin'),
+    canSkipBinlog: needs.skipBinlog ? await allowed(db, 'SET SESSION sql_log_bin = @@session.sql_log_bin') : true,
     // An empty BINLOG statement is refused for privileges (1227) before it is parsed (1149).
-    canReplay: await allowed(db, "BINLOG ''"),
+    canReplay: needs.replay ? await allowed(db, "BINLOG ''") : true,
   };
 }
 
-/** Runs a probe that changes nothing: false when the server says access denied (1227), true otherwise. */
+/**
+ * Runs a probe that changes nothing: false only when the server says access denied (1227). Any
+ * other answer (the expected syntax error, or a server that words it differently) is no evidence
+ * of a missing privilege; the real statement then reports its own error.
+ */
 async function allowed(db: mysql.Connection, probe: string): Promise<boolean> {
   try {
     await db.query(probe);
     return true;
   } catch (err) {
-    if ((err as { errno?: number }).errno === 1227) return false;
-    if ((err as { errno?: number }).errno === 1149 || (err as { errno?: number }).errno === 1064) return true;
-    throw err;
+    return (err as { errno?: number }).errno !== 1227;
   }
 }
 

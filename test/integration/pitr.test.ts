@@ -265,6 +265,24 @@ describe('binlog capture and point-in-time recovery', () => {
     }
   });
 
+  it('refuses before writing anything when the target user cannot replay binlog', async () => {
+    const server = await freshServer('pitr-limited');
+    try {
+      await server.sql("CREATE USER 'limited'@'127.0.0.1' IDENTIFIED BY 'lim-pw'; GRANT ALL ON *.* TO 'limited'@'127.0.0.1'; REVOKE SUPER, BINLOG REPLAY ON *.* FROM 'limited'@'127.0.0.1'");
+      const limitedConfig = await writeConfig(
+        await testDir('pitr-limited'),
+        (await readFile(config, 'utf8')) + ['  - name: target', '    host: 127.0.0.1', `    port: ${server.port}`, '    user: limited', '    password: lim-pw', ''].join('\n'),
+      );
+      const result = await agent(['--config', limitedConfig, 'restore', '--database', 'source', '--target', 'target', '--to-time', T.toISOString()], { SOURCE_PW: PASSWORD });
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain("error: restore into target: replaying binlog needs the BINLOG REPLAY (or SUPER) privilege, which 'limited'@'127.0.0.1' lacks; nothing was written");
+      expect(result.stderr).toContain("hint: GRANT BINLOG REPLAY ON *.* TO 'limited'@'127.0.0.1'");
+      expect(await server.sql(`SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '${SCHEMA}'`)).toBe('0');
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('a corrupt binlog segment is found before the base is applied: exit 1, checksum mismatch, nothing written', async () => {
     const bucket = /bucket: (\S+)/.exec(await readFile(config, 'utf8'))?.[1] ?? '';
     const client = s3Client(inject('s3').endpoint);
