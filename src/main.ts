@@ -70,11 +70,11 @@ function buildProgram(
     .requiredOption('-d, --database <name>', 'database entry whose backup to restore')
     .option('-b, --backup <id>', 'backup ID (default: the most recent successful backup)')
     .option('-t, --target <name>', 'database entry to restore into (default: --database)')
-    .option('-y, --yes', 'restore even into schemas that already hold tables')
+    .option('-y, --yes', 'restore even into schemas that already hold data (tables, views, routines, triggers, events)')
     .option('--no-binlog', 'do not write the restored data to the target binary log (SET sql_log_bin=0)')
     .option('--datadir <dir>', 'restore a physical backup (and its chain) into this datadir, prepared for a server')
     .option('--replace-datadir', 'with --datadir: restore over a non-empty datadir, moving it aside first')
-    .option('--verify', 'with --datadir: start a throwaway server on the result and print CHECKSUM TABLE')
+    .option('--verify', 'with --datadir: start a throwaway server on the result, run CHECK TABLE and CHECKSUM TABLE, fail on any problem')
     .option('--to-time <time>', 'point-in-time recovery: a base backup, then the archived binlog up to this ISO 8601 time (with zone)')
     .option('--to-gtid <gtid>', 'point-in-time recovery: a base backup, then the archived binlog up to and including this GTID')
     .action((opts: RestoreCliOptions) => run((ctx) => restore(ctx, opts)));

@@ -12,6 +12,7 @@ import { verifyDatadir } from '../restore/verify-datadir.ts';
 import { startSandbox } from '../sandbox/mariadb-sandbox.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { chooseBase, parseTarget, planReplay, replayBinlog, type PitrTarget } from '../restore/pitr.ts';
+import { verifyReplay } from '../restore/replay-verify.ts';
 import { Archive } from '../binlog/archive.ts';
 import { formatBytes, formatDuration, formatTime } from '../ui/format.ts';
 import { createProgress } from '../ui/progress.ts';
@@ -35,6 +36,15 @@ export interface RestoreCliOptions {
  * with --datadir, a physical chain restored into a datadir.
  */
 export async function restore(ctx: CommandContext, options: RestoreCliOptions): Promise<void> {
+  // Flags that only mean something with --datadir are refused, not silently ignored.
+  for (const [flag, set] of [
+    ['--verify', options.verify],
+    ['--replace-datadir', options.replaceDatadir],
+  ] as const) {
+    if (set && options.datadir === undefined) {
+      throw new AgentError('usage', `${flag} needs --datadir: it applies to a restore into a datadir`, { hint: `add --datadir DIR, or drop ${flag}` });
+    }
+  }
   const pitr = parseTarget(options.toTime, options.toGtid);
   if (pitr) return restoreToPoint(ctx, options, pitr);
   const source = ctx.database(options.database);
@@ -104,11 +114,7 @@ async function restoreDatadir(ctx: CommandContext, options: RestoreCliOptions, m
       `into ${result.datadir} in ${formatDuration(Date.now() - started)}; prepared, ready for a server ` +
       `(chown -R mysql:mysql ${result.datadir} before starting one as mysql)`,
   );
-  if (options.verify) {
-    const checks = await verifyDatadir(result.datadir);
-    out(`verified: a throwaway server started on it; ${checks.length} tables, CHECKSUM TABLE:`);
-    for (const line of checks) out(`  ${line}`);
-  }
+  if (options.verify) await verifyAndReport(result.datadir, manifest.schemas);
 }
 
 /**
@@ -141,6 +147,13 @@ async function restoreToPoint(ctx: CommandContext, options: RestoreCliOptions, t
     target: targetEntry,
     overwrite: options.yes ?? false,
     skipBinlog: options.binlog === false,
+    replay: true,
+    // The binlog the replay needs is read and checked before the base is written.
+    beforeWrite: async () => {
+      const checked = await verifyReplay(storage, archive, plan, target, ctx.signal);
+      ctx.logger.info(checked, 'binlog for the replay verified');
+      return { largestStatement: checked.largestStatement };
+    },
     logger: ctx.logger,
     signal: ctx.signal,
   });
@@ -153,6 +166,8 @@ async function restoreToPoint(ctx: CommandContext, options: RestoreCliOptions, t
     connection: targetEntry.connection,
     targetName: targetEntry.name,
     skipBinlog: options.binlog === false,
+    // A dump holds only its schemas: writes to any other (and to mysql.*) are not replayed.
+    schemas: new Set(base.schemas),
     logger: ctx.logger,
     signal: ctx.signal,
   });
@@ -177,6 +192,9 @@ async function restoreDatadirToPoint(
 ): Promise<void> {
   const source = ctx.database(options.database);
   const chain = restoreChain(job.base, (await listBackups(job.storage, source.name)).backups);
+  // The binlog is checked before the datadir is touched (the chain is checked by restorePhysical).
+  const checked = await verifyReplay(job.storage, job.archive, job.plan, job.target, ctx.signal);
+  ctx.logger.info(checked, 'binlog for the replay verified');
   const restored = await restorePhysical({
     config: ctx.config,
     storage: job.storage,
@@ -220,9 +238,18 @@ async function restoreDatadirToPoint(
       `transaction${result.transactions === 1 ? '' : 's'} of binlog up to ${job.target.text}; ${landed}; in ${formatDuration(Date.now() - job.started)}; ` +
       `ready for a server (chown -R mysql:mysql ${restored.datadir} before starting one as mysql)`,
   );
-  if (options.verify) {
-    const checks = await verifyDatadir(restored.datadir);
-    out(`verified: a throwaway server started on it; ${checks.length} tables, CHECKSUM TABLE:`);
-    for (const line of checks) out(`  ${line}`);
+  if (options.verify) await verifyAndReport(restored.datadir, job.base.schemas);
+}
+
+/** Prints the per-table figures, then fails (exit 1) naming everything that did not verify. */
+async function verifyAndReport(datadir: string, schemas: readonly string[]): Promise<void> {
+  const result = await verifyDatadir(datadir, { schemas });
+  out(`verify: a throwaway server started on it; ${result.lines.length} tables, CHECK TABLE and CHECKSUM TABLE:`);
+  for (const line of result.lines) out(`  ${line}`);
+  if (result.failures.length > 0) {
+    throw new AgentError('integrity', `verify ${datadir}: ${result.failures.join('; ')}`, {
+      hint: 'the restored datadir is not usable as it is; the log of the throwaway server may say more',
+    });
   }
+  out(`verified: every table checks OK and has a checksum`);
 }

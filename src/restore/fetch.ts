@@ -1,5 +1,5 @@
-import type { Readable } from 'node:stream';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { ManifestObject } from '../catalog/manifest.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { DigestStream } from '../pipeline/digest.ts';
@@ -30,9 +30,9 @@ export async function openVerified(
     },
     flush(callback: TransformCallback) {
       if (digest.bytes !== object.sizeBytes) {
-        callback(new AgentError('integrity', `${object.key}: read ${digest.bytes} bytes, the manifest says ${object.sizeBytes}`));
+        callback(new AgentError('integrity', `${object.key}: size mismatch: read ${digest.bytes} bytes, the manifest says ${object.sizeBytes}`));
       } else if (digest.sha256 !== object.sha256) {
-        callback(new AgentError('integrity', `${object.key}: SHA-256 ${digest.sha256} does not match the manifest's ${object.sha256}`));
+        callback(new AgentError('integrity', `${object.key}: checksum mismatch: SHA-256 ${digest.sha256} does not match the manifest's ${object.sha256}`));
       } else {
         callback();
       }
@@ -41,6 +41,19 @@ export async function openVerified(
   source.on('error', (err) => digest.destroy(err));
   digest.on('error', (err) => check.destroy(err));
   return source.pipe(digest).pipe(check);
+}
+
+/**
+ * Reads a whole object once, in fixed memory, only to check its size and SHA-256: the pass before
+ * anything is written where a late mismatch would leave the target half-overwritten.
+ */
+export async function verifyObject(storage: StorageDriver, object: ManifestObject, options: { signal?: AbortSignal } = {}): Promise<void> {
+  const discard = new Writable({ write: (_chunk: Buffer, _encoding, callback) => callback() });
+  try {
+    await pipeline(await openVerified(storage, object, options), discard);
+  } catch (err) {
+    throw readError(`verify ${object.key} in ${storage.location}`, err);
+  }
 }
 
 export function readError(what: string, err: unknown): AgentError {

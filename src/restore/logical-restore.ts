@@ -2,15 +2,18 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { Manifest } from '../catalog/manifest.ts';
 import { withDefaultsFile } from '../capture/defaults-file.ts';
-import { countTables, withConnection } from '../capture/server.ts';
-import { startTool } from '../capture/tool-process.ts';
+import { withConnection } from '../capture/server.ts';
+import { startTool, ToolError } from '../capture/tool-process.ts';
 import { locateTool } from '../capture/tools.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { createDecompressor } from '../pipeline/compress.ts';
 import type { StorageDriver } from '../storage/driver.ts';
+import { clientErrorLine, describeToolFailure } from './client-error.ts';
 import { dataObject } from './download.ts';
-import { openVerified } from './fetch.ts';
+import { openVerified, verifyObject } from './fetch.ts';
+import { describeOccupied, readSchemaObjects } from './occupied.ts';
+import { checkTarget } from './preflight.ts';
 
 export interface RestoreOptions {
   config: Pick<AgentConfig, 'tools'>;
@@ -18,42 +21,61 @@ export interface RestoreOptions {
   manifest: Manifest;
   /** The database entry whose server receives the data. */
   target: DatabaseConfig;
-  /** Allow writing into schemas that already hold tables. */
+  /** Allow writing into schemas that already hold tables, views, routines, triggers or events. */
   overwrite: boolean;
   /** Do not write the restored statements to the target's binary log (needs SUPER/BINLOG ADMIN). */
   skipBinlog: boolean;
+  /** A binlog replay follows (PITR): the target's fitness for it is checked before anything is written. */
+  replay?: boolean;
+  /**
+   * Runs after the refusal check, before the target's fitness is checked and anything is written
+   * (PITR verifies its binlog here and returns the largest statement the replay will send).
+   */
+  beforeWrite?: () => Promise<{ largestStatement?: number }>;
   logger: Logger;
   onProgress?: (bytes: number) => void;
   signal?: AbortSignal;
 }
 
-/** Pure: the schemas of a backup that already hold tables on the target. */
-export function nonEmptySchemas(schemas: readonly string[], tableCounts: ReadonlyMap<string, number>): string[] {
-  return schemas.filter((s) => (tableCounts.get(s) ?? 0) > 0);
-}
+/** Client errors that say the server went away: the cause is known, no need to re-read the archive. */
+const CONNECTION_LOST = /^ERROR (2002|2003|2006|2013|2055) /;
 
 /**
  * Streams a logical backup from storage through decompression into the SQL client connected to
- * the target server. Refuses to write into non-empty schemas unless `overwrite` is set.
+ * the target server. Refuses to write into schemas that hold anything unless `overwrite` is set.
+ * When the target holds data, the archive is read once to check its size and SHA-256 before a
+ * byte is applied (verify first: a corrupt archive never half-overwrites a good copy); into empty
+ * schemas it is applied as it streams and a late mismatch is reported with what was applied.
  */
 export async function restoreLogical(options: RestoreOptions): Promise<void> {
   const { manifest, target, storage } = options;
   const log = options.logger.child({ database: manifest.database, backup: manifest.id, target: target.name });
   const object = dataObject(manifest);
 
-  const occupied = await withConnection(target.name, target.connection, async (db) =>
-    nonEmptySchemas(manifest.schemas, await countTables(db, manifest.schemas)),
-  );
+  const occupied = await withConnection(target.name, target.connection, async (db) => describeOccupied(await readSchemaObjects(db, manifest.schemas)));
   if (occupied.length > 0 && !options.overwrite) {
     throw new AgentError(
       'refused',
-      `restore into ${target.name}: schema${occupied.length > 1 ? 's' : ''} ${occupied.join(', ')} already hold${occupied.length > 1 ? '' : 's'} tables`,
-      { hint: 'pass --yes to restore over them (tables in the backup are dropped and recreated), or --target another database entry' },
+      `restore into ${target.name}: schema${occupied.length > 1 ? 's' : ''} ${occupied.join(', ')} already hold${occupied.length > 1 ? '' : 's'} data`,
+      { hint: 'pass --yes to restore over them (objects in the backup are dropped and recreated), or --target another database entry' },
     );
+  }
+  const needs = { skipBinlog: options.skipBinlog, replay: options.replay ?? false, ...(await options.beforeWrite?.()) };
+  await withConnection(target.name, target.connection, (db) => checkTarget(db, target.name, needs));
+  if (occupied.length > 0) {
+    log.info({ key: object.key, sizeBytes: object.sizeBytes }, 'target holds data: verifying the backup before applying it');
+    await verifyObject(storage, object, options.signal ? { signal: options.signal } : {}).catch((err: unknown) => {
+      if (!isIntegrity(err)) throw err;
+      throw new AgentError('integrity', `restore into ${target.name}: ${err.message}; nothing was written`, {
+        hint: `backup ${manifest.id} is corrupt in storage: restore another one (agent list --database ${manifest.database})`,
+        cause: err,
+      });
+    });
   }
 
   const client = await locateTool(options.config.tools.client, ['mariadb', 'mysql'], 'tools.client');
-  log.info({ schemas: manifest.schemas, sizeBytes: object.sizeBytes }, 'restore started');
+  log.info({ schemas: manifest.schemas, sizeBytes: object.sizeBytes, verifiedFirst: occupied.length > 0 }, 'restore started');
+  const partly = `schema${manifest.schemas.length > 1 ? 's' : ''} ${manifest.schemas.join(', ')} of ${target.name} may be partly restored`;
   await withDefaultsFile(target.connection, client.flavor, async (defaultsFile) => {
     const args = [`--defaults-file=${defaultsFile}`, '--batch', '--max-allowed-packet=1G', '--default-character-set=utf8mb4'];
     if (options.skipBinlog) args.push('--init-command=SET sql_log_bin=0');
@@ -73,19 +95,43 @@ export async function restoreLogical(options: RestoreOptions): Promise<void> {
       throw err;
     });
     const [fed, exited] = await Promise.allSettled([feed, tool.done]);
-    if (exited.status === 'rejected' && (fed.status === 'fulfilled' || isBrokenPipe(fed.reason))) {
-      throw new AgentError('tool', `restore into ${target.name}: ${messageOf(exited.reason)}`, {
-        hint: 'the SQL client stopped at the statement above; the schema may be partly restored',
-        cause: exited.reason,
+    if (fed.status === 'fulfilled' && exited.status === 'fulfilled') return;
+    const clientFailed = exited.status === 'rejected' && (fed.status === 'fulfilled' || isBrokenPipe(fed.reason));
+    const reason: unknown = clientFailed ? (exited as PromiseRejectedResult).reason : (fed as PromiseRejectedResult).reason;
+    const line = reason instanceof ToolError ? clientErrorLine(reason.stderr) : undefined;
+    log.debug({ exitCode: reason instanceof ToolError ? reason.exitCode : undefined, error: describeToolFailure(reason) }, 'restore stream failed');
+    // A corrupt archive shows first as bad SQL or a decompression error, long before the digest
+    // completes at its end: whatever the symptom, name that cause (one more read, only on failure).
+    let corrupt: unknown = isIntegrity(reason) ? reason : undefined;
+    if (!corrupt && occupied.length === 0 && !(line && CONNECTION_LOST.test(line))) {
+      corrupt = await verifyObject(storage, object, options.signal ? { signal: options.signal } : {}).then(
+        () => undefined,
+        (err: unknown) => (isIntegrity(err) ? err : undefined),
+      );
+    }
+    if (corrupt instanceof AgentError) {
+      throw new AgentError('integrity', `restore into ${target.name}: ${corrupt.message}`, {
+        hint:
+          occupied.length === 0
+            ? `the schemas were empty, so the backup was applied as it streamed; ${partly} from a corrupt archive: drop them and restore another backup`
+            : `the archive changed after it was verified; ${partly}: restore another backup with --yes`,
+        cause: corrupt,
       });
     }
-    if (fed.status === 'rejected') {
-      const err = fed.reason as unknown;
-      if (err instanceof AgentError) throw err;
-      throw new AgentError('storage', `restore into ${target.name}: read backup ${manifest.id}: ${messageOf(err)}`, { cause: err });
+    if (clientFailed) {
+      throw new AgentError('tool', `restore into ${target.name}: ${describeToolFailure(reason)}`, {
+        hint: `the SQL client stopped there; ${partly}`,
+        cause: reason,
+      });
     }
+    if (reason instanceof AgentError) throw reason;
+    throw new AgentError('storage', `restore into ${target.name}: read backup ${manifest.id}: ${messageOf(reason)}`, { cause: reason });
   });
   log.info('restore completed');
+}
+
+function isIntegrity(err: unknown): err is AgentError {
+  return err instanceof AgentError && err.kind === 'integrity';
 }
 
 function isBrokenPipe(err: unknown): boolean {

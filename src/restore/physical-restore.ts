@@ -1,4 +1,4 @@
-import { mkdir, readdir, readlink, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
@@ -10,7 +10,7 @@ import { AgentError, messageOf } from '../errors.ts';
 import { createDecompressor } from '../pipeline/compress.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { dataObject } from './download.ts';
-import { openVerified } from './fetch.ts';
+import { openVerified, verifyObject } from './fetch.ts';
 
 export interface PhysicalRestoreOptions {
   config: Pick<AgentConfig, 'tools'>;
@@ -26,13 +26,32 @@ export interface PhysicalRestoreOptions {
   now?: () => Date;
 }
 
-/** Pids of processes whose working directory is `dir` (a running mariadbd sits in its datadir). */
+/**
+ * Pids of processes whose working directory is `dir` (a running mariadbd sits in its datadir),
+ * compared by device and inode, so a path through a symlinked parent still matches. Fails closed:
+ * a process whose working directory cannot be read (EACCES when not root) makes the answer unknown.
+ */
 async function processesIn(dir: string): Promise<number[]> {
+  const target = await stat(dir);
+  const entries = await readdir('/proc').catch((err: unknown) => {
+    throw new AgentError('refused', `restore into ${dir}: cannot tell whether a server uses it: read /proc: ${messageOf(err)}`);
+  });
   const pids: number[] = [];
-  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+  const unknown: string[] = [];
+  for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
-    const cwd = await readlink(`/proc/${entry}/cwd`).catch(() => undefined);
-    if (cwd === dir) pids.push(Number(entry));
+    const cwd = await stat(`/proc/${entry}/cwd`).catch((err: NodeJS.ErrnoException) => {
+      // The process exited meanwhile: it uses nothing.
+      if (err.code === 'ENOENT' || err.code === 'ESRCH') return undefined;
+      unknown.push(`pid ${entry}: ${err.code ?? messageOf(err)}`);
+      return undefined;
+    });
+    if (cwd && cwd.dev === target.dev && cwd.ino === target.ino) pids.push(Number(entry));
+  }
+  if (pids.length === 0 && unknown.length > 0) {
+    throw new AgentError('refused', `restore into ${dir}: cannot tell whether a server uses it: the working directory of ${unknown.slice(0, 3).join(', ')}${unknown.length > 3 ? ` and ${unknown.length - 3} more` : ''} cannot be read`, {
+      hint: 'run the restore as root (or as the user the server runs as), or stop the server and restore into a new, empty --datadir',
+    });
   }
   return pids;
 }
@@ -52,12 +71,25 @@ export async function restorePhysical(options: PhysicalRestoreOptions): Promise<
     throw err;
   });
   let movedAside: string | undefined;
+  if (existing.length > 0 && !options.replace) {
+    throw new AgentError('refused', `restore into ${datadir}: the directory is not empty`, {
+      hint: 'give a new, empty --datadir, or pass --replace-datadir to move the existing one aside',
+    });
+  }
   if (existing.length > 0) {
-    if (!options.replace) {
-      throw new AgentError('refused', `restore into ${datadir}: the directory is not empty`, {
-        hint: 'give a new, empty --datadir, or pass --replace-datadir to move the existing one aside',
-      });
+    const running = await processesIn(datadir);
+    if (running.length > 0) {
+      throw new AgentError('refused', `restore into ${datadir}: a process runs in it (pid ${running.join(', ')}); stop the server first`);
     }
+  }
+  // Every object of the chain is checked before the datadir is touched: a mismatch in the last
+  // incremental must not cost the existing datadir its place.
+  for (const manifest of options.chain) {
+    await verifyObject(options.storage, dataObject(manifest), options.signal ? { signal: options.signal } : {});
+  }
+  log.info({ backups: options.chain.map((m) => m.id) }, 'chain verified');
+  if (existing.length > 0) {
+    // Again, right before the move: a server may have started while the chain was read.
     const running = await processesIn(datadir);
     if (running.length > 0) {
       throw new AgentError('refused', `restore into ${datadir}: a process runs in it (pid ${running.join(', ')}); stop the server first`);

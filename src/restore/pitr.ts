@@ -13,7 +13,10 @@ import type { AgentConfig, Connection } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { createDecompressor } from '../pipeline/compress.ts';
 import type { StorageDriver } from '../storage/driver.ts';
+import { describeToolFailure } from './client-error.ts';
 import { openVerified } from './fetch.ts';
+import { GtidStrip } from './gtid-strip.ts';
+import { schemaFilter } from './schema-filter.ts';
 
 /**
  * Point-in-time recovery: a base backup, then the archived binlog replayed from the base's exact
@@ -184,6 +187,8 @@ export interface ReplayOptions {
   connection: Connection;
   targetName: string;
   skipBinlog: boolean;
+  /** Replay only writes to these schemas (a dump's); undefined: everything (a physical base). */
+  schemas?: ReadonlySet<string>;
   /** SQL sent first in the session (e.g. FLUSH PRIVILEGES on a server started without grant checks). */
   preamble?: string;
   logger: Logger;
@@ -212,9 +217,7 @@ export async function replayBinlog(options: ReplayOptions): Promise<ReplayResult
     const session = startTool(client.path, args, { stdin: 'pipe', stdout: 'ignore', signal: cancel.signal });
     let sessionError: unknown;
     session.done.catch((err: unknown) => (sessionError = err));
-    const hint = options.skipBinlog
-      ? 'the SQL client stopped at the statement above; the target holds the base and part of the replay'
-      : 'the SQL client stopped at the statement above; if the target refuses GTIDs out of order (gtid_strict_mode), restore with --no-binlog';
+    const hint = 'the SQL client stopped there; the target holds the base and part of the replay';
     try {
       if (options.preamble) session.stdin.write(options.preamble);
       for (const file of files) {
@@ -223,8 +226,10 @@ export async function replayBinlog(options: ReplayOptions): Promise<ReplayResult
         const startAt = file === plan.from.file ? plan.from.position : 0;
         const reader = startTool(binlogTool.path, [...(startAt > 4 ? [`--start-position=${startAt}`] : []), '-'], { stdin: 'pipe', stdout: 'pipe', signal: cancel.signal });
         const source = Readable.from(segmentBytes(storage, archive, segments, cancel.signal));
-        const feed = pipeline(source, cut.filter(file, startAt), reader.stdin);
-        const forward = pipeline(reader.stdout, session.stdin, { end: false });
+        const feed = options.schemas
+          ? pipeline(source, cut.filter(file, startAt), schemaFilter(options.schemas, startAt), reader.stdin)
+          : pipeline(source, cut.filter(file, startAt), reader.stdin);
+        const forward = pipeline(reader.stdout, new GtidStrip(), session.stdin, { end: false });
         const [fed, forwarded, exited] = await Promise.allSettled([feed, forward, reader.done]);
         const failed = [exited, fed, forwarded].find((r) => r.status === 'rejected');
         if (failed) {
@@ -232,7 +237,7 @@ export async function replayBinlog(options: ReplayOptions): Promise<ReplayResult
           await Promise.race([session.done.catch(() => undefined), sleep(2000)]);
           const reason = sessionError ?? (failed as PromiseRejectedResult).reason;
           cancel.abort();
-          throw reason instanceof AgentError ? reason : new AgentError('tool', `replay ${file} into ${options.targetName}: ${messageOf(reason)}`, { hint, cause: reason });
+          throw reason instanceof AgentError ? reason : new AgentError('tool', `replay ${file} into ${options.targetName}: ${describeToolFailure(reason)}`, { hint, cause: reason });
         }
       }
       session.stdin.end();
@@ -241,7 +246,7 @@ export async function replayBinlog(options: ReplayOptions): Promise<ReplayResult
       cancel.abort();
       await session.done.catch(() => undefined);
       if (err instanceof AgentError) throw err;
-      throw new AgentError('tool', `replay binlog into ${options.targetName}: ${messageOf(err)}`, { hint, cause: err });
+      throw new AgentError('tool', `replay binlog into ${options.targetName}: ${describeToolFailure(err)}`, { hint, cause: err });
     }
   });
   const last = cut.last ? { ...cut.last, at: new Date(cut.last.at * 1000).toISOString() } : undefined;
@@ -250,7 +255,7 @@ export async function replayBinlog(options: ReplayOptions): Promise<ReplayResult
 }
 
 /** The bytes of consecutive segments of one file, each verified against its manifest. */
-async function* segmentBytes(storage: StorageDriver, archive: Archive, segments: readonly SegmentRef[], signal: AbortSignal): AsyncGenerator<Buffer> {
+export async function* segmentBytes(storage: StorageDriver, archive: Archive, segments: readonly SegmentRef[], signal: AbortSignal): AsyncGenerator<Buffer> {
   for (const ref of segments) {
     const manifest = await archive.manifest(ref);
     const source = await openVerified(storage, { ...manifest.object, role: 'data' }, { signal });

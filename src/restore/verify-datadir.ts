@@ -1,27 +1,117 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import { SYSTEM_SCHEMAS } from '../capture/server.ts';
+import { AgentError, messageOf } from '../errors.ts';
 import { startSandbox } from '../sandbox/mariadb-sandbox.ts';
 
 /**
- * Starts a private throwaway server on a restored datadir (socket only, no grant checks, no binlog;
- * nothing else is touched) and returns `CHECKSUM TABLE` of every user table, as `schema.table<TAB>checksum`.
+ * `restore --datadir … --verify`: a private throwaway server (socket only, no grant checks, no
+ * binlog) started on the restored datadir runs CHECK TABLE and CHECKSUM TABLE … EXTENDED on every
+ * user table. It fails on what it can see is wrong: a schema the backup lists that is absent, a
+ * table CHECK TABLE does not call OK, a NULL checksum (a table the server cannot read), and a
+ * checksum that differs from one recorded at backup time, when such figures are given.
  */
-export async function verifyDatadir(datadir: string): Promise<string[]> {
+
+export interface TableFacts {
+  schema: string;
+  table: string;
+  /** CHECK TABLE's messages other than a final OK (empty when the table is OK). */
+  problems: string[];
+  /** CHECKSUM TABLE … EXTENDED; null when the server could not compute it. */
+  checksum: string | null;
+}
+
+export interface Verification {
+  /** `schema.table<TAB>checksum`, one per table. */
+  lines: string[];
+  failures: string[];
+}
+
+/** Identifiers quoted for SQL: backticks doubled (a table may be named `a b` or `x``y`). */
+export const quoteIdentifier = (name: string): string => `\`${name.replace(/`/g, '``')}\``;
+
+/** Pure: the verdict over what the server reported. `recorded`: `schema.table` → checksum at backup time. */
+export function judge(input: {
+  expectedSchemas: readonly string[];
+  presentSchemas: readonly string[];
+  tables: readonly TableFacts[];
+  recorded?: ReadonlyMap<string, string>;
+}): Verification {
+  const failures: string[] = [];
+  const present = new Set(input.presentSchemas);
+  for (const schema of input.expectedSchemas) if (!present.has(schema)) failures.push(`schema ${schema} of the backup is absent`);
+  const lines: string[] = [];
+  for (const t of input.tables) {
+    const name = `${t.schema}.${t.table}`;
+    lines.push(`${name}\t${t.checksum ?? 'NULL'}`);
+    if (t.problems.length > 0) failures.push(`CHECK TABLE ${name}: ${t.problems.join('; ')}`);
+    if (t.checksum === null) failures.push(`CHECKSUM TABLE ${name}: NULL (the server cannot read the table)`);
+    const expected = input.recorded?.get(name);
+    if (expected !== undefined && t.checksum !== null && t.checksum !== expected) {
+      failures.push(`${name}: checksum ${t.checksum} differs from ${expected} recorded at backup time`);
+    }
+  }
+  if (input.recorded) {
+    const seen = new Set(input.tables.map((t) => `${t.schema}.${t.table}`));
+    for (const name of input.recorded.keys()) if (!seen.has(name)) failures.push(`table ${name} recorded at backup time is absent`);
+  }
+  return { lines, failures };
+}
+
+export async function verifyDatadir(
+  datadir: string,
+  expect: { schemas: readonly string[]; recorded?: ReadonlyMap<string, string> } = { schemas: [] },
+): Promise<Verification> {
   const dir = await mkdtemp(join(tmpdir(), 'backup-agent-verify-'));
   const server = await startSandbox({ dir, port: 0, existingDatadir: datadir, serverId: 4242, private: true });
   try {
-    const tables = (
-      await server.sql(
-        "SELECT CONCAT('`', table_schema, '`.`', table_name, '`') FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('mysql', 'sys', 'information_schema', 'performance_schema') ORDER BY table_schema, table_name",
-      )
-    )
-      .split('\n')
-      .filter(Boolean);
-    if (tables.length === 0) return [];
-    return (await server.sql(`CHECKSUM TABLE ${tables.join(', ')} EXTENDED`)).split('\n').filter(Boolean);
+    const db = await mysql.createConnection({ socketPath: server.socket, user: 'root', supportBigNumbers: true, bigNumberStrings: true });
+    try {
+      const facts = await readFacts(db);
+      return judge({ expectedSchemas: expect.schemas, ...facts, ...(expect.recorded ? { recorded: expect.recorded } : {}) });
+    } finally {
+      await db.end().catch(() => db.destroy());
+    }
+  } catch (err) {
+    if (err instanceof AgentError) throw err;
+    throw new AgentError('database', `verify ${datadir}: ${messageOf(err)}`, { cause: err });
   } finally {
     await server.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+async function readFacts(db: mysql.Connection): Promise<{ presentSchemas: string[]; tables: TableFacts[] }> {
+  const [schemaRows] = await db.query<mysql.RowDataPacket[]>('SELECT schema_name AS s FROM information_schema.schemata');
+  const [tableRows] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT table_schema AS s, table_name AS t FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN (?) ORDER BY table_schema, table_name",
+    [SYSTEM_SCHEMAS],
+  );
+  const tables: TableFacts[] = [];
+  for (const row of tableRows) {
+    const schema = String(row['s']);
+    const table = String(row['t']);
+    const name = `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`;
+    // A table the server cannot open makes these statements fail: that is a finding, not a crash.
+    const problems: string[] = [];
+    try {
+      const [check] = await db.query<mysql.RowDataPacket[]>(`CHECK TABLE ${name}`);
+      const last = check.at(-1);
+      const ok = last !== undefined && String(last['Msg_type']) === 'status' && String(last['Msg_text']) === 'OK';
+      if (!ok) problems.push(...check.filter((r) => String(r['Msg_text']) !== 'OK').map((r) => `${String(r['Msg_type'])}: ${String(r['Msg_text'])}`));
+    } catch (err) {
+      problems.push(messageOf(err));
+    }
+    let checksum: unknown = null;
+    try {
+      const [sum] = await db.query<mysql.RowDataPacket[]>(`CHECKSUM TABLE ${name} EXTENDED`);
+      checksum = sum[0]?.['Checksum'];
+    } catch (err) {
+      problems.push(messageOf(err));
+    }
+    tables.push({ schema, table, problems, checksum: checksum === null || checksum === undefined ? null : String(checksum as string) });
+  }
+  return { presentSchemas: schemaRows.map((r) => String(r['s'])), tables };
 }

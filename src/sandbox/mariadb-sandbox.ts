@@ -45,7 +45,8 @@ function myCnf(dir: string, datadir: string, port: number, serverId: number, isP
     'user=root',
     `datadir=${datadir}`,
     `socket=${join(dir, 'mysqld.sock')}`,
-    ...(isPrivate ? ['skip-networking', 'skip-grant-tables', 'skip-log-bin'] : [`port=${port}`, 'bind-address=127.0.0.1', `log-bin=${join(datadir, 'mysql-bin')}`]),
+    // A private server takes a replay: mariadb-binlog sends a row-event group as one statement.
+    ...(isPrivate ? ['skip-networking', 'skip-grant-tables', 'skip-log-bin', 'max_allowed_packet=1G'] : [`port=${port}`, 'bind-address=127.0.0.1', `log-bin=${join(datadir, 'mysql-bin')}`]),
     `pid-file=${join(dir, 'mysqld.pid')}`,
     `log-error=${join(dir, 'error.log')}`,
     `tmpdir=${dir}`,

@@ -114,7 +114,7 @@ describe.each<StorageKind>(['local', 's3', 'gcs'])('backup and restore through %
   it('refuses to restore into a schema that holds tables, and restores over it with --yes', async () => {
     const refused = await agent(['--config', config, 'restore', '--database', 'source', '--target', 'target'], env());
     expect(refused.exitCode).toBe(1);
-    expect(refused.stderr).toContain(`error: restore into target: schema ${schema} already holds tables`);
+    expect(refused.stderr).toContain(`error: restore into target: schema ${schema} (3 tables, 1 view, 1 routine, 1 trigger, 1 event) already holds data`);
     expect(refused.stderr).toContain('hint: pass --yes');
 
     await target.sql(`DELETE FROM \`${schema}\`.orders WHERE id % 2 = 0`);

@@ -46,6 +46,8 @@ function writeLoad(): { stop(): Promise<number> } {
 beforeAll(async () => {
   await sourceSql(sampleDataSql(schema, 2000));
   await sourceSql(`CREATE TABLE \`${schema}\`.load_test (id BIGINT PRIMARY KEY AUTO_INCREMENT, v TEXT NOT NULL) ENGINE=InnoDB`);
+  // --verify must quote names: a backtick and a space in one.
+  await sourceSql(`CREATE TABLE \`${schema}\`.\`odd\`\`name x\` (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO \`${schema}\`.\`odd\`\`name x\` SELECT seq FROM \`${schema}\`.seq_1_to_5`);
   dir = await testDir('physical');
   config = await writeConfig(
     dir,
@@ -102,8 +104,11 @@ describe('physical backups (mariadb-backup)', () => {
     // --verify: the agent starts its own throwaway server on a fresh restore and checksums every table.
     const verified = await agent(['--config', config, 'restore', '--database', 'source', '--datadir', join(dir, 'verified'), '--verify'], sourceEnv());
     expect(verified.exitCode).toBe(0);
-    expect(verified.stdout).toMatch(/verified: a throwaway server started on it; \d+ tables, CHECKSUM TABLE:/);
+    expect(verified.stdout).toMatch(/verify: a throwaway server started on it; \d+ tables, CHECK TABLE and CHECKSUM TABLE:/);
     for (const line of expected.split('\n')) expect(verified.stdout).toContain(`  ${line}`);
+    expect(verified.stdout).toContain('verified: every table checks OK and has a checksum');
+    const odd = await sourceSql(`CHECKSUM TABLE \`${schema}\`.\`odd\`\`name x\` EXTENDED`);
+    expect(verified.stdout).toContain(`  ${schema}.odd\`name x\t${odd.split('\t')[1]}`);
 
     const again = await agent(['--config', config, 'restore', '--database', 'source', '--datadir', datadir], sourceEnv());
     expect(again.exitCode).toBe(1);
@@ -129,5 +134,22 @@ describe('physical backups (mariadb-backup)', () => {
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/error: source: back up database source with mariadb-backup: mariadb-backup exited with code \d+: .*unknown option '--no-such-option'/);
     expect(JSON.parse((await agent(['--config', bad, 'list', '--json'], sourceEnv())).stdout)).toHaveLength(before.length);
+  });
+
+  it('--verify fails, exit 1, naming a table the restored server cannot read', async () => {
+    // ARCHIVE is a plugin the private verify server does not load (no grant tables, no mysql.plugin):
+    // a real table it cannot checksum, which must fail the verification instead of printing NULL.
+    await sourceSql(`INSTALL SONAME 'ha_archive'; CREATE TABLE \`${schema}\`.archived (id INT, v TEXT) ENGINE=ARCHIVE; INSERT INTO \`${schema}\`.archived VALUES (1, 'a')`);
+    try {
+      await runNow('full');
+      const result = await agent(['--config', config, 'restore', '--database', 'source', '--datadir', join(dir, 'verify-fails'), '--verify'], sourceEnv());
+      expect(result.exitCode).toBe(1);
+      expect(result.stdout).toContain(`  ${schema}.archived\tNULL`);
+      expect(result.stderr).toContain(`error: verify ${join(dir, 'verify-fails')}: CHECK TABLE ${schema}.archived: `);
+      expect(result.stderr).toContain(`CHECKSUM TABLE ${schema}.archived: NULL (the server cannot read the table)`);
+    } finally {
+      await sourceSql(`DROP TABLE \`${schema}\`.archived; UNINSTALL SONAME 'ha_archive'`);
+      await rm(join(dir, 'verify-fails'), { recursive: true, force: true });
+    }
   });
 });

@@ -8,10 +8,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import mysql from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { freePort } from '../harness/child-process.ts';
+import { s3Client } from '../harness/s3-server.ts';
 import { AGENT, agent, FIXTURES, freshServer, storageYaml, testDir, writeConfig } from '../helpers.ts';
 
 const SCHEMA = 'shop';
@@ -122,14 +124,14 @@ afterAll(async () => {
   await source?.stop();
 });
 
-/** Restores into a fresh server as entry `target` and returns the result and the server. */
-async function restoreInto(flags: string[]): Promise<{ result: Awaited<ReturnType<typeof agent>>; server: Sandbox }> {
-  const server = await freshServer('pitr-target');
+/** Restores into a fresh server (or `into`) as entry `target` and returns the result and the server. */
+async function restoreInto(flags: string[], into?: Sandbox, binlog = false): Promise<{ result: Awaited<ReturnType<typeof agent>>; server: Sandbox }> {
+  const server = into ?? (await freshServer('pitr-target'));
   const targetConfig = await writeConfig(
     await testDir('pitr-target'),
     (await readFile(config, 'utf8')) + ['  - name: target', '    host: 127.0.0.1', `    port: ${server.port}`, '    user: agent', '    password: target-pw', ''].join('\n'),
   );
-  const result = await agent(['--config', targetConfig, 'restore', '--database', 'source', '--target', 'target', '--no-binlog', ...flags], { SOURCE_PW: PASSWORD });
+  const result = await agent(['--config', targetConfig, 'restore', '--database', 'source', '--target', 'target', ...(binlog ? [] : ['--no-binlog']), ...flags], { SOURCE_PW: PASSWORD });
   return { result, server };
 }
 
@@ -147,6 +149,11 @@ describe('binlog capture and point-in-time recovery', () => {
 
     // Pause the writes around T: everything before has a binlog timestamp < T, everything after > T.
     await load.stop();
+    // Writes after the base to a schema the dump does not hold, and to mysql.*: never replayed. One
+    // statement writes both schemas (its statement-end flag is on the other schema's rows).
+    await sql(`CREATE DATABASE other; CREATE TABLE other.t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO other.t SELECT seq, 'x' FROM other.seq_1_to_10`);
+    await sql(`CREATE USER 'ghost'@'%' IDENTIFIED BY 'boo'; CREATE TABLE mysql.agent_probe (id INT PRIMARY KEY); INSERT INTO mysql.agent_probe VALUES (1)`);
+    await sql(`UPDATE ${SCHEMA}.customers c JOIN other.t o ON o.id = c.id SET c.note = 'cross', o.v = 'cross'`);
     await sql(`INSERT INTO ${SCHEMA}.markers (label) VALUES ('before-T')`);
     await sql(`UPDATE ${SCHEMA}.customers SET note = 'changed before T' WHERE id % 7 = 0`);
     expected = await checksums(sql);
@@ -184,6 +191,11 @@ describe('binlog capture and point-in-time recovery', () => {
       expect(result.stdout).toMatch(/then replayed \d+ transactions of binlog up to /);
       expect(await server.sql(`SELECT label FROM ${SCHEMA}.markers ORDER BY label`)).toBe('before-T');
       expect(await checksums(server.sql)).toBe(expected);
+      // ids 1–10 got 'cross'; id 7 was then changed again before T.
+      expect(await server.sql(`SELECT GROUP_CONCAT(id ORDER BY id) FROM ${SCHEMA}.customers WHERE note = 'cross'`)).toBe('1,2,3,4,5,6,8,9,10');
+      expect(await server.sql("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 'other'")).toBe('0');
+      expect(await server.sql("SELECT COUNT(*) FROM mysql.user WHERE user = 'ghost'")).toBe('0');
+      expect(await server.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'mysql' AND table_name = 'agent_probe'")).toBe('0');
     } finally {
       await server.stop();
     }
@@ -233,6 +245,70 @@ describe('binlog capture and point-in-time recovery', () => {
     }
   });
 
+  it('replays into a binlogged target with gtid_strict_mode=ON whose GTID sequence is ahead of the source', async () => {
+    const strict = await freshServer('pitr-strict');
+    await strict.sql('SET SESSION gtid_seq_no = 1000000000; CREATE DATABASE scratch');
+    expect(await strict.sql('SELECT @@gtid_strict_mode, @@log_bin')).toBe('1\t1');
+    const { result, server } = await restoreInto(['--to-time', T.toISOString()], strict, true);
+    try {
+      expect(result.stderr).not.toContain('error:');
+      expect(result.exitCode).toBe(0);
+      expect(await server.sql(`SELECT label FROM ${SCHEMA}.markers ORDER BY label`)).toBe('before-T');
+      expect(await checksums(server.sql)).toBe(expected);
+      // The target numbered the replayed transactions itself, after its own.
+      const [domain, serverId, sequence] = (await server.sql('SELECT @@gtid_binlog_pos')).split('-');
+      expect(domain).toBe('0');
+      expect(serverId).toBe(await server.sql('SELECT @@server_id'));
+      expect(Number(sequence)).toBeGreaterThan(1_000_000_000);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('refuses before writing anything when the target user cannot replay binlog', async () => {
+    const server = await freshServer('pitr-limited');
+    try {
+      await server.sql("CREATE USER 'limited'@'127.0.0.1' IDENTIFIED BY 'lim-pw'; GRANT ALL ON *.* TO 'limited'@'127.0.0.1'; REVOKE SUPER, BINLOG REPLAY ON *.* FROM 'limited'@'127.0.0.1'");
+      const limitedConfig = await writeConfig(
+        await testDir('pitr-limited'),
+        (await readFile(config, 'utf8')) + ['  - name: target', '    host: 127.0.0.1', `    port: ${server.port}`, '    user: limited', '    password: lim-pw', ''].join('\n'),
+      );
+      const result = await agent(['--config', limitedConfig, 'restore', '--database', 'source', '--target', 'target', '--to-time', T.toISOString()], { SOURCE_PW: PASSWORD });
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain("error: restore into target: replaying binlog needs the BINLOG REPLAY (or SUPER) privilege, which 'limited'@'127.0.0.1' lacks; nothing was written");
+      expect(result.stderr).toContain("hint: GRANT BINLOG REPLAY ON *.* TO 'limited'@'127.0.0.1'");
+      expect(await server.sql(`SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '${SCHEMA}'`)).toBe('0');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a corrupt binlog segment is found before the base is applied: exit 1, checksum mismatch, nothing written', async () => {
+    const bucket = /bucket: (\S+)/.exec(await readFile(config, 'utf8'))?.[1] ?? '';
+    const client = s3Client(inject('s3').endpoint);
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'backups/prod/source/binlog/' }));
+    const key = (listed.Contents ?? []).map((o) => o.Key ?? '').filter((k) => /\.binlog(\.\w+)?$/.test(k)).sort()[0] ?? '';
+    const original = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body?.transformToByteArray() ?? []);
+    const bad = Buffer.from(original);
+    const middle = Math.floor(bad.length / 2);
+    bad.writeUInt8((bad[middle] ?? 0) ^ 0x20, middle);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bad }));
+    try {
+      const { result, server } = await restoreInto(['--to-time', T.toISOString()]);
+      try {
+        expect(result.exitCode).toBe(1);
+        expect(result.stderr).toContain(`error: point-in-time restore: binlog segment ${key.replace('backups/prod/', '')}: checksum mismatch: SHA-256`);
+        expect(result.stderr).toContain('; nothing was written');
+        expect(await server.sql(`SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '${SCHEMA}'`)).toBe('0');
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: original }));
+      client.destroy();
+    }
+  });
+
   it('refuses a target past the archive, naming the last recoverable time; and one before any base', async () => {
     const future = await agent(['--config', config, 'restore', '--database', 'source', '--to-time', '2099-01-01T00:00:00Z'], { SOURCE_PW: PASSWORD });
     expect(future.exitCode).toBe(1);
@@ -255,8 +331,8 @@ describe('binlog capture and point-in-time recovery', () => {
       );
       const result = await agent(['--config', badConfig, 'restore', '--database', 'source', '--target', 'target', '--no-binlog', '--to-time', T.toISOString()], { SOURCE_PW: PASSWORD });
       expect(result.exitCode).toBe(1);
-      expect(result.stderr).toMatch(/error: replay mysql-bin\.\d+ into target: mariadb exited with code 1: [\s\S]*ERROR 1064 \(42000\) at line \d+: You have an error in your SQL syntax/);
-      expect(result.stderr).toContain('hint: the SQL client stopped at the statement above');
+      expect(result.stderr).toMatch(/error: replay mysql-bin\.\d+ into target: mariadb exited with code 1: ERROR 1064 \(42000\) at line \d+: You have an error in your SQL syntax\n/);
+      expect(result.stderr).toContain('hint: the SQL client stopped there; the target holds the base and part of the replay');
     } finally {
       await server.stop();
     }
