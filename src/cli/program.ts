@@ -10,6 +10,8 @@ import { prune } from './prune.ts';
 import { restore, type RestoreCliOptions } from './restore.ts';
 import { runNow } from './run-now.ts';
 import { status } from './status.ts';
+import { removeDefaultsFiles } from '../capture/defaults-file.ts';
+import { killTools } from '../capture/tool-process.ts';
 import { BACKUP_TYPES, type BackupType } from '../catalog/manifest.ts';
 import { AgentError, ExitCode, messageOf } from '../errors.ts';
 import { AGENT_VERSION } from '../version.ts';
@@ -141,12 +143,18 @@ function report(err: unknown): ExitCode {
 /**
  * The first SIGINT/SIGTERM cancels the running operation: tools are killed, partial uploads
  * aborted, temp files and the credentials file removed, no manifest written. A second one exits
- * at once.
+ * at once, after killing the tools and removing the credentials files synchronously (a partial
+ * object may stay: prune removes it as an orphan).
  */
 function cancelOnSignals(): AbortSignal {
   const controller = new AbortController();
   const onSignal = (name: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(ExitCode.failure);
+    if (controller.signal.aborted) {
+      killTools();
+      removeDefaultsFiles();
+      process.stderr.write(`received ${name} again: exiting now\n`);
+      process.exit(ExitCode.failure);
+    }
     process.stderr.write(`received ${name}: cancelling (send it again to exit at once)\n`);
     controller.abort(new AgentError('internal', `cancelled by ${name}`));
   };

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { freePort } from '../harness/child-process.ts';
-import { agent, AGENT, FIXTURES, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
+import { agent, AGENT, fixtureWith, FIXTURES, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
 
 const schema = uniqueName('daemon').replace('-', '_');
 beforeAll(async () => {
@@ -68,7 +68,9 @@ async function startDaemon(opts: Omit<Parameters<typeof configYaml>[0], 'store' 
   const store = join(dir, 'store');
   const port = await freePort();
   const config = join(dir, 'agent.yaml');
-  await writeFile(config, configYaml({ ...opts, store, port }));
+  // The agent gives its tools a minimal environment: the fixture's variables go in a wrapper.
+  const dump = opts.dump && Object.keys(env).length > 0 ? await fixtureWith(dir, opts.dump, env) : opts.dump;
+  await writeFile(config, configYaml({ ...opts, ...(dump ? { dump } : {}), store, port }));
   const child = execa(process.execPath, [AGENT, '--config', config, 'daemon'], {
     env: { ...sourceEnv(), ...env },
     reject: false,
