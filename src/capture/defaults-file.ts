@@ -18,17 +18,12 @@ function quote(value: string): string {
 }
 
 /**
- * The option file. Client tools read `[client]`; mariadb-backup reads its own groups only, and
- * takes just the connection options (TLS settings are not passed to it).
+ * The option file. Client tools read `[client]`; mariadb-backup reads its own groups only (not
+ * `[client]`), so it gets the same options under `[mariadb-backup]`: connection and TLS alike (a
+ * physical backup must not fall back to plain text when the entry asks for TLS).
  */
 export function renderDefaultsFile(connection: Connection, flavor: ClientFlavor, group: 'client' | 'mariadb-backup' = 'client'): string {
   const lines = [`[${group}]`, `user=${quote(connection.user)}`];
-  if (group === 'mariadb-backup') {
-    if (connection.password) lines.push(`password=${quote(connection.password.reveal())}`);
-    if (connection.socket) lines.push(`socket=${quote(connection.socket)}`);
-    else lines.push(`host=${quote(connection.host ?? '127.0.0.1')}`, `port=${connection.port}`);
-    return `${lines.join('\n')}\n`;
-  }
   if (connection.password) lines.push(`password=${quote(connection.password.reveal())}`);
   if (connection.socket) {
     lines.push(`socket=${quote(connection.socket)}`, 'protocol=SOCKET');
