@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CommandContext, type GlobalOptions } from './context.ts';
 import { binlogCapture, binlogList } from './binlog.ts';
 import { configValidate } from './config-validate.ts';
@@ -12,6 +12,7 @@ import { runNow } from './run-now.ts';
 import { status } from './status.ts';
 import { removeDefaultsFiles } from '../capture/defaults-file.ts';
 import { killTools } from '../capture/tool-process.ts';
+import { isBackupId } from '../catalog/keys.ts';
 import { BACKUP_TYPES, type BackupType } from '../catalog/manifest.ts';
 import { AgentError, ExitCode, messageOf } from '../errors.ts';
 import { AGENT_VERSION } from '../version.ts';
@@ -23,6 +24,15 @@ import { AGENT_VERSION } from '../version.ts';
  */
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/**
+ * --backup takes only an ID as the agent makes them: it becomes part of object keys and file
+ * paths, so `../../etc` must be refused here (a usage error) before it reaches any storage.
+ */
+function backupId(value: string): string {
+  if (!isBackupId(value)) throw new InvalidArgumentError('not a backup ID (IDs look like 20240131T021500.000Z-1a2b3c; `agent list` shows them)');
+  return value;
+}
 
 function buildProgram(
   run: (action: (ctx: CommandContext) => Promise<void> | void) => Promise<void>,
@@ -55,7 +65,7 @@ function buildProgram(
     .command('download')
     .description('download a backup file, still compressed (default: the most recent successful one)')
     .option('-d, --database <name>', 'database entry (needed when the configuration names several)')
-    .option('-b, --backup <id>', 'backup ID (default: the most recent successful backup)')
+    .option('-b, --backup <id>', 'backup ID (default: the most recent successful backup)', backupId)
     .option('-o, --output <dir>', 'directory to write into', '.')
     .action((opts: { database?: string; backup?: string; output?: string }) => run((ctx) => download(ctx, opts)));
 
@@ -63,7 +73,7 @@ function buildProgram(
     .command('restore')
     .description('restore a backup into the server of a database entry')
     .requiredOption('-d, --database <name>', 'database entry whose backup to restore')
-    .option('-b, --backup <id>', 'backup ID (default: the most recent successful backup)')
+    .option('-b, --backup <id>', 'backup ID (default: the most recent successful backup)', backupId)
     .option('-t, --target <name>', 'database entry to restore into (default: --database)')
     .option('-y, --yes', 'restore even into schemas that already hold tables')
     .option('--no-binlog', 'do not write the restored data to the target binary log (SET sql_log_bin=0)')

@@ -70,6 +70,22 @@ describe('usage and configuration errors exit 2', () => {
     expect(result.stderr).toContain('hint: pass --config PATH or set AGENT_CONFIG');
   });
 
+  it('a backup ID that is not one (a path) is refused by every command that takes one', async () => {
+    for (const args of [['download', '--database', 'source'], ['restore', '--database', 'source']]) {
+      const result = await agent(['--config', config, ...args, '--backup', '../../etc'], sourceEnv());
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain("error: option '-b, --backup <id>' argument '../../etc' is invalid. not a backup ID");
+    }
+  });
+
+  it('a YAML alias bomb is a configuration error, exit 2', async () => {
+    const levels = ['b', 'c', 'd', 'e', 'f', 'g'].map((name, i) => `${name}: &${name} [${Array(9).fill(`*${'abcdef'[i]}`).join(',')}]`);
+    const bomb = await writeConfig(await testDir('alias-bomb'), ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]', ...levels, 'databases: *g', ''].join('\n'));
+    const result = await agent(['--config', bomb, 'list']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain(`error: invalid configuration ${bomb}:\n  aliases expand too far`);
+  });
+
   it('config validate prints the normalised config with secrets redacted', async () => {
     const result = await agent(['--config', config, 'config', 'validate'], sourceEnv());
     expect(result.exitCode).toBe(0);
