@@ -173,6 +173,24 @@ describe('cancellation', () => {
     expect(await objectsIn('local', storageBlock)).toEqual([]);
   });
 
+  it('a cancelled run-now names the databases it did not start, and fails', async () => {
+    const dir = await testDir('cancel-rest');
+    const endless = await fixtureWith(await testDir('cancel-rest-tool'), join(FIXTURES, 'endless-dump.sh'), { RECORD_DIR: dir });
+    const config = await writeConfig(
+      await testDir('cancel-rest-config'),
+      ['storage:', await storageYaml('local'), 'tools:', `  dump: ${endless}`, 'databases:',
+        ...['source', 'second'].flatMap((name) => [`  - name: ${name}`, sourceConnectionYaml(), `    schemas: [${schema}]`]), ''].join('\n'),
+    );
+    const child = execa(process.execPath, [AGENT, '--config', config, 'run-now'], { env: sourceEnv(), reject: false, stdin: 'ignore' });
+    for (let i = 0; i < 400 && !(await readdir(dir)).includes('pid'); i++) await sleep(25);
+    child.kill('SIGTERM');
+    const result = await child;
+    expect(result.exitCode).toBe(1);
+    expect(String(result.stderr)).toContain('error: source: backup of source cancelled');
+    expect(String(result.stderr)).toContain('error: second: not started: cancelled by SIGTERM');
+    expect(String(result.stderr)).toContain('error: 2 of 2 backups failed: source, second');
+  });
+
   it('a second SIGTERM exits at once: the tool killed, the credentials file removed, exit 1', async () => {
     const dir = await testDir('second-sigterm');
     // A tool that ignores SIGTERM: the graceful cancel is still waiting for it when the second comes.
