@@ -102,8 +102,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   if (pid === undefined) throw new Error('start mariadbd: no pid');
 
   const sql = async (statement: string): Promise<string> => {
-    const { stdout } = await execa('mariadb', [defaults, '--batch', '--skip-column-names', '-e', statement], {
-      stdin: 'ignore',
+    // On stdin, not `-e`: statements may carry a password (CREATE USER below), and argv is public.
+    const { stdout } = await execa('mariadb', [defaults, '--batch', '--skip-column-names'], {
+      input: statement,
       env,
       extendEnv: false,
     });

@@ -1,9 +1,12 @@
 // What child processes get from the agent's environment: the minimal set, never a secret. The
 // pure picking function, and a real throwaway mariadbd (restore --verify, demo) read from /proc.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toolEnvironment } from '../../src/capture/tool-process.ts';
-import { freshServer } from '../helpers.ts';
+import { startSandbox } from '../../src/sandbox/mariadb-sandbox.ts';
+import { freePort } from '../harness/child-process.ts';
+import { freshServer, testDir } from '../helpers.ts';
 
 describe('toolEnvironment', () => {
   it('keeps PATH, HOME, user, locale, time zone and TMPDIR; drops everything else', () => {
@@ -46,10 +49,12 @@ describe('toolEnvironment', () => {
 });
 
 describe('a throwaway server (restore --verify, demo)', () => {
-  const previous = process.env['AWS_SECRET_ACCESS_KEY'];
+  const saved = { AWS_SECRET_ACCESS_KEY: process.env['AWS_SECRET_ACCESS_KEY'], PATH: process.env['PATH'] };
   afterEach(() => {
-    if (previous === undefined) delete process.env['AWS_SECRET_ACCESS_KEY'];
-    else process.env['AWS_SECRET_ACCESS_KEY'] = previous;
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
   });
 
   it('does not inherit the agent environment', async () => {
@@ -59,6 +64,21 @@ describe('a throwaway server (restore --verify, demo)', () => {
       const environ = (await readFile(`/proc/${server.pid}/environ`, 'utf8')).split('\0');
       expect(environ.some((v) => v.startsWith('PATH='))).toBe(true);
       expect(environ.join('\n')).not.toContain('sandbox-secret-value');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('gets its SQL on stdin, so the password of the user it creates is never in argv', async () => {
+    const dir = await testDir('sandbox-argv');
+    // A `mariadb` first on PATH that records its argv, then runs the real client.
+    await writeFile(join(dir, 'mariadb'), `#!/bin/sh\nprintf '%s\\n' "$@" >>'${dir}/argv'\nexec /usr/bin/mariadb "$@"\n`, { mode: 0o755 });
+    process.env['PATH'] = `${dir}:${saved.PATH ?? ''}`;
+    const server = await startSandbox({ dir: join(dir, 'server'), port: await freePort(), agentPassword: 'argv-secret-pw' });
+    try {
+      const argv = await readFile(join(dir, 'argv'), 'utf8');
+      expect(argv).toMatch(/^--defaults-file=/m);
+      expect(argv).not.toContain('argv-secret-pw');
     } finally {
       await server.stop();
     }
