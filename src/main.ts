@@ -1,189 +1,26 @@
 #!/usr/bin/env -S node --max-semi-space-size=1
-import { Command, CommanderError, Option } from 'commander';
-import { CommandContext, type GlobalOptions } from './cli/context.ts';
-import { binlogCapture, binlogList } from './cli/binlog.ts';
-import { configValidate } from './cli/config-validate.ts';
-import { daemon } from './cli/daemon.ts';
-import { demo } from './cli/demo.ts';
-import { download } from './cli/download.ts';
-import { list } from './cli/list.ts';
-import { prune } from './cli/prune.ts';
-import { restore, type RestoreCliOptions } from './cli/restore.ts';
-import { runNow } from './cli/run-now.ts';
-import { status } from './cli/status.ts';
-import { BACKUP_TYPES, type BackupType } from './catalog/manifest.ts';
-import { AgentError, ExitCode, messageOf } from './errors.ts';
-import { AGENT_VERSION } from './version.ts';
-
 /*
+ * The `agent` executable. It checks the Node.js version before anything else is loaded: ESM
+ * evaluates a module's static imports before its body, and the dependencies need Node 24 (under
+ * Node 20 execa fails while loading, with a stack trace). So this file imports nothing statically,
+ * uses only syntax old Node parses, and loads the agent by dynamic import once the check passed.
+ *
  * The shebang's --max-semi-space-size=1: the agent streams, so its live data is a few buffers in
  * flight, but V8's default young generation (16 MiB semi-spaces) fills with short-lived chunk
  * wrappers between scavenges and keeps that memory resident. 1 MiB keeps a backup's peak RSS
  * ~50 MiB lower at no cost in speed (npm run bench runs the agent with the shebang's flags).
  */
 
-/**
- * argv → one command. The only place that prints errors and the only process.exit: every failure
- * becomes `error: …` (+ `hint: …`) on stderr and an exit code (0 ok, 1 failure, 2 usage/config).
- */
+/** The major version package.json's engines.node asks for. */
+const NODE_MAJOR = 24;
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
-
-function buildProgram(
-  run: (action: (ctx: CommandContext) => Promise<void> | void) => Promise<void>,
-  serve: (options: GlobalOptions) => Promise<void>,
-): Command {
-  const program = new Command('agent')
-    .description('Backups of MySQL and MariaDB databases to a local directory, S3 or GCS.')
-    .version(AGENT_VERSION, '-V, --version')
-    .option('-c, --config <path>', 'configuration file (default: $AGENT_CONFIG, else /etc/backup-agent/agent.yaml)')
-    .addOption(new Option('--log-level <level>', 'log level of the JSON logs on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('warn'))
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
-
-  program
-    .command('run-now')
-    .description('take a manual backup now of the named databases (all when none is named)')
-    .option('-d, --database <name>', 'database entry to back up (repeatable)', collect)
-    .addOption(new Option('-t, --type <type>', 'backup type: dump (logical), full or incremental (physical, mariadb-backup)').choices(BACKUP_TYPES).default('dump'))
-    .option('--json', 'print the manifests as JSON')
-    .action((opts: { database?: string[]; json?: boolean; type?: BackupType }) => run((ctx) => runNow(ctx, opts)));
-
-  program
-    .command('list')
-    .description('list backups, newest first')
-    .option('-d, --database <name>', 'only this database entry')
-    .option('--json', 'print a JSON array')
-    .action((opts: { database?: string; json?: boolean }) => run((ctx) => list(ctx, opts)));
-
-  program
-    .command('download')
-    .description('download a backup file, still compressed (default: the most recent successful one)')
-    .option('-d, --database <name>', 'database entry (needed when the configuration names several)')
-    .option('-b, --backup <id>', 'backup ID (default: the most recent successful backup)')
-    .option('-o, --output <dir>', 'directory to write into', '.')
-    .action((opts: { database?: string; backup?: string; output?: string }) => run((ctx) => download(ctx, opts)));
-
-  program
-    .command('restore')
-    .description('restore a backup into the server of a database entry')
-    .requiredOption('-d, --database <name>', 'database entry whose backup to restore')
-    .option('-b, --backup <id>', 'backup ID (default: the most recent successful backup)')
-    .option('-t, --target <name>', 'database entry to restore into (default: --database)')
-    .option('-y, --yes', 'restore even into schemas that already hold data (tables, views, routines, triggers, events)')
-    .option('--no-binlog', 'do not write the restored data to the target binary log (SET sql_log_bin=0)')
-    .option('--datadir <dir>', 'restore a physical backup (and its chain) into this datadir, prepared for a server')
-    .option('--replace-datadir', 'with --datadir: restore over a non-empty datadir, moving it aside first')
-    .option('--verify', 'with --datadir: start a throwaway server on the result, run CHECK TABLE and CHECKSUM TABLE, fail on any problem')
-    .option('--to-time <time>', 'point-in-time recovery: a base backup, then the archived binlog up to this ISO 8601 time (with zone)')
-    .option('--to-gtid <gtid>', 'point-in-time recovery: a base backup, then the archived binlog up to and including this GTID')
-    .action((opts: RestoreCliOptions) => run((ctx) => restore(ctx, opts)));
-
-  const binlog = program.command('binlog').description('binlog archiving for point-in-time recovery');
-  binlog
-    .command('capture')
-    .description('stream the binlog of the named entries (default: those with binlog.enabled) into the archive, until stopped')
-    .option('-d, --database <name>', 'database entry (repeatable)', collect)
-    .action((opts: { database?: string[] }) => run((ctx) => binlogCapture(ctx, opts)));
-  binlog
-    .command('list')
-    .description('the binlog archive: contiguous runs, gaps, and the last recoverable time')
-    .option('-d, --database <name>', 'only this database entry')
-    .option('--json', 'print JSON')
-    .action((opts: { database?: string; json?: boolean }) => run((ctx) => binlogList(ctx, opts)));
-
-  program
-    .command('prune')
-    .description('apply the retention policy: what is kept (and why) and what is removed')
-    .option('-d, --database <name>', 'only this database entry')
-    .option('-n, --dry-run', 'show what would be removed, remove nothing')
-    .option('--json', 'print JSON')
-    .action((opts: { database?: string; dryRun?: boolean; json?: boolean }) => run((ctx) => prune(ctx, opts)));
-
-  program
-    .command('daemon')
-    .description('run as a service: periodic backups on their schedules, health and metrics over HTTP')
-    .action(() => serve(program.opts<GlobalOptions>()));
-
-  program
-    .command('status')
-    .description('per database and type: the last result, the next run, and whether the daemon is running')
-    .option('--json', 'print JSON')
-    .action((opts: { json?: boolean }) => run((ctx) => status(ctx, opts)));
-
-  const config = program.command('config').description('configuration commands');
-  config
-    .command('validate')
-    .description('check the configuration and print it normalised, secrets redacted')
-    .option('--json', 'print JSON instead of YAML')
-    .action((opts: { json?: boolean }) => run((ctx) => configValidate(ctx, opts)));
-
-  program
-    .command('demo')
-    .description('start a throwaway MariaDB with sample data, back it up to a local directory, list and restore it')
-    .option('--dir <dir>', 'working directory for the demo (default: a new temporary directory)')
-    .option('--keep', 'keep the demo directory afterwards')
-    .action((opts: { dir?: string; keep?: boolean }) => demo(opts));
-
-  return program;
+if (Number(process.versions.node.split('.')[0]) < NODE_MAJOR) {
+  process.stderr.write(`error: backup-agent needs Node.js ${NODE_MAJOR} or newer; this is Node.js ${process.versions.node}\n`);
+  process.exitCode = 2;
+} else {
+  const { watchOutput, finishOutput } = await import('./ui/output.ts');
+  watchOutput();
+  const { main } = await import('./cli/program.ts');
+  // The only process.exit of a normal run, after stdout and stderr are flushed.
+  process.exit(await finishOutput(await main(process.argv)));
 }
-
-function report(err: unknown): ExitCode {
-  if (err instanceof CommanderError) {
-    // commander already printed its message; help and version are not errors.
-    return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
-  }
-  if (err instanceof AgentError) {
-    if (!err.reported) {
-      process.stderr.write(`error: ${err.message}\n`);
-      if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
-    }
-    return err.exitCode;
-  }
-  process.stderr.write(`error: ${messageOf(err)}\n`);
-  if (process.env['AGENT_DEBUG'] && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
-  return ExitCode.failure;
-}
-
-/**
- * The first SIGINT/SIGTERM cancels the running operation: tools are killed, partial uploads
- * aborted, temp files and the credentials file removed, no manifest written. A second one exits
- * at once.
- */
-function cancelOnSignals(): AbortSignal {
-  const controller = new AbortController();
-  const onSignal = (name: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(ExitCode.failure);
-    process.stderr.write(`received ${name}: cancelling (send it again to exit at once)\n`);
-    controller.abort(new AgentError('internal', `cancelled by ${name}`));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return controller.signal;
-}
-
-async function main(argv: string[]): Promise<ExitCode> {
-  let program: Command | undefined;
-  let exitCode: ExitCode = ExitCode.ok;
-  const run = async (action: (ctx: CommandContext) => Promise<void> | void) => {
-    const ctx = CommandContext.load(program?.opts<GlobalOptions>() ?? {}, cancelOnSignals());
-    try {
-      await action(ctx);
-    } finally {
-      await ctx.close();
-    }
-  };
-  // The daemon handles its own signals (graceful stop, reload).
-  const serve = async (options: GlobalOptions) => {
-    exitCode = (await daemon(options)) === 0 ? ExitCode.ok : ExitCode.failure;
-  };
-  program = buildProgram(run, serve);
-  try {
-    await program.parseAsync(argv);
-    return exitCode;
-  } catch (err) {
-    return report(err);
-  }
-}
-
-process.exit(await main(process.argv));

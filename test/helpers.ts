@@ -32,6 +32,17 @@ export async function agent(args: string[], env: Record<string, string> = {}): P
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
+/**
+ * A fixture tool with variables set: the agent passes its tools only a minimal environment, so a
+ * test hands a fixture its settings (RECORD_DIR, …) through a wrapper script written into `dir`.
+ */
+export async function fixtureWith(dir: string, fixture: string, vars: Record<string, string>): Promise<string> {
+  const path = join(dir, `${fixture.split('/').pop() ?? 'tool'}-${randomBytes(3).toString('hex')}.sh`);
+  const exports = Object.entries(vars).map(([name, value]) => `export ${name}='${value.replace(/'/g, "'\\''")}'`);
+  await writeFile(path, ['#!/bin/sh', ...exports, `exec '${fixture}' "$@"`, ''].join('\n'), { mode: 0o755 });
+  return path;
+}
+
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }

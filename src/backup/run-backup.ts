@@ -31,8 +31,6 @@ async function resolveSchemas(database: DatabaseConfig, found: () => Promise<str
       hint: 'create a schema, or list the ones to back up under schemas:',
     });
   }
-  const bad = schemas.find((s) => s.startsWith('-'));
-  if (bad) throw new AgentError('config', `back up database ${database.name}: schema name "${bad}" cannot start with "-"`);
   return schemas;
 }
 

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,17 +18,12 @@ function quote(value: string): string {
 }
 
 /**
- * The option file. Client tools read `[client]`; mariadb-backup reads its own groups only, and
- * takes just the connection options (TLS settings are not passed to it).
+ * The option file. Client tools read `[client]`; mariadb-backup reads its own groups only (not
+ * `[client]`), so it gets the same options under `[mariadb-backup]`: connection and TLS alike (a
+ * physical backup must not fall back to plain text when the entry asks for TLS).
  */
 export function renderDefaultsFile(connection: Connection, flavor: ClientFlavor, group: 'client' | 'mariadb-backup' = 'client'): string {
   const lines = [`[${group}]`, `user=${quote(connection.user)}`];
-  if (group === 'mariadb-backup') {
-    if (connection.password) lines.push(`password=${quote(connection.password.reveal())}`);
-    if (connection.socket) lines.push(`socket=${quote(connection.socket)}`);
-    else lines.push(`host=${quote(connection.host ?? '127.0.0.1')}`, `port=${connection.port}`);
-    return `${lines.join('\n')}\n`;
-  }
   if (connection.password) lines.push(`password=${quote(connection.password.reveal())}`);
   if (connection.socket) {
     lines.push(`socket=${quote(connection.socket)}`, 'protocol=SOCKET');
@@ -51,6 +47,18 @@ export function renderDefaultsFile(connection: Connection, flavor: ClientFlavor,
   return `${lines.join('\n')}\n`;
 }
 
+/** Directories of defaults files not yet removed, for removeDefaultsFiles on a forced exit. */
+const live = new Set<string>();
+
+/**
+ * Removes every defaults file still in place, synchronously: a forced exit (a second
+ * SIGINT/SIGTERM) does not run the `finally` that normally does it.
+ */
+export function removeDefaultsFiles(): void {
+  for (const dir of live) rmSync(dir, { recursive: true, force: true });
+  live.clear();
+}
+
 /** Calls `fn` with the path of a fresh defaults file and removes it (and its directory) afterwards. */
 export async function withDefaultsFile<T>(
   connection: Connection,
@@ -59,11 +67,13 @@ export async function withDefaultsFile<T>(
   group: 'client' | 'mariadb-backup' = 'client',
 ): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'backup-agent-'));
+  live.add(dir);
   try {
     const path = join(dir, 'client.cnf');
     await writeFile(path, renderDefaultsFile(connection, flavor, group), { mode: 0o600, flag: 'wx' });
     return await fn(path, dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
+    live.delete(dir);
   }
 }

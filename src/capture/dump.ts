@@ -47,6 +47,7 @@ export function buildDumpArgs(input: DumpArgsInput): string[] {
     args.push(sourceData ? '--source-data=2' : '--master-data=2');
     if (input.tool.flavor === 'mariadb') args.push('--gtid');
   }
-  args.push(...input.extraArgs, '--databases', ...input.schemas);
+  // `--` ends the options: a schema may be named `-dash`, which would otherwise read as options.
+  args.push(...input.extraArgs, '--databases', '--', ...input.schemas);
   return args;
 }

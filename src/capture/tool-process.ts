@@ -3,11 +3,48 @@ import { execa, type ResultPromise } from 'execa';
 
 /**
  * The one child-process wrapper. No shell; arguments never carry secrets (they go through a 0600
- * defaults file); stdout streams, never buffers; the last 64 KiB of stderr is kept for the error;
- * an AbortSignal cancels (SIGTERM, SIGKILL after 5 s).
+ * defaults file); the environment is a minimal one (toolEnvironment); stdout streams, never
+ * buffers; the last 64 KiB of stderr is kept for the error; an AbortSignal cancels (SIGTERM,
+ * SIGKILL after 5 s).
  */
 
 const STDERR_TAIL_BYTES = 64 * 1024;
+
+/**
+ * What a tool gets from the agent's environment: where programs, home and temp files are, the
+ * locale and the time zone (mariadb-binlog reads --stop-datetime in local time). Nothing else: the
+ * agent's environment holds database passwords, cloud credentials (AWS_*, GOOGLE_*) and AGENT_*
+ * settings, and MYSQL_PWD / MYSQL_HOST / MYSQL_TCP_PORT would silently change what a MariaDB tool
+ * connects to. A tool that needs more is configured as a wrapper script that sets it.
+ */
+const PASSED_VARIABLES = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR'];
+
+export function toolEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
+  const picked: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && (PASSED_VARIABLES.includes(name) || name.startsWith('LC_'))) picked[name] = value;
+  }
+  return picked;
+}
+
+/** Tools still running, for killTools on a forced exit. */
+const running = new Set<number>();
+
+/**
+ * SIGKILLs every tool still running, synchronously: for a forced exit (a second SIGINT/SIGTERM),
+ * which does not wait for the graceful cancel. An orphaned tool would go on reading the server.
+ */
+export function killTools(): void {
+  for (const pid of running) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch (err) {
+      // ESRCH: it exited meanwhile, which is what was wanted.
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  }
+  running.clear();
+}
 
 export class ToolError extends Error {
   readonly tool: string;
@@ -63,10 +100,12 @@ export function startTool(file: string, args: readonly string[], options: ToolOp
     reject: false,
     ...(options.signal ? { cancelSignal: options.signal } : {}),
     forceKillAfterDelay: 5000,
-    extendEnv: true,
-    ...(options.env ? { env: options.env } : {}),
+    extendEnv: false,
+    env: { ...toolEnvironment(process.env), ...options.env },
     ...(options.cwd ? { cwd: options.cwd } : {}),
   });
+  const pid = child.pid;
+  if (pid !== undefined) running.add(pid);
 
   let tail = Buffer.alloc(0);
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -75,6 +114,7 @@ export function startTool(file: string, args: readonly string[], options: ToolOp
   });
 
   const done = child.then((result) => {
+    if (pid !== undefined) running.delete(pid);
     const stderr = tail.toString('utf8');
     if (result.failed) {
       // A tool that exited on its own before a late cancel keeps its own exit code: execa marks
@@ -109,6 +149,8 @@ export async function runTool(file: string, args: readonly string[], options: { 
     stdin: 'ignore',
     reject: false,
     timeout: 30_000,
+    extendEnv: false,
+    env: toolEnvironment(process.env),
     ...(options.signal ? { cancelSignal: options.signal } : {}),
   });
   const result = await child;

@@ -8,7 +8,9 @@ export interface DatabaseFailure {
 
 /**
  * Runs `work` for each database in turn: a failing database is reported at once (`error: NAME: …`
- * and its `hint:`) and the others still run. Stops early only when `signal` is aborted.
+ * and its `hint:`) and the others still run. Stops early only when `signal` is aborted; the
+ * databases not started then are failures too, each named, so a cancelled run never looks like
+ * it covered them.
  */
 export async function forEachDatabase(
   databases: readonly DatabaseConfig[],
@@ -16,14 +18,20 @@ export async function forEachDatabase(
   work: (database: DatabaseConfig) => Promise<void>,
 ): Promise<DatabaseFailure[]> {
   const failed: DatabaseFailure[] = [];
+  const fail = (name: string, error: unknown) => {
+    failed.push({ name, error });
+    process.stderr.write(`error: ${name}: ${messageOf(error)}\n`);
+    if (error instanceof AgentError && error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+  };
   for (const database of databases) {
-    if (signal.aborted) break;
+    if (signal.aborted) {
+      fail(database.name, new AgentError('internal', `not started: ${messageOf(signal.reason)}`));
+      continue;
+    }
     try {
       await work(database);
     } catch (error) {
-      failed.push({ name: database.name, error });
-      process.stderr.write(`error: ${database.name}: ${messageOf(error)}\n`);
-      if (error instanceof AgentError && error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+      fail(database.name, error);
     }
   }
   return failed;

@@ -36,6 +36,23 @@ function configError(source: string, lines: string[]): AgentError {
   });
 }
 
+/**
+ * The yaml package's limit on how far aliases may expand, set here so the limit is ours: a few
+ * nested aliases (a "billion laughs" file) would otherwise take all memory.
+ */
+const MAX_ALIAS_COUNT = 100;
+
+/** The document as plain data; an alias bomb is a configuration error, not a crash. */
+function toPlain(doc: Document, source: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
+  } catch (err) {
+    // The yaml package throws a ReferenceError for an alias that expands too far.
+    if (!(err instanceof ReferenceError)) throw err;
+    throw configError(source, ['aliases expand too far (a resource exhaustion attack?): write the values out instead']);
+  }
+}
+
 /** Parses and validates configuration text. Throws an AgentError of kind `config` listing every problem. */
 export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv): AgentConfig {
   const counter = new LineCounter();
@@ -51,7 +68,7 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
     return `${line === undefined ? '' : `line ${line}: `}${formatPath(issue.path)}: ${issue.message}`;
   };
 
-  const interpolated = interpolate(doc.toJS() ?? {}, env);
+  const interpolated = interpolate(toPlain(doc, source), env);
   if (interpolated.issues.length > 0) throw configError(source, interpolated.issues.map(describe));
 
   const parsed = configSchema.safeParse(interpolated.value);

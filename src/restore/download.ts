@@ -24,7 +24,7 @@ export function dataObject(manifest: Manifest): ManifestObject {
 
 /**
  * Copies a backup's data object, still compressed, into `dir`. Written to a temp name and renamed
- * only after size and SHA-256 match the manifest.
+ * only after size and SHA-256 match the manifest. Mode 0600: it holds the data of every table.
  */
 export async function downloadBackup(
   storage: StorageDriver,
@@ -38,7 +38,7 @@ export async function downloadBackup(
   const temp = `${path}.${randomBytes(4).toString('hex')}.partial`;
   try {
     const source = await openVerified(storage, object, options);
-    await pipeline(source, createWriteStream(temp, { flags: 'wx', flush: true }), options.signal ? { signal: options.signal } : {});
+    await pipeline(source, createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true }), options.signal ? { signal: options.signal } : {});
     await rename(temp, path);
   } catch (err) {
     await unlink(temp).catch(() => undefined);

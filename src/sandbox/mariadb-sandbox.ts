@@ -4,6 +4,7 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
+import { toolEnvironment } from '../capture/tool-process.ts';
 
 /**
  * A throwaway MariaDB server: its own datadir, port, socket and binlog, started from the installed
@@ -83,23 +84,30 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   await mkdir(dir, { recursive: true });
   await writeFile(cnf, myCnf(dir, datadir, options.port, options.serverId ?? 1, options.private ?? false));
   const defaults = `--defaults-file=${cnf}`;
+  // The agent's environment holds secrets a throwaway server has no use for.
+  const env = toolEnvironment(process.env);
 
   if (!options.existingDatadir) {
     await rm(datadir, { recursive: true, force: true });
     await execa('mariadb-install-db', [defaults, '--skip-test-db', '--auth-root-authentication-method=normal'], {
       stdin: 'ignore',
+      env,
+      extendEnv: false,
     });
   }
 
-  const child = spawn('mariadbd', [defaults], { stdio: 'ignore', detached: true });
+  const child = spawn('mariadbd', [defaults], { stdio: 'ignore', detached: true, env });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.unref();
   const pid = child.pid;
   if (pid === undefined) throw new Error('start mariadbd: no pid');
 
   const sql = async (statement: string): Promise<string> => {
-    const { stdout } = await execa('mariadb', [defaults, '--batch', '--skip-column-names', '-e', statement], {
-      stdin: 'ignore',
+    // On stdin, not `-e`: statements may carry a password (CREATE USER below), and argv is public.
+    const { stdout } = await execa('mariadb', [defaults, '--batch', '--skip-column-names'], {
+      input: statement,
+      env,
+      extendEnv: false,
     });
     return stdout;
   };

@@ -88,10 +88,11 @@ describe('buildDumpArgs', () => {
     }
   });
 
-  it('ends with --databases and the schemas, after any extra arguments', () => {
-    const argv = args({ schemas: ['shop', 'crm', 'a-b'], extraArgs: ['--skip-events', '--compact'] });
-    expect(argv.slice(-4)).toEqual(['--databases', 'shop', 'crm', 'a-b']);
-    expect(argv.slice(-6, -4)).toEqual(['--skip-events', '--compact']);
+  it('ends with --databases, -- and the schemas, after any extra arguments', () => {
+    const argv = args({ schemas: ['shop', 'crm', 'a-b', '-dash'], extraArgs: ['--skip-events', '--compact'] });
+    // After `--` a schema named like an option (`-dash`) is a name, not an option.
+    expect(argv.slice(-6)).toEqual(['--databases', '--', 'shop', 'crm', 'a-b', '-dash']);
+    expect(argv.slice(-8, -6)).toEqual(['--skip-events', '--compact']);
     expect(argv.filter((a) => a === '--databases')).toHaveLength(1);
   });
 
@@ -348,6 +349,28 @@ describe('renderDefaultsFile', () => {
     expect(on).toContain('\nssl-ca="/etc/ca.pem"\nssl-cert="/etc/c.pem"\nssl-key="/etc/k.pem"\nssl-mode=VERIFY_IDENTITY\n');
     const off = renderDefaultsFile(connection({ tls: { ...tls, mode: 'disabled' } }), 'mysql');
     expect(off).not.toContain('ssl-ca');
+  });
+
+  it('gives mariadb-backup the same connection and TLS options, in its own group', () => {
+    const tls = { mode: 'verify_identity' as const, ca_file: '/etc/ca.pem', cert_file: '/etc/c.pem', key_file: '/etc/k.pem' };
+    const text = renderDefaultsFile(connection({ tls }), 'mariadb', 'mariadb-backup');
+    expect(text).toBe(
+      '[mariadb-backup]\nuser="backup"\npassword="pw"\nhost="127.0.0.1"\nport=3306\nprotocol=TCP\n' +
+        'ssl-ca="/etc/ca.pem"\nssl-cert="/etc/c.pem"\nssl-key="/etc/k.pem"\nssl\nssl-verify-server-cert\n',
+    );
+    expect(renderDefaultsFile(connection({ tls: { mode: 'required' } }), 'mariadb', 'mariadb-backup')).toMatch(/\nssl\ndisable-ssl-verify-server-cert\n$/);
+    expect(renderDefaultsFile(connection({ tls: { mode: 'disabled' } }), 'mariadb', 'mariadb-backup')).toMatch(/\nskip-ssl\n$/);
+  });
+
+  // The real mariadb-backup reads the file: an option it does not know stops it with "unknown
+  // variable" before it connects; known ones get it as far as connecting (to a closed port here).
+  it.each(['verify_identity', 'required', 'disabled'] as const)('the real mariadb-backup accepts the TLS options of mode %s', async (mode) => {
+    const tls = { mode, ca_file: '/etc/ca.pem', cert_file: '/etc/c.pem', key_file: '/etc/k.pem' };
+    await withDefaultsFile(connection({ port: 1, tls }), 'mariadb', async (path, dir) => {
+      const result = await execa('mariadb-backup', [`--defaults-file=${path}`, '--backup', '--stream=xbstream', `--target-dir=${dir}`], { reject: false });
+      expect(result.stderr).not.toContain('unknown');
+      expect(result.stderr).toContain("Failed to connect to MariaDB server: Can't connect to server on '127.0.0.1'");
+    }, 'mariadb-backup');
   });
 
   it('sets no TLS option without a tls block', () => {

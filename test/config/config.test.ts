@@ -326,3 +326,21 @@ describe('parseConfig: fixes found in review', () => {
     ]);
   });
 });
+
+const ALIAS_BOMB = [
+  'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+  ...['b', 'c', 'd', 'e', 'f', 'g'].map((name, i) => `${name}: &${name} [${Array(9).fill(`*${'abcdef'[i]}`).join(',')}]`),
+  'databases: *g',
+  '',
+].join('\n');
+
+describe('parseConfig: an alias bomb', () => {
+  it('is a configuration error, not a crash or a hang', () => {
+    expect(problems(configError(ALIAS_BOMB))).toEqual(['aliases expand too far (a resource exhaustion attack?): write the values out instead']);
+  });
+
+  it('a few ordinary aliases still work', () => {
+    const config = parse(`${LOCAL}\ndatabases:\n  - name: a\n    host: &host db1\n  - name: b\n    host: *host\n`);
+    expect(config.databases.map((d) => d.connection.host)).toEqual(['db1', 'db1']);
+  });
+});

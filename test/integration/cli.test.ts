@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import {
   agent,
+  fixtureWith,
   FIXTURES,
   sourceConnectionYaml,
   sourceEnv,
@@ -69,6 +70,22 @@ describe('usage and configuration errors exit 2', () => {
     expect(result.stderr).toContain('hint: pass --config PATH or set AGENT_CONFIG');
   });
 
+  it('a backup ID that is not one (a path) is refused by every command that takes one', async () => {
+    for (const args of [['download', '--database', 'source'], ['restore', '--database', 'source']]) {
+      const result = await agent(['--config', config, ...args, '--backup', '../../etc'], sourceEnv());
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain("error: option '-b, --backup <id>' argument '../../etc' is invalid. not a backup ID");
+    }
+  });
+
+  it('a YAML alias bomb is a configuration error, exit 2', async () => {
+    const levels = ['b', 'c', 'd', 'e', 'f', 'g'].map((name, i) => `${name}: &${name} [${Array(9).fill(`*${'abcdef'[i]}`).join(',')}]`);
+    const bomb = await writeConfig(await testDir('alias-bomb'), ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]', ...levels, 'databases: *g', ''].join('\n'));
+    const result = await agent(['--config', bomb, 'list']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain(`error: invalid configuration ${bomb}:\n  aliases expand too far`);
+  });
+
   it('config validate prints a configuration that loads again, defaults filled in, secrets redacted', async () => {
     const result = await agent(['--config', config, 'config', 'validate'], sourceEnv());
     expect(result.exitCode).toBe(0);
@@ -85,16 +102,31 @@ describe('usage and configuration errors exit 2', () => {
 });
 
 describe('secrets', () => {
+  // Secrets the agent's own environment holds: none of them may reach the tool.
+  const secrets = {
+    AWS_SECRET_ACCESS_KEY: 'aws-secret-value',
+    GOOGLE_APPLICATION_CREDENTIALS: '/secret/gcs-key.json',
+    MYSQL_PWD: 'mysql-pwd-value',
+    DB_PASSWORD: 'db-password-value',
+    AGENT_TOKEN: 'agent-token-value',
+  };
+  let record: string;
+
   it('reach the dump tool through a private 0600 defaults file, never argv or logs', async () => {
-    const record = await testDir('record');
+    record = await testDir('record');
     const recording = await writeConfig(
       record,
-      (await readFile(config, 'utf8')).replace('databases:', `tools:\n  dump: ${join(FIXTURES, 'recording-dump.sh')}\ndatabases:`),
+      (await readFile(config, 'utf8')).replace(
+        'databases:',
+        `tools:\n  dump: ${await fixtureWith(record, join(FIXTURES, 'recording-dump.sh'), { RECORD_DIR: record })}\ndatabases:`,
+      ),
     );
     const password = sourceEnv()['SOURCE_DB_PASSWORD'] ?? '';
     const result = await agent(['--config', recording, '--log-level', 'trace', 'run-now', '--database', 'source', '--json'], {
       ...sourceEnv(),
-      RECORD_DIR: record,
+      ...secrets,
+      LC_ALL: 'C.UTF-8',
+      TZ: 'Europe/Paris',
     });
     expect(result.exitCode).toBe(0);
     const argv = await readFile(join(record, 'argv'), 'utf8');
@@ -110,6 +142,18 @@ describe('secrets', () => {
     // Logs (trace level, on stderr) and output never carry it.
     expect(result.stderr).toContain('"msg":"backup completed"');
     expect(result.stderr + result.stdout).not.toContain(password);
+  });
+
+  it('the tool (of the backup above) gets a minimal environment: PATH, locale, time zone; no secret, no AGENT_*', async () => {
+    const env = await readFile(join(record, 'env'), 'utf8');
+    const names = env.split('\n').map((line) => line.split('=')[0] ?? '').filter(Boolean);
+    // What bash itself sets (PWD, SHLVL, _) and the wrapper's RECORD_DIR aside, only the passed ones.
+    const own = ['PWD', 'OLDPWD', 'SHLVL', '_', 'RECORD_DIR'];
+    expect(names.filter((n) => !own.includes(n)).every((n) => ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR'].includes(n) || n.startsWith('LC_'))).toBe(true);
+    expect(env).toMatch(/^PATH=/m);
+    expect(env).toContain('LC_ALL=C.UTF-8\n');
+    expect(env).toContain('TZ=Europe/Paris\n');
+    for (const value of [...Object.values(secrets), sourceEnv()['SOURCE_DB_PASSWORD'] ?? '']) expect(env).not.toContain(value);
   });
 });
 
@@ -129,6 +173,16 @@ describe('download', () => {
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/error: .*SHA-256 [0-9a-f]{64} does not match the manifest's [0-9a-f]{64}/);
     expect(await readdir(out)).toEqual([]);
+  });
+
+  it('writes the downloaded file 0600: it holds the data of every table', async () => {
+    const backup = await agent(['--config', config, 'run-now', '--database', 'source', '--json'], sourceEnv());
+    expect(backup.exitCode).toBe(0);
+    const out = join(dir, 'download-mode');
+    const result = await agent(['--config', config, 'download', '--database', 'source', '--output', out], sourceEnv());
+    expect(result.exitCode).toBe(0);
+    const [file] = await readdir(out);
+    expect(((await stat(join(out, file ?? ''))).mode & 0o777).toString(8)).toBe('600');
   });
 
   it('a backup ID that does not exist', async () => {

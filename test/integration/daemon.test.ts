@@ -11,7 +11,7 @@ import { acquireLock } from '../../src/retention/lock.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { LocalDriver } from '../../src/storage/local.ts';
 import { freePort } from '../harness/child-process.ts';
-import { agent, AGENT, FIXTURES, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
+import { agent, AGENT, fixtureWith, FIXTURES, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
 
 const schema = uniqueName('daemon').replace('-', '_');
 beforeAll(async () => {
@@ -70,7 +70,9 @@ async function startDaemon(opts: Omit<Parameters<typeof configYaml>[0], 'store' 
   const store = join(dir, 'store');
   const port = await freePort();
   const config = join(dir, 'agent.yaml');
-  await writeFile(config, configYaml({ ...opts, store, port }));
+  // The agent gives its tools a minimal environment: the fixture's variables go in a wrapper.
+  const dump = opts.dump && Object.keys(env).length > 0 ? await fixtureWith(dir, opts.dump, env) : opts.dump;
+  await writeFile(config, configYaml({ ...opts, ...(dump ? { dump } : {}), store, port }));
   const child = execa(process.execPath, [AGENT, '--config', config, 'daemon'], {
     env: { ...sourceEnv(), ...env },
     reject: false,

@@ -6,7 +6,7 @@ import { Storage } from '@google-cloud/storage';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { execa } from 'execa';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { freePort } from '../harness/child-process.ts';
@@ -14,6 +14,7 @@ import { createS3Bucket, s3Client, startS3Server } from '../harness/s3-server.ts
 import {
   agent,
   AGENT,
+  fixtureWith,
   FIXTURES,
   sourceConnectionYaml,
   sourceEnv,
@@ -116,8 +117,9 @@ describe('storage failures', () => {
       await createS3Bucket(server.endpoint, 'dies');
       const storage = ['type: s3', 'bucket: dies', `endpoint: ${server.endpoint}`, 'force_path_style: true', 'access_key_id: S3RVER',
         'secret_access_key: S3RVER', 'checksum: when_required', 'part_size_mb: 5'].map((l) => `  ${l}`).join('\n');
-      const { config } = await setup('s3', ['tools:', `  dump: ${join(FIXTURES, 'endless-dump.sh')}`], storage);
-      const running = agent(['--config', config, 'run-now'], { ...sourceEnv(), RECORD_DIR: dir });
+      const endless = await fixtureWith(dir, join(FIXTURES, 'endless-dump.sh'), { RECORD_DIR: dir });
+      const { config } = await setup('s3', ['tools:', `  dump: ${endless}`], storage);
+      const running = agent(['--config', config, 'run-now'], sourceEnv());
       // Wait until the first multipart part has landed, then take the store away.
       const uploads = join(dir, 'data', 'dies', '._S3rver_uploads');
       for (let i = 0; i < 600 && (await readdir(uploads, { recursive: true }).catch(() => [])).length < 2; i++) await sleep(50);
@@ -150,9 +152,10 @@ describe('storage failures', () => {
 describe('cancellation', () => {
   it('SIGTERM during a backup kills the tool, removes the partial object and the credentials file', async () => {
     const dir = await testDir('sigterm');
-    const { config, storageBlock } = await setup('local', ['tools:', `  dump: ${join(FIXTURES, 'endless-dump.sh')}`]);
+    const endless = await fixtureWith(await testDir('sigterm-tool'), join(FIXTURES, 'endless-dump.sh'), { RECORD_DIR: dir });
+    const { config, storageBlock } = await setup('local', ['tools:', `  dump: ${endless}`]);
     const child = execa(process.execPath, [AGENT, '--config', config, 'run-now'], {
-      env: { ...sourceEnv(), RECORD_DIR: dir },
+      env: sourceEnv(),
       reject: false,
       stdin: 'ignore',
     });
@@ -168,5 +171,48 @@ describe('cancellation', () => {
     expect(() => process.kill(pid, 0)).toThrow();
     await expect(stat((await readFile(join(dir, 'defaults'), 'utf8')).trim())).rejects.toThrow(/ENOENT/);
     expect(await objectsIn('local', storageBlock)).toEqual([]);
+  });
+
+  it('a cancelled run-now names the databases it did not start, and fails', async () => {
+    const dir = await testDir('cancel-rest');
+    const endless = await fixtureWith(await testDir('cancel-rest-tool'), join(FIXTURES, 'endless-dump.sh'), { RECORD_DIR: dir });
+    const config = await writeConfig(
+      await testDir('cancel-rest-config'),
+      ['storage:', await storageYaml('local'), 'tools:', `  dump: ${endless}`, 'databases:',
+        ...['source', 'second'].flatMap((name) => [`  - name: ${name}`, sourceConnectionYaml(), `    schemas: [${schema}]`]), ''].join('\n'),
+    );
+    const child = execa(process.execPath, [AGENT, '--config', config, 'run-now'], { env: sourceEnv(), reject: false, stdin: 'ignore' });
+    for (let i = 0; i < 400 && !(await readdir(dir)).includes('pid'); i++) await sleep(25);
+    child.kill('SIGTERM');
+    const result = await child;
+    expect(result.exitCode).toBe(1);
+    expect(String(result.stderr)).toContain('error: source: backup of source cancelled');
+    expect(String(result.stderr)).toContain('error: second: not started: cancelled by SIGTERM');
+    expect(String(result.stderr)).toContain('error: 2 of 2 backups failed: source, second');
+  });
+
+  it('a second SIGTERM exits at once: the tool killed, the credentials file removed, exit 1', async () => {
+    const dir = await testDir('second-sigterm');
+    // A tool that ignores SIGTERM: the graceful cancel is still waiting for it when the second comes.
+    const stubborn = await fixtureWith(await testDir('second-sigterm-tool'), join(FIXTURES, 'stubborn-dump.sh'), { RECORD_DIR: dir });
+    const { config } = await setup('local', ['tools:', `  dump: ${stubborn}`]);
+    const child = execa(process.execPath, [AGENT, '--config', config, 'run-now'], { env: sourceEnv(), reject: false, stdin: 'ignore', buffer: false });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    for (let i = 0; i < 400 && !(await readdir(dir)).includes('pid'); i++) await sleep(25);
+    const defaults = (await readFile(join(dir, 'defaults'), 'utf8')).trim();
+    const pid = Number(await readFile(join(dir, 'pid'), 'utf8'));
+    child.kill('SIGTERM');
+    for (let i = 0; i < 400 && !stderr.includes('received SIGTERM: cancelling'); i++) await sleep(25);
+    await stat(defaults); // the first signal's cancel is still waiting for the tool
+    child.kill('SIGTERM');
+    const result = await child;
+    expect(result.exitCode).toBe(1);
+    expect(stderr).toContain('received SIGTERM again: exiting now');
+    await expect(stat(dirname(defaults))).rejects.toThrow(/ENOENT/);
+    // SIGKILLed: gone, or a zombie until its new parent reaps it.
+    const state = () => readFile(`/proc/${pid}/stat`, 'utf8').then((text) => /\) (\S)/.exec(text)?.[1], () => 'gone');
+    for (let i = 0; i < 200 && !['gone', 'Z'].includes((await state()) ?? ''); i++) await sleep(25);
+    expect(['gone', 'Z']).toContain(await state());
   });
 });

@@ -1,0 +1,199 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CommandContext, type GlobalOptions } from './context.ts';
+import { binlogCapture, binlogList } from './binlog.ts';
+import { configValidate } from './config-validate.ts';
+import { daemon } from './daemon.ts';
+import { demo } from './demo.ts';
+import { download } from './download.ts';
+import { list } from './list.ts';
+import { prune } from './prune.ts';
+import { restore, type RestoreCliOptions } from './restore.ts';
+import { runNow } from './run-now.ts';
+import { status } from './status.ts';
+import { removeDefaultsFiles } from '../capture/defaults-file.ts';
+import { killTools } from '../capture/tool-process.ts';
+import { isBackupId } from '../catalog/keys.ts';
+import { BACKUP_TYPES, type BackupType } from '../catalog/manifest.ts';
+import { AgentError, ExitCode, messageOf } from '../errors.ts';
+import { AGENT_VERSION } from '../version.ts';
+
+/**
+ * argv → one command. The only place that turns errors into `error: …` (+ `hint: …`) on stderr and
+ * an exit code (0 ok, 1 failure, 2 usage/config, 3 locked); main.ts exits with it once the output
+ * is flushed.
+ */
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/**
+ * --backup takes only an ID as the agent makes them: it becomes part of object keys and file
+ * paths, so `../../etc` must be refused here (a usage error) before it reaches any storage.
+ */
+function backupId(value: string): string {
+  if (!isBackupId(value)) throw new InvalidArgumentError('not a backup ID (IDs look like 20240131T021500.000Z-1a2b3c; `agent list` shows them)');
+  return value;
+}
+
+function buildProgram(
+  run: (action: (ctx: CommandContext) => Promise<void> | void) => Promise<void>,
+  serve: (options: GlobalOptions) => Promise<void>,
+): Command {
+  const program = new Command('agent')
+    .description('Backups of MySQL and MariaDB databases to a local directory, S3 or GCS.')
+    .version(AGENT_VERSION, '-V, --version')
+    .option('-c, --config <path>', 'configuration file (default: $AGENT_CONFIG, else /etc/backup-agent/agent.yaml)')
+    .addOption(new Option('--log-level <level>', 'log level of the JSON logs on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('warn'))
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('run-now')
+    .description('take a manual backup now of the named databases (all when none is named)')
+    .option('-d, --database <name>', 'database entry to back up (repeatable)', collect)
+    .addOption(new Option('-t, --type <type>', 'backup type: dump (logical), full or incremental (physical, mariadb-backup)').choices(BACKUP_TYPES).default('dump'))
+    .option('--json', 'print the manifests as JSON')
+    .action((opts: { database?: string[]; json?: boolean; type?: BackupType }) => run((ctx) => runNow(ctx, opts)));
+
+  program
+    .command('list')
+    .description('list backups, newest first')
+    .option('-d, --database <name>', 'only this database entry')
+    .option('--json', 'print a JSON array')
+    .action((opts: { database?: string; json?: boolean }) => run((ctx) => list(ctx, opts)));
+
+  program
+    .command('download')
+    .description('download a backup file, still compressed (default: the most recent successful one)')
+    .option('-d, --database <name>', 'database entry (needed when the configuration names several)')
+    .option('-b, --backup <id>', 'backup ID (default: the most recent successful backup)', backupId)
+    .option('-o, --output <dir>', 'directory to write into', '.')
+    .action((opts: { database?: string; backup?: string; output?: string }) => run((ctx) => download(ctx, opts)));
+
+  program
+    .command('restore')
+    .description('restore a backup into the server of a database entry')
+    .requiredOption('-d, --database <name>', 'database entry whose backup to restore')
+    .option('-b, --backup <id>', 'backup ID (default: the most recent successful backup)', backupId)
+    .option('-t, --target <name>', 'database entry to restore into (default: --database)')
+    .option('-y, --yes', 'restore even into schemas that already hold data (tables, views, routines, triggers, events)')
+    .option('--no-binlog', 'do not write the restored data to the target binary log (SET sql_log_bin=0)')
+    .option('--datadir <dir>', 'restore a physical backup (and its chain) into this datadir, prepared for a server')
+    .option('--replace-datadir', 'with --datadir: restore over a non-empty datadir, moving it aside first')
+    .option('--verify', 'with --datadir: start a throwaway server on the result, run CHECK TABLE and CHECKSUM TABLE, fail on any problem')
+    .option('--to-time <time>', 'point-in-time recovery: a base backup, then the archived binlog up to this ISO 8601 time (with zone)')
+    .option('--to-gtid <gtid>', 'point-in-time recovery: a base backup, then the archived binlog up to and including this GTID')
+    .action((opts: RestoreCliOptions) => run((ctx) => restore(ctx, opts)));
+
+  const binlog = program.command('binlog').description('binlog archiving for point-in-time recovery');
+  binlog
+    .command('capture')
+    .description('stream the binlog of the named entries (default: those with binlog.enabled) into the archive, until stopped')
+    .option('-d, --database <name>', 'database entry (repeatable)', collect)
+    .action((opts: { database?: string[] }) => run((ctx) => binlogCapture(ctx, opts)));
+  binlog
+    .command('list')
+    .description('the binlog archive: contiguous runs, gaps, and the last recoverable time')
+    .option('-d, --database <name>', 'only this database entry')
+    .option('--json', 'print JSON')
+    .action((opts: { database?: string; json?: boolean }) => run((ctx) => binlogList(ctx, opts)));
+
+  program
+    .command('prune')
+    .description('apply the retention policy: what is kept (and why) and what is removed')
+    .option('-d, --database <name>', 'only this database entry')
+    .option('-n, --dry-run', 'show what would be removed, remove nothing')
+    .option('--json', 'print JSON')
+    .action((opts: { database?: string; dryRun?: boolean; json?: boolean }) => run((ctx) => prune(ctx, opts)));
+
+  program
+    .command('daemon')
+    .description('run as a service: periodic backups on their schedules, health and metrics over HTTP')
+    .action(() => serve(program.opts<GlobalOptions>()));
+
+  program
+    .command('status')
+    .description('per database and type: the last result, the next run, and whether the daemon is running')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) => run((ctx) => status(ctx, opts)));
+
+  const config = program.command('config').description('configuration commands');
+  config
+    .command('validate')
+    .description('check the configuration and print it normalised, secrets redacted')
+    .option('--json', 'print JSON instead of YAML')
+    .action((opts: { json?: boolean }) => run((ctx) => configValidate(ctx, opts)));
+
+  program
+    .command('demo')
+    .description('start a throwaway MariaDB with sample data, back it up to a local directory, list and restore it')
+    .option('--dir <dir>', 'working directory for the demo (default: a new temporary directory)')
+    .option('--keep', 'keep the demo directory afterwards')
+    .action((opts: { dir?: string; keep?: boolean }) => demo(opts));
+
+  return program;
+}
+
+function report(err: unknown): ExitCode {
+  if (err instanceof CommanderError) {
+    // commander already printed its message; help and version are not errors.
+    return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+  }
+  if (err instanceof AgentError) {
+    if (!err.reported) {
+      process.stderr.write(`error: ${err.message}\n`);
+      if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+    }
+    return err.exitCode;
+  }
+  process.stderr.write(`error: ${messageOf(err)}\n`);
+  if (process.env['AGENT_DEBUG'] && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
+  return ExitCode.failure;
+}
+
+/**
+ * The first SIGINT/SIGTERM cancels the running operation: tools are killed, partial uploads
+ * aborted, temp files and the credentials file removed, no manifest written. A second one exits
+ * at once, after killing the tools and removing the credentials files synchronously (a partial
+ * object may stay: prune removes it as an orphan).
+ */
+function cancelOnSignals(): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (name: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      killTools();
+      removeDefaultsFiles();
+      process.stderr.write(`received ${name} again: exiting now\n`);
+      process.exit(ExitCode.failure);
+    }
+    process.stderr.write(`received ${name}: cancelling (send it again to exit at once)\n`);
+    controller.abort(new AgentError('internal', `cancelled by ${name}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return controller.signal;
+}
+
+export async function main(argv: string[]): Promise<ExitCode> {
+  let program: Command | undefined;
+  let exitCode: ExitCode = ExitCode.ok;
+  const run = async (action: (ctx: CommandContext) => Promise<void> | void) => {
+    const ctx = CommandContext.load(program?.opts<GlobalOptions>() ?? {}, cancelOnSignals());
+    try {
+      await action(ctx);
+    } finally {
+      await ctx.close();
+    }
+  };
+  // The daemon handles its own signals (graceful stop, reload).
+  const serve = async (options: GlobalOptions) => {
+    exitCode = (await daemon(options)) === 0 ? ExitCode.ok : ExitCode.failure;
+  };
+  program = buildProgram(run, serve);
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (err) {
+    return report(err);
+  }
+}
+
