@@ -37,10 +37,12 @@ export async function startFaultSource(name: string, options: { sampleRows: numb
   const schema = 'faults';
   let server = await startSandbox({ dir: join(dir, 'source'), port, serverId: 41, agentPassword: FAULT_PASSWORD });
   await server.sql(sampleDataSql(schema, options.sampleRows));
-  await server.sql(
-    `CREATE TABLE ${schema}.bulk (id INT PRIMARY KEY, payload VARCHAR(255) NOT NULL) ENGINE=InnoDB; ` +
-      `INSERT INTO ${schema}.bulk SELECT seq, CONCAT(SHA2(CONCAT('a', seq), 256), SHA2(CONCAT('b', seq), 256), SHA2(CONCAT('c', seq), 256)) FROM ${schema}.seq_1_to_${options.bulkRows};`,
-  );
+  if (options.bulkRows > 0) {
+    await server.sql(
+      `CREATE TABLE ${schema}.bulk (id INT PRIMARY KEY, payload VARCHAR(255) NOT NULL) ENGINE=InnoDB; ` +
+        `INSERT INTO ${schema}.bulk SELECT seq, CONCAT(SHA2(CONCAT('a', seq), 256), SHA2(CONCAT('b', seq), 256), SHA2(CONCAT('c', seq), 256)) FROM ${schema}.seq_1_to_${options.bulkRows};`,
+    );
+  }
   const source: FaultSource = {
     dir,
     port,
