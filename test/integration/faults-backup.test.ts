@@ -18,6 +18,8 @@ let proxy: FaultProxy;
 let s3: S3Server;
 let s3Dir: string;
 const recorded = new Map<string, string>();
+/** What the killed run-now left in its private TMPDIR (the dump tool's credentials file lives there while it runs). */
+const tmpLeftAfterKill = new Map<string, string[]>();
 
 beforeAll(async () => {
   // ~8 MB of SQL: four seconds through the paced proxy, well under one directly.
@@ -113,7 +115,8 @@ describe.each(['local', 's3'] as const)('kill -9 of agent run-now mid-upload, %s
     const { fast, slow } = await configs(`faults-kill-${kind}`, storage);
     const first = await goodBackup(fast);
 
-    const run = spawnAgent(['--config', slow, 'run-now']);
+    const tmp = await testDir('faults-kill-tmp');
+    const run = spawnAgent(['--config', slow, 'run-now'], { ...faultEnv, TMPDIR: tmp });
     if (kind === 'local') {
       await waitFor(async () => (await partials(storeDir, 1024 * 1024)).length > 0, 'a .partial of 1 MiB in the store');
     } else {
@@ -123,6 +126,7 @@ describe.each(['local', 's3'] as const)('kill -9 of agent run-now mid-upload, %s
     const killed = await run.result;
     expect(killed.signal).toBe('SIGKILL');
     const killedAt = Date.now();
+    tmpLeftAfterKill.set(kind, await readdir(tmp, { recursive: true }));
 
     const afterKill = await consistent(fast);
     expect(afterKill.listed).toEqual([first]);
@@ -154,6 +158,15 @@ describe.each(['local', 's3'] as const)('kill -9 of agent run-now mid-upload, %s
     const final = await consistent(fast);
     expect(final.listed).toEqual([second, first]);
     expect(final.strays).toEqual([]);
+  }, 240_000);
+
+  // Bug (reported): the 0600 defaults file holding the database password, in a private directory
+  // under TMPDIR, is removed only when the run ends; SIGKILL leaves it on disk, and no later run
+  // removes it.
+  it.fails('leaves no credentials file behind in TMPDIR', () => {
+    const left = tmpLeftAfterKill.get(kind);
+    if (left === undefined) return; // the case above never got to the kill: passing here flags that
+    expect(left).toEqual([]);
   });
 });
 
@@ -184,7 +197,7 @@ describe('the S3 endpoint killed mid-upload and started again', () => {
     } finally {
       await server.stop();
     }
-  });
+  }, 240_000);
 });
 
 describe('MariaDB killed mid-dump', () => {
@@ -207,5 +220,5 @@ describe('MariaDB killed mid-dump', () => {
     expect(await consistent(fast)).toEqual({ listed: [], strays: [] });
     const id = await goodBackup(fast);
     expect(await consistent(fast)).toEqual({ listed: [id], strays: [] });
-  });
+  }, 240_000);
 });

@@ -219,6 +219,7 @@ describe('agent binlog capture across kills', () => {
   // exits, and the archive stays whole, as the case above shows). Nothing stops it if no capture is
   // started again. Under systemd (KillMode=control-group) the unit's restart kills it.
   it.fails('a capture killed with SIGKILL leaves no mariadb-binlog running', () => {
+    if (orphansAfterKill === undefined) return; // the case above never got to the kill: passing here flags that
     expect(orphansAfterKill).toEqual([]);
   });
 });

@@ -78,7 +78,7 @@ describe('a local store that runs out of space mid-backup', () => {
     await rm(join(mnt, 'filler'));
     const second = await goodBackup(path);
     expect(await consistent(path)).toEqual({ listed: [second, first], strays: [] });
-  });
+  }, 240_000);
 });
 
 describe('kill -9 of agent prune mid-removal, on a slow S3 store', () => {
@@ -140,5 +140,5 @@ describe('kill -9 of agent prune mid-removal, on a slow S3 store', () => {
     expect(report?.orphansRemoved).toEqual([`source/${gone[0]}/dump.sql.zst`]);
     expect(await consistent(direct)).toEqual({ listed: [keep1, keep2], strays: [] });
     expect(await readdir(join(dataDir, 'prune', 'backups', 'source'))).toEqual([keep2, keep1].sort());
-  });
+  }, 240_000);
 });
