@@ -29,6 +29,7 @@ export function storageHint(err: unknown): string | undefined {
     return 'the storage endpoint cannot be reached: check endpoint: and the network';
   }
   if (e?.code === 'EACCES' || e?.code === 'EROFS') return 'the agent cannot write to the storage path: check its permissions';
+  if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') return 'the storage is full: free space there (agent prune removes what retention allows) or give it more';
   return undefined;
 }
 

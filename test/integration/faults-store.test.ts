@@ -72,6 +72,7 @@ describe('a local store that runs out of space mid-backup', () => {
     expect(full.exitCode).toBe(1);
     const errors = full.stderr.split('\n').filter((l) => l.startsWith('error:'));
     expect(errors).toEqual([`error: source: upload backup of source to ${store}: ENOSPC: no space left on device, write`]);
+    expect(full.stderr).toContain('hint: the storage is full: free space there (agent prune removes what retention allows) or give it more');
     const afterFull = await consistent(path);
     expect(afterFull).toEqual({ listed: [first], strays: [] });
 
@@ -109,11 +110,15 @@ describe('kill -9 of agent prune mid-removal, on a slow S3 store', () => {
     for (let i = 0; i < 5; i++) ids.unshift(await goodBackup(direct));
     const [keep1, keep2, ...doomed] = ids;
 
-    // Removal goes newest-first among the removed; the first manifest gone is the moment.
-    const manifestFile = (id: string) => join(dataDir, 'prune', 'backups', 'source', id, 'manifest.json._S3rver_object');
+    // The moment: the first object of a doomed backup is gone, whichever it is (manifest-first
+    // deletion makes it a manifest; data-first would leave a listed backup without its data).
+    const objectFile = (id: string, name: string) => join(dataDir, 'prune', 'backups', 'source', id, `${name}._S3rver_object`);
+    const manifestFile = (id: string) => objectFile(id, 'manifest.json');
     const exists = (file: string) => readFile(file).then(() => true, () => false);
+    const doomedFiles = doomed.flatMap((id) => [manifestFile(id), objectFile(id, 'dump.sql.zst')]);
+    expect((await Promise.all(doomedFiles.map(exists))).every(Boolean)).toBe(true);
     const run = spawnAgent(['--config', slow, 'prune']);
-    await waitFor(async () => !(await Promise.all(doomed.map((id) => exists(manifestFile(id))))).every(Boolean), 'a manifest removed by prune');
+    await waitFor(async () => !(await Promise.all(doomedFiles.map(exists))).every(Boolean), 'the first object removed by prune');
     process.kill(run.pid, 'SIGKILL');
     expect((await run.result).signal).toBe('SIGKILL');
     // The dead process's lock is not taken over before it expires: the next prune fails closed.
