@@ -200,6 +200,29 @@ describe('the S3 endpoint killed mid-upload and started again', () => {
   }, 240_000);
 });
 
+describe('the S3 connection reset mid-part (the endpoint gone for a moment)', () => {
+  it('the part is sent again on a new connection: the backup completes, unchanged, and restores equal', async () => {
+    const wire = await startFaultProxy({ upstreamPort: s3.port });
+    try {
+      const storage = (await s3Storage(s3, 'reset')).map((l) => (l.startsWith('endpoint:') ? `endpoint: http://127.0.0.1:${wire.port}` : l));
+      const { fast } = await configs('faults-s3-reset', storage);
+      // Hold the upload once the store has received 1 MiB (inside the first 5 MiB part), then reset.
+      const held = wire.stallAfter(1024 * 1024);
+      const run = spawnAgent(['--config', fast, 'run-now', '--json']);
+      await held;
+      wire.cutConnections();
+      const result = await run.result;
+      expect(result.stderr).toBe('');
+      expect(result.exitCode).toBe(0);
+      const id = (JSON.parse(result.stdout) as { id: string }[])[0]?.id ?? '';
+      recorded.set(id, await source.checksums(source.sql));
+      expect(await consistent(fast)).toEqual({ listed: [id], strays: [] });
+    } finally {
+      await wire.close();
+    }
+  }, 240_000);
+});
+
 describe('MariaDB killed mid-dump', () => {
   it('run-now fails naming the dump tool, leaves nothing in the store; after the restart run-now succeeds', async () => {
     const storeDir = await testDir('faults-db-dies-store');
