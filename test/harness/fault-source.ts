@@ -88,24 +88,19 @@ export async function waitFor(condition: () => Promise<boolean>, what: string, t
 
 export interface AgentProcess {
   pid: number;
-  /** stdout and stderr so far (for diagnostics while it runs). */
-  output(): string;
   result: Promise<CliResult & { signal: string | undefined }>;
 }
 
 /** Starts `agent …` (the built CLI) as a child process a test can kill by pid. */
 export function spawnAgent(args: string[], env: Record<string, string> = faultEnv): AgentProcess {
-  const child: ResultPromise = execa(process.execPath, [AGENT, ...args], { env: { ...env, AGENT_CONFIG: '' }, reject: false, stdin: 'ignore', buffer: false, all: true });
-  let output = '';
+  const child: ResultPromise = execa(process.execPath, [AGENT, ...args], { env: { ...env, AGENT_CONFIG: '' }, reject: false, stdin: 'ignore', buffer: false });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-  child.all?.on('data', (c: Buffer) => (output += c.toString()));
   if (child.pid === undefined) throw new Error('spawn agent: no pid');
   return {
     pid: child.pid,
-    output: () => output,
     result: child.then((r) => ({ exitCode: r.exitCode ?? -1, signal: r.signal, stdout, stderr })),
   };
 }

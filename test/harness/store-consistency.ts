@@ -4,14 +4,15 @@
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { cp, readdir, readFile, rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { expect } from 'vitest';
 import { parse, stringify } from 'yaml';
-import type { Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
+import { startSandbox, type Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { agent, freshServer, testDir, writeConfig } from '../helpers.ts';
+import { freePort } from './child-process.ts';
 import { s3Client } from './s3-server.ts';
 
 interface StorageBlock {
@@ -157,8 +158,8 @@ export async function assertStoreConsistent(config: string, options: Consistency
 async function restoreAndCompare(yaml: { databases: unknown[] }, config: string, database: string, id: string, expected: string, options: ConsistencyOptions): Promise<void> {
   let target: Sandbox | undefined;
   try {
-    target = await freshServer('consistency-target');
-    const withTarget = { ...yaml, databases: [...yaml.databases, { name: 'consistency-target', host: '127.0.0.1', port: target.port, user: 'agent', password: 'target-pw' }] };
+    target = await freshTarget();
+    const withTarget = { ...yaml, databases: [...yaml.databases, { name: 'consistency-target', host: '127.0.0.1', port: target.port, user: 'agent', password: TARGET_PASSWORD }] };
     const targetConfig = await writeConfig(await testDir('consistency'), stringify(withTarget));
     const restored = await agent(['--config', targetConfig, 'restore', '--database', database, '--backup', id, '--target', 'consistency-target', '--no-binlog'], options.env);
     expect(restored.exitCode, `restore of ${id} failed (${config}):\n${restored.stderr}`).toBe(0);
@@ -166,4 +167,24 @@ async function restoreAndCompare(yaml: { databases: unknown[] }, config: string,
   } finally {
     await target?.stop();
   }
+}
+
+export const TARGET_PASSWORD = 'target-pw';
+let template: Promise<string> | undefined;
+
+/**
+ * A fresh, empty server to restore into (the `agent` user has TARGET_PASSWORD). mariadb-install-db
+ * is the slow part of a fresh server, so it runs once per test file and each target starts on a
+ * copy of that pristine datadir, minus its binlog (whose index names the template's paths).
+ */
+export async function freshTarget(): Promise<Sandbox> {
+  template ??= freshServer('restore-template').then(async (server) => {
+    await server.stop();
+    return server.datadir;
+  });
+  const dir = await testDir('restore-target');
+  const datadir = join(dir, 'data');
+  await cp(await template, datadir, { recursive: true });
+  for (const file of await readdir(datadir)) if (file.startsWith('mysql-bin.')) await rm(join(datadir, file));
+  return startSandbox({ dir, port: await freePort(), serverId: 100 + Math.floor(Math.random() * 1000), existingDatadir: datadir });
 }

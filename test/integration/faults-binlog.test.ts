@@ -13,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.ts';
 import { alive, FAULT_PASSWORD, faultEnv, spawnAgent, startFaultSource, waitFor, type AgentProcess, type FaultSource } from '../harness/fault-source.ts';
 import { createS3Bucket, startS3Server, type S3Server } from '../harness/s3-server.ts';
-import { assertStoreConsistent } from '../harness/store-consistency.ts';
-import { agent, freshServer, testDir, writeConfig } from '../helpers.ts';
+import { assertStoreConsistent, freshTarget, TARGET_PASSWORD } from '../harness/store-consistency.ts';
+import { agent, testDir, writeConfig } from '../helpers.ts';
 
 let source: FaultSource;
 let s3: S3Server;
@@ -198,10 +198,10 @@ describe('agent binlog capture across kills', () => {
     expect((JSON.parse(pruned.stdout) as { orphansRemoved: string[] }[])[0]?.orphansRemoved).toEqual(afterKill.strays);
     expect(await assertStoreConsistent(config, check)).toEqual({ listed: [baseId], strays: [] });
 
-    const target = await freshServer('faults-pitr-target');
+    const target = await freshTarget();
     try {
       const yaml = parse(await readFile(config, 'utf8')) as { databases: unknown[] };
-      yaml.databases.push({ name: 'target', host: '127.0.0.1', port: target.port, user: 'agent', password: 'target-pw' });
+      yaml.databases.push({ name: 'target', host: '127.0.0.1', port: target.port, user: 'agent', password: TARGET_PASSWORD });
       const targetConfig = await writeConfig(await testDir('faults-pitr'), stringify(yaml));
       const restored = await agent(['--config', targetConfig, 'restore', '--database', 'source', '--target', 'target', '--no-binlog', '--to-gtid', lastGtid], faultEnv);
       expect(restored.exitCode, restored.stderr).toBe(0);
