@@ -164,8 +164,9 @@ describe('agent binlog capture across kills', () => {
     proxy.cutConnections();
     orphansAfterKill = await orphanedBinlogTools();
 
+    const archivedBefore = (await segmentsOnDisk()).length;
     capture = startCapture();
-    await sleep(1500); // more writes for the restarted capture to archive
+    await waitFor(async () => (await segmentsOnDisk()).length >= archivedBefore + 2, 'the restarted capture to archive two segments under the load', 60_000);
     const rows = await load.stop();
     expect(rows).toBeGreaterThan(100);
     await source.sql(`INSERT INTO ${source.schema}.audit (what, at) VALUES ('last write', NOW(6))`);

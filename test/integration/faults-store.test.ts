@@ -3,8 +3,7 @@
 // behind a fault proxy that delays every request). Each ends with every listed backup verified
 // and the newest restored equal, and nothing half-written left.
 import { execa } from 'execa';
-import { readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.ts';
