@@ -33,6 +33,7 @@ export function storageHint(err: unknown): string | undefined {
   if (e?.code === 'ENOENT' && (err as { syscall?: string }).syscall === 'mkdir') {
     return 'the storage path cannot be created there: fix path: in the storage configuration (a directory the agent may create)';
   }
+  if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') return 'the storage is full: free space there (agent prune removes what retention allows) or give it more';
   return undefined;
 }
 

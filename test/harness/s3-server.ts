@@ -18,10 +18,10 @@ function s3rverBin(): string {
   return join(dirname(pkgPath), pkg.bin['s3rver'] ?? 'bin/s3rver.js');
 }
 
-/** Starts s3rver storing into `dir`; pid/log files go to `runDir`. */
-export async function startS3Server(opts: { dir: string; runDir: string; timeoutMs?: number }): Promise<S3Server> {
+/** Starts s3rver storing into `dir`; pid/log files go to `runDir`. `port`: a fixed one (a restart on the same port). */
+export async function startS3Server(opts: { dir: string; runDir: string; timeoutMs?: number; port?: number }): Promise<S3Server> {
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
+    const port = opts.port ?? (await freePort());
     const endpoint = `http://127.0.0.1:${port}`;
     try {
       const svc = await spawnService(
@@ -34,7 +34,7 @@ export async function startS3Server(opts: { dir: string; runDir: string; timeout
       return { endpoint, port, pid: svc.pid, stop: svc.stop };
     } catch (err) {
       // freePort() races with other processes; retry if someone took the port in between.
-      if (attempt >= 3 || !String(err).includes('EADDRINUSE')) throw err;
+      if (attempt >= 3 || opts.port !== undefined || !String(err).includes('EADDRINUSE')) throw err;
     }
   }
 }
