@@ -100,15 +100,15 @@ describe('prune and running backups', () => {
     const real = new LocalDriver(await testDir('prune-lease-commit'));
     const finishing = await storePhysical(real, '2026-11-30T10:00:00Z', null, false);
     // The backup commits right after prune listed the database (its lease already gone with it).
-    let committed = false;
-    /** A double around the real store: the backup's manifest commit lands right after prune's listing. */
+    let listings = 0;
+    /**
+     * A double around the real store: the backup's manifest commit lands right after prune's last
+     * listing of the database (the first reads the manifests, the second every object).
+     */
     class CommitsAfterListing extends ForwardingDriver {
       override async *list(prefix: string) {
         yield* real.list(prefix);
-        if (prefix === 'shop/' && !committed) {
-          committed = true;
-          await commitManifest(real, finishing);
-        }
+        if (prefix === 'shop/' && ++listings === 2) await commitManifest(real, finishing);
       }
     }
     const committing = new CommitsAfterListing(real);
