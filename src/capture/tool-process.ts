@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 
@@ -89,9 +90,19 @@ function toolName(file: string): string {
   return file.split('/').pop() ?? file;
 }
 
+/**
+ * util-linux's setpriv, when present: tools are started through `setpriv --pdeathsig KILL`, which
+ * sets the kernel's parent-death signal and then execs the tool (same pid). A tool then never
+ * outlives an agent that was killed with SIGKILL: mariadb-binlog --stop-never, which writes to
+ * files and would otherwise stay connected forever, and the SQL client of a restore, which would
+ * otherwise go on with the statements it had already read.
+ */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path));
+
 export function startTool(file: string, args: readonly string[], options: ToolOptions = {}): ToolProcess {
   const name = toolName(file);
-  const child: ResultPromise = execa(file, args, {
+  const [command, argv] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', file, ...args]] : [file, args];
+  const child: ResultPromise = execa(command, argv, {
     stdin: options.stdin ?? 'ignore',
     stdout: options.stdout ?? 'pipe',
     stderr: 'pipe',
