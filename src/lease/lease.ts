@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { AgentError } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';
@@ -26,6 +27,36 @@ export interface LeaseRecord {
   expiresAt: string;
   /** A running backup's lease names it and, for an incremental, the parent it builds on. */
   backup?: { id: string; type: string; parent: string | null };
+  /** Where `pid` means something: host name, kernel boot and pid namespace (absent when unknown). */
+  machine?: string;
+}
+
+/**
+ * This process's `machine`: a pid read from a lease can be checked only by a process on the same
+ * host, in the same boot, in the same pid namespace (two containers may share a host name).
+ */
+export const THIS_MACHINE: string | undefined = (() => {
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    return `${hostname()}/${boot}/${readlinkSync('/proc/self/ns/pid')}`;
+  } catch {
+    return undefined; // not Linux, or /proc hidden: no holder is ever judged gone early
+  }
+})();
+
+/**
+ * Pure but for the process table: the holder of a live lease is known to be gone when it ran on
+ * this machine (same host, boot and pid namespace) and its pid no longer exists, as after a
+ * kill -9. A pid that was reused counts as alive: the lease is then waited out (fail closed).
+ */
+export function holderIsGone(record: LeaseRecord, machine: string | undefined = THIS_MACHINE): boolean {
+  if (machine === undefined || record.machine !== machine || record.pid === process.pid) return false;
+  try {
+    process.kill(record.pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }
 
 export interface LeaseOptions {
@@ -82,6 +113,7 @@ export async function acquireLease(storage: StorageDriver, options: LeaseOptions
       acquiredAt: at.toISOString(),
       expiresAt: new Date(at.getTime() + options.ttlMs).toISOString(),
       ...(options.backup ? { backup: options.backup } : {}),
+      ...(THIS_MACHINE ? { machine: THIS_MACHINE } : {}),
     };
   };
 
@@ -94,8 +126,8 @@ export async function acquireLease(storage: StorageDriver, options: LeaseOptions
       const current = await storage.getVersioned(key);
       if (current) {
         seen = tryParse(current.data);
-        if (seen && isLive(seen, now())) throw lockedError(subject, seen);
-        // Stale (its owner died or hung) or not a lease at all: replace exactly the version
+        if (seen && isLive(seen, now()) && !holderIsGone(seen)) throw lockedError(subject, seen);
+        // Stale (its owner died or hung, or was killed on this machine) or not a lease at all: replace exactly the version
         // found, so of two contenders taking it over only one succeeds.
         version = await storage.putIfMatch(key, body, current.version);
       } else {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AgentError } from '../../src/errors.ts';
 import { keepLease } from '../../src/lease/keeper.ts';
-import { acquireLease, parseLease } from '../../src/lease/lease.ts';
+import { acquireLease, holderIsGone, parseLease, THIS_MACHINE } from '../../src/lease/lease.ts';
 import { LocalDriver } from '../../src/storage/local.ts';
 import { MemoryDriver } from '../../src/storage/memory.ts';
 import type { StorageDriver } from '../../src/storage/driver.ts';
@@ -88,5 +88,30 @@ describe('a real race of processes on local storage', () => {
     const results = await race(root, 'shop/leases/binlog.json');
     expect(results.filter((r) => r === 'won')).toHaveLength(1);
     expect(results.filter((r) => r === 'locked')).toHaveLength(contenders - 1);
+  });
+});
+
+describe('a holder killed on this machine', () => {
+  const record = (pid: number, machine: string | undefined) =>
+    Buffer.from(JSON.stringify({ owner: `h:${pid}:x`, host: 'h', pid, purpose: 'binlog capture', acquiredAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 600_000).toISOString(), ...(machine ? { machine } : {}) }));
+
+  it('its live lease is taken over at once when its pid is gone; never for another machine or a live pid', async () => {
+    expect(THIS_MACHINE).toMatch(/\/pid:\[\d+\]$/);
+    const dead = await execa(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+    const deadPid = Number(dead.stdout);
+    const storage = new MemoryDriver();
+
+    await storage.putIfAbsent(options.key, record(deadPid, 'other-host/boot/pid:[1]'));
+    await expect(acquireLease(storage, options)).rejects.toMatchObject({ kind: 'locked' });
+    await storage.delete(options.key);
+
+    await storage.putIfAbsent(options.key, record(1, THIS_MACHINE)); // pid 1 is alive
+    await expect(acquireLease(storage, options)).rejects.toMatchObject({ kind: 'locked' });
+    await storage.delete(options.key);
+
+    await storage.putIfAbsent(options.key, record(deadPid, THIS_MACHINE));
+    const taken = await acquireLease(storage, options);
+    expect(taken.record.pid).toBe(process.pid);
+    expect(holderIsGone(parseLease(record(deadPid, THIS_MACHINE)))).toBe(true);
   });
 });
