@@ -2,7 +2,7 @@ import { isBackupId } from '../catalog/keys.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { describeStorageError } from '../storage/errors.ts';
-import { isLive, parseLease, type LeaseRecord } from './lease.ts';
+import { holderIsGone, isLive, parseLease, type LeaseRecord } from './lease.ts';
 
 /**
  * Where leases live and what they protect (docs/FORMAT.md):
@@ -82,7 +82,8 @@ export function leaseProtection(leases: readonly StoredLease[], parents: Readonl
   const out: LeaseProtection = { running: new Set(), needed: new Map(), binlogWriterSince: undefined, stale: [] };
   for (const lease of leases) {
     const { record } = lease;
-    if (!isLive(record, now)) {
+    // Expired, or its holder was killed on this machine (kill -9 of a run-now): it protects nothing.
+    if (!isLive(record, now) || holderIsGone(record)) {
       out.stale.push(lease);
       continue;
     }

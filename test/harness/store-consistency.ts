@@ -115,6 +115,8 @@ export interface ConsistencyReport {
   listed: string[];
   /** Objects in the store that belong to no listed backup and no committed segment (incl. .partial files). */
   strays: string[];
+  /** Lease objects (`<db>/leases/*.json`) still in the store, when there are any: bookkeeping, not data. */
+  leases?: string[];
 }
 
 /**
@@ -144,7 +146,9 @@ export async function assertStoreConsistent(config: string, options: Consistency
     }
   }
   const all = new Set(keys);
-  const strays = keys.filter((k) => !owned.has(k) && !isCommittedSegment(k, all));
+  const isLease = (k: string) => k.startsWith(`${database}/leases/`) && k.endsWith('.json');
+  const strays = keys.filter((k) => !owned.has(k) && !isCommittedSegment(k, all) && !isLease(k));
+  const leases = keys.filter(isLease);
 
   const newest = listed[0];
   if (newest !== undefined && options.restore !== false) {
@@ -152,7 +156,7 @@ export async function assertStoreConsistent(config: string, options: Consistency
     expect(expected, `no checksums recorded for the newest listed backup ${newest}`).toBeDefined();
     await restoreAndCompare(yaml, config, database, newest, expected ?? '', options);
   }
-  return { listed, strays };
+  return { listed, strays, ...(leases.length > 0 ? { leases } : {}) };
 }
 
 async function restoreAndCompare(yaml: { databases: unknown[] }, config: string, database: string, id: string, expected: string, options: ConsistencyOptions): Promise<void> {
