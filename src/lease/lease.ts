@@ -31,6 +31,9 @@ export interface LeaseRecord {
   machine?: string;
 }
 
+/** Owners of the leases this process holds now: acquired, not yet released. */
+const heldHere = new Set<string>();
+
 /**
  * This process's `machine`: a pid read from a lease can be checked only by a process on the same
  * host, in the same boot, in the same pid namespace (two containers may share a host name).
@@ -47,10 +50,14 @@ export const THIS_MACHINE: string | undefined = (() => {
 /**
  * Pure but for the process table: the holder of a live lease is known to be gone when it ran on
  * this machine (same host, boot and pid namespace) and its pid no longer exists, as after a
- * kill -9. A pid that was reused counts as alive: the lease is then waited out (fail closed).
+ * kill -9, or it is this process and no holder here still holds it. A pid that was reused counts
+ * as alive: the lease is then waited out (fail closed).
  */
 export function holderIsGone(record: LeaseRecord, machine: string | undefined = THIS_MACHINE): boolean {
-  if (machine === undefined || record.machine !== machine || record.pid === process.pid) return false;
+  if (machine === undefined || record.machine !== machine) return false;
+  // This process: gone unless one of its holders still holds it (a release that failed on a dead
+  // store leaves the object behind; the daemon's next capture must not be locked out by it).
+  if (record.pid === process.pid) return !heldHere.has(record.owner);
   try {
     process.kill(record.pid, 0);
     return false;
@@ -162,6 +169,7 @@ async function readBackIsMine(storage: StorageDriver, key: string, owner: string
 function holder(storage: StorageDriver, options: LeaseOptions, first: LeaseRecord, firstVersion: string, now: () => Date): HeldLease {
   let record = first;
   let version = firstVersion;
+  heldHere.add(first.owner);
   return {
     key: options.key,
     subject: options.subject,
@@ -189,6 +197,7 @@ function holder(storage: StorageDriver, options: LeaseOptions, first: LeaseRecor
       record = next;
     },
     async release() {
+      heldHere.delete(record.owner);
       try {
         await storage.deleteIfMatch(options.key, version);
       } catch (err) {

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { AgentError } from '../../src/errors.ts';
 import { keepLease } from '../../src/lease/keeper.ts';
 import { acquireLease, holderIsGone, parseLease, THIS_MACHINE } from '../../src/lease/lease.ts';
+import { ForwardingDriver } from '../../src/storage/forwarding.ts';
 import { LocalDriver } from '../../src/storage/local.ts';
 import { MemoryDriver } from '../../src/storage/memory.ts';
 import type { StorageDriver } from '../../src/storage/driver.ts';
@@ -113,5 +114,24 @@ describe('a holder killed on this machine', () => {
     const taken = await acquireLease(storage, options);
     expect(taken.record.pid).toBe(process.pid);
     expect(holderIsGone(parseLease(record(deadPid, THIS_MACHINE)))).toBe(true);
+  });
+});
+
+describe('a lease this process left behind', () => {
+  it('is taken again once its holder here released it, even when the store kept the object; never while held', async () => {
+    const memory = new MemoryDriver();
+    /** A named double: the store is down for deletes, so a release leaves the lease object behind. */
+    class DeletesFail extends ForwardingDriver {
+      override deleteIfMatch(): Promise<boolean> {
+        return Promise.reject(new Error('store down'));
+      }
+    }
+    const storage = new DeletesFail(memory);
+    const first = await acquireLease(storage, options);
+    await expect(acquireLease(storage, options)).rejects.toMatchObject({ kind: 'locked' });
+    await expect(first.release()).rejects.toThrow(/store down/);
+    expect(await memory.stat(options.key)).toBeDefined();
+    const again = await acquireLease(storage, options);
+    expect(again.record.owner).not.toBe(first.record.owner);
   });
 });
