@@ -124,31 +124,43 @@ export async function acquireLease(storage: StorageDriver, options: LeaseOptions
     };
   };
 
-  let seen: LeaseRecord | undefined;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const mine = fresh();
-    const body = Buffer.from(JSON.stringify(mine));
-    let version: string | undefined;
-    try {
-      const current = await storage.getVersioned(key);
-      if (current) {
-        seen = tryParse(current.data);
-        if (seen && isLive(seen, now()) && !holderIsGone(seen)) throw lockedError(subject, seen);
-        // Stale (its owner died or hung, or was killed on this machine) or not a lease at all: replace exactly the version
-        // found, so of two contenders taking it over only one succeeds.
-        version = await storage.putIfMatch(key, body, current.version);
-      } else {
-        version = await storage.putIfAbsent(key, body);
-      }
-    } catch (err) {
-      if (err instanceof AgentError) throw err;
-      throw storageError(`take the lease of ${subject}`, storage, err);
-    }
-    if (version === undefined) continue; // another contender moved first: look again
-    if (!storage.conditionalWrites && !(await readBackIsMine(storage, key, owner))) continue;
-    return holder(storage, options, mine, version, now);
+  // Counted as held here before the first write: another holder in this process that reads the
+  // object between our write and our return must see a live holder, not a gone one.
+  heldHere.add(owner);
+  try {
+    return await acquire();
+  } catch (err) {
+    heldHere.delete(owner);
+    throw err;
   }
-  throw lockedError(subject, seen);
+
+  async function acquire(): Promise<HeldLease> {
+    let seen: LeaseRecord | undefined;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const mine = fresh();
+      const body = Buffer.from(JSON.stringify(mine));
+      let version: string | undefined;
+      try {
+        const current = await storage.getVersioned(key);
+        if (current) {
+          seen = tryParse(current.data);
+          if (seen && isLive(seen, now()) && !holderIsGone(seen)) throw lockedError(subject, seen);
+          // Stale (its owner died or hung, or was killed on this machine) or not a lease at all: replace exactly the version
+          // found, so of two contenders taking it over only one succeeds.
+          version = await storage.putIfMatch(key, body, current.version);
+        } else {
+          version = await storage.putIfAbsent(key, body);
+        }
+      } catch (err) {
+        if (err instanceof AgentError) throw err;
+        throw storageError(`take the lease of ${subject}`, storage, err);
+      }
+      if (version === undefined) continue; // another contender moved first: look again
+      if (!storage.conditionalWrites && !(await readBackIsMine(storage, key, owner))) continue;
+      return holder(storage, options, mine, version, now);
+    }
+    throw lockedError(subject, seen);
+  }
 }
 
 function tryParse(data: Buffer): LeaseRecord | undefined {
@@ -169,7 +181,6 @@ async function readBackIsMine(storage: StorageDriver, key: string, owner: string
 function holder(storage: StorageDriver, options: LeaseOptions, first: LeaseRecord, firstVersion: string, now: () => Date): HeldLease {
   let record = first;
   let version = firstVersion;
-  heldHere.add(first.owner);
   return {
     key: options.key,
     subject: options.subject,
