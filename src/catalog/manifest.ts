@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BACKUP_TYPES } from '../domain/backup.ts';
 
 /**
  * The manifest: one JSON document per backup, versioned, written after all data objects. Its
@@ -7,9 +8,7 @@ import { z } from 'zod';
 
 export const MANIFEST_FORMAT = 'backup-agent/manifest';
 
-/** Backup types: `dump` (logical, mariadb-dump), `full` and `incremental` (physical, mariadb-backup). */
-export const BACKUP_TYPES = ['dump', 'full', 'incremental'] as const;
-export type BackupType = (typeof BACKUP_TYPES)[number];
+export { BACKUP_TYPES, type BackupType } from '../domain/backup.ts';
 export const MANIFEST_VERSION = 1;
 
 const objectSchema = z.object({

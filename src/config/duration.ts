@@ -1,5 +1,6 @@
 /**
- * The one duration syntax of the configuration, for both kinds of duration. Pure; imports nothing.
+ * The one duration syntax of the configuration, for both kinds of duration. Pure; imports only
+ * the leaf types.
  *
  * A duration is one or more `<integer><unit>` parts, each unit at most once, in any order
  * (`1h30min`, `1y6mo`). Units: `ms`, `s`, `min` or `m` (minutes), `h`, `d`, `w` (7 days),
@@ -13,13 +14,9 @@
  *   so the window must say `mo` or `min`.
  */
 
-export interface CalendarDuration {
-  years: number;
-  months: number;
-  days: number;
-  hours: number;
-  minutes: number;
-}
+import type { CalendarDuration } from '../domain/retention-policy.ts';
+
+export type { CalendarDuration } from '../domain/retention-policy.ts';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
 

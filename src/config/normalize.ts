@@ -1,5 +1,7 @@
-import { cronProblem, DEFAULT_SCHEDULE, toSchedule, type Schedule } from '../scheduler/schedule.ts';
-import { DEFAULT_POLICY, type FamilyPolicy, type RetentionPolicy } from '../retention/policy.ts';
+import type { Compression } from '../domain/backup.ts';
+import { DEFAULT_POLICY, type FamilyPolicy, type RetentionPolicy } from '../domain/retention-policy.ts';
+import type { Schedule } from '../domain/schedule.ts';
+import { cronProblem, DEFAULT_SCHEDULE, toSchedule } from './schedule.ts';
 import type { CompressionConfig, RawConfig, RawDatabaseConfig, RawRetention, StorageConfig } from './schema.ts';
 import { isZeroDuration } from './duration.ts';
 import type { Secret } from './secret.ts';
@@ -24,10 +26,7 @@ export interface Connection {
   tls: RawDatabaseConfig['tls'];
 }
 
-export interface Compression {
-  algorithm: NonNullable<CompressionConfig['algorithm']>;
-  level: number;
-}
+export type { Compression } from '../domain/backup.ts';
 
 export interface DatabaseConfig {
   name: string;

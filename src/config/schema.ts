@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { BACKUP_TYPES } from '../catalog/manifest.ts';
+import { BACKUP_TYPES, COMPRESSION_ALGORITHMS } from '../domain/backup.ts';
 import { readCalendarDuration, readDuration } from './duration.ts';
 import { Secret } from './secret.ts';
 
@@ -117,7 +117,7 @@ const retentionSchema = z.strictObject({
 
 const compressionSchema = z.strictObject({
   /** Default zstd (or the shared setting, for a database's own compression block). */
-  algorithm: z.enum(['zstd', 'gzip', 'none']).optional(),
+  algorithm: z.enum(COMPRESSION_ALGORITHMS).optional(),
   /** zstd 1–19 (default 3), gzip 1–9 (default 6); ignored for none. */
   level: int().pipe(z.int().min(1).max(19)).optional(),
 });

@@ -56,7 +56,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     maxConcurrent: () => config.daemon.max_concurrent_jobs,
   });
   const scheduler = new Scheduler({
-    bus,
+    announce: (next) => bus.emit('schedule:next', next),
     logger,
     onDue: (job) => void runner.run(job.database, job.schedule.type, 'periodic'),
   });

@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { SegmentManifest } from '../binlog/segments.ts';
 import type { Manifest } from '../catalog/manifest.ts';
+import type { BackupType, Trigger } from '../domain/backup.ts';
+import type { NextRun } from '../domain/schedule.ts';
 import type { CaptureHealth } from './binlog-health.ts';
 
-/** The kinds of backup the scheduler runs (dump, full, incremental; binlog capture plugs in later). */
-export type BackupType = Manifest['type'];
-export type Trigger = Manifest['trigger'];
+export type { BackupType, Trigger } from '../domain/backup.ts';
+export type { NextRun } from '../domain/schedule.ts';
 
 /** One scheduled or manual job: a database entry and a backup type. */
 export interface JobRef {
@@ -33,13 +34,6 @@ export interface JobFailed extends JobRef {
 
 export interface JobSkipped extends JobRef {
   reason: 'overlap';
-}
-
-export interface NextRun {
-  database: string;
-  type: BackupType;
-  /** Undefined when the job has no further run (schedule removed). */
-  at: Date | undefined;
 }
 
 /**

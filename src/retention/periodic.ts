@@ -1,5 +1,8 @@
 import { formatCalendarDuration, isZeroDuration, type CalendarDuration } from '../config/duration.ts';
+import type { PeriodicPolicy } from '../domain/retention-policy.ts';
 import { isoWeek, localTime, subtractCalendar } from './calendar.ts';
+
+export type { PeriodicPolicy } from '../domain/retention-policy.ts';
 
 /**
  * restic's `forget` policy (ApplyPolicy, restic ≥ 0.16), as a pure function over one list of
@@ -10,22 +13,6 @@ import { isoWeek, localTime, subtractCalendar } from './calendar.ts';
  * Periods are hours, days, ISO weeks, months and years in `timeZone`. Our reason words are
  * restic's without the word "snapshot" ("daily", "oldest daily", "daily within 7d").
  */
-
-/** A count of -1 keeps every period. Undefined or 0 disables the rule; so does a zero window. */
-export interface PeriodicPolicy {
-  last?: number | undefined;
-  hourly?: number | undefined;
-  daily?: number | undefined;
-  weekly?: number | undefined;
-  monthly?: number | undefined;
-  yearly?: number | undefined;
-  within?: CalendarDuration | undefined;
-  withinHourly?: CalendarDuration | undefined;
-  withinDaily?: CalendarDuration | undefined;
-  withinWeekly?: CalendarDuration | undefined;
-  withinMonthly?: CalendarDuration | undefined;
-  withinYearly?: CalendarDuration | undefined;
-}
 
 type Bucketer = (time: Date, index: number) => number;
 

@@ -1,8 +1,11 @@
 import { formatCalendarDuration, type CalendarDuration } from '../config/duration.ts';
 import { subtractCalendar } from './calendar.ts';
-import { applyPeriodic, type PeriodicPolicy } from './periodic.ts';
+import { FAMILIES, type Family } from '../domain/backup.ts';
+import type { FamilyPolicy, RetentionPolicy } from '../domain/retention-policy.ts';
+import { applyPeriodic } from './periodic.ts';
 
-export type { PeriodicPolicy } from './periodic.ts';
+export { FAMILIES, type Family } from '../domain/backup.ts';
+export { DEFAULT_POLICY, type FamilyPolicy, type PeriodicPolicy, type RetentionPolicy } from '../domain/retention-policy.ts';
 
 /**
  * Retention as a pure function: backups + policy + time zone + now → keep (with the reasons of
@@ -18,9 +21,6 @@ export type { PeriodicPolicy } from './periodic.ts';
  * broken, is never a reason to remove another; it is kept (deleting fails closed) and reported.
  */
 
-export const FAMILIES = ['logical', 'physical'] as const;
-export type Family = (typeof FAMILIES)[number];
-
 export interface RetentionItem {
   id: string;
   time: Date;
@@ -35,22 +35,6 @@ export interface RetentionItem {
   /** Why the backup's own data cannot serve a restore (missing, short); undefined when it is all there. */
   dataProblem?: string | undefined;
 }
-
-/** The rules for one family: periodic (restic's) and manual backups. */
-export interface FamilyPolicy {
-  periodic: PeriodicPolicy;
-  /** Undefined keeps every manual backup. */
-  manual: { last?: number | undefined };
-}
-
-export interface RetentionPolicy extends FamilyPolicy {
-  /** Keep the base for point-in-time restores back to now − pitrWindow (and, in prune, the binlog from it on). */
-  pitrWindow?: CalendarDuration | undefined;
-  /** A family's own rules, replacing `periodic` and `manual` for that family. */
-  families?: Partial<Record<Family, FamilyPolicy>> | undefined;
-}
-
-export const DEFAULT_POLICY: RetentionPolicy = { periodic: { daily: 7, weekly: 4 }, manual: { last: 10 } };
 
 export interface Kept<T extends RetentionItem> {
   item: T;

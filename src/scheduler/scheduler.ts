@@ -1,7 +1,6 @@
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
-import type { DaemonEventBus } from '../daemon/events.ts';
-import type { Schedule } from './schedule.ts';
+import type { NextRun, Schedule } from '../domain/schedule.ts';
 
 export interface ScheduledJob {
   database: string;
@@ -9,7 +8,8 @@ export interface ScheduledJob {
 }
 
 export interface SchedulerDeps {
-  bus: DaemonEventBus;
+  /** Told each job's next run when it is scheduled, after it fires, and (as undefined) when it stops. Must not throw. */
+  announce: (next: NextRun) => void;
   logger: Logger;
   /** Called when a job is due (after its jitter). Must not throw. */
   onDue: (job: ScheduledJob) => void;
@@ -60,7 +60,7 @@ export class Scheduler {
   }
 
   #announce(job: ScheduledJob, cron: Cron): void {
-    this.#deps.bus.emit('schedule:next', { database: job.database, type: job.schedule.type, at: cron.nextRun() ?? undefined });
+    this.#deps.announce({ database: job.database, type: job.schedule.type, at: cron.nextRun() ?? undefined });
   }
 
   /** Next run per scheduled job. */
@@ -72,7 +72,7 @@ export class Scheduler {
   stop(): void {
     for (const { job, cron } of this.#crons) {
       cron.stop();
-      this.#deps.bus.emit('schedule:next', { database: job.database, type: job.schedule.type, at: undefined });
+      this.#deps.announce({ database: job.database, type: job.schedule.type, at: undefined });
     }
     this.#crons = [];
     for (const timer of this.#jitterTimers) clearTimeout(timer);

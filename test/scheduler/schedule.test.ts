@@ -2,7 +2,8 @@
 // zones, across DST changes, and the catch-up decision after downtime. No timers involved.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
-import { cronProblem, isOverdue, nextRun, nextRuns, previousRun, toSchedule } from '../../src/scheduler/schedule.ts';
+import { cronProblem, toSchedule } from '../../src/config/schedule.ts';
+import { isOverdue, nextRun, nextRuns, previousRun } from '../../src/scheduler/schedule.ts';
 
 const daily = (at: string, timezone: string) => toSchedule({ type: 'dump', at }, timezone);
 const cron = (pattern: string, timezone: string) => toSchedule({ type: 'dump', cron: pattern }, timezone);

@@ -2,8 +2,8 @@
 // random × jitter, stop() cancels pending ones, and each job's next run is announced.
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DaemonEventBus, type NextRun } from '../../src/daemon/events.ts';
-import { toSchedule } from '../../src/scheduler/schedule.ts';
+import { toSchedule } from '../../src/config/schedule.ts';
+import type { NextRun } from '../../src/domain/schedule.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 
 beforeEach(() => {
@@ -16,12 +16,10 @@ afterEach(() => {
 
 describe('Scheduler', () => {
   it('fires at the scheduled time plus random × jitter, announces next runs, and stops', async () => {
-    const bus = new DaemonEventBus();
     const announced: NextRun[] = [];
-    bus.on('schedule:next', (e) => announced.push(e));
     const due: string[] = [];
     const scheduler = new Scheduler({
-      bus,
+      announce: (next) => announced.push(next),
       logger: pino({ level: 'silent' }),
       random: () => 0.5,
       onDue: (job) => due.push(`${job.database}@${new Date().toISOString()}`),

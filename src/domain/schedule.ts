@@ -1,0 +1,25 @@
+/**
+ * A schedule as data, and the announcement of its next run: config builds schedules, the
+ * scheduler fires them, the daemon publishes their next runs. No clock and no croner here.
+ */
+import type { BackupType } from './backup.ts';
+
+export interface Schedule {
+  type: BackupType;
+  /** A croner pattern: 5 fields, or 6 with seconds first. */
+  cron: string;
+  /** IANA time zone the pattern is read in. */
+  timezone: string;
+  /** Up to this many ms of random delay before each run. */
+  jitterMs: number;
+  /** How the user wrote it, for status output: `daily at 03:00 (Europe/Paris)` or `cron "0 3 * * *" (UTC)`. */
+  description: string;
+}
+
+/** A job's next run, as the scheduler announces it. */
+export interface NextRun {
+  database: string;
+  type: BackupType;
+  /** Undefined when the job has no further run (schedule removed). */
+  at: Date | undefined;
+}
