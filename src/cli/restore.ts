@@ -1,21 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { findBackup, listBackups } from '../catalog/catalog.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import { AgentError } from '../errors.ts';
-import { restoreChain } from '../restore/chain.ts';
-import { dataObject } from '../restore/download.ts';
-import { restoreLogical } from '../restore/logical-restore.ts';
-import { restorePhysical } from '../restore/physical-restore.ts';
-import { verifyDatadir } from '../restore/verify-datadir.ts';
-import { startSandbox } from '../sandbox/mariadb-sandbox.ts';
-import type { StorageDriver } from '../storage/driver.ts';
-import { chooseBase, parseTarget, planReplay, replayBinlog, type PitrTarget } from '../restore/pitr.ts';
-import { verifyReplay } from '../restore/replay-verify.ts';
-import { Archive } from '../binlog/archive.ts';
+import { parseTarget } from '../restore/pitr.ts';
+import { runRestore, type RestoreDestination, type RestoreOutcome } from '../restore/run-restore.ts';
 import { formatBytes, formatDuration, formatTime } from '../ui/format.ts';
-import { createProgress } from '../ui/progress.ts';
+import { createProgress, type Progress } from '../ui/progress.ts';
 import { out, type CommandContext } from './context.ts';
 
 export interface RestoreCliOptions {
@@ -33,7 +21,8 @@ export interface RestoreCliOptions {
 
 /**
  * `agent restore`: a logical backup streamed into the server of --target (default: its own), or,
- * with --datadir, a physical chain restored into a datadir.
+ * with --datadir, a physical chain restored into a datadir; with --to-time/--to-gtid, the binlog
+ * replayed on top. Parses the flags, runs the restore engine (restore/run-restore.ts), prints.
  */
 export async function restore(ctx: CommandContext, options: RestoreCliOptions): Promise<void> {
   // Flags that only mean something with --datadir are refused, not silently ignored.
@@ -45,205 +34,74 @@ export async function restore(ctx: CommandContext, options: RestoreCliOptions): 
       throw new AgentError('usage', `${flag} needs --datadir: it applies to a restore into a datadir`, { hint: `add --datadir DIR, or drop ${flag}` });
     }
   }
-  const pitr = parseTarget(options.toTime, options.toGtid);
-  if (pitr) return restoreToPoint(ctx, options, pitr);
+  const point = parseTarget(options.toTime, options.toGtid);
+  if (point && options.datadir !== undefined && options.target !== undefined) {
+    throw new AgentError('usage', '--target and --datadir: a point-in-time restore goes into one or the other');
+  }
   const source = ctx.database(options.database);
+  const destination: RestoreDestination =
+    options.datadir !== undefined
+      ? { kind: 'datadir', path: options.datadir, replace: options.replaceDatadir ?? false, verify: options.verify ?? false }
+      : {
+          kind: 'server',
+          target: options.target === undefined ? source : ctx.database(options.target, '--target'),
+          overwrite: options.yes ?? false,
+          skipBinlog: options.binlog === false,
+        };
   const storage = await ctx.storage(source);
-  const physical = options.datadir !== undefined;
-  const manifest = await findBackup(storage, source.name, options.backup, physical ? ['full', 'incremental'] : ['dump']);
-  if (options.backup === undefined) {
-    process.stderr.write(`Selected the most recent successful backup: ${manifest.id} (${formatTime(manifest.startedAt, ctx.config.timezone)})\n`);
-  }
-  if (physical) return restoreDatadir(ctx, options, manifest);
-  if (manifest.type !== 'dump') {
-    throw new AgentError('usage', `backup ${manifest.id} is a physical (${manifest.type}) backup`, { hint: 'restore it into a datadir with --datadir DIR' });
-  }
-
-  const target = options.target === undefined ? source : ctx.database(options.target, '--target');
-  const object = dataObject(manifest);
-  const started = Date.now();
-  const progress = createProgress('restore', object.sizeBytes);
+  let progress: Progress | undefined;
+  let outcome: RestoreOutcome;
   try {
-    await restoreLogical({
-      config: ctx.config,
-      storage,
-      manifest,
-      target,
-      overwrite: options.yes ?? false,
-      skipBinlog: options.binlog === false,
-      logger: ctx.logger,
-      onProgress: progress.update,
-      signal: ctx.signal,
-    });
-    progress.update(object.sizeBytes);
-  } finally {
-    progress.stop();
-  }
-  out(
-    `restored backup ${manifest.id} of ${source.name} (${manifest.schemas.join(', ')}; ${formatBytes(object.sizeBytes)}) ` +
-      `into ${target.name} in ${formatDuration(Date.now() - started)}`,
-  );
-}
-
-async function restoreDatadir(ctx: CommandContext, options: RestoreCliOptions, manifest: Manifest): Promise<void> {
-  const source = ctx.database(options.database);
-  const storage = await ctx.storage(source);
-  const chain = restoreChain(manifest, (await listBackups(storage, source.name)).backups);
-  const total = chain.reduce((sum, m) => sum + dataObject(m).sizeBytes, 0);
-  const started = Date.now();
-  const progress = createProgress('restore', total);
-  let result;
-  try {
-    result = await restorePhysical({
-      config: ctx.config,
-      storage,
-      chain,
-      datadir: options.datadir ?? '',
-      replace: options.replaceDatadir ?? false,
-      logger: ctx.logger,
-      onProgress: progress.update,
-      signal: ctx.signal,
-    });
-    progress.update(total);
-  } finally {
-    progress.stop();
-  }
-  if (result.movedAside) out(`moved the existing datadir aside to ${result.movedAside}`);
-  out(
-    `restored ${chain.map((m) => `${m.type} ${m.id}`).join(' + ')} of ${source.name} (${formatBytes(total)}) ` +
-      `into ${result.datadir} in ${formatDuration(Date.now() - started)}; prepared, ready for a server ` +
-      `(chown -R mysql:mysql ${result.datadir} before starting one as mysql)`,
-  );
-  if (options.verify) await verifyAndReport(result.datadir, manifest.schemas);
-}
-
-/**
- * `restore --to-time/--to-gtid`: the newest base before the target, restored, then the archived
- * binlog replayed from the base's exact position to the target.
- */
-async function restoreToPoint(ctx: CommandContext, options: RestoreCliOptions, target: PitrTarget): Promise<void> {
-  if (options.backup !== undefined) throw new AgentError('usage', '--backup cannot be combined with --to-time/--to-gtid: the base is chosen for the target');
-  const source = ctx.database(options.database);
-  const storage = await ctx.storage(source);
-  const physical = options.datadir !== undefined;
-  if (physical && options.target !== undefined) throw new AgentError('usage', '--target and --datadir: a point-in-time restore goes into one or the other');
-  const targetEntry = options.target === undefined ? source : ctx.database(options.target, '--target');
-  const [{ backups }, archive] = await Promise.all([listBackups(storage, source.name), Archive.load(storage, source.name)]);
-  const summary = await archive.summarize(backups);
-  const base = chooseBase(backups, target, physical ? ['full', 'incremental'] : ['dump']);
-  if (!base) {
-    throw new AgentError('refused', `point-in-time restore of ${source.name} to ${target.text}: no ${physical ? 'physical backup' : 'dump'} with binlog coordinates was taken before it`, {
-      hint: summary.lastRecoverableAt ? `the last recoverable time is ${summary.lastRecoverableAt}` : 'take a dump while binlog capture runs',
-    });
-  }
-  const plan = await planReplay(archive, base, target, summary.lastRecoverableAt);
-  process.stderr.write(`Selected base ${base.type} ${base.id} (${formatTime(base.startedAt, ctx.config.timezone)}), binlog from ${plan.from.file}:${plan.from.position}\n`);
-  const started = Date.now();
-  if (physical) return restoreDatadirToPoint(ctx, options, { base, plan, archive, target, storage, started });
-  await restoreLogical({
-    config: ctx.config,
-    storage,
-    manifest: base,
-    target: targetEntry,
-    overwrite: options.yes ?? false,
-    skipBinlog: options.binlog === false,
-    replay: true,
-    // The binlog the replay needs is read and checked before the base is written.
-    beforeWrite: async () => {
-      const checked = await verifyReplay(storage, archive, plan, target, ctx.signal);
-      ctx.logger.info(checked, 'binlog for the replay verified');
-      return { largestStatement: checked.largestStatement };
-    },
-    logger: ctx.logger,
-    signal: ctx.signal,
-  });
-  const result = await replayBinlog({
-    config: ctx.config,
-    storage,
-    archive,
-    plan,
-    target,
-    connection: targetEntry.connection,
-    targetName: targetEntry.name,
-    skipBinlog: options.binlog === false,
-    // A dump holds only its schemas: writes to any other (and to mysql.*) are not replayed.
-    schemas: new Set(base.schemas),
-    logger: ctx.logger,
-    signal: ctx.signal,
-  });
-  const landed = result.last
-    ? `the last replayed transaction is ${result.last.gtid} at ${formatTime(result.last.at, ctx.config.timezone)} (${result.last.file}:${result.last.position})`
-    : 'no transaction after the base was needed';
-  out(
-    `restored ${base.type} ${base.id} of ${source.name} into ${targetEntry.name}, then replayed ${result.transactions} transaction${result.transactions === 1 ? '' : 's'} ` +
-      `of binlog up to ${target.text}; ${landed}; in ${formatDuration(Date.now() - started)}`,
-  );
-}
-
-/**
- * Point-in-time restore into a datadir: the physical chain of the base restored and prepared,
- * then a private server started on it (socket only, no grant checks, no binlog), the binlog
- * replayed into it, and the server shut down cleanly: the datadir is then at the target.
- */
-async function restoreDatadirToPoint(
-  ctx: CommandContext,
-  options: RestoreCliOptions,
-  job: { base: Manifest; plan: Awaited<ReturnType<typeof planReplay>>; archive: Archive; target: PitrTarget; storage: StorageDriver; started: number },
-): Promise<void> {
-  const source = ctx.database(options.database);
-  const chain = restoreChain(job.base, (await listBackups(job.storage, source.name)).backups);
-  // The binlog is checked before the datadir is touched (the chain is checked by restorePhysical).
-  const checked = await verifyReplay(job.storage, job.archive, job.plan, job.target, ctx.signal);
-  ctx.logger.info(checked, 'binlog for the replay verified');
-  const restored = await restorePhysical({
-    config: ctx.config,
-    storage: job.storage,
-    chain,
-    datadir: options.datadir ?? '',
-    replace: options.replaceDatadir ?? false,
-    logger: ctx.logger,
-    signal: ctx.signal,
-  });
-  if (restored.movedAside) out(`moved the existing datadir aside to ${restored.movedAside}`);
-  const dir = await mkdtemp(join(tmpdir(), 'backup-agent-pitr-'));
-  let result;
-  try {
-    const server = await startSandbox({ dir, port: 0, existingDatadir: restored.datadir, serverId: 4243, private: true });
-    try {
-      result = await replayBinlog({
+    outcome = await runRestore(
+      { source, backup: options.backup, point, destination },
+      {
         config: ctx.config,
-        storage: job.storage,
-        archive: job.archive,
-        plan: job.plan,
-        target: job.target,
-        connection: { host: undefined, port: 0, socket: server.socket, user: 'root', password: undefined, tls: undefined },
-        targetName: restored.datadir,
-        skipBinlog: false,
-        // Started without grant checks; loading them lets replayed account statements run.
-        preamble: 'FLUSH PRIVILEGES;\n',
+        storage,
         logger: ctx.logger,
         signal: ctx.signal,
-      });
-    } finally {
-      await server.stop();
-    }
+        on: {
+          selected: (base, from) => process.stderr.write(`${selectedLine(base, from, ctx.config.timezone)}\n`),
+          progress: (bytes, total) => (progress ??= createProgress('restore', total)).update(bytes),
+          movedAside: (path) => {
+            progress?.stop();
+            out(`moved the existing datadir aside to ${path}`);
+          },
+        },
+      },
+    );
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    progress?.stop();
   }
-  const landed = result.last
-    ? `the last replayed transaction is ${result.last.gtid} at ${formatTime(result.last.at, ctx.config.timezone)} (${result.last.file}:${result.last.position})`
-    : 'no transaction after the base was needed';
-  out(
-    `restored ${chain.map((m) => `${m.type} ${m.id}`).join(' + ')} of ${source.name} into ${restored.datadir}, then replayed ${result.transactions} ` +
-      `transaction${result.transactions === 1 ? '' : 's'} of binlog up to ${job.target.text}; ${landed}; in ${formatDuration(Date.now() - job.started)}; ` +
-      `ready for a server (chown -R mysql:mysql ${restored.datadir} before starting one as mysql)`,
-  );
-  if (options.verify) await verifyAndReport(restored.datadir, job.base.schemas);
+  out(summary(outcome, point?.text, destination.kind, ctx.config.timezone));
+  if (outcome.verification) report(outcome.into, outcome.verification);
+}
+
+function selectedLine(base: Manifest, from: { file: string; position: number } | undefined, timezone: string): string {
+  const at = formatTime(base.startedAt, timezone);
+  return from ? `Selected base ${base.type} ${base.id} (${at}), binlog from ${from.file}:${from.position}` : `Selected the most recent successful backup: ${base.id} (${at})`;
+}
+
+function summary(outcome: RestoreOutcome, pointText: string | undefined, kind: RestoreDestination['kind'], timezone: string): string {
+  const base = outcome.restored[0];
+  const took = formatDuration(outcome.durationMs);
+  const ready = `ready for a server (chown -R mysql:mysql ${outcome.into} before starting one as mysql)`;
+  const chain = outcome.restored.map((m) => `${m.type} ${m.id}`).join(' + ');
+  if (outcome.replay && pointText !== undefined) {
+    const { transactions, last } = outcome.replay;
+    const landed = last
+      ? `the last replayed transaction is ${last.gtid} at ${formatTime(last.at, timezone)} (${last.file}:${last.position})`
+      : 'no transaction after the base was needed';
+    const replayed = `then replayed ${transactions} transaction${transactions === 1 ? '' : 's'} of binlog up to ${pointText}; ${landed}`;
+    return kind === 'datadir'
+      ? `restored ${chain} of ${outcome.source} into ${outcome.into}, ${replayed}; in ${took}; ${ready}`
+      : `restored ${chain} of ${outcome.source} into ${outcome.into}, ${replayed}; in ${took}`;
+  }
+  if (kind === 'datadir') return `restored ${chain} of ${outcome.source} (${formatBytes(outcome.bytes)}) into ${outcome.into} in ${took}; prepared, ${ready}`;
+  return `restored backup ${base?.id} of ${outcome.source} (${base?.schemas.join(', ')}; ${formatBytes(outcome.bytes)}) into ${outcome.into} in ${took}`;
 }
 
 /** Prints the per-table figures, then fails (exit 1) naming everything that did not verify. */
-async function verifyAndReport(datadir: string, schemas: readonly string[]): Promise<void> {
-  const result = await verifyDatadir(datadir, { schemas });
+function report(datadir: string, result: { lines: string[]; failures: string[] }): void {
   out(`verify: a throwaway server started on it; ${result.lines.length} tables, CHECK TABLE and CHECKSUM TABLE:`);
   for (const line of result.lines) out(`  ${line}`);
   if (result.failures.length > 0) {

@@ -1,0 +1,157 @@
+import type { Logger } from 'pino';
+import { findBackup, listBackups } from '../catalog/catalog.ts';
+import type { Manifest } from '../catalog/manifest.ts';
+import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
+import { AgentError } from '../errors.ts';
+import type { StorageDriver } from '../storage/driver.ts';
+import { restoreChain } from './chain.ts';
+import { dataObject } from './download.ts';
+import { restoreLogical } from './logical-restore.ts';
+import { restorePhysical } from './physical-restore.ts';
+import type { PitrTarget, ReplayResult } from './pitr.ts';
+import { restoreToPoint } from './restore-to-point.ts';
+import { verifyDatadir, type Verification } from './verify-datadir.ts';
+
+/**
+ * The one entry point of a restore, for the CLI, the daemon and an HTTP API alike: a request
+ * (what, from which database, into where) in, an outcome out. Choosing the backup, fetching the
+ * chain, planning and replaying the binlog and verifying the datadir all happen here; the caller
+ * only parses its input and reports the outcome.
+ */
+
+/** Where the data goes: a database entry's server, or a datadir a server can start on. */
+export type RestoreDestination =
+  | {
+      kind: 'server';
+      target: DatabaseConfig;
+      /** Allow writing into schemas that already hold objects. */
+      overwrite: boolean;
+      /** Keep the restored statements out of the target's binary log. */
+      skipBinlog: boolean;
+    }
+  | {
+      kind: 'datadir';
+      path: string;
+      /** Allow a non-empty datadir: it is moved aside, never deleted. */
+      replace: boolean;
+      /** Start a throwaway server on the result and check every table. */
+      verify: boolean;
+    };
+
+export interface RestoreRequest {
+  source: DatabaseConfig;
+  /** A backup ID; undefined: the newest completed backup of the destination's kind. Not with `point`. */
+  backup?: string | undefined;
+  /** Restore to this point in time: the base is chosen for it and the binlog replayed up to it. */
+  point?: PitrTarget | undefined;
+  destination: RestoreDestination;
+}
+
+/** Told as the restore goes, so a caller can report a step even if a later one fails. */
+export interface RestoreListener {
+  /** The engine chose the backup (none was named); `replayFrom` is where the binlog replay starts. */
+  selected?(base: Manifest, replayFrom: { file: string; position: number } | undefined): void;
+  /** Bytes of backup data fetched so far, of `total`. */
+  progress?(bytes: number, total: number): void;
+  /** The existing datadir was moved here (never deleted). */
+  movedAside?(path: string): void;
+}
+
+export interface RestoreEnv {
+  config: AgentConfig;
+  storage: StorageDriver;
+  logger: Logger;
+  signal?: AbortSignal | undefined;
+  on?: RestoreListener;
+}
+
+export interface RestoreOutcome {
+  source: string;
+  /** The backups restored, the full or the dump first, then each incremental in order. */
+  restored: Manifest[];
+  /** Stored bytes of the restored backups' data. */
+  bytes: number;
+  /** The target entry's name, or the datadir's absolute path. */
+  into: string;
+  movedAside: string | undefined;
+  /** The binlog replayed after the base (point-in-time restores only). */
+  replay: ReplayResult | undefined;
+  /** The throwaway server's verdict over the datadir (when asked for). */
+  verification: Verification | undefined;
+  durationMs: number;
+}
+
+export async function runRestore(request: RestoreRequest, env: RestoreEnv): Promise<RestoreOutcome> {
+  if (request.point) {
+    if (request.backup !== undefined) {
+      throw new AgentError('usage', '--backup cannot be combined with --to-time/--to-gtid: the base is chosen for the target');
+    }
+    return restoreToPoint(request, request.point, env);
+  }
+  const { source, destination } = request;
+  const physical = destination.kind === 'datadir';
+  const manifest = await findBackup(env.storage, source.name, request.backup, physical ? ['full', 'incremental'] : ['dump']);
+  if (request.backup === undefined) env.on?.selected?.(manifest, undefined);
+  if (destination.kind === 'datadir') return restoreDatadir(request, destination, manifest, env);
+  if (manifest.type !== 'dump') {
+    throw new AgentError('usage', `backup ${manifest.id} is a physical (${manifest.type}) backup`, { hint: 'restore it into a datadir with --datadir DIR' });
+  }
+  const total = dataObject(manifest).sizeBytes;
+  const started = Date.now();
+  await restoreLogical({
+    config: env.config,
+    storage: env.storage,
+    manifest,
+    target: destination.target,
+    overwrite: destination.overwrite,
+    skipBinlog: destination.skipBinlog,
+    logger: env.logger,
+    onProgress: (bytes) => env.on?.progress?.(bytes, total),
+    signal: env.signal,
+  });
+  env.on?.progress?.(total, total);
+  return {
+    source: source.name,
+    restored: [manifest],
+    bytes: total,
+    into: destination.target.name,
+    movedAside: undefined,
+    replay: undefined,
+    verification: undefined,
+    durationMs: Date.now() - started,
+  };
+}
+
+async function restoreDatadir(
+  request: RestoreRequest,
+  destination: Extract<RestoreDestination, { kind: 'datadir' }>,
+  manifest: Manifest,
+  env: RestoreEnv,
+): Promise<RestoreOutcome> {
+  const chain = restoreChain(manifest, (await listBackups(env.storage, request.source.name)).backups);
+  const total = chain.reduce((sum, m) => sum + dataObject(m).sizeBytes, 0);
+  const started = Date.now();
+  const result = await restorePhysical({
+    config: env.config,
+    storage: env.storage,
+    chain,
+    datadir: destination.path,
+    replace: destination.replace,
+    logger: env.logger,
+    onProgress: (bytes) => env.on?.progress?.(bytes, total),
+    signal: env.signal,
+  });
+  env.on?.progress?.(total, total);
+  if (result.movedAside) env.on?.movedAside?.(result.movedAside);
+  const durationMs = Date.now() - started;
+  return {
+    source: request.source.name,
+    restored: chain,
+    bytes: total,
+    into: result.datadir,
+    movedAside: result.movedAside,
+    replay: undefined,
+    verification: destination.verify ? await verifyDatadir(result.datadir, { schemas: manifest.schemas }) : undefined,
+    durationMs,
+  };
+}
