@@ -1,7 +1,8 @@
 // The layering of src/, read from the import statements themselves: the leaf types import nothing
 // of ours, config imports only itself, the leaf types and errors.ts (never catalog, retention,
-// scheduler or daemon), and the scheduler never imports the daemon. A new upward import fails here
-// with the file and the import that broke the rule.
+// scheduler or daemon), the scheduler never imports the daemon, and the engines (restore, backup,
+// catalog, …) never import a command, the terminal UI or the daemon, so the daemon and an API can
+// call them as the CLI does. A new upward import fails here with the file and the import.
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -44,9 +45,12 @@ const ALLOWED: Record<string, readonly string[]> = {
   config: ['domain', 'errors.ts'],
 };
 
+const ENGINES = ['backup', 'binlog', 'capture', 'catalog', 'lease', 'pipeline', 'restore', 'retention', 'sandbox', 'storage'];
+
 /** Imports that are refused outright, whatever else the module imports. */
 const FORBIDDEN: Record<string, readonly string[]> = {
-  scheduler: ['daemon', 'cli'],
+  scheduler: ['daemon', 'cli', 'ui'],
+  ...Object.fromEntries(ENGINES.map((engine) => [engine, ['cli', 'ui', 'daemon']])),
 };
 
 function violations(edges: readonly Edge[]): string[] {
@@ -63,7 +67,7 @@ function violations(edges: readonly Edge[]): string[] {
 }
 
 describe('import graph of src/', () => {
-  it('keeps the leaf types, config and the scheduler from importing upward', async () => {
+  it('keeps the leaf types, config, the scheduler and the engines from importing upward', async () => {
     const edges = await importGraph();
     // The parser sees the imports it must judge: a broken pattern would pass every rule vacuously.
     expect(edges).toContainEqual({ from: 'config/normalize.ts', to: 'domain/backup.ts' });
@@ -80,7 +84,9 @@ describe('import graph of src/', () => {
         { from: 'config/load.ts', to: 'daemon/events.ts' },
         { from: 'scheduler/scheduler.ts', to: 'daemon/events.ts' },
         { from: 'domain/backup.ts', to: 'errors.ts' },
+        { from: 'restore/run-restore.ts', to: 'ui/progress.ts' },
         { from: 'daemon/daemon.ts', to: 'scheduler/scheduler.ts' },
+        { from: 'cli/restore.ts', to: 'restore/run-restore.ts' },
         { from: 'config/schema.ts', to: 'domain/backup.ts' },
       ]),
     ).toEqual([
@@ -89,6 +95,7 @@ describe('import graph of src/', () => {
       'config/load.ts imports daemon/events.ts (config may import only config, domain, errors.ts)',
       'scheduler/scheduler.ts imports daemon/events.ts (scheduler must not import daemon)',
       'domain/backup.ts imports errors.ts (domain may import only domain)',
+      'restore/run-restore.ts imports ui/progress.ts (restore must not import ui)',
     ]);
   });
 });
