@@ -68,7 +68,10 @@ export async function restorePhysical(options: PhysicalRestoreOptions): Promise<
   const log = options.logger.child({ datadir, backup: options.chain.at(-1)?.id });
   const existing = await readdir(datadir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return [] as string[];
-    throw err;
+    throw new AgentError('refused', `restore into ${datadir}: cannot read the directory: ${messageOf(err)}`, {
+      hint: 'give --datadir a directory path this user can read and write, or one that does not exist yet',
+      cause: err,
+    });
   });
   let movedAside: string | undefined;
   if (existing.length > 0 && !options.replace) {
