@@ -77,7 +77,7 @@ export class CommandContext {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#drivers.values()].map((d) => d.close?.()));
+    await Promise.all([...this.#drivers.values()].map((d) => d.close()));
     this.logger.flush();
   }
 }

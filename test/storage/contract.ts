@@ -94,7 +94,7 @@ export function storageContract(
     });
 
     afterAll(async () => {
-      await driver?.close?.();
+      await driver?.close();
       await cleanup?.();
     });
 

@@ -111,7 +111,7 @@ describe('S3 prefix (raw SDK client)', () => {
       expect((await listAll(driver, 'db/')).map((o) => o.key)).toEqual(['db/x.txt']);
     } finally {
       client.destroy();
-      await driver.close?.();
+      await driver.close();
     }
   });
 });
