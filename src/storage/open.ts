@@ -29,6 +29,7 @@ async function openDriver(config: StorageConfig, retry: RetryingDriverOptions): 
           serverSideEncryption: config.server_side_encryption,
           sseKmsKeyId: config.sse_kms_key_id,
           conditionalWrites: config.conditional_writes,
+          delimiterListing: config.delimiter_listing,
           ...(retry.policy ? { partRetry: retry.policy } : {}),
         }),
         config.prefix,

@@ -88,11 +88,11 @@ export class RetryingDriver extends ForwardingDriver {
   /** Lists again after a transient failure, skipping what was yielded; progress resets the attempts. */
   async *#resuming<T>(method: string, prefix: string, options: CallOptions | undefined, open: () => AsyncIterable<T>, keyOf: (item: T) => string): AsyncIterable<T> {
     let last: string | undefined;
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1, resumed = false; ; attempt++, resumed = true) {
       try {
         for await (const item of open()) {
           const key = keyOf(item);
-          if (last !== undefined && key <= last) continue;
+          if (resumed && last !== undefined && key <= last) continue;
           last = key;
           attempt = 1;
           yield item;
