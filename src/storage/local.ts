@@ -1,12 +1,13 @@
 import { BLOCK_SIZE } from '../pipeline/rechunk.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, open, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { link, open, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
 import { ensureDir, errnoCode, removeEmptyDirs, withMutex } from './local-fs.ts';
+import { readdirOrEmpty, sortEntries, walkFiles, walkTree } from './local-walk.ts';
 
 /** In-flight files: `<key>.<12 hex>.partial`; never listed and never visible under their key. */
 const PARTIAL = /\.[0-9a-f]{12}\.partial$/;
@@ -27,15 +28,6 @@ function isDirectory(err: unknown): boolean {
 /** The etag of a local object: size and modification time (no content hash: a listing must not read files). */
 function etagOf(info: { size: number; mtimeMs: number }): string {
   return `${info.size}-${info.mtimeMs}`;
-}
-
-/**
- * Directory entries in the order of the keys below them: a directory sorts as `name + "/"`, so
- * "a-b" and "a.txt" come before the keys in "a/" and "a0" after them, as in S3's key order.
- */
-function sortEntries<T extends { name: string; isDirectory(): boolean }>(entries: T[]): T[] {
-  const sortKey = (e: T) => (e.isDirectory() ? `${e.name}/` : e.name);
-  return entries.sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0));
 }
 
 /** The version token of a local object: the SHA-256 of its content. */
@@ -175,7 +167,7 @@ export class LocalDriver implements StorageDriver {
   async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ObjectInfo> {
     options.signal?.throwIfAborted();
     if (!(await this.#checkRoot())) return;
-    for await (const { path, key } of this.#files(this.#startDir(prefix), prefix)) {
+    for await (const { path, key } of walkFiles(this.root, this.#startDir(prefix), prefix)) {
       options.signal?.throwIfAborted();
       if (PARTIAL.test(key) || MUTEX.test(key) || !key.startsWith(prefix)) continue;
       const info = await stat(path).catch((err: unknown) => {
@@ -195,7 +187,7 @@ export class LocalDriver implements StorageDriver {
     if (!(await this.#checkRoot())) return;
     const dir = this.#startDir(prefix);
     const partName = prefix.slice(prefix.lastIndexOf('/') + 1);
-    for (const entry of sortEntries(await this.#readdir(dir))) {
+    for (const entry of sortEntries(await readdirOrEmpty(dir))) {
       if (!entry.isDirectory() || !entry.name.startsWith(partName)) continue;
       options.signal?.throwIfAborted();
       const sub = `${prefix}${entry.name.slice(partName.length)}/`;
@@ -204,32 +196,10 @@ export class LocalDriver implements StorageDriver {
   }
 
   async #holdsObject(dir: string, prefix: string): Promise<boolean> {
-    for await (const { key } of this.#files(dir, prefix)) {
+    for await (const { key } of walkFiles(this.root, dir, prefix)) {
       if (!PARTIAL.test(key) && !MUTEX.test(key)) return true;
     }
     return false;
-  }
-
-  async #readdir(dir: string) {
-    try {
-      return await readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      if (isNotFound(err)) return [];
-      throw err;
-    }
-  }
-
-  /** Every file under `dir` that can hold keys under `prefix`, in ascending key order, lazily. */
-  async *#files(dir: string, prefix: string): AsyncIterable<{ path: string; key: string }> {
-    for (const entry of sortEntries(await this.#readdir(dir))) {
-      const path = join(dir, entry.name);
-      const key = relative(this.root, path).split(sep).join('/');
-      if (entry.isDirectory()) {
-        if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* this.#files(path, prefix);
-      } else if (entry.isFile()) {
-        yield { path, key };
-      }
-    }
   }
 
   /** The deepest directory the prefix names completely: the walk starts there. */
@@ -238,38 +208,12 @@ export class LocalDriver implements StorageDriver {
     return slash < 0 ? this.root : join(this.root, ...prefix.slice(0, slash).split('/'));
   }
 
-  /**
-   * Visits every file under `dir` that can hold keys under `prefix` and, with `dirs`, every
-   * directory after its content, with the modification time it had before its content was visited.
-   */
-  async #walk(dir: string, prefix: string, visit: (path: string, key: string, dirMtime?: Date) => Promise<void>, dirs = false): Promise<void> {
-    let entries;
-    try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      if (isNotFound(err)) return;
-      throw err;
-    }
-    for (const entry of entries) {
-      const path = join(dir, entry.name);
-      const key = relative(this.root, path).split(sep).join('/');
-      if (entry.isDirectory()) {
-        if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) {
-          const mtime = dirs ? (await stat(path)).mtime : undefined;
-          await this.#walk(path, prefix, visit, dirs);
-          if (mtime) await visit(path, key, mtime);
-        }
-      } else if (entry.isFile()) {
-        await visit(path, key);
-      }
-    }
-  }
-
   async abortIncompleteUploads(prefix: string, before: Date, spare: (key: string, startedAt: Date) => boolean = () => false, options: CallOptions = {}): Promise<string[]> {
     options.signal?.throwIfAborted();
     if (!(await this.#checkRoot())) return [];
     const removed: string[] = [];
-    await this.#walk(
+    await walkTree(
+      this.root,
       this.#startDir(prefix),
       prefix,
       async (path, key, dirMtime) => {
