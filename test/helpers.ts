@@ -80,6 +80,7 @@ export async function storageYaml(kind: StorageKind, indent = '  '): Promise<str
       'secret_access_key: S3RVER',
       'checksum: when_required',
       'part_size_mb: 5',
+      'delimiter_listing: false', // s3rver misses directories that hold only directories
     );
   } else {
     lines.push('type: gcs', `bucket: ${uniqueName('bkt')}`, 'prefix: backups/prod', `endpoint: ${inject('gcs').endpoint}`, 'project_id: test');

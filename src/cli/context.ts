@@ -4,6 +4,7 @@ import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, usageError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import type { StorageDriver } from '../storage/driver.ts';
+import { describeStorageError } from '../storage/errors.ts';
 import { openStorage, storageIdentity } from '../storage/open.ts';
 
 export interface GlobalOptions {
@@ -67,7 +68,11 @@ export class CommandContext {
     let driver = this.#drivers.get(id);
     if (!driver) {
       try {
-        driver = await openStorage(database.storage);
+        const log = this.logger.child({ storage: storageIdentity(database.storage) });
+        driver = await openStorage(database.storage, {
+          onRetry: ({ method, key, attempt, delayMs, error }) =>
+            log.warn({ method, key, attempt, retryInMs: delayMs, error: describeStorageError(error) }, 'storage request failed; retrying'),
+        });
       } catch (err) {
         throw new AgentError('config', `open storage of database ${database.name}: ${(err as Error).message}`, { cause: err });
       }
@@ -77,7 +82,7 @@ export class CommandContext {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#drivers.values()].map((d) => d.close?.()));
+    await Promise.all([...this.#drivers.values()].map((d) => d.close()));
     this.logger.flush();
   }
 }

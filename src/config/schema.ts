@@ -154,6 +154,12 @@ const s3StorageSchema = z.strictObject({
    * (AWS S3 does). false: leases and locks fall back to read-compare-write (s3rver, older stores).
    */
   conditional_writes: bool().default(true),
+  /**
+   * Whether ListObjectsV2 with Delimiter "/" returns every sub-directory (AWS S3 does). false:
+   * sub-directories are found by listing every key (s3rver misses directories that hold only
+   * directories).
+   */
+  delimiter_listing: bool().default(true),
   /** Multipart part size. Memory is about part_size × (upload_concurrency + 1). 10 000 parts max. */
   part_size_mb: int().pipe(z.int().min(5).max(5120)).default(8),
   upload_concurrency: int().pipe(z.int().min(1).max(16)).default(2),

@@ -7,6 +7,12 @@ export interface ObjectInfo {
   size: number;
   /** Last modification time as reported by the store. */
   modifiedAt: Date;
+  /**
+   * Identifies this version of the object's content where the store reports one: S3 ETag, GCS
+   * generation, memory generation, local `<size>-<mtimeMs>`. Compare for equality only (a cache
+   * keyed on key + size + etag); undefined when the store has none.
+   */
+  etag?: string;
 }
 
 export interface VersionedObject {
@@ -15,8 +21,12 @@ export interface VersionedObject {
   version: string;
 }
 
-export interface PutOptions {
+/** What every call takes last: a signal that cancels it (the call then rejects with its reason). */
+export interface CallOptions {
   signal?: AbortSignal;
+}
+
+export interface PutOptions extends CallOptions {
   contentType?: string;
 }
 
@@ -30,26 +40,6 @@ export interface StorageDriver {
   readonly location: string;
 
   /**
-   * Stores the whole `body` at `key`, replacing any object there, and resolves with the number of
-   * bytes stored once the object is durable. If `body` errors, `signal` aborts or the store fails,
-   * it rejects and no object (and no partial upload the driver can remove) is left at `key`.
-   * The object becomes visible only complete: readers never see a prefix of it.
-   */
-  put(key: string, body: Readable, options?: PutOptions): Promise<{ size: number }>;
-
-  /** Opens `key` for reading. Rejects with StorageNotFoundError when it does not exist. */
-  get(key: string, options?: { signal?: AbortSignal }): Promise<Readable>;
-
-  /** Size and time of `key`, or undefined when it does not exist. */
-  stat(key: string): Promise<ObjectInfo | undefined>;
-
-  /** Every object whose key starts with `prefix`, in ascending key order. */
-  list(prefix: string): AsyncIterable<ObjectInfo>;
-
-  /** Removes `key`. Removing a missing object succeeds. */
-  delete(key: string): Promise<void>;
-
-  /**
    * Whether the store honours conditional writes, so putIfAbsent, putIfMatch and deleteIfMatch
    * are atomic. When false (an S3- or GCS-compatible store configured with
    * `conditional_writes: false`), the driver emulates them by reading, comparing and writing:
@@ -59,27 +49,64 @@ export interface StorageDriver {
   readonly conditionalWrites: boolean;
 
   /**
+   * Whether listPrefixes asks the store for the sub-directories (S3 Delimiter, GCS delimiter, a
+   * local readdir): its cost then grows with the directories, not with the keys below them. When
+   * false, listPrefixes is emulated by walking every key under the prefix.
+   */
+  readonly delimiterListing: boolean;
+
+  /**
+   * Stores the whole `body` at `key`, replacing any object there, and resolves with the number of
+   * bytes stored once the object is durable. If `body` errors, `signal` aborts or the store fails,
+   * it rejects and no object (and no partial upload the driver can remove) is left at `key`.
+   * The object becomes visible only complete: readers never see a prefix of it.
+   */
+  put(key: string, body: Readable, options?: PutOptions): Promise<{ size: number }>;
+
+  /** Opens `key` for reading. Rejects with StorageNotFoundError when it does not exist. */
+  get(key: string, options?: CallOptions): Promise<Readable>;
+
+  /** Size, time and etag of `key`, or undefined when it does not exist. */
+  stat(key: string, options?: CallOptions): Promise<ObjectInfo | undefined>;
+
+  /**
+   * Every object whose key starts with `prefix`, in ascending key order, fetched lazily: a caller
+   * that stops iterating (break) stops the requests (S3/GCS fetch one page of 1,000 keys at a time).
+   */
+  list(prefix: string, options?: CallOptions): AsyncIterable<ObjectInfo>;
+
+  /**
+   * The distinct sub-directories directly below `prefix` (which normally ends in "/"), each as
+   * `prefix + name + "/"`, in ascending order: the directories that hold at least one key. Lazy
+   * like list. Emulated by walking keys where delimiterListing is false.
+   */
+  listPrefixes(prefix: string, options?: CallOptions): AsyncIterable<string>;
+
+  /** Removes `key`. Removing a missing object succeeds. */
+  delete(key: string, options?: CallOptions): Promise<void>;
+
+  /**
    * Reads a small object whole with its version token, or undefined when it does not exist. The
    * token changes whenever the object is replaced: S3 ETag, GCS generation, local SHA-256 of the
    * content (equal content is the same version, which is harmless for compare-and-swap).
    */
-  getVersioned(key: string): Promise<VersionedObject | undefined>;
+  getVersioned(key: string, options?: CallOptions): Promise<VersionedObject | undefined>;
 
   /**
    * Creates a small object only if no object exists at `key`: resolves with its version token when
    * this call created it, undefined when one was already there (local O_EXCL link, S3
    * If-None-Match, GCS ifGenerationMatch=0). The object is visible only complete.
    */
-  putIfAbsent(key: string, data: Buffer): Promise<string | undefined>;
+  putIfAbsent(key: string, data: Buffer, options?: CallOptions): Promise<string | undefined>;
 
   /**
    * Replaces `key` only if its current version is `version`: resolves with the new version, or
    * undefined when the object changed or is gone (S3 If-Match, GCS ifGenerationMatch).
    */
-  putIfMatch(key: string, data: Buffer, version: string): Promise<string | undefined>;
+  putIfMatch(key: string, data: Buffer, version: string, options?: CallOptions): Promise<string | undefined>;
 
   /** Removes `key` only if its current version is `version`: true when removed, false when it changed or is gone. */
-  deleteIfMatch(key: string, version: string): Promise<boolean>;
+  deleteIfMatch(key: string, version: string, options?: CallOptions): Promise<boolean>;
 
   /**
    * Removes what uploads that never finished left behind under `prefix` and started before
@@ -87,10 +114,10 @@ export interface StorageDriver {
    * directories it left), except under a key `spare` says to keep (a running backup's), and
    * returns a description of each. Stores that leave nothing behind (GCS) return [].
    */
-  abortIncompleteUploads(prefix: string, before: Date, spare?: (key: string, startedAt: Date) => boolean): Promise<string[]>;
+  abortIncompleteUploads(prefix: string, before: Date, spare?: (key: string, startedAt: Date) => boolean, options?: CallOptions): Promise<string[]>;
 
-  /** Releases clients and sockets. */
-  close?(): Promise<void>;
+  /** Releases clients and sockets; a driver that holds none resolves at once. */
+  close(options?: CallOptions): Promise<void>;
 }
 
 export class StorageNotFoundError extends Error {

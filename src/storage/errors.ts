@@ -42,3 +42,42 @@ export function storageHintOption(err: unknown): { hint?: string } {
   const hint = storageHint(err);
   return hint === undefined ? {} : { hint };
 }
+
+/** Network failures where the request may not have reached the store, or its answer was lost. */
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+/** Store answers that mean "try again later": throttling and server-side failures. */
+const TRANSIENT_NAMES = /^(SlowDown|Throttling|ThrottlingException|TooManyRequests|RequestTimeout|RequestTimeoutException|InternalError|ServiceUnavailable|TimeoutError)$/;
+
+/**
+ * Whether a storage failure is worth retrying: a network reset or timeout, HTTP 408/429/5xx, or
+ * the S3/GCS names for throttling. Never a cancellation, a missing object, a refused credential
+ * or a failed precondition: those are answers, and asking again gives the same one.
+ */
+export function isTransientStorageError(err: unknown, depth = 0): boolean {
+  const e = err as { name?: string; Code?: string; code?: string | number; $metadata?: { httpStatusCode?: number }; $retryable?: unknown; cause?: unknown; message?: string } | undefined;
+  if (!e || typeof e !== 'object') return false;
+  if (e.name === 'AbortError' || e.name === 'StorageNotFoundError') return false;
+  const status = e.$metadata?.httpStatusCode ?? (typeof e.code === 'number' ? e.code : undefined);
+  if (status !== undefined && status >= 400) return status === 408 || status === 429 || status >= 500;
+  if (e.$retryable) return true;
+  if (typeof e.code === 'string' && TRANSIENT_CODES.has(e.code)) return true;
+  if (TRANSIENT_NAMES.test(e.Code ?? e.name ?? '')) return true;
+  if (e.message === 'socket hang up') return true;
+  return depth < 3 && e.cause !== undefined && isTransientStorageError(e.cause, depth + 1);
+}

@@ -1,9 +1,10 @@
 import type { Readable } from 'node:stream';
-import type { ObjectInfo, PutOptions, StorageDriver, VersionedObject } from './driver.ts';
+import type { CallOptions, ObjectInfo, PutOptions, StorageDriver, VersionedObject } from './driver.ts';
 
 /**
- * A driver that hands every call to another: the base of decorators around any backend (a retry
- * wrapper, a fault-injecting double in tests), which override only the calls they change.
+ * A driver that hands every call to another: the base of decorators around any backend (the
+ * retrying driver, a fault-injecting or counting double in tests), which override only the calls
+ * they change.
  */
 export class ForwardingDriver implements StorageDriver {
   protected readonly inner: StorageDriver;
@@ -20,47 +21,55 @@ export class ForwardingDriver implements StorageDriver {
     return this.inner.conditionalWrites;
   }
 
+  get delimiterListing(): boolean {
+    return this.inner.delimiterListing;
+  }
+
   put(key: string, body: Readable, options?: PutOptions): Promise<{ size: number }> {
     return this.inner.put(key, body, options);
   }
 
-  get(key: string, options?: { signal?: AbortSignal }): Promise<Readable> {
+  get(key: string, options?: CallOptions): Promise<Readable> {
     return this.inner.get(key, options);
   }
 
-  getVersioned(key: string): Promise<VersionedObject | undefined> {
-    return this.inner.getVersioned(key);
+  getVersioned(key: string, options?: CallOptions): Promise<VersionedObject | undefined> {
+    return this.inner.getVersioned(key, options);
   }
 
-  stat(key: string): Promise<ObjectInfo | undefined> {
-    return this.inner.stat(key);
+  stat(key: string, options?: CallOptions): Promise<ObjectInfo | undefined> {
+    return this.inner.stat(key, options);
   }
 
-  list(prefix: string): AsyncIterable<ObjectInfo> {
-    return this.inner.list(prefix);
+  list(prefix: string, options?: CallOptions): AsyncIterable<ObjectInfo> {
+    return this.inner.list(prefix, options);
   }
 
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key);
+  listPrefixes(prefix: string, options?: CallOptions): AsyncIterable<string> {
+    return this.inner.listPrefixes(prefix, options);
   }
 
-  putIfAbsent(key: string, data: Buffer): Promise<string | undefined> {
-    return this.inner.putIfAbsent(key, data);
+  delete(key: string, options?: CallOptions): Promise<void> {
+    return this.inner.delete(key, options);
   }
 
-  putIfMatch(key: string, data: Buffer, version: string): Promise<string | undefined> {
-    return this.inner.putIfMatch(key, data, version);
+  putIfAbsent(key: string, data: Buffer, options?: CallOptions): Promise<string | undefined> {
+    return this.inner.putIfAbsent(key, data, options);
   }
 
-  deleteIfMatch(key: string, version: string): Promise<boolean> {
-    return this.inner.deleteIfMatch(key, version);
+  putIfMatch(key: string, data: Buffer, version: string, options?: CallOptions): Promise<string | undefined> {
+    return this.inner.putIfMatch(key, data, version, options);
   }
 
-  abortIncompleteUploads(prefix: string, before: Date, spare?: (key: string, startedAt: Date) => boolean): Promise<string[]> {
-    return this.inner.abortIncompleteUploads(prefix, before, spare);
+  deleteIfMatch(key: string, version: string, options?: CallOptions): Promise<boolean> {
+    return this.inner.deleteIfMatch(key, version, options);
   }
 
-  async close(): Promise<void> {
-    await this.inner.close?.();
+  abortIncompleteUploads(prefix: string, before: Date, spare?: (key: string, startedAt: Date) => boolean, options?: CallOptions): Promise<string[]> {
+    return this.inner.abortIncompleteUploads(prefix, before, spare, options);
+  }
+
+  close(options?: CallOptions): Promise<void> {
+    return this.inner.close(options);
   }
 }

@@ -3,20 +3,29 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { GcsStorageConfig } from '../config/schema.ts';
 import { CountingStream } from '../pipeline/digest.ts';
-import { assertValidKey, StorageNotFoundError, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
+import { abortable } from './abortable.ts';
+import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
+import { prefixesByWalking } from './prefix-listing.ts';
 
 export function createGcsBucket(config: GcsStorageConfig): Bucket {
   const storage = new Storage({
     ...(config.endpoint ? { apiEndpoint: config.endpoint } : {}),
     ...(config.project_id ? { projectId: config.project_id } : {}),
     ...(config.credentials_file ? { keyFilename: config.credentials_file } : {}),
-    retryOptions: { autoRetry: true, maxRetries: 3 },
+    // Retries live in one place, the RetryingDriver around every driver, so attempts never multiply.
+    retryOptions: { autoRetry: false },
   });
   return storage.bucket(config.bucket);
 }
 
 function isNotFound(err: unknown): boolean {
   return (err as { code?: number }).code === 404;
+}
+
+/** What a listing knows of a file: the generation is its etag (it changes only with the content). */
+function infoOf(name: string, meta: { size?: string | number; updated?: string; generation?: string | number }): ObjectInfo {
+  const generation = meta.generation === undefined ? undefined : String(meta.generation);
+  return { key: name, size: Number(meta.size ?? 0), modifiedAt: new Date(meta.updated ?? 0), ...(generation ? { etag: generation } : {}) };
 }
 
 /** 412: the generation precondition did not hold. */
@@ -28,18 +37,23 @@ function isPreconditionFailure(err: unknown): boolean {
  * Google Cloud Storage. put is one resumable upload session fed from the stream (no chunkSize, so
  * nothing is buffered beyond the stream's own high-water marks). GCS creates the object only when
  * the session is finalised at the end of the stream: a failed or aborted upload leaves no object.
+ * The client's metadata calls take no signal: an abort releases the caller at once (abortable.ts)
+ * while the request runs out; streams are destroyed by the signal.
  */
 export class GcsDriver implements StorageDriver {
   readonly location: string;
   /** GCS honours generation preconditions; an emulator or a compatible store may not (config: conditional_writes). */
   readonly conditionalWrites: boolean;
+  /** GCS lists with delimiter "/" (apiResponse.prefixes); the emulator does too. */
+  readonly delimiterListing: boolean;
   readonly #bucket: Bucket;
   readonly #storageClass: string | undefined;
 
-  constructor(bucket: Bucket, options: { storageClass?: string | undefined; conditionalWrites?: boolean | undefined } = {}) {
+  constructor(bucket: Bucket, options: { storageClass?: string | undefined; conditionalWrites?: boolean | undefined; delimiterListing?: boolean | undefined } = {}) {
     this.#bucket = bucket;
     this.#storageClass = options.storageClass;
     this.conditionalWrites = options.conditionalWrites ?? true;
+    this.delimiterListing = options.delimiterListing ?? true;
     this.location = `gs://${bucket.name}`;
   }
 
@@ -55,13 +69,13 @@ export class GcsDriver implements StorageDriver {
     return { size: counter.bytes };
   }
 
-  async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+  async get(key: string, options: CallOptions = {}): Promise<Readable> {
     assertValidKey(key);
     const file = this.#bucket.file(key);
     // createReadStream reports a missing object only once read; check first so callers get a
     // StorageNotFoundError up front.
     try {
-      await file.getMetadata();
+      await abortable(file.getMetadata(), options.signal);
     } catch (err) {
       if (isNotFound(err)) throw new StorageNotFoundError(key, { cause: err });
       throw err;
@@ -69,50 +83,64 @@ export class GcsDriver implements StorageDriver {
     const stream = file.createReadStream({ validation: false });
     if (options.signal) {
       const signal = options.signal;
-      signal.addEventListener('abort', () => stream.destroy(signal.reason as Error), { once: true });
+      const onAbort = () => stream.destroy(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+      stream.once('close', () => signal.removeEventListener('abort', onAbort));
     }
     return stream;
   }
 
-  async stat(key: string): Promise<ObjectInfo | undefined> {
+  async stat(key: string, options: CallOptions = {}): Promise<ObjectInfo | undefined> {
     assertValidKey(key);
     try {
-      const [meta] = await this.#bucket.file(key).getMetadata();
-      return { key, size: Number(meta.size ?? 0), modifiedAt: new Date(meta.updated ?? 0) };
+      const [meta] = await abortable(this.#bucket.file(key).getMetadata(), options.signal);
+      return infoOf(key, meta);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  /** One page of 1,000 per step of the iteration: the next is requested only when the caller reads past this one. */
+  async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ObjectInfo> {
     let pageToken: string | undefined;
     do {
-      const [files, next] = await this.#bucket.getFiles({
-        prefix,
-        autoPaginate: false,
-        maxResults: 1000,
-        ...(pageToken ? { pageToken } : {}),
-      });
-      for (const file of files) {
-        yield { key: file.name, size: Number(file.metadata.size ?? 0), modifiedAt: new Date(file.metadata.updated ?? 0) };
-      }
+      const [files, next] = await abortable(this.#bucket.getFiles({ prefix, autoPaginate: false, maxResults: 1000, ...(pageToken ? { pageToken } : {}) }), options.signal);
+      for (const file of files) yield infoOf(file.name, file.metadata);
       pageToken = (next as { pageToken?: string } | null)?.pageToken;
     } while (pageToken);
   }
 
-  async delete(key: string): Promise<void> {
-    assertValidKey(key);
-    await this.#bucket.file(key).delete({ ignoreNotFound: true });
+  /** Delimiter "/": the page's `prefixes`, a page at a time. */
+  async *listPrefixes(prefix: string, options: CallOptions = {}): AsyncIterable<string> {
+    if (!this.delimiterListing) {
+      yield* prefixesByWalking(this.list(prefix, options), prefix);
+      return;
+    }
+    let pageToken: string | undefined;
+    do {
+      const [, next, response] = await abortable(
+        this.#bucket.getFiles({ prefix, delimiter: '/', autoPaginate: false, maxResults: 1000, ...(pageToken ? { pageToken } : {}) }),
+        options.signal,
+      );
+      // Sorted here too: the JSON API returns them in order, an emulator need not.
+      yield* [...((response as { prefixes?: string[] } | undefined)?.prefixes ?? [])].sort();
+      pageToken = (next as { pageToken?: string } | null)?.pageToken;
+    } while (pageToken);
   }
 
-  async getVersioned(key: string): Promise<VersionedObject | undefined> {
+  async delete(key: string, options: CallOptions = {}): Promise<void> {
+    assertValidKey(key);
+    await abortable(this.#bucket.file(key).delete({ ignoreNotFound: true }), options.signal);
+  }
+
+  async getVersioned(key: string, options: CallOptions = {}): Promise<VersionedObject | undefined> {
     assertValidKey(key);
     try {
-      const [meta] = await this.#bucket.file(key).getMetadata();
+      const [meta] = await abortable(this.#bucket.file(key).getMetadata(), options.signal);
       const generation = String(meta.generation ?? '');
       // Read exactly the generation the token names, not whatever is current by then.
-      const [data] = await this.#bucket.file(key, generation ? { generation } : {}).download({ validation: false });
+      const [data] = await abortable(this.#bucket.file(key, generation ? { generation } : {}).download({ validation: false }), options.signal);
       return { data, version: generation };
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -121,46 +149,49 @@ export class GcsDriver implements StorageDriver {
   }
 
   /** Saves a small object under `ifGenerationMatch` (0: only if absent) and returns its generation. */
-  async #saveSmall(key: string, data: Buffer, ifGenerationMatch: number | string | undefined): Promise<string | undefined> {
+  async #saveSmall(key: string, data: Buffer, ifGenerationMatch: number | string | undefined, options: CallOptions): Promise<string | undefined> {
     const file = this.#bucket.file(key);
     try {
-      await file.save(data, {
-        resumable: false,
-        contentType: 'application/json',
-        ...(ifGenerationMatch === undefined ? {} : { preconditionOpts: { ifGenerationMatch } }),
-      });
+      await abortable(
+        file.save(data, {
+          resumable: false,
+          contentType: 'application/json',
+          ...(ifGenerationMatch === undefined ? {} : { preconditionOpts: { ifGenerationMatch } }),
+        }),
+        options.signal,
+      );
     } catch (err) {
       if (isPreconditionFailure(err)) return undefined;
       throw err;
     }
     const generation = (file.metadata as { generation?: string | number } | undefined)?.generation;
-    return String(generation ?? (await file.getMetadata())[0].generation ?? '');
+    return String(generation ?? (await abortable(file.getMetadata(), options.signal))[0].generation ?? '');
   }
 
-  async putIfAbsent(key: string, data: Buffer): Promise<string | undefined> {
+  async putIfAbsent(key: string, data: Buffer, options: CallOptions = {}): Promise<string | undefined> {
     assertValidKey(key);
     // Without conditional writes: look, then write (a racing writer can slip in between).
-    if (!this.conditionalWrites) return (await this.stat(key)) ? undefined : this.#saveSmall(key, data, undefined);
-    return this.#saveSmall(key, data, 0);
+    if (!this.conditionalWrites) return (await this.stat(key, options)) ? undefined : this.#saveSmall(key, data, undefined, options);
+    return this.#saveSmall(key, data, 0, options);
   }
 
-  async putIfMatch(key: string, data: Buffer, version: string): Promise<string | undefined> {
+  async putIfMatch(key: string, data: Buffer, version: string, options: CallOptions = {}): Promise<string | undefined> {
     assertValidKey(key);
-    if (!this.conditionalWrites) return (await this.getVersioned(key))?.version === version ? this.#saveSmall(key, data, undefined) : undefined;
+    if (!this.conditionalWrites) return (await this.getVersioned(key, options))?.version === version ? this.#saveSmall(key, data, undefined, options) : undefined;
     if (!/^\d+$/.test(version)) return undefined;
-    return this.#saveSmall(key, data, version); // a string: generations can pass 2^53
+    return this.#saveSmall(key, data, version, options); // a string: generations can pass 2^53
   }
 
-  async deleteIfMatch(key: string, version: string): Promise<boolean> {
+  async deleteIfMatch(key: string, version: string, options: CallOptions = {}): Promise<boolean> {
     assertValidKey(key);
     if (!this.conditionalWrites) {
-      if ((await this.getVersioned(key))?.version !== version) return false;
-      await this.delete(key);
+      if ((await this.getVersioned(key, options))?.version !== version) return false;
+      await this.delete(key, options);
       return true;
     }
     if (!/^\d+$/.test(version)) return false;
     try {
-      await this.#bucket.file(key).delete({ ifGenerationMatch: version });
+      await abortable(this.#bucket.file(key).delete({ ifGenerationMatch: version }), options.signal);
       return true;
     } catch (err) {
       if (isPreconditionFailure(err) || isNotFound(err)) return false;
@@ -169,7 +200,11 @@ export class GcsDriver implements StorageDriver {
   }
 
   /** A resumable upload that is never finalised creates no object, and GCS expires its session. */
-  async abortIncompleteUploads(): Promise<string[]> {
+  async abortIncompleteUploads(_prefix: string, _before: Date, _spare?: unknown, options: CallOptions = {}): Promise<string[]> {
+    options.signal?.throwIfAborted();
     return [];
   }
+
+  /** The client holds no connection of its own beyond Node's agent: nothing to release. */
+  async close(): Promise<void> {}
 }

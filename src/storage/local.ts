@@ -1,12 +1,13 @@
 import { BLOCK_SIZE } from '../pipeline/rechunk.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, open, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { link, open, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertValidKey, StorageNotFoundError, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
+import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
 import { ensureDir, errnoCode, removeEmptyDirs, withMutex } from './local-fs.ts';
+import { readdirOrEmpty, sortEntries, walkFiles, walkTree } from './local-walk.ts';
 
 /** In-flight files: `<key>.<12 hex>.partial`; never listed and never visible under their key. */
 const PARTIAL = /\.[0-9a-f]{12}\.partial$/;
@@ -22,6 +23,11 @@ function isNotFound(err: unknown): boolean {
 function isDirectory(err: unknown): boolean {
   const code = errnoCode(err);
   return code === 'EISDIR' || code === 'EPERM';
+}
+
+/** The etag of a local object: size and modification time (no content hash: a listing must not read files). */
+function etagOf(info: { size: number; mtimeMs: number }): string {
+  return `${info.size}-${info.mtimeMs}`;
 }
 
 /** The version token of a local object: the SHA-256 of its content. */
@@ -51,12 +57,14 @@ async function writeTemp(target: string, data: Buffer): Promise<string> {
  * target, fsyncs it, renames it into place and fsyncs the directory: an object is either whole
  * or absent, also across a crash. Conditional writes are exact among writers that share the file
  * system: create = link() of a complete temp file (fails if the key exists), replace and delete
- * = compare and swap under a per-key O_EXCL mutex.
+ * = compare and swap under a per-key O_EXCL mutex. File-system calls cannot be interrupted once
+ * issued: the signal is checked between them (and streams and readFile take it directly).
  */
 export class LocalDriver implements StorageDriver {
   readonly root: string;
   readonly location: string;
   readonly conditionalWrites = true;
+  readonly delimiterListing = true;
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -103,8 +111,9 @@ export class LocalDriver implements StorageDriver {
     }
   }
 
-  async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+  async get(key: string, options: CallOptions = {}): Promise<Readable> {
     const path = this.#path(key);
+    options.signal?.throwIfAborted();
     // Open first so a missing object rejects here rather than as a later stream error.
     const handle = await open(path, 'r').catch((err: unknown) => {
       throw isNotFound(err) ? new StorageNotFoundError(key, { cause: err }) : err;
@@ -116,10 +125,10 @@ export class LocalDriver implements StorageDriver {
     return createReadStream('', { fd: handle, ...(options.signal ? { signal: options.signal } : {}) });
   }
 
-  async getVersioned(key: string): Promise<VersionedObject | undefined> {
+  async getVersioned(key: string, options: CallOptions = {}): Promise<VersionedObject | undefined> {
     const path = this.#path(key);
     try {
-      const data = await readFile(path);
+      const data = await readFile(path, options.signal ? { signal: options.signal } : {});
       return { data, version: versionOf(data) };
     } catch (err) {
       if (isNotFound(err) || errnoCode(err) === 'EISDIR') return undefined;
@@ -127,10 +136,12 @@ export class LocalDriver implements StorageDriver {
     }
   }
 
-  async stat(key: string): Promise<ObjectInfo | undefined> {
+  async stat(key: string, options: CallOptions = {}): Promise<ObjectInfo | undefined> {
+    const path = this.#path(key);
+    options.signal?.throwIfAborted();
     try {
-      const info = await stat(this.#path(key));
-      return info.isFile() ? { key, size: info.size, modifiedAt: info.mtime } : undefined;
+      const info = await stat(path);
+      return info.isFile() ? { key, size: info.size, modifiedAt: info.mtime, etag: etagOf(info) } : undefined;
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -152,19 +163,43 @@ export class LocalDriver implements StorageDriver {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  /** Lazy: one directory is read at a time, in key order, so a caller that stops early stops the walk. */
+  async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ObjectInfo> {
+    options.signal?.throwIfAborted();
     if (!(await this.#checkRoot())) return;
-    const found: ObjectInfo[] = [];
-    await this.#walk(this.#startDir(prefix), prefix, async (path, key) => {
-      if (PARTIAL.test(key) || MUTEX.test(key) || !key.startsWith(prefix)) return;
+    for await (const { path, key } of walkFiles(this.root, this.#startDir(prefix), prefix)) {
+      options.signal?.throwIfAborted();
+      if (PARTIAL.test(key) || MUTEX.test(key) || !key.startsWith(prefix)) continue;
       const info = await stat(path).catch((err: unknown) => {
         if (isNotFound(err)) return undefined; // deleted while listing
         throw err;
       });
-      if (info) found.push({ key, size: info.size, modifiedAt: info.mtime });
-    });
-    found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    yield* found;
+      if (info?.isFile()) yield { key, size: info.size, modifiedAt: info.mtime, etag: etagOf(info) };
+    }
+  }
+
+  /**
+   * One readdir of the directory `prefix` ends in; a sub-directory counts only if it holds an
+   * object (not merely a crashed writer's temp file or empty directories).
+   */
+  async *listPrefixes(prefix: string, options: CallOptions = {}): AsyncIterable<string> {
+    options.signal?.throwIfAborted();
+    if (!(await this.#checkRoot())) return;
+    const dir = this.#startDir(prefix);
+    const partName = prefix.slice(prefix.lastIndexOf('/') + 1);
+    for (const entry of sortEntries(await readdirOrEmpty(dir))) {
+      if (!entry.isDirectory() || !entry.name.startsWith(partName)) continue;
+      options.signal?.throwIfAborted();
+      const sub = `${prefix}${entry.name.slice(partName.length)}/`;
+      if (await this.#holdsObject(join(dir, entry.name), sub)) yield sub;
+    }
+  }
+
+  async #holdsObject(dir: string, prefix: string): Promise<boolean> {
+    for await (const { key } of walkFiles(this.root, dir, prefix)) {
+      if (!PARTIAL.test(key) && !MUTEX.test(key)) return true;
+    }
+    return false;
   }
 
   /** The deepest directory the prefix names completely: the walk starts there. */
@@ -173,40 +208,16 @@ export class LocalDriver implements StorageDriver {
     return slash < 0 ? this.root : join(this.root, ...prefix.slice(0, slash).split('/'));
   }
 
-  /**
-   * Visits every file under `dir` that can hold keys under `prefix` and, with `dirs`, every
-   * directory after its content, with the modification time it had before its content was visited.
-   */
-  async #walk(dir: string, prefix: string, visit: (path: string, key: string, dirMtime?: Date) => Promise<void>, dirs = false): Promise<void> {
-    let entries;
-    try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      if (isNotFound(err)) return;
-      throw err;
-    }
-    for (const entry of entries) {
-      const path = join(dir, entry.name);
-      const key = relative(this.root, path).split(sep).join('/');
-      if (entry.isDirectory()) {
-        if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) {
-          const mtime = dirs ? (await stat(path)).mtime : undefined;
-          await this.#walk(path, prefix, visit, dirs);
-          if (mtime) await visit(path, key, mtime);
-        }
-      } else if (entry.isFile()) {
-        await visit(path, key);
-      }
-    }
-  }
-
-  async abortIncompleteUploads(prefix: string, before: Date, spare: (key: string, startedAt: Date) => boolean = () => false): Promise<string[]> {
+  async abortIncompleteUploads(prefix: string, before: Date, spare: (key: string, startedAt: Date) => boolean = () => false, options: CallOptions = {}): Promise<string[]> {
+    options.signal?.throwIfAborted();
     if (!(await this.#checkRoot())) return [];
     const removed: string[] = [];
-    await this.#walk(
+    await walkTree(
+      this.root,
       this.#startDir(prefix),
       prefix,
       async (path, key, dirMtime) => {
+        options.signal?.throwIfAborted();
         await this.#abortOne(path, key, dirMtime, prefix, before, spare, removed);
       },
       true,
@@ -237,8 +248,9 @@ export class LocalDriver implements StorageDriver {
     }
   }
 
-  async putIfAbsent(key: string, data: Buffer): Promise<string | undefined> {
+  async putIfAbsent(key: string, data: Buffer, options: CallOptions = {}): Promise<string | undefined> {
     const target = this.#path(key);
+    options.signal?.throwIfAborted();
     // A complete temp file linked into place: link() fails when the key exists, and a reader
     // never sees the object empty or half-written (open O_EXCL + write would show both).
     const temp = await this.#createIn(dirname(target), () => writeTemp(target, data));
@@ -254,8 +266,9 @@ export class LocalDriver implements StorageDriver {
     return versionOf(data);
   }
 
-  async putIfMatch(key: string, data: Buffer, version: string): Promise<string | undefined> {
+  async putIfMatch(key: string, data: Buffer, version: string, options: CallOptions = {}): Promise<string | undefined> {
     const target = this.#path(key);
+    options.signal?.throwIfAborted();
     return withMutex(target, async () => {
       if ((await this.getVersioned(key))?.version !== version) return undefined;
       const temp = await writeTemp(target, data);
@@ -273,8 +286,9 @@ export class LocalDriver implements StorageDriver {
     });
   }
 
-  async deleteIfMatch(key: string, version: string): Promise<boolean> {
+  async deleteIfMatch(key: string, version: string, options: CallOptions = {}): Promise<boolean> {
     const target = this.#path(key);
+    options.signal?.throwIfAborted();
     const removed = await withMutex(target, async () => {
       if ((await this.getVersioned(key))?.version !== version) return false;
       await unlink(target);
@@ -287,8 +301,9 @@ export class LocalDriver implements StorageDriver {
     return removed;
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options: CallOptions = {}): Promise<void> {
     const path = this.#path(key);
+    options.signal?.throwIfAborted();
     try {
       await unlink(path);
     } catch (err) {
@@ -299,4 +314,7 @@ export class LocalDriver implements StorageDriver {
     // failed upload's directory), up to (not including) the root.
     await removeEmptyDirs(this.root, dirname(path));
   }
+
+  /** Holds no client or socket. */
+  async close(): Promise<void> {}
 }

@@ -2,12 +2,19 @@ import type { StorageConfig } from '../config/schema.ts';
 import type { StorageDriver } from './driver.ts';
 import { LocalDriver } from './local.ts';
 import { PrefixedDriver } from './prefixed.ts';
+import { RetryingDriver, type RetryingDriverOptions } from './retry.ts';
 
 /**
- * The composition point from configuration to a concrete driver. The cloud SDKs are loaded only
- * for the store in use: each costs ~30 MiB of resident memory that a local-only agent need not pay.
+ * The composition point from configuration to a concrete driver, wrapped in the one retrying
+ * decorator (retry.ts): the drivers and the SDKs under them make one attempt per request. The
+ * cloud SDKs are loaded only for the store in use: each costs ~30 MiB of resident memory that a
+ * local-only agent need not pay.
  */
-export async function openStorage(config: StorageConfig): Promise<StorageDriver> {
+export async function openStorage(config: StorageConfig, retry: RetryingDriverOptions = {}): Promise<StorageDriver> {
+  return new RetryingDriver(await openDriver(config, retry), retry);
+}
+
+async function openDriver(config: StorageConfig, retry: RetryingDriverOptions): Promise<StorageDriver> {
   switch (config.type) {
     case 'local':
       return new LocalDriver(config.path);
@@ -22,6 +29,8 @@ export async function openStorage(config: StorageConfig): Promise<StorageDriver>
           serverSideEncryption: config.server_side_encryption,
           sseKmsKeyId: config.sse_kms_key_id,
           conditionalWrites: config.conditional_writes,
+          delimiterListing: config.delimiter_listing,
+          ...(retry.policy ? { partRetry: retry.policy } : {}),
         }),
         config.prefix,
       );

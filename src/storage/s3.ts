@@ -13,7 +13,9 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
 import type { S3StorageConfig } from '../config/schema.ts';
 import { CountingStream } from '../pipeline/digest.ts';
-import { assertValidKey, StorageNotFoundError, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
+import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
+import { prefixesByWalking } from './prefix-listing.ts';
+import { withRetries, type RetryPolicy } from './retry-loop.ts';
 
 /**
  * The part of S3Client the driver uses. lib-storage also reads `config` (checksum mode, endpoint,
@@ -34,6 +36,13 @@ export interface S3DriverOptions {
   sseKmsKeyId?: string | undefined;
   /** Whether the store honours If-None-Match/If-Match (AWS S3 does; s3rver and some compatibles ignore them). Default true. */
   conditionalWrites?: boolean | undefined;
+  /** Whether ListObjectsV2 with Delimiter returns every CommonPrefix (s3rver misses folders that hold only folders). Default true. */
+  delimiterListing?: boolean | undefined;
+  /**
+   * Retries of one request of a streamed put (a part, whose bytes are in memory): the one place
+   * below the retrying decorator that can replay a body. Default: the decorator's policy.
+   */
+  partRetry?: Partial<RetryPolicy> | undefined;
 }
 
 export function createS3Client(config: S3StorageConfig): S3Client {
@@ -45,7 +54,9 @@ export function createS3Client(config: S3StorageConfig): S3Client {
     forcePathStyle: config.force_path_style,
     requestChecksumCalculation: mode,
     responseChecksumValidation: mode,
-    maxAttempts: 4,
+    // One attempt per request: retries live in one place, the RetryingDriver around every driver
+    // (and, for the parts of a streamed upload, S3Driver.put), so attempts never multiply.
+    maxAttempts: 1,
     ...(config.access_key_id && secret
       ? {
           credentials: {
@@ -56,6 +67,16 @@ export function createS3Client(config: S3StorageConfig): S3Client {
         }
       : {}),
   });
+}
+
+/** The SDK's per-request options carrying `signal`. */
+function sendOptions(options: CallOptions): { abortSignal?: AbortSignal } {
+  return options.signal ? { abortSignal: options.signal } : {};
+}
+
+/** S3 quotes its ETags; the quotes are not part of the value. */
+function etagOf(etag: string | undefined): { etag?: string } {
+  return etag ? { etag: etag.replace(/^"|"$/g, '') } : {};
 }
 
 function isNotFound(err: unknown): boolean {
@@ -81,6 +102,7 @@ function isPreconditionFailure(err: unknown): boolean {
 export class S3Driver implements StorageDriver {
   readonly location: string;
   readonly conditionalWrites: boolean;
+  readonly delimiterListing: boolean;
   readonly #client: S3Like;
   readonly #options: S3DriverOptions;
 
@@ -89,6 +111,7 @@ export class S3Driver implements StorageDriver {
     this.#options = options;
     this.location = `s3://${options.bucket}`;
     this.conditionalWrites = options.conditionalWrites ?? true;
+    this.delimiterListing = options.delimiterListing ?? true;
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<{ size: number }> {
@@ -118,11 +141,16 @@ export class S3Driver implements StorageDriver {
     };
     // Same client (config through the prototype), but the first failure of any command other
     // than the abort is kept: lib-storage throws the abort's error when the abort fails too.
+    // Each request's body is a buffer (a part, or the whole object when it fits one part), so a
+    // transient failure of one request is retried here without replaying the stream.
     const client = this.#client;
     const recording = Object.create(client) as S3Like;
+    const send = client.send as (...args: unknown[]) => Promise<unknown>;
+    const retryPolicy = this.#options.partRetry ?? {};
     recording.send = (async (command: unknown, ...rest: unknown[]) => {
       try {
-        return await (client.send as (...args: unknown[]) => Promise<unknown>)(command, ...rest);
+        if (command instanceof AbortMultipartUploadCommand) return await send.call(client, command, ...rest);
+        return await withRetries(() => send.call(client, command, ...rest), { policy: retryPolicy, ...(options.signal ? { signal: options.signal } : {}) });
       } catch (err) {
         if (!(command instanceof AbortMultipartUploadCommand)) cause ??= err;
         throw err;
@@ -147,13 +175,10 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+  async get(key: string, options: CallOptions = {}): Promise<Readable> {
     assertValidKey(key);
     try {
-      const out = await this.#client.send(
-        new GetObjectCommand({ Bucket: this.#options.bucket, Key: key }),
-        options.signal ? { abortSignal: options.signal } : {},
-      );
+      const out = await this.#client.send(new GetObjectCommand({ Bucket: this.#options.bucket, Key: key }), sendOptions(options));
       return out.Body as Readable;
     } catch (err) {
       if (isNotFound(err)) throw new StorageNotFoundError(key, { cause: err });
@@ -161,47 +186,67 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  async stat(key: string): Promise<ObjectInfo | undefined> {
+  async stat(key: string, options: CallOptions = {}): Promise<ObjectInfo | undefined> {
     assertValidKey(key);
     try {
-      const out = await this.#client.send(new HeadObjectCommand({ Bucket: this.#options.bucket, Key: key }));
-      return { key, size: out.ContentLength ?? 0, modifiedAt: out.LastModified ?? new Date(0) };
+      const out = await this.#client.send(new HeadObjectCommand({ Bucket: this.#options.bucket, Key: key }), sendOptions(options));
+      return { key, size: out.ContentLength ?? 0, modifiedAt: out.LastModified ?? new Date(0), ...etagOf(out.ETag) };
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  /** One ListObjectsV2 page per step of the iteration: the next page is requested only when the caller reads past this one. */
+  async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ObjectInfo> {
     let token: string | undefined;
     do {
       const out = await this.#client.send(
         new ListObjectsV2Command({ Bucket: this.#options.bucket, Prefix: prefix, ContinuationToken: token }),
+        sendOptions(options),
       );
       for (const item of out.Contents ?? []) {
         if (item.Key === undefined) continue;
-        yield { key: item.Key, size: item.Size ?? 0, modifiedAt: item.LastModified ?? new Date(0) };
+        yield { key: item.Key, size: item.Size ?? 0, modifiedAt: item.LastModified ?? new Date(0), ...etagOf(item.ETag) };
       }
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
   }
 
-  async delete(key: string): Promise<void> {
-    assertValidKey(key);
-    await this.#client.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key: key }));
+  /** ListObjectsV2 with Delimiter "/": CommonPrefixes, a page at a time. */
+  async *listPrefixes(prefix: string, options: CallOptions = {}): AsyncIterable<string> {
+    if (!this.delimiterListing) {
+      yield* prefixesByWalking(this.list(prefix, options), prefix);
+      return;
+    }
+    let token: string | undefined;
+    do {
+      const out = await this.#client.send(
+        new ListObjectsV2Command({ Bucket: this.#options.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }),
+        sendOptions(options),
+      );
+      for (const item of out.CommonPrefixes ?? []) if (item.Prefix !== undefined) yield item.Prefix;
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
   }
 
-  async abortIncompleteUploads(prefix: string, before: Date, spare: (key: string, startedAt: Date) => boolean = () => false): Promise<string[]> {
+  async delete(key: string, options: CallOptions = {}): Promise<void> {
+    assertValidKey(key);
+    await this.#client.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key: key }), sendOptions(options));
+  }
+
+  async abortIncompleteUploads(prefix: string, before: Date, spare: (key: string, startedAt: Date) => boolean = () => false, options: CallOptions = {}): Promise<string[]> {
     const aborted: string[] = [];
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     do {
       const page = await this.#client.send(
         new ListMultipartUploadsCommand({ Bucket: this.#options.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+        sendOptions(options),
       );
       for (const upload of page.Uploads ?? []) {
         if (!upload.Key || !upload.UploadId || !upload.Initiated || upload.Initiated.getTime() >= before.getTime() || spare(upload.Key, upload.Initiated)) continue;
-        await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#options.bucket, Key: upload.Key, UploadId: upload.UploadId }));
+        await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#options.bucket, Key: upload.Key, UploadId: upload.UploadId }), sendOptions(options));
         aborted.push(upload.Key);
       }
       keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
@@ -210,10 +255,10 @@ export class S3Driver implements StorageDriver {
     return aborted;
   }
 
-  async getVersioned(key: string): Promise<VersionedObject | undefined> {
+  async getVersioned(key: string, options: CallOptions = {}): Promise<VersionedObject | undefined> {
     assertValidKey(key);
     try {
-      const out = await this.#client.send(new GetObjectCommand({ Bucket: this.#options.bucket, Key: key }));
+      const out = await this.#client.send(new GetObjectCommand({ Bucket: this.#options.bucket, Key: key }), sendOptions(options));
       const body = out.Body as { transformToByteArray(): Promise<Uint8Array> } | undefined;
       return { data: Buffer.from((await body?.transformToByteArray()) ?? []), version: out.ETag ?? '' };
     } catch (err) {
@@ -222,30 +267,31 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  async #putSmall(key: string, data: Buffer, condition: { IfNoneMatch?: string; IfMatch?: string }): Promise<string> {
+  async #putSmall(key: string, data: Buffer, condition: { IfNoneMatch?: string; IfMatch?: string }, options: CallOptions): Promise<string> {
     const out = await this.#client.send(
       new PutObjectCommand({ Bucket: this.#options.bucket, Key: key, Body: data, ContentType: 'application/json', ...condition }),
+      sendOptions(options),
     );
     return out.ETag ?? '';
   }
 
-  async putIfAbsent(key: string, data: Buffer): Promise<string | undefined> {
+  async putIfAbsent(key: string, data: Buffer, options: CallOptions = {}): Promise<string | undefined> {
     assertValidKey(key);
     // Without conditional writes: look, then write (a racing writer can slip in between).
-    if (!this.conditionalWrites) return (await this.stat(key)) ? undefined : this.#putSmall(key, data, {});
+    if (!this.conditionalWrites) return (await this.stat(key, options)) ? undefined : this.#putSmall(key, data, {}, options);
     try {
-      return await this.#putSmall(key, data, { IfNoneMatch: '*' });
+      return await this.#putSmall(key, data, { IfNoneMatch: '*' }, options);
     } catch (err) {
       if (isPreconditionFailure(err)) return undefined;
       throw err;
     }
   }
 
-  async putIfMatch(key: string, data: Buffer, version: string): Promise<string | undefined> {
+  async putIfMatch(key: string, data: Buffer, version: string, options: CallOptions = {}): Promise<string | undefined> {
     assertValidKey(key);
-    if (!this.conditionalWrites) return (await this.getVersioned(key))?.version === version ? this.#putSmall(key, data, {}) : undefined;
+    if (!this.conditionalWrites) return (await this.getVersioned(key, options))?.version === version ? this.#putSmall(key, data, {}, options) : undefined;
     try {
-      return await this.#putSmall(key, data, { IfMatch: version });
+      return await this.#putSmall(key, data, { IfMatch: version }, options);
     } catch (err) {
       // 404: the object is gone, which is "not at that version" too.
       if (isPreconditionFailure(err) || isNotFound(err)) return undefined;
@@ -253,15 +299,15 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  async deleteIfMatch(key: string, version: string): Promise<boolean> {
+  async deleteIfMatch(key: string, version: string, options: CallOptions = {}): Promise<boolean> {
     assertValidKey(key);
     if (!this.conditionalWrites) {
-      if ((await this.getVersioned(key))?.version !== version) return false;
-      await this.delete(key);
+      if ((await this.getVersioned(key, options))?.version !== version) return false;
+      await this.delete(key, options);
       return true;
     }
     try {
-      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key: key, IfMatch: version }));
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key: key, IfMatch: version }), sendOptions(options));
       return true;
     } catch (err) {
       if (isPreconditionFailure(err) || isNotFound(err)) return false;

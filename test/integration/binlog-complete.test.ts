@@ -40,6 +40,9 @@ class CountingDriver extends ForwardingDriver {
   override list(prefix: string): AsyncIterable<ObjectInfo> {
     return this.#count('list', prefix, super.list(prefix));
   }
+  override listPrefixes(prefix: string): AsyncIterable<string> {
+    return this.#count('listPrefixes', prefix, super.listPrefixes(prefix));
+  }
   override delete(key: string) {
     return this.#count('delete', key, super.delete(key));
   }

@@ -54,7 +54,7 @@ async function assertDataIntact(config: string): Promise<string[]> {
     }
     return backups.map((b) => b.id);
   } finally {
-    await storage.close?.();
+    await storage.close();
   }
 }
 

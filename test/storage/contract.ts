@@ -54,6 +54,12 @@ export async function listAll(driver: StorageDriver, prefix: string): Promise<Ob
   return out;
 }
 
+export async function prefixesOf(driver: StorageDriver, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const dir of driver.listPrefixes(prefix)) out.push(dir);
+  return out;
+}
+
 async function sha256Of(stream: AsyncIterable<Uint8Array>): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
@@ -74,11 +80,14 @@ export interface ContractQuirks {
   listsByDirectoryWalk?: boolean;
 }
 
-export function storageContract(
-  name: string,
-  make: () => Promise<{ driver: StorageDriver; cleanup?: () => Promise<void> }>,
-  quirks: ContractQuirks = {},
-): void {
+export interface ContractSubject {
+  driver: StorageDriver;
+  cleanup?: () => Promise<void>;
+  /** Requests that reached the store so far (an HTTP store behind a counting proxy). */
+  requests?: () => number;
+}
+
+export function storageContract(name: string, make: () => Promise<ContractSubject>, quirks: ContractQuirks = {}): void {
   /** The listed keys, as compared against a bytewise-sorted expectation. */
   const keysInListOrder = (listed: ObjectInfo[]): string[] => {
     const keys = listed.map((o) => o.key);
@@ -88,13 +97,14 @@ export function storageContract(
   describe(`storage contract: ${name}`, () => {
     let driver: StorageDriver;
     let cleanup: (() => Promise<void>) | undefined;
+    let requests: (() => number) | undefined;
 
     beforeAll(async () => {
-      ({ driver, cleanup } = await make());
+      ({ driver, cleanup, requests } = await make());
     });
 
     afterAll(async () => {
-      await driver?.close?.();
+      await driver?.close();
       await cleanup?.();
     });
 
@@ -249,6 +259,83 @@ export function storageContract(
       }
       const listed = await listAll(driver, `${dir}/`);
       expect(listed.map((o) => o.key)).toEqual(keys);
+
+      // A caller that stops after the first key stops the listing: one page was fetched, not two.
+      const before = requests?.();
+      for await (const info of driver.list(`${dir}/`)) {
+        expect(info.key).toBe(keys[0]);
+        break;
+      }
+      if (before !== undefined) expect((requests?.() ?? 0) - before).toBe(1);
+      expect(await prefixesOf(driver, `${dir}/`)).toEqual([]);
+    });
+
+    it('listPrefixes yields each sub-directory directly below a prefix once, ascending', async () => {
+      const dir = area('prefixes');
+      const keys = [
+        `${dir}/db/2026-b`, // an object directly in db/: no sub-directory
+        `${dir}/db/a/x`,
+        `${dir}/db/a/y/z`,
+        `${dir}/db/a-b/x`,
+        `${dir}/db/a.c/x`,
+        `${dir}/db/b/only/folders/deep`, // a directory that holds only directories
+        `${dir}/db0/x`,
+        `${dir}/dc/x`,
+      ];
+      for (const key of [...keys].reverse()) await driver.put(key, bodyOf(key));
+      const sorted = (dirs: string[]) => (quirks.listsByDirectoryWalk ? [...dirs].sort() : dirs);
+      const expected = [`${dir}/db/a-b/`, `${dir}/db/a.c/`, `${dir}/db/a/`, `${dir}/db/b/`];
+      expect(expected).toEqual([...expected].sort()); // bytewise: "-" and "." sort before "/"
+      expect(sorted(await prefixesOf(driver, `${dir}/db/`))).toEqual(expected);
+      expect(sorted(await prefixesOf(driver, `${dir}/db/a`))).toEqual(expected.slice(0, 3));
+      expect(sorted(await prefixesOf(driver, `${dir}/`))).toEqual([`${dir}/db/`, `${dir}/db0/`, `${dir}/dc/`]);
+      expect(await prefixesOf(driver, `${dir}/db/b/only/`)).toEqual([`${dir}/db/b/only/folders/`]);
+      expect(await prefixesOf(driver, `${dir}/db/a/y/`)).toEqual([]);
+      expect(await prefixesOf(driver, `${area('void')}/`)).toEqual([]);
+      // Stopping early is fine, and a deleted directory's last object takes the directory with it.
+      for await (const first of driver.listPrefixes(`${dir}/db/`)) {
+        expect(expected).toContain(first);
+        break;
+      }
+      await driver.delete(`${dir}/dc/x`);
+      expect(sorted(await prefixesOf(driver, `${dir}/`))).toEqual([`${dir}/db/`, `${dir}/db0/`]);
+    });
+
+    it('list and stat report the same etag, and a replaced object gets a new one', async () => {
+      const key = `${area('etag')}/manifest.json`;
+      await driver.put(key, bodyOf('{"v":1}'));
+      const first = await driver.stat(key);
+      expect(first?.etag).toEqual(expect.any(String));
+      expect((await listAll(driver, key))[0]?.etag).toBe(first?.etag);
+      await new Promise((resolve) => setTimeout(resolve, 5)); // local etags carry the mtime
+      await driver.put(key, bodyOf('{"v":22}'));
+      const second = await driver.stat(key);
+      expect(second?.etag).toEqual(expect.any(String));
+      expect(second?.etag).not.toBe(first?.etag);
+      expect((await listAll(driver, key))[0]?.etag).toBe(second?.etag);
+    });
+
+    it('every call rejects with AbortError when its signal is already aborted, and changes nothing', async () => {
+      const dir = area('aborted');
+      const key = `${dir}/obj.json`;
+      const version = (await driver.putIfAbsent(key, Buffer.from('{"kept":true}'))) ?? '';
+      const signal = AbortSignal.abort();
+      const aborted = { name: 'AbortError' };
+      const drain = async (items: AsyncIterable<unknown>) => {
+        for await (const item of items) void item;
+      };
+      await expect(driver.get(key, { signal })).rejects.toMatchObject(aborted);
+      await expect(driver.stat(key, { signal })).rejects.toMatchObject(aborted);
+      await expect(driver.getVersioned(key, { signal })).rejects.toMatchObject(aborted);
+      await expect(driver.delete(key, { signal })).rejects.toMatchObject(aborted);
+      await expect(driver.putIfAbsent(`${dir}/new.json`, Buffer.from('{}'), { signal })).rejects.toMatchObject(aborted);
+      await expect(driver.putIfMatch(key, Buffer.from('{}'), version, { signal })).rejects.toMatchObject(aborted);
+      await expect(driver.deleteIfMatch(key, version, { signal })).rejects.toMatchObject(aborted);
+      await expect(drain(driver.list(`${dir}/`, { signal }))).rejects.toMatchObject(aborted);
+      await expect(drain(driver.listPrefixes(`${dir}/`, { signal }))).rejects.toMatchObject(aborted);
+      await expect(driver.abortIncompleteUploads(`${dir}/`, new Date(), undefined, { signal })).rejects.toMatchObject(aborted);
+      expect(await driver.getVersioned(key)).toEqual({ data: Buffer.from('{"kept":true}'), version });
+      expect(await driver.stat(`${dir}/new.json`)).toBeUndefined();
     });
 
     it('delete removes an object; deleting a missing key succeeds', async () => {

@@ -2,7 +2,7 @@
 // and GCS (the firebase-tools emulator), the remote ones built the way the agent builds them.
 import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { Storage } from '@google-cloud/storage';
 import { describe, expect, inject, it } from 'vitest';
 import type { GcsStorageConfig, S3StorageConfig } from '../../src/config/schema.ts';
@@ -12,9 +12,11 @@ import { StorageNotFoundError, type StorageDriver } from '../../src/storage/driv
 import { LocalDriver } from '../../src/storage/local.ts';
 import { MemoryDriver } from '../../src/storage/memory.ts';
 import { openStorage } from '../../src/storage/open.ts';
+import { S3Driver } from '../../src/storage/s3.ts';
+import { startFaultProxy } from '../harness/fault-proxy.ts';
 import { createS3Bucket, s3Client } from '../harness/s3-server.ts';
 import { testDir, uniqueName } from '../helpers.ts';
-import { bodyOf, generatedBody, listAll, readAll, storageContract } from './contract.ts';
+import { bodyOf, generatedBody, listAll, prefixesOf, readAll, storageContract, type ContractSubject } from './contract.ts';
 
 const MiB = 1024 * 1024;
 
@@ -29,6 +31,7 @@ function s3Config(bucket: string): S3StorageConfig {
     secret_access_key: new Secret('S3RVER'),
     checksum: 'when_required',
     conditional_writes: false, // s3rver ignores If-None-Match/If-Match
+    delimiter_listing: false, // s3rver misses directories that hold only directories
     part_size_mb: 5,
     upload_concurrency: 2,
     region: 'us-east-1',
@@ -56,9 +59,24 @@ storageContract('memory', async () => ({ driver: new MemoryDriver() }));
 
 storageContract('local', async () => ({ driver: new LocalDriver(await testDir('local-contract')) }));
 
-storageContract('s3 (s3rver)', async () => ({ driver: (await s3Storage()).driver }), { listsByDirectoryWalk: true });
+/** The remote stores are reached through a proxy that counts their HTTP requests. */
+async function behindProxy(endpoint: string, open: (endpoint: string) => Promise<StorageDriver>): Promise<ContractSubject> {
+  const proxy = await startFaultProxy({ upstreamPort: Number(new URL(endpoint).port) });
+  const driver = await open(`http://127.0.0.1:${proxy.port}`);
+  return { driver, requests: () => proxy.requests, cleanup: () => proxy.close() };
+}
 
-storageContract('gcs (emulator)', async () => ({ driver: await openStorage(gcsConfig(uniqueName('bkt'))) }));
+storageContract(
+  's3 (s3rver)',
+  async () => {
+    const bucket = uniqueName('bkt');
+    await createS3Bucket(inject('s3').endpoint, bucket);
+    return behindProxy(inject('s3').endpoint, (endpoint) => openStorage({ ...s3Config(bucket), endpoint }));
+  },
+  { listsByDirectoryWalk: true },
+);
+
+storageContract('gcs (emulator)', async () => behindProxy(inject('gcs').endpoint, (endpoint) => openStorage({ ...gcsConfig(uniqueName('bkt')), endpoint })));
 
 describe('LocalDriver only', () => {
   it('leaves no *.partial file after a successful put', async () => {
@@ -111,7 +129,48 @@ describe('S3 prefix (raw SDK client)', () => {
       expect((await listAll(driver, 'db/')).map((o) => o.key)).toEqual(['db/x.txt']);
     } finally {
       client.destroy();
-      await driver.close?.();
+      await driver.close();
+    }
+  });
+});
+
+describe('S3 delimiter listing (s3rver, pages of 2)', () => {
+  it('lists CommonPrefixes, and a caller that stops early stops the requests', async () => {
+    const bucket = uniqueName('bkt');
+    await createS3Bucket(inject('s3').endpoint, bucket);
+    const client = s3Client(inject('s3').endpoint);
+    let listRequests = 0;
+    // A counting double around the real client that asks for pages of 2, so paging is exercised cheaply.
+    const counting = {
+      config: client.config,
+      send: ((command: unknown, options?: unknown) => {
+        if (command instanceof ListObjectsV2Command) {
+          command.input.MaxKeys = 2;
+          listRequests++;
+        }
+        return (client.send as (c: unknown, o?: unknown) => Promise<unknown>)(command, options);
+      }) as S3Client['send'],
+    };
+    const driver = new S3Driver(counting, { bucket, partSizeBytes: 5 * MiB, queueSize: 1, conditionalWrites: false });
+    try {
+      expect(driver.delimiterListing).toBe(true);
+      for (const key of ['db/e/1', 'db/a/1', 'db/c/2', 'db/b/1', 'db/c/1', 'db/g/1', 'db/top.json', 'db/a/2', 'db/a/3']) await driver.put(key, bodyOf(key));
+      expect(await prefixesOf(driver, 'db/')).toEqual(['db/a/', 'db/b/', 'db/c/', 'db/e/', 'db/g/']);
+      // s3rver does not count CommonPrefixes against MaxKeys (AWS does): one page here.
+      listRequests = 0;
+      for await (const dir of driver.listPrefixes('db/')) {
+        expect(dir).toBe('db/a/');
+        break;
+      }
+      expect(listRequests).toBe(1);
+      listRequests = 0;
+      for await (const info of driver.list('db/')) {
+        expect(info.key).toBe('db/a/1');
+        break;
+      }
+      expect(listRequests).toBe(1);
+    } finally {
+      client.destroy();
     }
   });
 });
@@ -139,6 +198,31 @@ describe('LocalDriver: keys that name a directory of other keys', () => {
     expect(await driver.stat('x/dir')).toBeUndefined();
     await driver.delete('x/dir');
     expect(await driver.stat('x/dir/obj')).toMatchObject({ size: 4 });
+  });
+
+  it('listPrefixes counts a directory only if it holds an object, not a temp file or empty directories', async () => {
+    const root = await testDir('local-prefixes');
+    const driver = new LocalDriver(root);
+    await driver.put('db/a/manifest.json', bodyOf('{}'));
+    await mkdir(join(root, 'db', 'b-crashed', 'sub'), { recursive: true });
+    await mkdir(join(root, 'db', 'c-running'), { recursive: true });
+    await writeFile(join(root, 'db', 'c-running', 'dump.sql.0123456789ab.partial'), 'in flight');
+    expect(await prefixesOf(driver, 'db/')).toEqual(['db/a/']);
+    expect(await prefixesOf(new LocalDriver(join(root, 'missing')), 'db/')).toEqual([]);
+  });
+
+  it('list walks lazily in key order: a directory is read only when the walk reaches it', async () => {
+    const driver = new LocalDriver(await testDir('local-lazy'));
+    for (const key of ['db/1/a', 'db/1/b', 'db/3/b']) await driver.put(key, bodyOf(key));
+    const seen: string[] = [];
+    for await (const info of driver.list('db/')) {
+      seen.push(info.key);
+      if (info.key === 'db/1/a') {
+        await driver.put('db/0/a', bodyOf('behind the walk'));
+        await driver.put('db/3/a', bodyOf('in a directory the walk has not read yet'));
+      }
+    }
+    expect(seen).toEqual(['db/1/a', 'db/1/b', 'db/3/a', 'db/3/b']);
   });
 
   it('lists a key that merely ends in .partial; only its own temp files are hidden', async () => {
