@@ -15,6 +15,8 @@ export const INTEGRATION_FILES = [
   'test/daemon/job-runner.test.ts',
   // The storage contract against s3rver and the GCS emulator.
   'test/storage/drivers.test.ts',
+  // The retry decorator against s3rver and the GCS emulator behind a fault proxy.
+  'test/storage/retry.test.ts',
 ];
 
 export const ALL_TEST_FILES = ['test/**/*.test.ts'];
