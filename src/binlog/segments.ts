@@ -225,7 +225,8 @@ export async function readSegment(storage: StorageDriver, ref: SegmentRef): Prom
   // The manifest must describe the range its key names: a copied or edited one would splice bytes.
   const m = parsed.data;
   if (m.file !== ref.file || m.start !== ref.start || m.end !== ref.end || (m.level ?? 0) !== (ref.level ?? 0)) {
-    throw new Error(`segment manifest ${ref.key} is invalid: it describes ${m.file} ${m.start}–${m.end} level ${m.level ?? 0}, its key ${ref.file} ${ref.start}–${ref.end} level ${ref.level ?? 0}`);
+    const level = (m.level ?? 0) === (ref.level ?? 0) ? ['', ''] : [` level ${m.level ?? 0}`, ` level ${ref.level ?? 0}`];
+    throw new Error(`segment manifest ${ref.key} is invalid: it describes ${m.file} ${m.start}–${m.end}${level[0]}, its key ${ref.file} ${ref.start}–${ref.end}${level[1]}`);
   }
   return m;
 }
