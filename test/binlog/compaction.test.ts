@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { planCompaction } from '../../src/binlog/compaction.ts';
 import { chooseCover } from '../../src/binlog/cover.ts';
 import { mergeGtids } from '../../src/binlog/compactor.ts';
-import { findRuns, parseSegmentKey, segmentDataKey, segmentManifestKey, type ListedSegment, type SegmentListing } from '../../src/binlog/segments.ts';
+import { findRuns, parseSegmentKey, segmentDataKey, segmentManifestKey, type ListedSegment, type SegmentListing, type SegmentRef } from '../../src/binlog/segments.ts';
 
 const T0 = Date.parse('2026-11-01T00:00:00Z');
 const MIN = 60_000;
@@ -10,7 +10,7 @@ const MIN = 60_000;
 function seg(file: string, start: number, end: number, at: number, level = 0, window?: number): ListedSegment {
   const merged = level > 0 ? { level, window: window ?? at } : undefined;
   const key = segmentManifestKey('shop', file, start, end, merged);
-  return { ...(parseSegmentKey(key) as ListedSegment), modifiedAt: new Date(at) };
+  return { ...(parseSegmentKey(key) as SegmentRef), modifiedAt: new Date(at) };
 }
 
 /** A listing with each segment's data object beside its manifest. */
