@@ -23,6 +23,8 @@ import { testPause } from './test-pause.ts';
  * manifest back (and found its data at its size). The caller holds the binlog writer lease.
  */
 
+const READ_CONCURRENCY = 8;
+
 export interface CompactOptions {
   storage: StorageDriver;
   database: string;
@@ -56,9 +58,16 @@ export async function compactArchive(options: CompactOptions): Promise<CompactRe
     result.nextDueAt = plan.nextDueAt;
     result.shadowed = plan.shadowed.length;
     for (const s of plan.shadowed) log.warn({ key: s.key, overlaps: s.overlaps }, 'binlog segment overlaps a chosen one without being inside it: left alone');
+    // One read-back per covering object, however many objects it supersedes.
+    const confirmed = new Map<string, Promise<void>>();
+    const confirm = (ref: SegmentRef) => {
+      let check = confirmed.get(ref.key);
+      if (!check) confirmed.set(ref.key, (check = confirmCommitted(storage, ref)));
+      return check;
+    };
     for (const removal of plan.removals) {
       try {
-        result.removed += await remove(storage, removal);
+        result.removed += await remove(storage, removal, confirm);
       } catch (err) {
         failures.push(`${removal.manifestKey ?? removal.dataKeys.join(', ')}: ${messageOf(err)}`);
       }
@@ -81,8 +90,8 @@ export async function compactArchive(options: CompactOptions): Promise<CompactRe
 }
 
 /** Deletes a superseded object or leftover data, after reading back the manifest that covers it (fail closed). */
-async function remove(storage: StorageDriver, removal: Removal): Promise<number> {
-  if (removal.coveredBy) await confirmCommitted(storage, removal.coveredBy);
+async function remove(storage: StorageDriver, removal: Removal, confirm: (ref: SegmentRef) => Promise<void>): Promise<number> {
+  if (removal.coveredBy) await confirm(removal.coveredBy);
   let n = 0;
   if (removal.manifestKey) {
     await storage.delete(removal.manifestKey);
@@ -120,8 +129,7 @@ async function removeSources(storage: StorageDriver, sources: readonly { ref: Se
 /** Writes the merged object (data, then manifest), reads its manifest back, and returns its sources. */
 async function mergeAndCommit(options: CompactOptions, merge: Merge): Promise<{ ref: SegmentRef; manifest: SegmentManifest }[]> {
   const { storage, database, compression } = options;
-  const sources: SegmentManifest[] = [];
-  for (const ref of merge.sources) sources.push(await readSegment(storage, ref));
+  const sources = await readAll(storage, merge.sources);
   sources.forEach((m, i) => {
     const expected = i === 0 ? merge.start : (sources[i - 1] as SegmentManifest).end;
     if (m.file !== merge.file || m.start !== expected) throw new AgentError('integrity', `compact ${merge.file}: ${m.object.key} does not continue at ${expected}`);
@@ -163,6 +171,13 @@ async function mergeAndCommit(options: CompactOptions, merge: Merge): Promise<{ 
   await testPause('merge-manifest');
   await confirmCommitted(storage, { file: merge.file, start: merge.start, end: merge.end, level: merge.level, window: merge.window, key: `${mergeBase(database, merge)}.json` });
   return merge.sources.map((ref, i) => ({ ref, manifest: sources[i] as SegmentManifest }));
+}
+
+/** Reads the sources' manifests, a few at a time (a level-1 merge has up to ~200), in order. */
+async function readAll(storage: StorageDriver, refs: readonly SegmentRef[]): Promise<SegmentManifest[]> {
+  const out: SegmentManifest[] = [];
+  for (let i = 0; i < refs.length; i += READ_CONCURRENCY) out.push(...(await Promise.all(refs.slice(i, i + READ_CONCURRENCY).map((ref) => readSegment(storage, ref)))));
+  return out;
 }
 
 /** The sources' bytes in order, each verified against its manifest (size and SHA-256) and its raw size. */
