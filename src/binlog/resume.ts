@@ -10,7 +10,8 @@ import { AgentError, messageOf } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import type { Logger } from 'pino';
 import { describeBadName, isBinlogName } from './names.ts';
-import { binlogPrefix, compareSegments, listSegments, parseSegmentKey, readSegment, type SegmentRef } from './segments.ts';
+import { chooseCover } from './cover.ts';
+import { binlogPrefix, listSegmentObjects, listSegments, readSegment, type SegmentRef } from './segments.ts';
 
 /** Where to (re)start: a file and the offset up to which it is archived. */
 export interface ResumePoint {
@@ -59,12 +60,8 @@ export async function resumePoint(database: DatabaseConfig, storage: StorageDriv
 
 /** The archived part of `file`: where its contiguous segments from 0 end, and when the server created it. */
 export async function archivedPart(storage: StorageDriver, database: string, file: string): Promise<{ end: number; fileCreatedAt: string } | undefined> {
-  const refs: SegmentRef[] = [];
-  for await (const object of storage.list(`${binlogPrefix(database)}${file}/`)) {
-    const parsed = parseSegmentKey(object.key);
-    if (parsed?.database === database && parsed.file === file) refs.push(parsed);
-  }
-  refs.sort(compareSegments);
+  const listed = await listSegmentObjects(storage, database, `${binlogPrefix(database)}${file}/`);
+  const refs: SegmentRef[] = chooseCover(listed.segments.filter((s) => s.file === file)).cover;
   const first = refs[0];
   if (!first || first.start !== 0) return undefined;
   let end = 0;

@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { z } from 'zod';
 import { messageOf } from '../errors.ts';
-import type { StorageDriver } from '../storage/driver.ts';
+import type { ObjectInfo, StorageDriver } from '../storage/driver.ts';
+import { chooseCover } from './cover.ts';
 import { describeBadName, isBinlogName } from './names.ts';
 
 /**
@@ -11,6 +12,14 @@ import { describeBadName, isBinlogName } from './names.ts';
  *
  *   <database>/binlog/<file>/<start>-<end>.binlog[.zst]   the bytes, compressed
  *   <database>/binlog/<file>/<start>-<end>.json           the manifest (commit marker)
+ *
+ * Compaction (compaction.ts) merges contiguous segments of one file into level-n objects whose
+ * key names their level and the capture window they cover (window start, UTC):
+ *
+ *   <database>/binlog/<file>/<start>-<end>.L<n>-<YYYYMMDDTHHMMSSZ>.binlog[.zst] / .json
+ *
+ * A crash of compaction can leave overlapping ranges: `listSegments` returns the cover (cover.ts),
+ * `listSegmentObjects` everything.
  *
  * Positions are zero-padded to 12 digits so keys sort by position. Concatenating a file's
  * segments from 0 gives the server's binlog file byte for byte (up to what was captured), which
@@ -23,12 +32,19 @@ export const binlogName = z.string().refine(isBinlogName, { error: (issue) => de
 
 export const SEGMENT_FORMAT = 'backup-agent/binlog-segment';
 export const SEGMENT_VERSION = 1;
+/** Version of a merged (level ≥ 1) segment's manifest; level-0 segments stay at version 1. */
+export const MERGED_SEGMENT_VERSION = 2;
 const POS_DIGITS = 12;
 
 export const segmentSchema = z.object({
   format: z.literal(SEGMENT_FORMAT),
-  version: z.literal(SEGMENT_VERSION),
+  version: z.union([z.literal(SEGMENT_VERSION), z.literal(MERGED_SEGMENT_VERSION)]),
   database: z.string(),
+  /** Compaction level: absent or 0 for a captured segment, n ≥ 1 for a merged one (version 2). */
+  level: z.number().int().min(0).max(9).optional(),
+  /** Merged only: start of the capture window it covers, and how many objects it was merged from. */
+  window: z.iso.datetime().optional(),
+  sources: z.number().int().positive().optional(),
   /** Binlog file name on the server, e.g. mysql-bin.000042. */
   file: binlogName,
   /** Byte range in that file: start is an event boundary (0 = the file's beginning, incl. magic). */
@@ -60,6 +76,8 @@ export const segmentSchema = z.object({
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     compression: z.enum(['zstd', 'gzip', 'none']),
     rawSizeBytes: z.number().int().nonnegative(),
+    /** Merged only: SHA-256 of the uncompressed bytes (the concatenation of its sources). */
+    rawSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   }),
   capturedAt: z.iso.datetime(),
   agent: z.object({ version: z.string(), hostname: z.string() }),
@@ -73,6 +91,20 @@ export interface SegmentRef {
   end: number;
   /** Key of the manifest. */
   key: string;
+  /** Compaction level (absent: 0, a captured segment). */
+  level?: number;
+  /** Merged only: start of the capture window it covers (ms since the epoch). */
+  window?: number;
+}
+
+/** A level-n window start in a key: 20261130T231000Z. */
+export function windowStamp(at: number): string {
+  return new Date(at).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+}
+
+function parseWindowStamp(stamp: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(stamp);
+  return m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])) : Number.NaN;
 }
 
 const pad = (n: number) => String(n).padStart(POS_DIGITS, '0');
@@ -81,25 +113,41 @@ export function binlogPrefix(database: string): string {
   return `${database}/binlog/`;
 }
 
-export function segmentBase(database: string, file: string, start: number, end: number): string {
-  return `${binlogPrefix(database)}${file}/${pad(start)}-${pad(end)}`;
+/** Where a merged segment sits: its level (≥ 1) and the start of its capture window. */
+export interface MergedPlace {
+  level: number;
+  window: number;
 }
 
-export function segmentManifestKey(database: string, file: string, start: number, end: number): string {
-  return `${segmentBase(database, file, start, end)}.json`;
+export function segmentBase(database: string, file: string, start: number, end: number, merged?: MergedPlace): string {
+  const suffix = merged ? `.L${merged.level}-${windowStamp(merged.window)}` : '';
+  return `${binlogPrefix(database)}${file}/${pad(start)}-${pad(end)}${suffix}`;
 }
 
-export function segmentDataKey(database: string, file: string, start: number, end: number, extension: string): string {
-  return `${segmentBase(database, file, start, end)}.binlog${extension}`;
+export function segmentManifestKey(database: string, file: string, start: number, end: number, merged?: MergedPlace): string {
+  return `${segmentBase(database, file, start, end, merged)}.json`;
 }
 
-const SEGMENT_KEY = /^([^/]+)\/binlog\/([^/]+)\/(\d{12})-(\d{12})\.json$/;
+export function segmentDataKey(database: string, file: string, start: number, end: number, extension: string, merged?: MergedPlace): string {
+  return `${segmentBase(database, file, start, end, merged)}.binlog${extension}`;
+}
 
-/** A segment manifest key; undefined for any other key, and for one whose file part is not a binlog name. */
+const SEGMENT_KEY = /^([^/]+)\/binlog\/([^/]+)\/(\d{12})-(\d{12})(?:\.L([1-9])-(\d{8}T\d{6}Z))?\.json$/;
+/** A segment's data key (any level): group 1 is its base, shared with the manifest key. */
+export const SEGMENT_DATA_KEY = /^(.*\/binlog\/[^/]+\/\d{12}-\d{12}(?:\.L[1-9]-\d{8}T\d{6}Z)?)\.binlog(\.[a-z]+)?$/;
+
+/** A segment manifest key (any level); undefined for any other key, and for one whose file part is not a binlog name. */
 export function parseSegmentKey(key: string): (SegmentRef & { database: string }) | undefined {
   const m = SEGMENT_KEY.exec(key);
   if (!m || !isBinlogName(m[2] as string)) return undefined;
-  return { database: m[1] as string, file: m[2] as string, start: Number(m[3]), end: Number(m[4]), key };
+  const ref: SegmentRef & { database: string } = { database: m[1] as string, file: m[2] as string, start: Number(m[3]), end: Number(m[4]), key };
+  if (m[5] !== undefined) {
+    const window = parseWindowStamp(m[6] as string);
+    if (Number.isNaN(window)) return undefined;
+    ref.level = Number(m[5]);
+    ref.window = window;
+  }
+  return ref;
 }
 
 /** `mysql-bin.000042` → { base: 'mysql-bin', number: 42 }. */
@@ -117,26 +165,48 @@ export function compareFiles(a: string, b: string): number {
 }
 
 export function compareSegments(a: SegmentRef, b: SegmentRef): number {
-  return compareFiles(a.file, b.file) || a.start - b.start || a.end - b.end;
+  return compareFiles(a.file, b.file) || a.start - b.start || a.end - b.end || (a.level ?? 0) - (b.level ?? 0);
+}
+
+/** A listed segment manifest, with when the store last modified it (compaction windows of level 0). */
+export interface ListedSegment extends SegmentRef {
+  modifiedAt: Date;
+}
+
+/** Everything a listing of `<database>/binlog/` holds: every segment manifest (all levels, overlaps kept) and every other key. */
+export interface SegmentListing {
+  segments: ListedSegment[];
+  others: ObjectInfo[];
 }
 
 /**
- * Every committed segment of a database, in binlog order. A key shaped like a segment manifest
- * whose file part is not a binlog name is refused loudly: skipping it would hide a gap, using it
- * would let a name from the bucket reach the filesystem or argv.
+ * Every committed segment of a database at every level, overlaps included, in binlog order. A key
+ * shaped like a segment manifest whose file part is not a binlog name is refused loudly: skipping
+ * it would hide a gap, using it would let a name from the bucket reach the filesystem or argv.
  */
-export async function listSegments(storage: StorageDriver, database: string): Promise<SegmentRef[]> {
-  const refs: SegmentRef[] = [];
-  for await (const object of storage.list(binlogPrefix(database))) {
+export async function listSegmentObjects(storage: StorageDriver, database: string, prefix = binlogPrefix(database)): Promise<SegmentListing> {
+  const segments: ListedSegment[] = [];
+  const others: ObjectInfo[] = [];
+  for await (const object of storage.list(prefix)) {
     const parsed = parseSegmentKey(object.key);
     if (parsed && parsed.database === database) {
-      refs.push({ file: parsed.file, start: parsed.start, end: parsed.end, key: parsed.key });
+      const { database: _, ...ref } = parsed;
+      segments.push({ ...ref, modifiedAt: object.modifiedAt });
       continue;
     }
     const shaped = SEGMENT_KEY.exec(object.key);
     if (shaped && shaped[1] === database) throw new Error(`segment manifest ${object.key} is unreadable: ${describeBadName(shaped[2] as string)}`);
+    others.push(object);
   }
-  return refs.sort(compareSegments);
+  return { segments: segments.sort(compareSegments), others };
+}
+
+/**
+ * The segments a reader uses, in binlog order: one non-overlapping cover of the archive that
+ * prefers the highest compaction level (see cover.ts), so an interrupted compaction never shows.
+ */
+export async function listSegments(storage: StorageDriver, database: string): Promise<SegmentRef[]> {
+  return chooseCover((await listSegmentObjects(storage, database)).segments).cover;
 }
 
 export async function readSegment(storage: StorageDriver, ref: SegmentRef): Promise<SegmentManifest> {
@@ -154,14 +224,16 @@ export async function readSegment(storage: StorageDriver, ref: SegmentRef): Prom
   }
   // The manifest must describe the range its key names: a copied or edited one would splice bytes.
   const m = parsed.data;
-  if (m.file !== ref.file || m.start !== ref.start || m.end !== ref.end) {
-    throw new Error(`segment manifest ${ref.key} is invalid: it describes ${m.file} ${m.start}–${m.end}, its key ${ref.file} ${ref.start}–${ref.end}`);
+  if (m.file !== ref.file || m.start !== ref.start || m.end !== ref.end || (m.level ?? 0) !== (ref.level ?? 0)) {
+    const level = (m.level ?? 0) === (ref.level ?? 0) ? ['', ''] : [` level ${m.level ?? 0}`, ` level ${ref.level ?? 0}`];
+    throw new Error(`segment manifest ${ref.key} is invalid: it describes ${m.file} ${m.start}–${m.end}${level[0]}, its key ${ref.file} ${ref.start}–${ref.end}${level[1]}`);
   }
   return m;
 }
 
 export async function commitSegment(storage: StorageDriver, manifest: SegmentManifest): Promise<void> {
-  const key = segmentManifestKey(manifest.database, manifest.file, manifest.start, manifest.end);
+  const merged = manifest.level && manifest.window ? { level: manifest.level, window: Date.parse(manifest.window) } : undefined;
+  const key = segmentManifestKey(manifest.database, manifest.file, manifest.start, manifest.end, merged);
   await storage.put(key, Readable.from([Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]), { contentType: 'application/json' });
 }
 

@@ -1,5 +1,7 @@
 import { Archive } from '../binlog/archive.ts';
 import { runBinlogCapture } from '../binlog/capture.ts';
+import { withCompaction } from '../binlog/compaction-loop.ts';
+import { compactArchive } from '../binlog/compactor.ts';
 import { listBackups } from '../catalog/catalog.ts';
 import type { DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
@@ -28,8 +30,11 @@ export async function binlogCapture(ctx: CommandContext, options: { database?: s
     targets.map(async (database) => {
       process.stderr.write(`capturing the binlog of ${database.name}…\n`);
       const storage = await ctx.storage(database);
-      await asBinlogWriter({ storage, database: database.name, ttlMs: ctx.config.prune.lock_ttl, log: ctx.logger, signal: ctx.signal }, (signal) =>
-        runBinlogCapture({ config: ctx.config, database, storage, logger: ctx.logger, signal }),
+      const log = ctx.logger.child({ database: database.name, type: 'binlog' });
+      await asBinlogWriter({ storage, database: database.name, ttlMs: ctx.config.prune.lock_ttl, log, signal: ctx.signal }, (signal) =>
+        withCompaction({ storage, database, log, signal }, (compaction) =>
+          runBinlogCapture({ config: ctx.config, database, storage, logger: ctx.logger, signal, onSegment: () => compaction.notify() }),
+        ),
       );
     }),
   );
@@ -75,5 +80,21 @@ export async function binlogList(ctx: CommandContext, options: { database?: stri
     }
     for (const g of s.gaps) out(`gap after ${g.after}, before ${g.before}: ${g.reason}`);
     if (s.completeThroughProblem) out(`complete-through marker not used: ${s.completeThroughProblem}`);
+  }
+}
+
+/**
+ * `agent binlog compact`: one compaction run over each entry's archive (what the capture does on
+ * its own every few minutes), as the archive's one writer: with a capture running elsewhere it
+ * exits 3 (locked), since that capture compacts.
+ */
+export async function binlogCompact(ctx: CommandContext, options: { database?: string[] }): Promise<void> {
+  for (const database of ctx.databases(options.database)) {
+    const storage = await ctx.storage(database);
+    const log = ctx.logger.child({ database: database.name, type: 'binlog' });
+    const result = await asBinlogWriter({ storage, database: database.name, ttlMs: ctx.config.prune.lock_ttl, log, signal: ctx.signal }, (signal) =>
+      compactArchive({ storage, database: database.name, compression: database.compression, log, signal }),
+    );
+    out(`${database.name}: ${result.merged} object${result.merged === 1 ? '' : 's'} merged, ${result.removed} removed${result.nextDueAt ? `; next window closes ${new Date(result.nextDueAt).toISOString()}` : ''}`);
   }
 }

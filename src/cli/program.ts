@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CommandContext, type GlobalOptions } from './context.ts';
-import { binlogCapture, binlogList } from './binlog.ts';
+import { binlogCapture, binlogCompact, binlogList } from './binlog.ts';
 import { configValidate } from './config-validate.ts';
 import { daemon } from './daemon.ts';
 import { demo } from './demo.ts';
@@ -96,6 +96,11 @@ function buildProgram(
     .option('-d, --database <name>', 'only this database entry')
     .option('--json', 'print JSON')
     .action((opts: { database?: string; json?: boolean }) => run((ctx) => binlogList(ctx, opts)));
+  binlog
+    .command('compact')
+    .description('merge small binlog segments into hourly and daily objects now (a running capture does this on its own)')
+    .option('-d, --database <name>', 'database entry (repeatable)', collect)
+    .action((opts: { database?: string[] }) => run((ctx) => binlogCompact(ctx, opts)));
 
   program
     .command('prune')

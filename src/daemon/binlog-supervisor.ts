@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { Archive } from '../binlog/archive.ts';
 import { runBinlogCapture, type CaptureState } from '../binlog/capture.ts';
+import { withCompaction } from '../binlog/compaction-loop.ts';
 import { compareFiles, splitBinlogName, type SegmentManifest } from '../binlog/segments.ts';
 import { listBackups } from '../catalog/catalog.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
@@ -179,13 +180,16 @@ export class BinlogSupervisor {
           // One writer per archive: a second daemon (HA pair) or `agent binlog capture` holding the
           // lease makes this attempt fail as 'locked', logged and retried after RETRY_MS.
           const lease = { storage, database: database.name, ttlMs: config.prune.lock_ttl, log, signal: controller.signal };
-          await asBinlogWriter(lease, (signal) => runBinlogCapture({
+          await asBinlogWriter(lease, (signal) => withCompaction({ storage, database, log, signal }, (compaction) => runBinlogCapture({
             config,
             database,
             storage,
             logger: this.#logger,
             signal,
-            onSegment: (segment) => this.#onSegment(database.name, running, segment),
+            onSegment: (segment) => {
+              compaction.notify();
+              this.#onSegment(database.name, running, segment);
+            },
             onState: (state) => this.#onState(database.name, running, state),
             onComplete: (marker) => {
               view.failure = null;
@@ -197,7 +201,7 @@ export class BinlogSupervisor {
               this.#evaluate(database.name, running);
               this.#emitState(database.name, running);
             },
-          }));
+          })));
         } catch (err) {
           view.connected = false;
           view.disconnectedSince ??= this.#now();

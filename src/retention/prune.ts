@@ -6,7 +6,8 @@ import type { DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import type { ObjectInfo, StorageDriver } from '../storage/driver.ts';
 import { describeStorageError } from '../storage/errors.ts';
-import { binlogPrefix, compareFiles, parseSegmentKey, type SegmentRef } from '../binlog/segments.ts';
+import { chooseCover } from '../binlog/cover.ts';
+import { binlogPrefix, compareFiles, parseSegmentKey, SEGMENT_DATA_KEY, type SegmentRef } from '../binlog/segments.ts';
 import { acquireLock, lockKey } from './lock.ts';
 import { PruneGuard } from '../lease/prune-guard.ts';
 import { catalogUnreadableError, dataUnknownError } from './fail-closed.ts';
@@ -94,7 +95,7 @@ export function findOrphans(objects: readonly ObjectInfo[], database: string, wi
   return objects.filter((o) => {
     if (o.key === lockKey(database)) return false;
     // A binlog segment's data with no segment manifest: an upload cut off before its commit.
-    const segment = /^(.*\/binlog\/[^/]+\/\d{12}-\d{12})\.binlog(\.[a-z]+)?$/.exec(o.key);
+    const segment = SEGMENT_DATA_KEY.exec(o.key);
     if (segment) return o.key.startsWith(`${database}/`) && !keys.has(`${segment[1]}.json`) && o.modifiedAt.getTime() < now.getTime() - graceMs;
     const [db, id, ...rest] = o.key.split('/');
     if (db !== database || !id || rest.length === 0 || !isBackupId(id)) return false;
@@ -133,7 +134,8 @@ export async function planPrune(storage: StorageDriver, database: DatabaseConfig
   });
   return {
     database: database.name,
-    binlog: planBinlogRetention(keep, segments, database.retention.pitrWindow !== undefined),
+    // Counted over the readers' cover: a compaction's leftovers are not segments of their own.
+    binlog: planBinlogRetention(keep, chooseCover(segments).cover, database.retention.pitrWindow !== undefined),
     keep,
     remove,
     families: FAMILIES.map((family) => ({
