@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findBackup, listBackups } from '../catalog/catalog.ts';
+import { findBackup } from '../catalog/catalog.ts';
+import { listBackups } from '../catalog/listing.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import { AgentError } from '../errors.ts';
 import { restoreChain } from '../restore/chain.ts';
@@ -50,7 +51,7 @@ export async function restore(ctx: CommandContext, options: RestoreCliOptions): 
   const source = ctx.database(options.database);
   const storage = await ctx.storage(source);
   const physical = options.datadir !== undefined;
-  const manifest = await findBackup(storage, source.name, options.backup, physical ? ['full', 'incremental'] : ['dump']);
+  const manifest = await findBackup(storage, source.name, options.backup, physical ? ['full', 'incremental'] : ['dump'], await ctx.catalog(source));
   if (options.backup === undefined) {
     process.stderr.write(`Selected the most recent successful backup: ${manifest.id} (${formatTime(manifest.startedAt, ctx.config.timezone)})\n`);
   }
@@ -88,7 +89,7 @@ export async function restore(ctx: CommandContext, options: RestoreCliOptions): 
 async function restoreDatadir(ctx: CommandContext, options: RestoreCliOptions, manifest: Manifest): Promise<void> {
   const source = ctx.database(options.database);
   const storage = await ctx.storage(source);
-  const chain = restoreChain(manifest, (await listBackups(storage, source.name)).backups);
+  const chain = restoreChain(manifest, (await listBackups(storage, source.name, await ctx.catalog(source))).backups);
   const total = chain.reduce((sum, m) => sum + dataObject(m).sizeBytes, 0);
   const started = Date.now();
   const progress = createProgress('restore', total);
@@ -128,7 +129,7 @@ async function restoreToPoint(ctx: CommandContext, options: RestoreCliOptions, t
   const physical = options.datadir !== undefined;
   if (physical && options.target !== undefined) throw new AgentError('usage', '--target and --datadir: a point-in-time restore goes into one or the other');
   const targetEntry = options.target === undefined ? source : ctx.database(options.target, '--target');
-  const [{ backups }, archive] = await Promise.all([listBackups(storage, source.name), Archive.load(storage, source.name)]);
+  const [{ backups }, archive] = await Promise.all([listBackups(storage, source.name, await ctx.catalog(source)), Archive.load(storage, source.name)]);
   const summary = await archive.summarize(backups);
   const base = chooseBase(backups, target, physical ? ['full', 'incremental'] : ['dump']);
   if (!base) {
@@ -191,7 +192,7 @@ async function restoreDatadirToPoint(
   job: { base: Manifest; plan: Awaited<ReturnType<typeof planReplay>>; archive: Archive; target: PitrTarget; storage: StorageDriver; started: number },
 ): Promise<void> {
   const source = ctx.database(options.database);
-  const chain = restoreChain(job.base, (await listBackups(job.storage, source.name)).backups);
+  const chain = restoreChain(job.base, (await listBackups(job.storage, source.name, await ctx.catalog(source))).backups);
   // The binlog is checked before the datadir is touched (the chain is checked by restorePhysical).
   const checked = await verifyReplay(job.storage, job.archive, job.plan, job.target, ctx.signal);
   ctx.logger.info(checked, 'binlog for the replay verified');

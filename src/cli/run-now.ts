@@ -17,7 +17,7 @@ export async function runNow(ctx: CommandContext, options: RunNowOptions): Promi
   const failed = await forEachDatabase(databases, ctx.signal, async (database) => {
     if (!options.json) process.stderr.write(`backing up ${database.name}…\n`);
     const storage = await ctx.storage(database);
-    const manifest = await runBackup({ config: ctx.config, database, storage, trigger: 'manual', logger: ctx.logger, signal: ctx.signal }, options.type ?? 'dump');
+    const manifest = await runBackup({ config: ctx.config, database, storage, trigger: 'manual', logger: ctx.logger, signal: ctx.signal, catalog: await ctx.catalog(database) }, options.type ?? 'dump');
     done.push(manifest);
     if (!options.json) {
       const ms = Date.parse(manifest.completedAt) - Date.parse(manifest.startedAt);

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/run.ts';
-import { listBackups } from '../../src/catalog/catalog.ts';
+import { listBackups } from '../../src/catalog/listing.ts';
 import { MANIFEST_NAME } from '../../src/catalog/keys.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { AgentConfig } from '../../src/config/normalize.ts';

@@ -4,7 +4,9 @@
 import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkData, findBackup, listBackups } from '../../src/catalog/catalog.ts';
+import { checkData } from '../../src/catalog/data-check.ts';
+import { findBackup } from '../../src/catalog/catalog.ts';
+import { listBackups } from '../../src/catalog/listing.ts';
 import { manifestKey } from '../../src/catalog/keys.ts';
 import { AgentError } from '../../src/errors.ts';
 import { LocalDriver } from '../../src/storage/local.ts';

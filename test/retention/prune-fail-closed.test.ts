@@ -6,7 +6,7 @@ import { unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { listBackups } from '../../src/catalog/catalog.ts';
+import { listBackups } from '../../src/catalog/listing.ts';
 import { manifestKey } from '../../src/catalog/keys.ts';
 import type { Manifest } from '../../src/catalog/manifest.ts';
 import { summaryLine } from '../../src/cli/prune.ts';
