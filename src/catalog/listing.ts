@@ -106,7 +106,7 @@ export async function listBackups(storage: StorageDriver, database?: string, opt
   try {
     listed = await listBackupObjects(storage, database);
   } catch (err) {
-    throw new AgentError('storage', `list backups of ${database} in ${storage.location}: ${messageOf(err)}`, { cause: err });
+    throw new AgentError('storage', `list backups in ${storage.location}: ${messageOf(err)}`, { cause: err });
   }
   const objects = new Map(listed.map((o) => [o.key, o]));
   const { cache } = options;

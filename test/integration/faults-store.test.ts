@@ -137,6 +137,6 @@ describe('kill -9 of agent prune mid-removal, on a slow S3 store', () => {
     expect(report?.removed).toEqual(doomed.filter((id) => id !== gone[0]));
     expect(report?.orphansRemoved).toEqual([`source/backups/${gone[0]}/dump.sql.zst`]);
     expect(await consistent(direct)).toEqual({ listed: [keep1, keep2], strays: [] });
-    expect(await readdir(join(dataDir, 'prune', 'backups', 'source'))).toEqual([keep2, keep1].sort());
+    expect(await readdir(join(dataDir, 'prune', 'backups', 'source', 'backups'))).toEqual([keep2, keep1].sort());
   }, 240_000);
 });
