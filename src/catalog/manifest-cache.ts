@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ObjectInfo } from '../storage/driver.ts';
-import { manifestSchema, MANIFEST_VERSION, type Manifest } from './manifest.ts';
+import { MANIFEST_VERSION, type Manifest } from './manifest.ts';
 
 /**
  * A local cache of committed manifests, one file per storage location and database. Manifests
@@ -20,7 +20,20 @@ const CACHE_VERSION = 1;
 interface Entry {
   size: number;
   etag?: string | undefined;
-  manifest: unknown;
+  manifest: Manifest;
+}
+
+/**
+ * The file: a header line (format, version, location, database, SHA-256 of the rest), then the
+ * entries as one JSON object. The checksum, checked on open, stands for validating each of tens of
+ * thousands of manifests again: a file that does not match it is an empty cache.
+ */
+interface Header {
+  format: string;
+  version: number;
+  location: string;
+  database: string;
+  sha256: string;
 }
 
 /** The ETag of a listed object when the driver reports one (the storage contract may add it). */
@@ -45,12 +58,15 @@ export function catalogCacheDir(env: NodeJS.ProcessEnv = process.env): string | 
 export class ManifestCache {
   /** The cache file; undefined keeps the cache in memory only. */
   readonly file: string | undefined;
+  /** Why the cache file could not be read (it then starts empty), for the caller to report. */
+  readonly openError: unknown;
   readonly #entries: Map<string, Entry>;
   #dirty = false;
 
-  private constructor(file: string | undefined, entries: Map<string, Entry>) {
+  private constructor(file: string | undefined, entries: Map<string, Entry>, openError?: unknown) {
     this.file = file;
     this.#entries = entries;
+    this.openError = openError;
   }
 
   /** A cache kept in memory only (tests, or no cache directory). */
@@ -62,26 +78,24 @@ export class ManifestCache {
   static async open(dir: string, location: string, database: string): Promise<ManifestCache> {
     const name = createHash('sha256').update(`${location}\0${database}`).digest('hex').slice(0, 24);
     const file = join(dir, `${name}.json`);
-    return new ManifestCache(file, await readEntries(file, location, database));
+    try {
+      return new ManifestCache(file, await readEntries(file, location, database));
+    } catch (err) {
+      return new ManifestCache(file, new Map(), err);
+    }
   }
 
   get size(): number {
     return this.#entries.size;
   }
 
-  /** The cached manifest of the listed object `info`, if the entry matches it and still parses. */
+  /** The cached manifest of the listed object `info`, if the entry matches it (key, size, and ETag when both have one). */
   lookup(info: ObjectInfo): Manifest | undefined {
     const entry = this.#entries.get(info.key);
     if (!entry || entry.size !== info.size) return undefined;
     const etag = etagOf(info);
     if (entry.etag !== undefined && etag !== undefined && entry.etag !== etag) return undefined;
-    const parsed = manifestSchema.safeParse(entry.manifest);
-    if (!parsed.success) {
-      this.#entries.delete(info.key);
-      this.#dirty = true;
-      return undefined;
-    }
-    return parsed.data;
+    return entry.manifest;
   }
 
   /** Records the manifest read from the listed object `info`. */
@@ -111,9 +125,10 @@ export class ManifestCache {
     const dir = join(this.file, '..');
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const temp = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
-    const body = { format: CACHE_FORMAT, version: CACHE_VERSION, location, database, entries: Object.fromEntries(this.#entries) };
+    const entries = JSON.stringify(Object.fromEntries(this.#entries));
+    const header: Header = { format: CACHE_FORMAT, version: CACHE_VERSION, location, database, sha256: sha256(entries) };
     try {
-      await writeFile(temp, JSON.stringify(body), { mode: 0o600 });
+      await writeFile(temp, `${JSON.stringify(header)}\n${entries}`, { mode: 0o600 });
       await rename(temp, this.file);
     } catch (err) {
       await rm(temp, { force: true });
@@ -123,19 +138,26 @@ export class ManifestCache {
   }
 }
 
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** The entries of a cache file; empty when it is missing, of another format or place, or does not match its checksum. */
 async function readEntries(file: string, location: string, database: string): Promise<Map<string, Entry>> {
-  let json: unknown;
+  let text: string;
   try {
-    json = JSON.parse(await readFile(file, 'utf8'));
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+    throw err;
+  }
+  const newline = text.indexOf('\n');
+  const entries = text.slice(newline + 1);
+  let header: Partial<Header> | null;
+  try {
+    header = JSON.parse(text.slice(0, newline)) as Partial<Header> | null;
   } catch {
-    return new Map(); // missing or corrupt: an empty cache, refilled from the store
+    return new Map(); // not ours, or damaged: an empty cache, refilled from the store
   }
-  const body = json as { format?: unknown; version?: unknown; location?: unknown; database?: unknown; entries?: unknown } | null;
-  if (body?.format !== CACHE_FORMAT || body.version !== CACHE_VERSION || body.location !== location || body.database !== database) return new Map();
-  if (typeof body.entries !== 'object' || body.entries === null) return new Map();
-  const entries = new Map<string, Entry>();
-  for (const [key, value] of Object.entries(body.entries as Record<string, Entry>)) {
-    if (typeof value === 'object' && value !== null && typeof value.size === 'number') entries.set(key, value);
-  }
-  return entries;
+  if (newline < 0 || header?.format !== CACHE_FORMAT || header.version !== CACHE_VERSION || header.location !== location || header.database !== database) return new Map();
+  if (header.sha256 !== sha256(entries)) return new Map();
+  return new Map(Object.entries(JSON.parse(entries) as Record<string, Entry>));
 }

@@ -92,6 +92,8 @@ export class CommandContext {
       const location = (await this.storage(database)).location;
       cache = this.#cacheDir ? ManifestCache.open(this.#cacheDir, location, database.name) : Promise.resolve(ManifestCache.memory());
       this.#caches.set(id, cache);
+      const { openError, file } = await cache;
+      if (openError !== undefined) this.logger.warn({ database: database.name, file, error: (openError as Error).message }, 'could not read the manifest cache; reading the manifests from the store');
     }
     const log = this.logger;
     return {

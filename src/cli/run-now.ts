@@ -1,3 +1,4 @@
+import { backupPrefix } from '../catalog/keys.ts';
 import { runBackup } from '../backup/run.ts';
 import type { BackupType, Manifest } from '../catalog/manifest.ts';
 import { formatBytes, formatDuration } from '../ui/format.ts';
@@ -25,7 +26,7 @@ export async function runNow(ctx: CommandContext, options: RunNowOptions): Promi
       out(
         `${database.name}: ${manifest.type} backup ${manifest.id} completed in ${formatDuration(ms)}, ` +
           `${formatBytes(manifest.sizeBytes)} (${formatBytes(manifest.rawSizeBytes)} ${what}, ${manifest.compression.algorithm}) ` +
-          `→ ${storage.location}/${database.name}/${manifest.id}/`,
+          `→ ${storage.location}/${backupPrefix(manifest.database, manifest.id, manifest.version)}`,
       );
     }
   });
