@@ -68,8 +68,8 @@ describe.each(fixtures)('a large catalog (%s)', (_name, make) => {
     const n = catalog.backups;
     const cacheDir = await mkdtemp(join(await testDir('manifest-cache'), 'c-'));
     const storage = new CountingDriver(real);
-    // The backups folder holds a manifest and a data object per backup; the legacy probe of `big/` stops at its first key.
-    const listPages = 1 + pages(2 * n);
+    // One listing of `big/`: a manifest and a data object per backup, then the first binlog key ends it.
+    const listPages = pages(2 * n + 1);
 
     const cold = await listBackups(storage, 'big', { cache: await ManifestCache.open(cacheDir, real.location, 'big') });
     expect(cold.backups).toHaveLength(n);
@@ -92,7 +92,7 @@ describe.each(fixtures)('a large catalog (%s)', (_name, make) => {
       storage.reset();
       const after = await listBackups(storage, 'big', { cache: await ManifestCache.open(cacheDir, real.location, 'big') });
       expect(after.backups).toHaveLength(n + 1);
-      expect(Object.fromEntries(storage.calls)).toEqual({ list: 1 + pages(2 * (n + 1)), get: 1 });
+      expect(Object.fromEntries(storage.calls)).toEqual({ list: pages(2 * (n + 1) + 1), get: 1 });
     }
   });
 
@@ -102,8 +102,8 @@ describe.each(fixtures)('a large catalog (%s)', (_name, make) => {
     const cache = await ManifestCache.open(await testDir('manifest-cache-prune'), real.location, 'big');
     const storage = new CountingDriver(real);
     const options = { timeZone: 'UTC', orphanGraceMs: 3_600_000, lockTtlMs: 60_000, dryRun: true, logger, cache };
-    // Leases (1 page), the legacy probe (1), the backups folder, the binlog archive.
-    const listPages = 1 + 1 + pages(2 * n) + pages(catalog.binlogKeys);
+    // Leases (1 page), the backup folders (up to the first binlog key), the binlog archive.
+    const listPages = 1 + pages(2 * n + 1) + pages(catalog.binlogKeys);
 
     const cold = await prune(storage, database(), options);
     expect(cold.outcome).toBeUndefined();

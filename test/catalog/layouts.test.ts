@@ -73,7 +73,7 @@ describe.each(stores)('a store written in the legacy layout (%s)', (_name, open)
     const listing = await listBackups(storage, 'shop');
     expect(listing.unreadable).toEqual([]);
     expect(listing.backups.map((b) => b.id).sort()).toEqual([full, inc, ...dumps].map((b) => b.id).sort());
-    // 12 legacy keys, then the first key past them ends the walk: no binlog key is read.
+    // 12 legacy keys, then the first key past the backup folders (a binlog key) ends the listing.
     expect(storage.listedKeys).toBe(12 + 1);
     expect(storage.calls.get('get')).toBe(6);
     // Data presence from the listing: not one stat.

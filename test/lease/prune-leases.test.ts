@@ -104,12 +104,16 @@ describe('prune and running backups', () => {
     let listings = 0;
     /**
      * A double around the real store: the backup's manifest commit lands right after prune's
-     * listing of the backups folder (from which it reads the manifests and finds orphans).
+     * listing of the backup folders (from which it reads the manifests and finds orphans), which
+     * ends early (at the first key past them) or not.
      */
     class CommitsAfterListing extends ForwardingDriver {
       override async *list(prefix: string) {
-        yield* real.list(prefix);
-        if (prefix === 'shop/backups/' && ++listings === 1) await commitManifest(real, finishing);
+        try {
+          yield* real.list(prefix);
+        } finally {
+          if (prefix === 'shop/' && ++listings === 1) await commitManifest(real, finishing);
+        }
       }
     }
     const committing = new CommitsAfterListing(real);
