@@ -4,7 +4,7 @@
  * a file already. Read-only: nothing here writes.
  */
 import { withConnection } from '../capture/server.ts';
-import { listBackups } from '../catalog/listing.ts';
+import { listBackups } from '../catalog/catalog.ts';
 import type { DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';

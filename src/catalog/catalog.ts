@@ -5,6 +5,9 @@ import { CURRENT_LAYOUT_VERSION, LEGACY_LAYOUT_VERSION, manifestKey } from './ke
 import { listBackups, readManifestAt, type ListOptions } from './listing.ts';
 import { serializeManifest, type Manifest } from './manifest.ts';
 
+/** Kept here too for callers outside the catalog that import it from this module (src/binlog). */
+export { listBackups } from './listing.ts';
+
 /**
  * The catalog is the set of manifests in a storage: nothing else is stored about backups, so any
  * tool that can list a bucket and read JSON can read it (docs/FORMAT.md).
