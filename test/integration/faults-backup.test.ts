@@ -151,7 +151,7 @@ describe.each(['local', 's3'] as const)('kill -9 of agent run-now mid-upload, %s
     expect(report?.orphansRemoved).toEqual([]);
     if (kind === 'local') {
       // The temp file, then the backup's directory it leaves empty.
-      expect(report?.uploadsAborted).toEqual([...leftover, `${leftover[0]?.split('/').slice(0, 2).join('/')}/`]);
+      expect(report?.uploadsAborted).toEqual([...leftover, `${leftover[0]?.split('/').slice(0, 3).join('/')}/`]);
     } else {
       // s3rver answers ListMultipartUploads with 405: prune says so and goes on; the parts stay.
       expect(report?.uploadsAborted).toEqual([]);
