@@ -1,8 +1,8 @@
 import { PassThrough, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { databasePrefix, manifestKey } from '../catalog/keys.ts';
-import { commitManifest } from '../catalog/catalog.ts';
+import { commitManifest, manifestKeyOf } from '../catalog/catalog.ts';
+import { leasePrefix } from '../lease/leases.ts';
 import { hostname } from 'node:os';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, serializeManifest, type Manifest } from '../catalog/manifest.ts';
 import type { ServerInfo } from '../capture/server.ts';
@@ -58,7 +58,8 @@ export interface CapturedStream {
  */
 export async function checkStorage(storage: StorageDriver, database: string): Promise<void> {
   try {
-    for await (const _ of storage.list(databasePrefix(database))) break;
+    // The leases folder: a listing the store must answer, that walks a handful of keys, not the archive.
+    for await (const _ of storage.list(leasePrefix(database))) break;
   } catch (err) {
     throw new AgentError('storage', `reach storage ${storage.location} of database ${database}: ${describeStorageError(err)}`, {
       ...storageHintOption(err),
@@ -177,7 +178,7 @@ export async function commitOrRemove(storage: StorageDriver, manifest: Manifest,
   const what = `commit manifest of backup ${manifest.id} to ${storage.location}: ${describeStorageError(writeError)}`;
   let stored: 'same' | 'absent' | 'different';
   try {
-    const back = await storage.getVersioned(manifestKey(manifest.database, manifest.id));
+    const back = await storage.getVersioned(manifestKeyOf(manifest));
     stored = back === undefined ? 'absent' : back.data.equals(Buffer.from(serializeManifest(manifest))) ? 'same' : 'different';
   } catch (readError) {
     throw new AgentError('storage', `${what}; reading it back failed too (${describeStorageError(readError)}), so the data is kept`, {

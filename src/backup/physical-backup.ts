@@ -1,8 +1,9 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listBackups } from '../catalog/catalog.ts';
-import { manifestKey, newBackupId, physicalKey } from '../catalog/keys.ts';
+import { listBackups } from '../catalog/listing.ts';
+import { manifestKeyOf } from '../catalog/catalog.ts';
+import { newBackupId, physicalKey } from '../catalog/keys.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import { withDefaultsFile } from '../capture/defaults-file.ts';
 import { buildPhysicalArgs, parseBinlogPos, parseCheckpoints, parseReplicaPosition, planPhysical } from '../capture/physical.ts';
@@ -79,11 +80,12 @@ interface PhysicalRun {
   requested: 'full' | 'incremental';
 }
 
-async function parentStillThere(storage: StorageDriver, database: string, parent: string): Promise<boolean> {
+/** Whether the parent's manifest is still where it was listed (its own layout: a chain may span both). */
+async function parentStillThere(storage: StorageDriver, parent: Manifest): Promise<boolean> {
   try {
-    return (await storage.stat(manifestKey(database, parent))) !== undefined;
+    return (await storage.stat(manifestKeyOf(parent))) !== undefined;
   } catch (err) {
-    throw new AgentError('storage', `check the parent backup ${parent} of ${database} in ${storage.location}: ${describeStorageError(err)}`, { cause: err });
+    throw new AgentError('storage', `check the parent backup ${parent.id} of ${parent.database} in ${storage.location}: ${describeStorageError(err)}`, { cause: err });
   }
 }
 
@@ -91,11 +93,11 @@ async function takePhysical(ctx: BackupContext, run: PhysicalRun): Promise<Manif
   const { database, storage } = ctx;
   const now = ctx.now ?? (() => new Date());
   const { id, startedAt, server, datadir, tool, lease, requested } = run;
-  const { backups } = await listBackups(storage, database.name);
+  const { backups } = await listBackups(storage, database.name, ctx.catalog);
   let plan = planPhysical(requested, backups, server, database.physical.max_chain_length);
   if (plan.type === 'incremental') {
     await lease.name('incremental', plan.parent.id);
-    if (!(await parentStillThere(storage, database.name, plan.parent.id))) {
+    if (!(await parentStillThere(storage, plan.parent))) {
       plan = { type: 'full', reason: `its base ${plan.parent.id} was removed by prune meanwhile` };
     }
   }
@@ -109,7 +111,7 @@ async function takePhysical(ctx: BackupContext, run: PhysicalRun): Promise<Manif
   const signal = ctx.signal ? AbortSignal.any([ctx.signal, lease.signal]) : lease.signal;
   const confirm = async () => {
     await lease.confirm();
-    if (parent && !(await parentStillThere(storage, database.name, parent.id))) {
+    if (parent && !(await parentStillThere(storage, parent))) {
       throw new AgentError('storage', `its base backup ${parent.id} was removed while it ran`, { hint: 'take a full backup (--type full), or keep more backups in retention' });
     }
   };

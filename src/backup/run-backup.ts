@@ -9,6 +9,7 @@ import { locateTool } from '../capture/tools.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError } from '../errors.ts';
 import { compressionExtension } from '../pipeline/compress.ts';
+import type { ListOptions } from '../catalog/listing.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { takeBackupLease } from './backup-lease.ts';
 import { buildManifest, captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
@@ -22,6 +23,8 @@ export interface BackupContext {
   logger: Logger;
   signal?: AbortSignal;
   now?: () => Date;
+  /** How to read the catalog (an incremental's parent): the manifest cache, when there is one. */
+  catalog?: ListOptions;
 }
 
 async function resolveSchemas(database: DatabaseConfig, found: () => Promise<string[]>): Promise<string[]> {

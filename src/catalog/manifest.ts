@@ -9,7 +9,13 @@ import { BACKUP_TYPES } from '../domain/backup.ts';
 export const MANIFEST_FORMAT = 'backup-agent/manifest';
 
 export { BACKUP_TYPES, type BackupType } from '../domain/backup.ts';
-export const MANIFEST_VERSION = 1;
+/**
+ * The newest manifest format version, the one this agent writes. Version 2 changed no field: it
+ * says the backup lives in the `<database>/backups/<id>/` layout (keys.ts); version 1 manifests
+ * (under `<database>/<id>/`) are still read. The version a manifest carries is its layout.
+ */
+export const MANIFEST_VERSION = 2;
+export const MANIFEST_VERSIONS = [1, 2] as const;
 
 const objectSchema = z.object({
   /** Key relative to the storage root/prefix. */
@@ -59,7 +65,7 @@ const binlogSchema = z.object({
 
 export const manifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
-  version: z.literal(MANIFEST_VERSION),
+  version: z.union([z.literal(1), z.literal(2)]),
   id: z.string(),
   database: z.string(),
   type: z.enum(BACKUP_TYPES),

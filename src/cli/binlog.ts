@@ -2,7 +2,7 @@ import { Archive } from '../binlog/archive.ts';
 import { runBinlogCapture } from '../binlog/capture.ts';
 import { withCompaction } from '../binlog/compaction-loop.ts';
 import { compactArchive } from '../binlog/compactor.ts';
-import { listBackups } from '../catalog/catalog.ts';
+import { listBackups } from '../catalog/listing.ts';
 import type { DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { asBinlogWriter } from '../lease/binlog-writer.ts';
@@ -56,7 +56,7 @@ export async function binlogList(ctx: CommandContext, options: { database?: stri
   const summaries = [];
   for (const database of databases) {
     const storage = await ctx.storage(database);
-    const [archive, { backups }] = await Promise.all([Archive.load(storage, database.name), listBackups(storage, database.name)]);
+    const [archive, { backups }] = await Promise.all([Archive.load(storage, database.name), listBackups(storage, database.name, await ctx.catalog(database))]);
     summaries.push({ database: database.name, ...(await archive.summarize(backups)) });
   }
   if (options.json) {

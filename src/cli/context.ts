@@ -3,6 +3,8 @@ import { loadConfig, resolveConfigPath } from '../config/load.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, usageError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
+import { catalogCacheDir, ManifestCache } from '../catalog/manifest-cache.ts';
+import type { ListOptions } from '../catalog/listing.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { describeStorageError } from '../storage/errors.ts';
 import { openStorage, storageIdentity } from '../storage/open.ts';
@@ -21,8 +23,11 @@ export class CommandContext {
   /** Aborted by SIGINT/SIGTERM: the running operation stops its tools and cleans up. */
   readonly signal: AbortSignal;
   readonly #drivers = new Map<string, StorageDriver>();
+  readonly #caches = new Map<string, Promise<ManifestCache>>();
+  readonly #cacheDir: string | undefined;
 
-  constructor(config: AgentConfig, logger: Logger, signal: AbortSignal = new AbortController().signal, configPath = '') {
+  constructor(config: AgentConfig, logger: Logger, signal: AbortSignal = new AbortController().signal, configPath = '', env: NodeJS.ProcessEnv = process.env) {
+    this.#cacheDir = catalogCacheDir(env);
     this.config = config;
     this.configPath = configPath;
     this.logger = logger;
@@ -32,7 +37,7 @@ export class CommandContext {
   static load(options: GlobalOptions, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env): CommandContext {
     const path = resolveConfigPath(options.config, env);
     const config = loadConfig(path, env);
-    return new CommandContext(config, createLogger(options.logLevel ?? 'warn', 2), signal, path);
+    return new CommandContext(config, createLogger(options.logLevel ?? 'warn', 2), signal, path, env);
   }
 
   /** The database entry called `name`; a usage error listing the known ones otherwise. */
@@ -79,6 +84,27 @@ export class CommandContext {
       this.#drivers.set(id, driver);
     }
     return driver;
+  }
+
+  /**
+   * How catalog listings of `database` read manifests: through the local manifest cache of its
+   * storage (one per storage and database, shared by every command of this process).
+   */
+  async catalog(database: DatabaseConfig): Promise<ListOptions> {
+    const id = `${storageIdentity(database.storage)}\0${database.name}`;
+    let cache = this.#caches.get(id);
+    if (!cache) {
+      const location = (await this.storage(database)).location;
+      cache = this.#cacheDir ? ManifestCache.open(this.#cacheDir, location, database.name) : Promise.resolve(ManifestCache.memory());
+      this.#caches.set(id, cache);
+      const { openError, file } = await cache;
+      if (openError !== undefined) this.logger.warn({ database: database.name, file, error: (openError as Error).message }, 'could not read the manifest cache; reading the manifests from the store');
+    }
+    const log = this.logger;
+    return {
+      cache: await cache,
+      onCacheError: (err) => log.warn({ database: database.name, error: (err as Error).message }, 'could not write the manifest cache; the next listing reads the manifests again'),
+    };
   }
 
   async close(): Promise<void> {

@@ -15,7 +15,7 @@ export interface DownloadOptions {
 export async function download(ctx: CommandContext, options: DownloadOptions): Promise<void> {
   const database = ctx.singleDatabase(options.database);
   const storage = await ctx.storage(database);
-  const manifest = await findBackup(storage, database.name, options.backup);
+  const manifest = await findBackup(storage, database.name, options.backup, undefined, await ctx.catalog(database));
   if (options.backup === undefined) {
     process.stderr.write(
       `Selected the most recent successful backup: ${manifest.id} (${formatTime(manifest.startedAt, ctx.config.timezone)})\n`,

@@ -1,6 +1,8 @@
 import type { Manifest } from '../catalog/manifest.ts';
-import { checkData, compareNewestFirst, listBackups, type DataState, type UnreadableBackup } from '../catalog/catalog.ts';
+import { checkData, type DataState } from '../catalog/data-check.ts';
+import { compareNewestFirst, listBackups, type UnreadableBackup } from '../catalog/listing.ts';
 import { Archive } from '../binlog/archive.ts';
+import { backupPrefix } from '../catalog/keys.ts';
 import { AgentError } from '../errors.ts';
 import { formatBytes, formatTime, renderTable } from '../ui/format.ts';
 import { out, type CommandContext } from './context.ts';
@@ -35,7 +37,7 @@ export function listEntry(manifest: Manifest, location: string, data?: DataState
     schemas: manifest.schemas,
     binlog: manifest.binlog,
     parent: manifest.physical?.parent ?? null,
-    location: `${location}/${manifest.database}/${manifest.id}/`,
+    location: `${location}/${backupPrefix(manifest.database, manifest.id, manifest.version)}`,
   };
 }
 
@@ -47,9 +49,9 @@ export async function list(ctx: CommandContext, options: ListOptions): Promise<v
   const archives: string[] = [];
   for (const database of databases) {
     const storage = await ctx.storage(database);
-    const listing = await listBackups(storage, database.name);
-    // One stat per data object: a backup whose data is gone must not look restorable.
-    const data = await checkData(storage, listing.backups);
+    const listing = await listBackups(storage, database.name, await ctx.catalog(database));
+    // Judged from the listing (a stat only for what it did not show): a backup whose data is gone must not look restorable.
+    const data = await checkData(storage, listing.backups, listing.objects);
     rows.push(...listing.backups.map((manifest) => ({ manifest, location: storage.location, data: data.get(manifest.id) })));
     unreadable.push(...listing.unreadable);
     if (database.binlog.enabled && !options.json) {

@@ -52,6 +52,7 @@ export async function prune(ctx: CommandContext, options: PruneCliOptions): Prom
       dryRun,
       logger: ctx.logger,
       signal: ctx.signal,
+      cache: (await ctx.catalog(database)).cache,
     });
     reports.push(pruneReport(plan, outcome, dryRun));
     if (!options.json) printPlan(plan, outcome, dryRun, ctx.config.timezone);

@@ -59,6 +59,7 @@ export async function restore(ctx: CommandContext, options: RestoreCliOptions): 
         storage,
         logger: ctx.logger,
         signal: ctx.signal,
+        catalog: await ctx.catalog(source),
         on: {
           selected: (base, from) => process.stderr.write(`${selectedLine(base, from, ctx.config.timezone)}\n`),
           progress: (bytes, total) => (progress ??= createProgress('restore', total)).update(bytes),

@@ -1,3 +1,4 @@
+import { backupPrefix } from '../catalog/keys.ts';
 import { runBackup } from '../backup/run.ts';
 import type { BackupType, Manifest } from '../catalog/manifest.ts';
 import { formatBytes, formatDuration } from '../ui/format.ts';
@@ -17,7 +18,7 @@ export async function runNow(ctx: CommandContext, options: RunNowOptions): Promi
   const failed = await forEachDatabase(databases, ctx.signal, async (database) => {
     if (!options.json) process.stderr.write(`backing up ${database.name}…\n`);
     const storage = await ctx.storage(database);
-    const manifest = await runBackup({ config: ctx.config, database, storage, trigger: 'manual', logger: ctx.logger, signal: ctx.signal }, options.type ?? 'dump');
+    const manifest = await runBackup({ config: ctx.config, database, storage, trigger: 'manual', logger: ctx.logger, signal: ctx.signal, catalog: await ctx.catalog(database) }, options.type ?? 'dump');
     done.push(manifest);
     if (!options.json) {
       const ms = Date.parse(manifest.completedAt) - Date.parse(manifest.startedAt);
@@ -25,7 +26,7 @@ export async function runNow(ctx: CommandContext, options: RunNowOptions): Promi
       out(
         `${database.name}: ${manifest.type} backup ${manifest.id} completed in ${formatDuration(ms)}, ` +
           `${formatBytes(manifest.sizeBytes)} (${formatBytes(manifest.rawSizeBytes)} ${what}, ${manifest.compression.algorithm}) ` +
-          `→ ${storage.location}/${database.name}/${manifest.id}/`,
+          `→ ${storage.location}/${backupPrefix(manifest.database, manifest.id, manifest.version)}`,
       );
     }
   });

@@ -1,4 +1,4 @@
-import { listBackups } from '../catalog/catalog.ts';
+import { listBackups } from '../catalog/listing.ts';
 import { Archive } from '../binlog/archive.ts';
 import type { BinlogStatus } from '../daemon/binlog-supervisor.ts';
 import type { JobStatus } from '../daemon/status-board.ts';
@@ -34,7 +34,7 @@ async function offlineStatus(ctx: CommandContext, now: Date): Promise<JobStatus[
     let backups: Awaited<ReturnType<typeof listBackups>>['backups'] = [];
     let error: string | undefined;
     try {
-      backups = (await listBackups(await ctx.storage(database), database.name)).backups;
+      backups = (await listBackups(await ctx.storage(database), database.name, await ctx.catalog(database))).backups;
     } catch (err) {
       error = messageOf(err);
     }
@@ -77,7 +77,7 @@ async function offlineBinlog(ctx: CommandContext): Promise<Record<string, Binlog
     };
     try {
       const storage = await ctx.storage(database);
-      const [archive, { backups }] = await Promise.all([Archive.load(storage, database.name), listBackups(storage, database.name)]);
+      const [archive, { backups }] = await Promise.all([Archive.load(storage, database.name), listBackups(storage, database.name, await ctx.catalog(database))]);
       const summary = await archive.summarize(backups);
       status.segments = summary.segments;
       status.lastEventAt = summary.runs.at(-1)?.to.at ?? null;

@@ -3,7 +3,7 @@ import { Archive } from '../binlog/archive.ts';
 import { runBinlogCapture, type CaptureState } from '../binlog/capture.ts';
 import { withCompaction } from '../binlog/compaction-loop.ts';
 import { compareFiles, splitBinlogName, type SegmentManifest } from '../binlog/segments.ts';
-import { listBackups } from '../catalog/catalog.ts';
+import { listBackups, type ListOptions } from '../catalog/listing.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { asBinlogWriter } from '../lease/binlog-writer.ts';
@@ -66,10 +66,19 @@ export class BinlogSupervisor {
   readonly #bus: DaemonEventBus;
   readonly #logger: Logger;
   readonly #storage: (database: DatabaseConfig) => Promise<StorageDriver>;
+  readonly #catalog: (database: DatabaseConfig) => Promise<ListOptions>;
   readonly #now: () => Date;
   #ticker: NodeJS.Timeout | undefined;
 
-  constructor(options: { bus: DaemonEventBus; logger: Logger; storage: (database: DatabaseConfig) => Promise<StorageDriver>; now?: () => Date }) {
+  constructor(options: {
+    bus: DaemonEventBus;
+    logger: Logger;
+    storage: (database: DatabaseConfig) => Promise<StorageDriver>;
+    /** How to read the catalog (the daemon's manifest cache: a refresh then fetches only new manifests). */
+    catalog?: (database: DatabaseConfig) => Promise<ListOptions>;
+    now?: () => Date;
+  }) {
+    this.#catalog = options.catalog ?? (() => Promise.resolve({}));
     this.#bus = options.bus;
     this.#logger = options.logger;
     this.#storage = options.storage;
@@ -269,7 +278,7 @@ export class BinlogSupervisor {
     running.refreshedAt = Date.now();
     try {
       const storage = await this.#storage(running.database);
-      const [archive, { backups }] = await Promise.all([Archive.load(storage, name), listBackups(storage, name)]);
+      const [archive, { backups }] = await Promise.all([Archive.load(storage, name), listBackups(storage, name, await this.#catalog(running.database))]);
       const summary = await archive.summarize(backups);
       running.view.lastRecoverableAt = summary.lastRecoverableAt;
       running.view.completeThrough = summary.completeThrough?.through ?? running.view.completeThrough;

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
-import { listBackups } from '../catalog/catalog.ts';
+import { listBackups } from '../catalog/listing.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import { CommandContext } from '../cli/context.ts';
 import { loadConfig } from '../config/load.ts';
@@ -53,6 +53,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     logger,
     config: () => config,
     storage: (database) => context.storage(database),
+    catalog: (database) => context.catalog(database),
     maxConcurrent: () => config.daemon.max_concurrent_jobs,
   });
   const scheduler = new Scheduler({
@@ -60,7 +61,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     logger,
     onDue: (job) => void runner.run(job.database, job.schedule.type, 'periodic'),
   });
-  const binlog = new BinlogSupervisor({ bus, logger, storage: (database) => context.storage(database) });
+  const binlog = new BinlogSupervisor({ bus, logger, storage: (database) => context.storage(database), catalog: (database) => context.catalog(database) });
   const applyBinlog = (next: AgentConfig): void => {
     binlog.apply(next).catch((err: unknown) => {
       logger.error({ error: messageOf(err) }, 'cannot start the binlog captures');
@@ -81,6 +82,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
           lockTtlMs: config.prune.lock_ttl,
           dryRun: false,
           logger,
+          cache: (await context.catalog(database)).cache,
         });
         logger.info({ database: name, why, removed: outcome?.removed.length ?? 0, orphansRemoved: outcome?.orphansRemoved.length ?? 0 }, 'prune completed');
         bus.emit('prune:success', { database: name, why, at: new Date(), removed: outcome?.removed.length ?? 0 });
@@ -220,7 +222,7 @@ async function catchUp(
   for (const database of config.databases) {
     let backups;
     try {
-      backups = (await listBackups(await context.storage(database), database.name)).backups;
+      backups = (await listBackups(await context.storage(database), database.name, await context.catalog(database))).backups;
     } catch (err) {
       logger.error({ database: database.name, error: messageOf(err) }, 'cannot read the catalog at start-up');
       bus.emit('daemon:problem', { database: database.name, what: 'read catalog at start-up', message: brief(messageOf(err)) });

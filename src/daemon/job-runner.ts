@@ -3,6 +3,7 @@ import { runBackup } from '../backup/run.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
+import type { ListOptions } from '../catalog/listing.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { brief } from './brief.ts';
 import type { BackupType, DaemonEventBus, Trigger } from './events.ts';
@@ -13,6 +14,8 @@ export interface JobRunnerDeps {
   /** The current configuration (it changes on reload; running jobs keep the one they started with). */
   config: () => AgentConfig;
   storage: (database: DatabaseConfig) => Promise<StorageDriver>;
+  /** How a job reads the catalog (the daemon's manifest cache). */
+  catalog?: (database: DatabaseConfig) => Promise<ListOptions>;
   maxConcurrent: () => number;
   now?: () => Date;
 }
@@ -104,7 +107,8 @@ export class JobRunner {
       const database = config.databases.find((d) => d.name === name);
       if (!database) throw new AgentError('config', `database entry ${name} is no longer in the configuration`);
       const storage = await this.#deps.storage(database);
-      const manifest = await runBackup({ config, database, storage, trigger, logger: this.#deps.logger, signal }, type);
+      const catalog = await this.#deps.catalog?.(database);
+      const manifest = await runBackup({ config, database, storage, trigger, logger: this.#deps.logger, signal, ...(catalog ? { catalog } : {}) }, type);
       this.#deps.bus.emit('job:success', { database: name, type, trigger, manifest, durationMs: now().getTime() - startedAt.getTime() });
       return { status: 'succeeded', manifest };
     } catch (error) {

@@ -1,4 +1,4 @@
-import { isBackupId } from '../catalog/keys.ts';
+import { isBackupId, parseBackupKey } from '../catalog/keys.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { describeStorageError } from '../storage/errors.ts';
@@ -111,6 +111,8 @@ export function isProtectedKey(protection: LeaseProtection, database: string, ke
   if (key.startsWith(leasePrefix(database))) return true;
   const [db, second] = key.split('/');
   if (db !== database || !second) return false;
-  if (protection.running.has(second)) return true;
+  // A running backup's folder, in either layout (catalog/keys.ts).
+  const backup = parseBackupKey(key);
+  if (backup && protection.running.has(backup.id)) return true;
   return second === 'binlog' && protection.binlogWriterSince !== undefined && startedAt.getTime() >= protection.binlogWriterSince.getTime();
 }

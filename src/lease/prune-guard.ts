@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { commitManifest } from '../catalog/catalog.ts';
-import { isBackupId, manifestKey } from '../catalog/keys.ts';
+import { manifestKey, parseBackupKey } from '../catalog/keys.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import { AgentError } from '../errors.ts';
 import type { ObjectInfo, StorageDriver } from '../storage/driver.ts';
@@ -60,8 +60,8 @@ export class PruneGuard {
   /** Right before deleting an orphan: leases first, then the manifest (see the class comment). */
   async mayDeleteOrphan(orphan: ObjectInfo): Promise<boolean> {
     if (isProtectedKey(await this.#reread(), this.#database, orphan.key, orphan.modifiedAt)) return false;
-    const [, id] = orphan.key.split('/');
-    const committed = id && isBackupId(id) ? manifestKey(this.#database, id) : segmentManifestOf(orphan.key);
+    const backup = parseBackupKey(orphan.key);
+    const committed = backup ? manifestKey(this.#database, backup.id, backup.layout) : segmentManifestOf(orphan.key);
     if (!committed) return true;
     try {
       return (await this.#storage.stat(committed)) === undefined;

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Archive } from '../binlog/archive.ts';
-import { listBackups } from '../catalog/catalog.ts';
+import { listBackups } from '../catalog/listing.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import { AgentError } from '../errors.ts';
 import { startSandbox } from '../sandbox/mariadb-sandbox.ts';
@@ -23,7 +23,7 @@ import { verifyDatadir } from './verify-datadir.ts';
 export async function restoreToPoint(request: RestoreRequest, target: PitrTarget, env: RestoreEnv): Promise<RestoreOutcome> {
   const { source, destination } = request;
   const physical = destination.kind === 'datadir';
-  const [{ backups }, archive] = await Promise.all([listBackups(env.storage, source.name), Archive.load(env.storage, source.name)]);
+  const [{ backups }, archive] = await Promise.all([listBackups(env.storage, source.name, env.catalog), Archive.load(env.storage, source.name)]);
   const summary = await archive.summarize(backups);
   const base = chooseBase(backups, target, physical ? ['full', 'incremental'] : ['dump']);
   if (!base) {

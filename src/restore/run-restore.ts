@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { findBackup, listBackups } from '../catalog/catalog.ts';
+import { findBackup } from '../catalog/catalog.ts';
+import { listBackups, type ListOptions } from '../catalog/listing.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError } from '../errors.ts';
@@ -63,6 +64,8 @@ export interface RestoreEnv {
   logger: Logger;
   signal?: AbortSignal | undefined;
   on?: RestoreListener;
+  /** How the catalog is read (the manifest cache), when the caller keeps one. */
+  catalog?: ListOptions;
 }
 
 export interface RestoreOutcome {
@@ -90,7 +93,7 @@ export async function runRestore(request: RestoreRequest, env: RestoreEnv): Prom
   }
   const { source, destination } = request;
   const physical = destination.kind === 'datadir';
-  const manifest = await findBackup(env.storage, source.name, request.backup, physical ? ['full', 'incremental'] : ['dump']);
+  const manifest = await findBackup(env.storage, source.name, request.backup, physical ? ['full', 'incremental'] : ['dump'], env.catalog);
   if (request.backup === undefined) env.on?.selected?.(manifest, undefined);
   if (destination.kind === 'datadir') return restoreDatadir(request, destination, manifest, env);
   if (manifest.type !== 'dump') {
@@ -128,7 +131,7 @@ async function restoreDatadir(
   manifest: Manifest,
   env: RestoreEnv,
 ): Promise<RestoreOutcome> {
-  const chain = restoreChain(manifest, (await listBackups(env.storage, request.source.name)).backups);
+  const chain = restoreChain(manifest, (await listBackups(env.storage, request.source.name, env.catalog)).backups);
   const total = chain.reduce((sum, m) => sum + dataObject(m).sizeBytes, 0);
   const started = Date.now();
   const result = await restorePhysical({

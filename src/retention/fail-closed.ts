@@ -1,4 +1,4 @@
-import type { UnreadableBackup } from '../catalog/catalog.ts';
+import type { UnreadableBackup } from '../catalog/listing.ts';
 import { MANIFEST_VERSION } from '../catalog/manifest.ts';
 import { AgentError } from '../errors.ts';
 

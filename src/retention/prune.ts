@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
-import { checkData, listBackups, type DataState } from '../catalog/catalog.ts';
-import { isBackupId, MANIFEST_NAME, manifestKey } from '../catalog/keys.ts';
+import { manifestKeyOf } from '../catalog/catalog.ts';
+import { checkData, type DataState } from '../catalog/data-check.ts';
+import { listBackups, type ListOptions } from '../catalog/listing.ts';
+import type { ManifestCache } from '../catalog/manifest-cache.ts';
+import { CURRENT_LAYOUT_VERSION, LEGACY_LAYOUT_VERSION, MANIFEST_NAME, manifestKey, parseBackupKey } from '../catalog/keys.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import type { DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
@@ -84,22 +87,32 @@ export function planBinlogRetention(keep: readonly { manifest: Manifest; reasons
 }
 
 /**
- * Pure: objects under `<database>/` that are not part of any backup, old enough to be sure no
- * upload is still writing them: keys under a backup ID with no manifest, last modified before
- * `now - graceMs`. The lock and unrecognised keys are left alone.
+ * Pure: objects of `database` that are not part of any backup, old enough to be sure no upload is
+ * still writing them (last modified before `now - graceMs`): keys in a backup folder of either
+ * layout (keys.ts) whose backup has no manifest in either layout, and binlog segment data without
+ * its segment manifest. Never an orphan: a key next to a manifest.json, a key of a backup in
+ * `withManifest` (whichever layout it is in), a key a manifest names (`owned`), the lock, and
+ * keys of no known shape.
  */
-export function findOrphans(objects: readonly ObjectInfo[], database: string, withManifest: ReadonlySet<string>, now: Date, graceMs: number): ObjectInfo[] {
+export function findOrphans(
+  objects: readonly ObjectInfo[],
+  database: string,
+  withManifest: ReadonlySet<string>,
+  now: Date,
+  graceMs: number,
+  owned: ReadonlySet<string> = new Set(),
+): ObjectInfo[] {
   const keys = new Set(objects.map((o) => o.key));
-  // A backup whose manifest key is listed is never an orphan, readable or not.
-  const hasManifestKey = (id: string) => keys.has(manifestKey(database, id));
+  // A backup whose manifest key is listed, in either layout, is never an orphan, readable or not.
+  const hasManifestKey = (id: string) => keys.has(manifestKey(database, id, LEGACY_LAYOUT_VERSION)) || keys.has(manifestKey(database, id, CURRENT_LAYOUT_VERSION));
   return objects.filter((o) => {
-    if (o.key === lockKey(database)) return false;
+    if (o.key === lockKey(database) || owned.has(o.key)) return false;
     // A binlog segment's data with no segment manifest: an upload cut off before its commit.
     const segment = SEGMENT_DATA_KEY.exec(o.key);
     if (segment) return o.key.startsWith(`${database}/`) && !keys.has(`${segment[1]}.json`) && o.modifiedAt.getTime() < now.getTime() - graceMs;
-    const [db, id, ...rest] = o.key.split('/');
-    if (db !== database || !id || rest.length === 0 || !isBackupId(id)) return false;
-    if (withManifest.has(id) || hasManifestKey(id) || rest.join('/') === MANIFEST_NAME) return false;
+    const backup = parseBackupKey(o.key);
+    if (!backup || backup.database !== database || backup.name === '') return false;
+    if (withManifest.has(backup.id) || hasManifestKey(backup.id) || backup.name === MANIFEST_NAME) return false;
     return o.modifiedAt.getTime() < now.getTime() - graceMs;
   });
 }
@@ -109,10 +122,17 @@ export function findOrphans(objects: readonly ObjectInfo[], database: string, wi
  * Fails closed: when a manifest cannot be read (or was written by a newer agent) or the store
  * cannot say whether a backup's data is there, it throws and nothing of the database is removed.
  */
-export async function planPrune(storage: StorageDriver, database: DatabaseConfig, timeZone: string, now: Date, orphanGraceMs: number): Promise<PrunePlan> {
-  const { backups, unreadable } = await listBackups(storage, database.name);
+export async function planPrune(
+  storage: StorageDriver,
+  database: DatabaseConfig,
+  timeZone: string,
+  now: Date,
+  orphanGraceMs: number,
+  listOptions: ListOptions = {},
+): Promise<PrunePlan> {
+  const { backups, unreadable, objects: listed } = await listBackups(storage, database.name, listOptions);
   if (unreadable.length > 0) throw catalogUnreadableError(database.name, unreadable);
-  const data = await checkData(storage, backups);
+  const data = await checkData(storage, backups, listed);
   const unknown = backups.flatMap((b) => {
     const state = data.get(b.id);
     return state?.state === 'unknown' ? [{ id: b.id, error: state.error }] : [];
@@ -124,8 +144,9 @@ export async function planPrune(storage: StorageDriver, database: DatabaseConfig
     timeZone,
     now,
   );
-  const objects: ObjectInfo[] = [];
-  for await (const o of storage.list(`${database.name}/`)) objects.push(o);
+  // The backup folders came with the catalog listing; the binlog archive is listed on its own.
+  const objects: ObjectInfo[] = [...listed.values()];
+  for await (const o of storage.list(binlogPrefix(database.name))) objects.push(o);
   const keep = result.keep.map((k) => ({ manifest: k.item.manifest, reasons: k.reasons }));
   const remove = result.remove.map((r) => r.manifest);
   const segments = objects.flatMap((o) => {
@@ -144,7 +165,14 @@ export async function planPrune(storage: StorageDriver, database: DatabaseConfig
       remove: remove.filter((m) => familyOf(m.type) === family),
     })).filter((f) => f.keep.length + f.remove.length > 0),
     unrestorable: result.unrestorable.map((u) => ({ manifest: u.item.manifest, problem: u.problem })),
-    orphans: findOrphans(objects, database.name, new Set(backups.map((b) => b.id)), now, orphanGraceMs),
+    orphans: findOrphans(
+      objects,
+      database.name,
+      new Set(backups.map((b) => b.id)),
+      now,
+      orphanGraceMs,
+      new Set(backups.flatMap((b) => b.objects.map((o) => o.key))),
+    ),
   };
 }
 
@@ -165,6 +193,8 @@ export interface PruneOptions {
   logger: Logger;
   now?: () => Date;
   signal?: AbortSignal;
+  /** Manifests already read (catalog/manifest-cache.ts): the listing still decides what exists. */
+  cache?: ManifestCache | undefined;
 }
 
 /**
@@ -178,7 +208,10 @@ export async function prune(storage: StorageDriver, database: DatabaseConfig, op
   const log = options.logger.child({ database: database.name });
   // Leases first (running backups): what they protect is never an orphan, nor removed.
   const makePlan = async (guard: PruneGuard) => {
-    const plan = await planPrune(storage, database, options.timeZone, now(), options.orphanGraceMs);
+    const plan = await planPrune(storage, database, options.timeZone, now(), options.orphanGraceMs, {
+      cache: options.cache,
+      onCacheError: (err) => log.warn({ error: messageOf(err) }, 'could not write the manifest cache'),
+    });
     plan.orphans = guard.orphans(plan.orphans);
     guard.know([...plan.keep.map((k) => k.manifest), ...plan.remove]);
     for (const u of plan.unrestorable) log.warn({ backup: u.manifest.id, type: u.manifest.type, problem: u.problem }, 'backup cannot be restored: kept, not counted by retention');
@@ -202,7 +235,7 @@ export async function prune(storage: StorageDriver, database: DatabaseConfig, op
         continue;
       }
       try {
-        await storage.delete(manifestKey(manifest.database, manifest.id));
+        await storage.delete(manifestKeyOf(manifest));
         const restored = await guard.restoreIfNeeded(manifest);
         if (restored) {
           log.warn({ backup: manifest.id, reason: restored }, 'backup kept: a running backup needs it');

@@ -5,7 +5,7 @@
 import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/run.ts';
-import { listBackups } from '../../src/catalog/catalog.ts';
+import { listBackups } from '../../src/catalog/listing.ts';
 import { manifestKey } from '../../src/catalog/keys.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { AgentConfig } from '../../src/config/normalize.ts';

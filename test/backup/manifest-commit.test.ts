@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/run.ts';
-import { listBackups } from '../../src/catalog/catalog.ts';
+import { listBackups } from '../../src/catalog/listing.ts';
 import { MANIFEST_NAME } from '../../src/catalog/keys.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { AgentConfig } from '../../src/config/normalize.ts';
@@ -67,7 +67,7 @@ describe('a failed manifest write', () => {
     const { real, manifest, error, keys } = await backUp('lands-then-fails');
     expect(error).toBeUndefined();
     expect((await listBackups(real, 'source')).backups.map((b) => b.id)).toEqual([manifest?.id]);
-    expect(keys).toEqual([manifest?.objects[0]?.key, `source/${manifest?.id}/manifest.json`]);
+    expect(keys).toEqual([manifest?.objects[0]?.key, `source/backups/${manifest?.id}/manifest.json`]);
     expect((await real.stat(manifest?.objects[0]?.key ?? ''))?.size).toBe(manifest?.sizeBytes);
   });
 
@@ -78,7 +78,7 @@ describe('a failed manifest write', () => {
     );
     expect(error?.hint).toMatch(/^once the store answers again, `agent list` shows the backup if its manifest was stored/);
     expect(keys).toHaveLength(1);
-    expect(keys[0]).toMatch(/^source\/[^/]+\/dump\.sql\.zst$/);
+    expect(keys[0]).toMatch(/^source\/backups\/[^/]+\/dump\.sql\.zst$/);
   });
 
   it('that is known absent: the data is removed, no lease or directory is left', async () => {

@@ -4,7 +4,9 @@
 import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkData, findBackup, listBackups } from '../../src/catalog/catalog.ts';
+import { checkData } from '../../src/catalog/data-check.ts';
+import { findBackup } from '../../src/catalog/catalog.ts';
+import { listBackups } from '../../src/catalog/listing.ts';
 import { manifestKey } from '../../src/catalog/keys.ts';
 import { AgentError } from '../../src/errors.ts';
 import { LocalDriver } from '../../src/storage/local.ts';
@@ -39,7 +41,7 @@ describe('the catalog, read fail-closed', () => {
     await writeFile(join(root, manifestKey('shop', newer.id)), '{');
     const err = await findBackup(storage, 'shop').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AgentError);
-    expect((err as AgentError).message).toMatch(new RegExp(`^find the most recent backup of database shop: manifest shop/${newer.id}/manifest\\.json cannot be read \\(manifest is not JSON: `));
+    expect((err as AgentError).message).toMatch(new RegExp(`^find the most recent backup of database shop: manifest shop/backups/${newer.id}/manifest\\.json cannot be read \\(manifest is not JSON: `));
     expect((err as AgentError).hint).toBe('it may be the most recent backup; pass --backup <id> to choose one (`agent list --database shop` shows them)');
     // An unreadable manifest older than the most recent backup does not hide it.
     await writeFile(join(root, manifestKey('shop', older.id)), '{');

@@ -3,12 +3,18 @@ import { describe, expect, it } from 'vitest';
 import {
   backupIdTime,
   backupPrefix,
+  backupsPrefix,
+  CURRENT_LAYOUT_VERSION,
   databasePrefix,
   dumpKey,
   isBackupId,
+  isPastLegacyKeys,
+  LEGACY_LAYOUT_VERSION,
   manifestKey,
   newBackupId,
+  parseBackupKey,
   parseManifestKey,
+  physicalKey,
 } from '../../src/catalog/keys.ts';
 
 describe('newBackupId', () => {
@@ -71,15 +77,39 @@ describe('key layout', () => {
 
   it('builds the documented keys', () => {
     expect(databasePrefix('shop')).toBe('shop/');
-    expect(backupPrefix('shop', id)).toBe(`shop/${id}/`);
-    expect(manifestKey('shop', id)).toBe(`shop/${id}/manifest.json`);
-    expect(dumpKey('shop', id, '.zst')).toBe(`shop/${id}/dump.sql.zst`);
-    expect(dumpKey('shop', id, '')).toBe(`shop/${id}/dump.sql`);
+    expect(backupsPrefix('shop')).toBe('shop/backups/');
+    expect(backupPrefix('shop', id)).toBe(`shop/backups/${id}/`);
+    expect(manifestKey('shop', id)).toBe(`shop/backups/${id}/manifest.json`);
+    expect(dumpKey('shop', id, '.zst')).toBe(`shop/backups/${id}/dump.sql.zst`);
+    expect(physicalKey('shop', id, '')).toBe(`shop/backups/${id}/backup.xbstream`);
   });
 
-  it('parseManifestKey accepts <db>/<id>/manifest.json', () => {
-    expect(parseManifestKey(`shop/${id}/manifest.json`)).toEqual({ database: 'shop', id });
-    expect(parseManifestKey(manifestKey('my-db.prod_1', id))).toEqual({ database: 'my-db.prod_1', id });
+  it('builds the keys of manifest version 1 (the legacy layout) when asked', () => {
+    expect(backupPrefix('shop', id, LEGACY_LAYOUT_VERSION)).toBe(`shop/${id}/`);
+    expect(manifestKey('shop', id, 1)).toBe(`shop/${id}/manifest.json`);
+    expect(dumpKey('shop', id, '', 1)).toBe(`shop/${id}/dump.sql`);
+    expect(manifestKey('shop', id, CURRENT_LAYOUT_VERSION)).toBe(manifestKey('shop', id));
+  });
+
+  it('parseManifestKey accepts both layouts and says which', () => {
+    expect(parseManifestKey(`shop/${id}/manifest.json`)).toEqual({ database: 'shop', id, layout: 1 });
+    expect(parseManifestKey(`shop/backups/${id}/manifest.json`)).toEqual({ database: 'shop', id, layout: 2 });
+    expect(parseManifestKey(manifestKey('my-db.prod_1', id))).toEqual({ database: 'my-db.prod_1', id, layout: 2 });
+  });
+
+  it('parseBackupKey finds the backup of any key in a backup folder, and nothing else', () => {
+    expect(parseBackupKey(`shop/backups/${id}/dump.sql.zst`)).toEqual({ database: 'shop', id, layout: 2, name: 'dump.sql.zst' });
+    expect(parseBackupKey(`shop/${id}/dump.sql.zst`)).toEqual({ database: 'shop', id, layout: 1, name: 'dump.sql.zst' });
+    expect(parseBackupKey(`shop/binlog/mysql-bin.000001/000000000004-000000000100.binlog`)).toBeUndefined();
+    expect(parseBackupKey(`shop/leases/${id}.json`)).toBeUndefined();
+    expect(parseBackupKey(`shop/backups/not-an-id/manifest.json`)).toBeUndefined();
+    expect(parseBackupKey('shop/prune.lock')).toBeUndefined();
+  });
+
+  it('legacy keys sort before every other key of the database: a listing stops at the first one past them', () => {
+    const keys = [`shop/${id}/manifest.json`, 'shop/backups/x', 'shop/binlog/x', 'shop/leases/x', 'shop/prune.lock', 'shop/.hidden', 'shop/-x'];
+    expect(keys.filter((k) => !isPastLegacyKeys('shop', k))).toEqual([`shop/${id}/manifest.json`, 'shop/.hidden', 'shop/-x']);
+    expect([...keys].sort().findIndex((k) => isPastLegacyKeys('shop', k))).toBe(3);
   });
 
   it.each([

@@ -62,7 +62,7 @@ describe('manifest', () => {
 
   it('rejects a newer version and says to upgrade', () => {
     const text = json((m) => (m['version'] = MANIFEST_VERSION + 1));
-    expect(() => parseManifest(text)).toThrow(/version 2 is newer.*upgrade the agent/);
+    expect(() => parseManifest(text)).toThrow(/version 3 is newer.*upgrade the agent/);
   });
 
   it('rejects a newer version even when the rest of the document is unknown to this agent', () => {

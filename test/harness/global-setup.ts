@@ -28,6 +28,8 @@ let stops: (() => Promise<void>)[] = [];
 export async function setup(project: TestProject): Promise<void> {
   await cleanStaleRuns();
   await mkdir(join(RUN_ROOT, 'run'), { recursive: true });
+  // Every agent a test starts keeps its manifest cache in this run, not in the user's ~/.cache.
+  process.env['XDG_CACHE_HOME'] = join(RUN_ROOT, 'cache');
 
   const [mariadb, s3, gcs] = await Promise.all([
     freePort().then((port) => startSandbox({ dir: join(RUN_ROOT, 'mariadb'), port, agentPassword: 'agent-pw-Secr3t' })),

@@ -17,6 +17,9 @@ export const INTEGRATION_FILES = [
   'test/storage/drivers.test.ts',
   // The retry decorator against s3rver and the GCS emulator behind a fault proxy.
   'test/storage/retry.test.ts',
+  // Catalog layouts and the large catalog, on local storage and s3rver.
+  'test/catalog/layouts.test.ts',
+  'test/catalog/large-catalog.test.ts',
 ];
 
 export const ALL_TEST_FILES = ['test/**/*.test.ts'];

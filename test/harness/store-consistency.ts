@@ -137,7 +137,8 @@ export async function assertStoreConsistent(config: string, options: Consistency
   const keys = await reader.keys();
   const owned = new Set<string>();
   for (const id of listed) {
-    const manifestKey = `${database}/${id}/manifest.json`;
+    // Either layout (docs/FORMAT.md): <db>/backups/<id>/ now, <db>/<id>/ before manifest version 2.
+    const manifestKey = [`${database}/backups/${id}/manifest.json`, `${database}/${id}/manifest.json`].find((k) => keys.includes(k)) ?? `${database}/backups/${id}/manifest.json`;
     const manifest = JSON.parse(await (await reader.open(manifestKey)).toArray().then((c) => Buffer.concat(c).toString())) as StoredManifest;
     owned.add(manifestKey);
     for (const object of manifest.objects) {

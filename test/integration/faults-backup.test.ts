@@ -132,7 +132,7 @@ describe.each(['local', 's3'] as const)('kill -9 of agent run-now mid-upload, %s
     expect(afterKill.listed).toEqual([first]);
     if (kind === 'local') {
       // The in-flight file stays (nobody is left to remove it), never under the object's key.
-      expect(afterKill.strays).toEqual([expect.stringMatching(/^source\/\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}\/dump\.sql\.zst\.[0-9a-f]{12}\.partial$/)]);
+      expect(afterKill.strays).toEqual([expect.stringMatching(/^source\/backups\/\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}\/dump\.sql\.zst\.[0-9a-f]{12}\.partial$/)]);
     } else {
       // An unfinished multipart upload is no object: nothing is visible, the parts wait in the store.
       expect(afterKill.strays).toEqual([]);
@@ -151,7 +151,7 @@ describe.each(['local', 's3'] as const)('kill -9 of agent run-now mid-upload, %s
     expect(report?.orphansRemoved).toEqual([]);
     if (kind === 'local') {
       // The temp file, then the backup's directory it leaves empty.
-      expect(report?.uploadsAborted).toEqual([...leftover, `${leftover[0]?.split('/').slice(0, 2).join('/')}/`]);
+      expect(report?.uploadsAborted).toEqual([...leftover, `${leftover[0]?.split('/').slice(0, 3).join('/')}/`]);
     } else {
       // s3rver answers ListMultipartUploads with 405: prune says so and goes on; the parts stay.
       expect(report?.uploadsAborted).toEqual([]);

@@ -111,7 +111,7 @@ describe('kill -9 of agent prune mid-removal, on a slow S3 store', () => {
 
     // The moment: the first object of a doomed backup is gone, whichever it is (manifest-first
     // deletion makes it a manifest; data-first would leave a listed backup without its data).
-    const objectFile = (id: string, name: string) => join(dataDir, 'prune', 'backups', 'source', id, `${name}._S3rver_object`);
+    const objectFile = (id: string, name: string) => join(dataDir, 'prune', 'backups', 'source', 'backups', id, `${name}._S3rver_object`);
     const manifestFile = (id: string) => objectFile(id, 'manifest.json');
     const exists = (file: string) => readFile(file).then(() => true, () => false);
     const doomedFiles = doomed.flatMap((id) => [manifestFile(id), objectFile(id, 'dump.sql.zst')]);
@@ -126,7 +126,7 @@ describe('kill -9 of agent prune mid-removal, on a slow S3 store', () => {
     const afterKill = await consistent(direct);
     expect(afterKill.listed).toEqual(ids.filter((id) => id !== gone[0]));
     // Data without its manifest (removed next, had prune lived) and the dead process's lock.
-    expect(afterKill.strays).toEqual([`source/${gone[0]}/dump.sql.zst`, 'source/prune.lock']);
+    expect(afterKill.strays).toEqual([`source/backups/${gone[0]}/dump.sql.zst`, 'source/prune.lock']);
 
     // The lock's holder was killed on this machine (same host, boot and pid namespace; its pid is
     // gone): the next prune takes the lock over at once, without waiting for lock_ttl, and
@@ -135,8 +135,8 @@ describe('kill -9 of agent prune mid-removal, on a slow S3 store', () => {
     expect(finished.exitCode).toBe(0);
     const [report] = JSON.parse(finished.stdout) as { removed: string[]; orphansRemoved: string[] }[];
     expect(report?.removed).toEqual(doomed.filter((id) => id !== gone[0]));
-    expect(report?.orphansRemoved).toEqual([`source/${gone[0]}/dump.sql.zst`]);
+    expect(report?.orphansRemoved).toEqual([`source/backups/${gone[0]}/dump.sql.zst`]);
     expect(await consistent(direct)).toEqual({ listed: [keep1, keep2], strays: [] });
-    expect(await readdir(join(dataDir, 'prune', 'backups', 'source'))).toEqual([keep2, keep1].sort());
+    expect(await readdir(join(dataDir, 'prune', 'backups', 'source', 'backups'))).toEqual([keep2, keep1].sort());
   }, 240_000);
 });

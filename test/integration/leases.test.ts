@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { listBackups } from '../../src/catalog/catalog.ts';
+import { listBackups } from '../../src/catalog/listing.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { openStorage } from '../../src/storage/open.ts';

@@ -38,8 +38,8 @@ beforeAll(async () => {
   for (let i = 0; i < COPIES; i++) {
     const id = newBackupId(new Date(Date.UTC(2024, 0, 1, 0, 0, i)));
     ids.push(id);
-    await mkdir(join(store, 'source', id), { recursive: true });
-    await writeFile(join(store, 'source', id, 'manifest.json'), JSON.stringify({ ...manifest, id }, null, 2));
+    await mkdir(join(store, 'source', 'backups', id), { recursive: true });
+    await writeFile(join(store, 'source', 'backups', id, 'manifest.json'), JSON.stringify({ ...manifest, id }, null, 2));
   }
 });
 

@@ -33,6 +33,11 @@ describe('leaseProtection', () => {
     expect(isProtectedKey(p, 'shop', `shop/${RUNNING}/backup.xbstream.zst`, now)).toBe(true);
     expect(isProtectedKey(p, 'shop', `shop/${INC1}/backup.xbstream.zst`, now)).toBe(false); // kept as a backup, not spared as an upload
     expect(isProtectedKey(p, 'shop', `other/${RUNNING}/backup.xbstream.zst`, now)).toBe(false); // another database's key
+    // The same in the current layout (catalog/keys.ts), and the folder itself (local: a directory).
+    expect(isProtectedKey(p, 'shop', `shop/backups/${RUNNING}/backup.xbstream.zst`, now)).toBe(true);
+    expect(isProtectedKey(p, 'shop', `shop/backups/${RUNNING}/`, now)).toBe(true);
+    expect(isProtectedKey(p, 'shop', `shop/backups/${INC1}/backup.xbstream.zst`, now)).toBe(false);
+    expect(isProtectedKey(p, 'shop', 'shop/backups/', now)).toBe(false);
   });
 
   it('an expired lease protects nothing and is reported stale', () => {

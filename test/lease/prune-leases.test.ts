@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { commitManifest, listBackups } from '../../src/catalog/catalog.ts';
-import { manifestKey, newBackupId, physicalKey } from '../../src/catalog/keys.ts';
+import { commitManifest } from '../../src/catalog/catalog.ts';
+import { listBackups } from '../../src/catalog/listing.ts';
+import { backupPrefix, manifestKey, newBackupId, physicalKey } from '../../src/catalog/keys.ts';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../../src/catalog/manifest.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { DatabaseConfig } from '../../src/config/normalize.ts';
@@ -84,7 +85,7 @@ describe('prune and running backups', () => {
     const storage = new LocalDriver(root);
     const running = await storePhysical(storage, '2026-11-30T10:00:00Z', null, false);
     await acquireLease(storage, leaseOf(running.id, null));
-    const partial = join(root, 'shop', running.id, 'backup.xbstream.0123456789ab.partial');
+    const partial = join(root, backupPrefix('shop', running.id), 'backup.xbstream.0123456789ab.partial');
     await writeFile(partial, 'still uploading');
     const abandoned = await storePhysical(storage, '2026-11-30T09:00:00Z', null, false); // no lease: a dead run
 
@@ -102,13 +103,17 @@ describe('prune and running backups', () => {
     // The backup commits right after prune listed the database (its lease already gone with it).
     let listings = 0;
     /**
-     * A double around the real store: the backup's manifest commit lands right after prune's last
-     * listing of the database (the first reads the manifests, the second every object).
+     * A double around the real store: the backup's manifest commit lands right after prune's
+     * listing of the backup folders (from which it reads the manifests and finds orphans), which
+     * ends early (at the first key past them) or not.
      */
     class CommitsAfterListing extends ForwardingDriver {
       override async *list(prefix: string) {
-        yield* real.list(prefix);
-        if (prefix === 'shop/' && ++listings === 2) await commitManifest(real, finishing);
+        try {
+          yield* real.list(prefix);
+        } finally {
+          if (prefix === 'shop/' && ++listings === 1) await commitManifest(real, finishing);
+        }
       }
     }
     const committing = new CommitsAfterListing(real);

@@ -6,8 +6,8 @@ import { unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { listBackups } from '../../src/catalog/catalog.ts';
-import { manifestKey } from '../../src/catalog/keys.ts';
+import { listBackups } from '../../src/catalog/listing.ts';
+import { backupPrefix, manifestKey } from '../../src/catalog/keys.ts';
 import type { Manifest } from '../../src/catalog/manifest.ts';
 import { summaryLine } from '../../src/cli/prune.ts';
 import { parseConfig } from '../../src/config/load.ts';
@@ -66,7 +66,7 @@ describe('prune fails closed on what it cannot read', () => {
       const err = await failure(prune(storage, database('{ keep_last: 1 }'), options(dryRun)));
       expect(err.kind).toBe('integrity');
       expect(err.exitCode).toBe(1);
-      expect(err.message).toMatch(new RegExp(`^prune database shop: cannot read 1 manifest \\(shop/${bad.id}/manifest\\.json: manifest is not JSON: .+\\); nothing was removed$`));
+      expect(err.message).toMatch(new RegExp(`^prune database shop: cannot read 1 manifest \\(shop/backups/${bad.id}/manifest\\.json: manifest is not JSON: .+\\); nothing was removed$`));
       expect(err.hint).toMatch(/^repair or remove the unreadable manifest by hand/);
     }
     expect((await listBackups(storage, 'shop')).backups).toHaveLength(4);
@@ -77,9 +77,9 @@ describe('prune fails closed on what it cannot read', () => {
     const root = await testDir('prune-newer');
     const { storage, backups } = await fiveDays(root);
     const newer = backups[4] as Manifest;
-    await writeFile(join(root, manifestKey('shop', newer.id)), JSON.stringify({ ...newer, version: 2, somethingNew: true }));
+    await writeFile(join(root, manifestKey('shop', newer.id)), JSON.stringify({ ...newer, version: 3, somethingNew: true }));
     const err = await failure(prune(storage, database('{ keep_last: 1 }'), options()));
-    expect(err.message).toBe(`prune database shop: 1 manifest written by a newer agent (format version 2; this agent reads 1): shop/${newer.id}/manifest.json; nothing was removed`);
+    expect(err.message).toBe(`prune database shop: 1 manifest written by a newer agent (format version 3; this agent reads 2): shop/backups/${newer.id}/manifest.json; nothing was removed`);
     expect(err.hint).toBe('upgrade this agent: it leaves backups of a newer format alone and does not guess what they need');
     for (const b of backups) expect(existsSync(join(root, b.objects[0]?.key ?? ''))).toBe(true);
     expect(existsSync(join(root, manifestKey('shop', newer.id)))).toBe(true);
@@ -87,8 +87,12 @@ describe('prune fails closed on what it cannot read', () => {
 
   it('a stat that fails (not "not found") stops the database: its data may be there', async () => {
     const { storage, backups } = await fiveDays(await testDir('prune-stat-fails'));
-    // A named double around the real store: stat of one data object answers 503.
+    // A named double around the real store: its listing misses one data object (as one taken
+    // while a backup commits can), and the stat that then checks it answers 503.
     const flaky = withFaults(storage, {
+      list: async function* (prefix: string) {
+        for await (const o of storage.list(prefix)) if (o.key !== backups[4]?.objects[0]?.key) yield o;
+      },
       stat: async (key: string) => {
         if (key === backups[4]?.objects[0]?.key) throw Object.assign(new Error('Service Unavailable'), { $metadata: { httpStatusCode: 503 } });
         return storage.stat(key);
@@ -155,7 +159,7 @@ describe('the summary counts every kind of thing removed', () => {
   it('backups, orphaned objects and unfinished uploads (it said "removed 0")', async () => {
     const root = await testDir('prune-summary');
     const { storage, backups } = await fiveDays(root);
-    const dir = join(root, 'shop', backups[4]?.id ?? '');
+    const dir = join(root, backupPrefix('shop', backups[4]?.id ?? ''));
     await writeFile(join(dir, 'dump.sql.zst.0123456789ab.partial'), 'crashed');
     await utimes(join(dir, 'dump.sql.zst.0123456789ab.partial'), new Date('2026-01-01'), new Date('2026-01-01'));
     // Data whose manifest is gone: an orphan.

@@ -9,8 +9,9 @@ import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { commitManifest, listBackups } from '../../src/catalog/catalog.ts';
-import { dumpKey, newBackupId } from '../../src/catalog/keys.ts';
+import { commitManifest } from '../../src/catalog/catalog.ts';
+import { listBackups } from '../../src/catalog/listing.ts';
+import { backupPrefix, dumpKey, newBackupId } from '../../src/catalog/keys.ts';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../../src/catalog/manifest.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { DatabaseConfig } from '../../src/config/normalize.ts';
@@ -133,12 +134,12 @@ describe('prune', () => {
     const root = await testDir('prune-partials');
     const storage = new LocalDriver(root);
     const [first] = await tenDays(storage);
-    const dir = join(root, 'shop', first?.id ?? '');
+    const dir = join(root, backupPrefix('shop', first?.id ?? ''));
     await writeFile(join(dir, 'dump.sql.zst.0123456789ab.partial'), 'crashed');
     await utimes(join(dir, 'dump.sql.zst.0123456789ab.partial'), new Date('2026-01-01'), new Date('2026-01-01'));
     await writeFile(join(dir, 'dump.sql.zst.ba9876543210.partial'), 'still writing');
     const result = await prune(storage, database('{}'), options());
-    expect(result.outcome?.uploadsAborted).toEqual([`shop/${first?.id}/dump.sql.zst.0123456789ab.partial`]);
+    expect(result.outcome?.uploadsAborted).toEqual([`shop/backups/${first?.id}/dump.sql.zst.0123456789ab.partial`]);
     expect(existsSync(join(dir, 'dump.sql.zst.ba9876543210.partial'))).toBe(true);
     expect(existsSync(join(dir, 'dump.sql.zst.0123456789ab.partial'))).toBe(false);
     expect(result.outcome?.removed).toEqual([]); // an empty policy deletes nothing

@@ -14,6 +14,8 @@ export interface StoredBackupOptions {
   trigger?: Manifest['trigger'];
   /** The backup an incremental applies on. */
   parent?: Manifest;
+  /** The manifest format version, and with it the layout: 1 writes what agents before issue 11 wrote (`<db>/<id>/`). */
+  layout?: 1 | 2;
 }
 
 export async function storeBackup(storage: StorageDriver, iso: string, options: StoredBackupOptions = {}): Promise<Manifest> {
@@ -22,11 +24,12 @@ export async function storeBackup(storage: StorageDriver, iso: string, options: 
   const started = new Date(iso);
   const id = newBackupId(started);
   const data = Buffer.from(`-- ${type} of ${iso}\n`);
-  const key = type === 'dump' ? dumpKey(database, id, '') : physicalKey(database, id, '');
+  const layout = options.layout ?? MANIFEST_VERSION;
+  const key = type === 'dump' ? dumpKey(database, id, '', layout) : physicalKey(database, id, '', layout);
   await storage.put(key, Readable.from([data]));
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
-    version: MANIFEST_VERSION,
+    version: layout,
     id,
     database,
     type,

@@ -1,0 +1,140 @@
+import { text } from 'node:stream/consumers';
+import { AgentError, messageOf } from '../errors.ts';
+import type { ObjectInfo, StorageDriver } from '../storage/driver.ts';
+import { backupsPrefix, databasePrefix, isPastLegacyKeys, manifestKey, parseManifestKey } from './keys.ts';
+import type { ManifestCache } from './manifest-cache.ts';
+import { NewerManifestError, parseManifest, type Manifest } from './manifest.ts';
+import { mapLimit } from './map-limit.ts';
+
+/**
+ * Listing the catalog: the manifests of both layouts (keys.ts), read through a local cache. The
+ * cost grows with the backups, never with the binlog archive: in key order a database's legacy
+ * backup folders (IDs start with a digit) come first, then `backups/`, then `binlog/`, `leases/`
+ * and `prune.lock`; one listing of `<db>/` stops at the first key past `backups/`.
+ */
+
+/** Manifests fetched at once when the cache lacks them. */
+export const MANIFEST_FETCH_CONCURRENCY = 24;
+
+/** A manifest that exists but cannot be read: shown, never silently skipped. */
+export interface UnreadableBackup {
+  database: string;
+  id: string;
+  key: string;
+  error: string;
+  /** Set when a newer agent wrote it: the manifest format version it has. */
+  newerVersion?: number | undefined;
+}
+
+export interface CatalogListing {
+  backups: Manifest[];
+  unreadable: UnreadableBackup[];
+  /** Every object listed in the backup folders (both layouts): data presence without a stat. */
+  objects: Map<string, ObjectInfo>;
+}
+
+/** Newest first: by start time, then by ID (documented tie-break). */
+export function compareNewestFirst(a: Manifest, b: Manifest): number {
+  if (a.startedAt !== b.startedAt) return a.startedAt < b.startedAt ? 1 : -1;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
+
+/**
+ * The objects in the backup folders of `database`, both layouts, without walking binlog or lease
+ * keys. One listing rather than one per layout: it costs the same pages on a paged store, and a
+ * driver that walks the whole prefix before it yields (local, today) walks it once, not twice.
+ */
+export async function listBackupObjects(storage: StorageDriver, database: string): Promise<ObjectInfo[]> {
+  const current = backupsPrefix(database);
+  const found: ObjectInfo[] = [];
+  for await (const object of storage.list(databasePrefix(database))) {
+    if (object.key.startsWith(current) || !isPastLegacyKeys(database, object.key)) found.push(object);
+    else if (object.key > current) break;
+  }
+  return found;
+}
+
+/**
+ * The databases that have something in the store. Today's storage contract lists without a
+ * delimiter, so this walks every key; once the contract has delimiter listing it is one
+ * `listPrefixes('')` (the only caller that needs it is a listing of the whole store).
+ */
+export async function listDatabases(storage: StorageDriver): Promise<string[]> {
+  // One delimiter listing of the root: never a walk through backups or binlog segments (a store
+  // without delimiter listing emulates it by walking, see StorageDriver.listPrefixes).
+  const names: string[] = [];
+  for await (const prefix of storage.listPrefixes('')) names.push(prefix.slice(0, -1));
+  return names.sort();
+}
+
+/** Reads and checks the manifest at `key`, which the listing said is `database`'s backup `id` in layout `layout`. */
+export async function readManifestAt(storage: StorageDriver, key: string, database: string, id: string, layout: number): Promise<Manifest> {
+  let body: string;
+  try {
+    body = await text(await storage.get(key));
+  } catch (err) {
+    throw new AgentError('storage', `read manifest ${key} from ${storage.location}: ${messageOf(err)}`, { cause: err });
+  }
+  const manifest = parseManifest(body);
+  if (manifest.id !== id || manifest.database !== database) {
+    throw new AgentError('integrity', `manifest ${key} names backup ${manifest.database}/${manifest.id}, not ${database}/${id}`);
+  }
+  if (manifestKey(database, id, manifest.version) !== manifestKey(database, id, layout)) {
+    throw new AgentError('integrity', `manifest ${key} has format version ${manifest.version}, whose backups live at ${manifestKey(database, id, manifest.version)}`);
+  }
+  return manifest;
+}
+
+export interface ListOptions {
+  /** Manifests already read: reused while the listing shows them unchanged, filled with what is fetched. */
+  cache?: ManifestCache | undefined;
+  /** Told when the cache cannot be written (the next run then fetches again); ignored when absent. */
+  onCacheError?: ((err: unknown) => void) | undefined;
+}
+
+/** Every backup of `database`, newest first; of every database in the store when none is given. */
+export async function listBackups(storage: StorageDriver, database?: string, options: ListOptions = {}): Promise<CatalogListing> {
+  if (database === undefined) {
+    const all: CatalogListing = { backups: [], unreadable: [], objects: new Map() };
+    for (const name of await listDatabases(storage)) {
+      const one = await listBackups(storage, name);
+      all.backups.push(...one.backups);
+      all.unreadable.push(...one.unreadable);
+      for (const [key, info] of one.objects) all.objects.set(key, info);
+    }
+    all.backups.sort(compareNewestFirst);
+    return all;
+  }
+  let listed: ObjectInfo[];
+  try {
+    listed = await listBackupObjects(storage, database);
+  } catch (err) {
+    throw new AgentError('storage', `list backups in ${storage.location}: ${messageOf(err)}`, { cause: err });
+  }
+  const objects = new Map(listed.map((o) => [o.key, o]));
+  const { cache } = options;
+  const manifests = listed.flatMap((info) => {
+    const parsed = parseManifestKey(info.key);
+    return parsed && parsed.database === database ? [{ ...parsed, info }] : [];
+  });
+  const read = await mapLimit(manifests, MANIFEST_FETCH_CONCURRENCY, async ({ id, layout, info }) => {
+    const cached = cache?.lookup(info);
+    if (cached && cached.id === id && cached.database === database && manifestKey(database, id, cached.version) === info.key) return { manifest: cached };
+    try {
+      const manifest = await readManifestAt(storage, info.key, database, id, layout);
+      cache?.remember(info, manifest);
+      return { manifest };
+    } catch (err) {
+      const newerVersion = err instanceof NewerManifestError ? err.version : undefined;
+      return { unreadable: { database, id, key: info.key, error: messageOf(err), newerVersion } };
+    }
+  });
+  if (cache) {
+    cache.retain(new Set(manifests.map((m) => m.info.key)));
+    // The cache only saves reads: one that cannot be written costs the next run its fetches, nothing else.
+    await cache.save(storage.location, database).catch((err: unknown) => options.onCacheError?.(err));
+  }
+  const backups = read.flatMap((r) => (r.manifest ? [r.manifest] : [])).sort(compareNewestFirst);
+  const unreadable = read.flatMap((r) => (r.unreadable ? [r.unreadable] : []));
+  return { backups, unreadable, objects };
+}
