@@ -54,11 +54,7 @@ export async function listBackupObjects(storage: StorageDriver, database: string
   return found;
 }
 
-/**
- * The databases that have something in the store. Today's storage contract lists without a
- * delimiter, so this walks every key; once the contract has delimiter listing it is one
- * `listPrefixes('')` (the only caller that needs it is a listing of the whole store).
- */
+/** The databases that have something in the store (a listing of the whole store needs them). */
 export async function listDatabases(storage: StorageDriver): Promise<string[]> {
   // One delimiter listing of the root: never a walk through backups or binlog segments (a store
   // without delimiter listing emulates it by walking, see StorageDriver.listPrefixes).
