@@ -15,7 +15,8 @@ export interface ToolInfo {
   versionLine: string;
 }
 
-async function onPath(name: string): Promise<string | undefined> {
+/** The first executable `name` in a directory of PATH, or undefined. */
+export async function onPath(name: string): Promise<string | undefined> {
   for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
     if (!dir) continue;
     const candidate = join(dir, name);
