@@ -136,7 +136,9 @@ async function main(): Promise<void> {
     }
     // Restore time of a chain: full + incrementals, into a new datadir.
     const restoreDir = join(DIR, 'restored');
-    const restore = await timedAgent(DIR, agent(localConfig, 'restore', '--database', 'bench', '--datadir', restoreDir), env);
+    const restore = steps.some((s) => s.name === 'agent: full → local')
+      ? [await timedAgent(DIR, agent(localConfig, 'restore', '--database', 'bench', '--datadir', restoreDir), env)]
+      : [];
     await rm(restoreDir, { recursive: true, force: true });
 
     const sizeOf = (name: string) => {
@@ -150,15 +152,15 @@ async function main(): Promise<void> {
     rows.push(
       { name: 'agent --version', samples: startup.version, bytes: 0, target: { seconds: 0.15 }, rss: 'none' },
       { name: 'agent list (empty local store)', samples: startup.list, bytes: 0, target: { seconds: 0.25 }, rss: 'none' },
-      { name: 'agent restore --datadir (full + incrementals)', samples: [restore], bytes: 0, rss: 'agent' },
     );
+    if (restore.length > 0) rows.push({ name: 'agent restore --datadir (full + incrementals)', samples: restore, bytes: 0, rss: 'agent' });
     const lines = [
       `backup-agent bench, ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Linux ${release()}, Node ${process.versions.node}`,
       `${SIZE_MB} MB of SQL (dump: ${(dumpSize.rawSizeBytes / 1e6).toFixed(0)} MB raw → ${(dumpSize.sizeBytes / 1e6).toFixed(0)} MB zstd; full: ${(fullSize.rawSizeBytes / 1e6).toFixed(0)} MB xbstream → ${(fullSize.sizeBytes / 1e6).toFixed(0)} MB), ${RUNS} interleaved rounds, start-up ${STARTUP_RUNS} runs; zstd level 1 everywhere; agent node flags: ${nodeFlags.join(' ') || 'none'}`,
       haveAws ? '' : `(no ${AWS}: the aws s3 cp row is missing; apt-get install awscli)`,
       ...renderTable(rows),
       '',
-      'MB/s: uncompressed bytes (SQL text or xbstream) per second. Peak RSS: agent rows VmHWM of the node process alone; raw rows (tool) the largest process of the pipeline.',
+      'MB/s: uncompressed bytes (SQL text or xbstream) per second. CPU s: user + system seconds of the process tree (tools included, the server not); in brackets the agent\'s node process alone. Peak RSS: agent rows VmHWM of the node process alone; raw rows (tool) the largest process of the pipeline.',
       'Ratio: a row over the raw row of the same destination in this run (physical to S3 over the local raw row: there is no raw S3 physical row). Incrementals have no raw counterpart.',
       ...(process.env['BENCH_BINLOG'] === '0' ? [] : await binlogBench(server, [...nodeFlags, main])),
     ];

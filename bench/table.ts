@@ -20,8 +20,8 @@ const RSS_TARGET_MIB = 128;
 export function renderTable(rows: readonly Row[]): string[] {
   const byName = new Map(rows.map((r) => [r.name, r]));
   const lines = [
-    '| row | median s | range s | MB/s | peak RSS MiB | ratio | target | met |',
-    '|---|---:|---:|---:|---:|---:|---|---|',
+    '| row | median s | range s | MB/s | CPU s (agent) | peak RSS MiB | ratio | CPU ratio | target | met |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|---|',
   ];
   for (const row of rows) {
     const secs = row.samples.map((s) => s.seconds);
@@ -32,6 +32,9 @@ export function renderTable(rows: readonly Row[]): string[] {
     const rss = row.rss === 'none' ? '' : `${rssMiB.toFixed(0)}${row.rss === 'tree' ? ' (tool)' : ''}`;
     const base = row.baseline ? byName.get(row.baseline) : undefined;
     const ratio = base ? m / median(base.samples.map((s) => s.seconds)) : undefined;
+    const cpu = median(row.samples.map((s) => s.cpuSeconds));
+    const own = row.rss === 'agent' ? ` (${median(row.samples.map((s) => s.agentCpuSeconds ?? NaN)).toFixed(2)})` : '';
+    const cpuRatio = base ? cpu / median(base.samples.map((s) => s.cpuSeconds)) : undefined;
     let target = '';
     let met = '';
     if (row.target && 'ratio' in row.target && ratio !== undefined) {
@@ -45,7 +48,7 @@ export function renderTable(rows: readonly Row[]): string[] {
       target += `${target ? ', ' : ''}RSS ≤ ${RSS_TARGET_MIB}`;
       met += `${met ? ', ' : ''}${rssMiB <= RSS_TARGET_MIB ? 'yes' : 'no'}`;
     }
-    lines.push(`| ${row.name.replaceAll('|', '\\|')} | ${m.toFixed(2)} | ${range} | ${mbps} | ${rss} | ${ratio === undefined ? '' : ratio.toFixed(3)} | ${target} | ${met} |`);
+    lines.push(`| ${row.name.replaceAll('|', '\\|')} | ${m.toFixed(2)} | ${range} | ${mbps} | ${cpu.toFixed(2)}${own} | ${rss} | ${ratio === undefined ? '' : ratio.toFixed(3)} | ${cpuRatio === undefined ? '' : cpuRatio.toFixed(3)} | ${target} | ${met} |`);
   }
   return lines;
 }
