@@ -45,20 +45,24 @@ export function createCompressor(compression: Compression): Transform {
  */
 export type ZstdEngine = { kind: 'cli'; path: string; threads: number } | { kind: 'zlib' };
 
+/** Reads the choice from `env` and looks for the CLI on its PATH. */
+export async function chooseZstdEngine(env: NodeJS.ProcessEnv): Promise<ZstdEngine> {
+  const wanted = env['AGENT_ZSTD'] ?? 'auto';
+  if (!['auto', 'cli', 'zlib'].includes(wanted)) throw new Error(`choose zstd engine: AGENT_ZSTD=${wanted} is not auto, cli or zlib`);
+  const threads = Number(env['AGENT_ZSTD_THREADS'] ?? 2);
+  if (!Number.isInteger(threads) || threads < 0 || threads > 64) throw new Error(`choose zstd engine: AGENT_ZSTD_THREADS=${env['AGENT_ZSTD_THREADS']} is not 0–64`);
+  if (wanted === 'zlib') return { kind: 'zlib' };
+  const path = await onPath('zstd', env['PATH'] ?? '');
+  if (path) return { kind: 'cli', path, threads };
+  if (wanted === 'cli') throw new Error('choose zstd engine: AGENT_ZSTD=cli, but there is no zstd on PATH (apt-get install zstd)');
+  return { kind: 'zlib' };
+}
+
 let engine: Promise<ZstdEngine> | undefined;
 
-export function zstdEngine(env: NodeJS.ProcessEnv = process.env): Promise<ZstdEngine> {
-  engine ??= (async (): Promise<ZstdEngine> => {
-    const wanted = env['AGENT_ZSTD'] ?? 'auto';
-    if (!['auto', 'cli', 'zlib'].includes(wanted)) throw new Error(`choose zstd engine: AGENT_ZSTD=${wanted} is not auto, cli or zlib`);
-    const threads = Number(env['AGENT_ZSTD_THREADS'] ?? 2);
-    if (!Number.isInteger(threads) || threads < 0 || threads > 64) throw new Error(`choose zstd engine: AGENT_ZSTD_THREADS=${env['AGENT_ZSTD_THREADS']} is not 0–64`);
-    if (wanted === 'zlib') return { kind: 'zlib' };
-    const path = await onPath('zstd');
-    if (path) return { kind: 'cli', path, threads };
-    if (wanted === 'cli') throw new Error('choose zstd engine: AGENT_ZSTD=cli, but there is no zstd on PATH (apt-get install zstd)');
-    return { kind: 'zlib' };
-  })();
+/** The agent's choice, made once per process. */
+export function zstdEngine(): Promise<ZstdEngine> {
+  engine ??= chooseZstdEngine(process.env);
   return engine;
 }
 

@@ -1,4 +1,4 @@
-import { Duplex, finished, pipeline } from 'node:stream';
+import { Duplex, finished, pipeline, Writable } from 'node:stream';
 import { startTool } from '../capture/tool-process.ts';
 import { ExitGate } from './exit-gate.ts';
 
@@ -30,7 +30,28 @@ export function createZstdCliCompressor(path: string, level: number, threads: nu
   const output = new ExitGate(tool.done);
   // Errors of zstd's stdout reach `output` through pipeline, which destroys it with them.
   pipeline(tool.stdout, output, () => undefined);
-  const stage = Duplex.from({ writable: tool.stdin, readable: output });
+  // A zstd that fails stops reading: writing to it then fails with EPIPE, which says nothing.
+  // So a failed write waits for zstd's exit and reports that (exit code and stderr) instead.
+  const explain = (err: Error, callback: (err: Error) => void) => {
+    tool.done.then(
+      () => callback(err),
+      (toolError: unknown) => callback(toolError instanceof Error ? toolError : err),
+    );
+  };
+  tool.stdin.on('error', () => undefined); // reported through the write and end callbacks
+  const input = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      tool.stdin.write(chunk, (err) => (err ? explain(err, callback) : callback()));
+    },
+    final(callback) {
+      tool.stdin.end((err?: Error | null) => (err ? explain(err, callback) : callback()));
+    },
+    destroy(err, callback) {
+      tool.stdin.destroy();
+      callback(err);
+    },
+  });
+  const stage = Duplex.from({ writable: input, readable: output });
   finished(stage, (err) => {
     signal?.removeEventListener('abort', onOuterAbort);
     // A stage torn down early (the chain failed elsewhere) must not leave zstd running.
