@@ -52,6 +52,7 @@ describe('zstd CLI stage', () => {
     expect(compressed.length).toBeLessThan(input.length / 10);
     await writeFile(file, compressed);
     const listed = await execa(ZSTD, ['-lv', file]);
+    expect(listed.stdout).toMatch(/# Zstandard Frames: 1\n/); // one frame, as docs/FORMAT.md says, threads or not
     expect(listed.stdout).toMatch(/Check:\s+XXH64/);
     const back = await execa(ZSTD, ['-dc', file], { encoding: 'buffer' });
     expect(Buffer.compare(back.stdout, input)).toBe(0);
