@@ -143,11 +143,23 @@ function explainFailure(
   const toolError = toolResult.status === 'rejected' ? (toolResult.reason as unknown) : undefined;
   const putError = putResult.status === 'rejected' ? (putResult.reason as unknown) : undefined;
   const storageFailed = putError !== undefined && !(putError instanceof ToolError);
+  const chainError: unknown = chainResult.status === 'rejected' ? chainResult.reason : undefined;
+  // The chain's other child, the zstd command: its failure is neither the store's nor the dump
+  // tool's (which then only fails writing to a closed pipe). Its error reaches the chain only when
+  // it failed first: torn down after another failure, the chain has that one already.
+  const toolName = request.file.split('/').pop();
+  const compressorError = [putError, chainError].find((e) => e instanceof ToolError && e.tool !== toolName);
+  if (compressorError instanceof ToolError) {
+    return new AgentError('tool', `compress backup of ${name}: ${messageOf(compressorError)}`, {
+      hint: 'the zstd command failed: its message says why; AGENT_ZSTD=zlib compresses without it',
+      cause: compressorError,
+    });
+  }
   if (toolError !== undefined && !storageFailed) {
     const stderr = toolError instanceof ToolError ? toolError.stderr : '';
     return new AgentError('tool', `${request.action}: ${messageOf(toolError)}`, { hint: request.hint(stderr), cause: toolError });
   }
-  const err = putError ?? (chainResult.status === 'rejected' ? chainResult.reason : undefined);
+  const err = putError ?? chainError;
   return new AgentError('storage', `upload backup of ${name} to ${ctx.storage.location}: ${describeStorageError(err)}`, {
     ...storageHintOption(err),
     cause: err,
