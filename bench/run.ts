@@ -1,45 +1,42 @@
-// npm run bench: the agent against the raw tool pipeline, measured in the same run on the same data.
-//   raw:   mariadb-dump … | zstd -1 > file
-//   agent: agent run-now → local directory, and → S3 (s3rver), zstd level 1
-// Prints wall-time ratios (median of BENCH_RUNS) and the agent's peak RSS. Targets: ratio ≤ 1.05
-// to local storage, peak RSS ≤ 128 MiB. BENCH_SIZE_MB sets the SQL size (default ~1 GB);
-// BENCH_ONLY=binlog runs only the binlog archive lag part (BENCH_BINLOG_SECONDS, BENCH_IDLE_SECONDS).
+// npm run bench: the agent against the raw tool pipelines, measured in the same run on the same
+// data, interleaved (run 1 of every row, then run 2, …) so drift in machine load hits every row
+// alike. Prints a markdown table: median and range of wall seconds, MB/s, peak RSS, and each agent
+// row's ratio to its raw row. The raw rows stay in the table so a reader can recompute the ratios.
+//   raw:   mariadb-dump … | zstd -1 > file (and + fsync), … | zstd -1 | aws s3 cp - (s3rver),
+//          mariadb-backup --stream=xbstream | zstd -1 > file (and + fsync)
+//   agent: run-now dump / full / incremental → local and → S3 (s3rver); --version; list (empty)
+// Peak RSS of an agent row is VmHWM of the node process alone (bench/hwm.mjs), not of its tools.
+// BENCH_SIZE_MB sets the SQL size (default 1024; 64 for a quick run), BENCH_RUNS the repeats
+// (default 3), BENCH_BINLOG=0 skips the binlog lag part; BENCH_ONLY=binlog runs only that part
+// (BENCH_BINLOG_SECONDS, BENCH_IDLE_SECONDS). BENCH_S3_PART_MB / BENCH_S3_QUEUE override the S3
+// store's part_size_mb / upload_concurrency; BENCH_ROWS=regex runs only matching rows.
+// Needs /usr/bin/time, zstd, and awscli (for the S3 raw row).
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSandbox } from '../src/sandbox/mariadb-sandbox.ts';
 import { createS3Bucket, startS3Server } from '../test/harness/s3-server.ts';
 import { freePort } from '../test/harness/child-process.ts';
+import { timedAgent, timedShell, type Sample } from './measure.ts';
+import { renderTable, type Row } from './table.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DIR = join(ROOT, '.tmp', 'bench');
 const SIZE_MB = Number(process.env['BENCH_SIZE_MB'] ?? 1024);
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
+const STARTUP_RUNS = 10;
 const TABLES = 4;
-const ROW_BYTES = 290; // approximate SQL bytes per generated row
-
-interface Sample {
-  seconds: number;
-  maxRssKiB: number;
-}
-
-/** Runs a command under /usr/bin/time and returns wall seconds and the peak RSS of the process tree's largest member. */
-async function timed(command: string, args: string[], env: Record<string, string> = {}): Promise<Sample> {
-  const started = process.hrtime.bigint();
-  const result = await execa('/usr/bin/time', ['-f', 'RSS_KIB=%M', command, ...args], { env, reject: false, stdin: 'ignore' });
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (result.exitCode !== 0) throw new Error(`${command} failed (${result.exitCode}): ${String(result.stderr).slice(-2000)}`);
-  const rss = /RSS_KIB=(\d+)/.exec(String(result.stderr));
-  return { seconds, maxRssKiB: Number(rss?.[1] ?? 0) };
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const ROW_BYTES = 185; // SQL bytes per generated row, as measured (1024 MB asked → ~1 GB dumped)
+/** The stock AWS CLI v2 (Debian's awscli); a pyenv `aws` v1 may come first on PATH. */
+const AWS = '/usr/bin/aws';
 
 async function main(): Promise<void> {
   if (!existsSync('/usr/bin/time')) throw new Error('bench needs /usr/bin/time (apt-get install time)');
+  const haveAws = existsSync(AWS);
   await rm(DIR, { recursive: true, force: true });
   await mkdir(DIR, { recursive: true });
   const server = await startSandbox({ dir: join(DIR, 'mariadb'), port: await freePort(), agentPassword: 'bench' });
@@ -73,11 +70,15 @@ async function main(): Promise<void> {
       ].join('\n');
     const localConfig = join(DIR, 'local.yaml');
     const s3Config = join(DIR, 's3.yaml');
+    const emptyConfig = join(DIR, 'empty.yaml');
     await writeFile(localConfig, config(`  type: local\n  path: ${join(DIR, 'store')}`));
+    await writeFile(emptyConfig, config(`  type: local\n  path: ${join(DIR, 'empty-store')}`));
     await writeFile(
       s3Config,
       config(
-        `  type: s3\n  bucket: bench\n  endpoint: ${s3.endpoint}\n  force_path_style: true\n  access_key_id: S3RVER\n  secret_access_key: S3RVER\n  checksum: when_required`,
+        `  type: s3\n  bucket: bench\n  endpoint: ${s3.endpoint}\n  force_path_style: true\n  access_key_id: S3RVER\n  secret_access_key: S3RVER\n  checksum: when_required` +
+          (process.env['BENCH_S3_PART_MB'] ? `\n  part_size_mb: ${process.env['BENCH_S3_PART_MB']}` : '') +
+          (process.env['BENCH_S3_QUEUE'] ? `\n  upload_concurrency: ${process.env['BENCH_S3_QUEUE']}` : ''),
       ),
     );
     // Run the agent the way its `agent` bin does: with the node flags of its shebang line.
@@ -88,64 +89,93 @@ async function main(): Promise<void> {
       process.stdout.write(`${(await binlogBench(server, [...nodeFlags, main])).join('\n')}\n`);
       return;
     }
-    const agentArgs = (cfg: string, type = 'dump') => [...nodeFlags, main, '--config', cfg, 'run-now', '--database', 'bench', '--type', type];
+    const agent = (cfg: string, ...args: string[]) => [...nodeFlags, main, '--config', cfg, ...args];
+    const runNow = (cfg: string, type: string) => agent(cfg, 'run-now', '--database', 'bench', '--type', type, '--json');
+    const env = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root' };
+    const awsEnv = { ...env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_CA_BUNDLE: '' };
 
-    const samples: Record<'raw' | 'local' | 's3' | 'rawPhysical' | 'physical' | 'restore', Sample[]> = {
-      raw: [],
-      local: [],
-      s3: [],
-      rawPhysical: [],
-      physical: [],
-      restore: [],
-    };
-    const lsnDir = join(DIR, 'raw-lsn');
+    const rawDump = `mariadb-dump --defaults-file=${cnf} ${dumpFlags} | zstd -1 -q`;
+    const rawBackup = (lsn: string) => `rm -rf ${lsn} && mkdir -p ${lsn} && mariadb-backup --defaults-file=${cnf} --user=root --backup --stream=xbstream --extra-lsndir=${lsn} --target-dir=${lsn} 2>/dev/null | zstd -1 -q`;
     const rawPhysicalFile = join(DIR, 'raw.xbstream.zst');
-    for (let run = 1; run <= RUNS; run++) {
-      // Interleaved so drift in machine load hits every variant alike.
-      samples.raw.push(await timed('bash', ['-c', `set -o pipefail; mariadb-dump --defaults-file=${cnf} ${dumpFlags} | zstd -1 -q > ${rawFile}`]));
-      samples.local.push(await timed(process.execPath, agentArgs(localConfig)));
-      samples.s3.push(await timed(process.execPath, agentArgs(s3Config)));
-      process.stderr.write(`run ${run}/${RUNS}: raw ${samples.raw.at(-1)?.seconds.toFixed(2)} s, local ${samples.local.at(-1)?.seconds.toFixed(2)} s, s3 ${samples.s3.at(-1)?.seconds.toFixed(2)} s\n`);
-      // Physical: mariadb-backup | zstd -1 > file against agent run-now --type full, same data.
-      await rm(lsnDir, { recursive: true, force: true });
-      await mkdir(lsnDir, { recursive: true });
-      samples.rawPhysical.push(
-        await timed('bash', ['-c', `set -o pipefail; mariadb-backup --defaults-file=${cnf} --user=root --backup --stream=xbstream --extra-lsndir=${lsnDir} --target-dir=${lsnDir} 2>/dev/null | zstd -1 -q > ${rawPhysicalFile}`]),
-      );
-      samples.physical.push(await timed(process.execPath, agentArgs(localConfig, 'full')));
-      process.stderr.write(`run ${run}/${RUNS}: physical raw ${samples.rawPhysical.at(-1)?.seconds.toFixed(2)} s, agent ${samples.physical.at(-1)?.seconds.toFixed(2)} s\n`);
-    }
-    // Restore time of a chain: full + one incremental after some writes, into a new datadir.
-    await server.sql('UPDATE bench.t1 SET k = k + 1 WHERE id % 50 = 0');
-    await timed(process.execPath, agentArgs(localConfig, 'incremental'));
-    const restoreDir = join(DIR, 'restored');
-    samples.restore.push(await timed(process.execPath, [...nodeFlags, main, '--config', localConfig, 'restore', '--database', 'bench', '--datadir', restoreDir]));
-    await rm(restoreDir, { recursive: true, force: true });
-    const raw = median(samples.raw.map((s) => s.seconds));
-    const rawSize = (await stat(rawFile)).size;
-    const row = (name: string, xs: Sample[], target?: string, baseline = raw) => {
-      const secs = median(xs.map((s) => s.seconds));
-      const rss = Math.max(...xs.map((s) => s.maxRssKiB)) / 1024;
-      return `${name.padEnd(34)} ${secs.toFixed(2).padStart(7)} s  ratio ${(secs / baseline).toFixed(3)}${target ? ` (target ${target})` : ''}  peak RSS ${rss.toFixed(0)} MiB`;
-    };
-    const lines = [
-      `backup-agent bench — ${SIZE_MB} MB of SQL, ${RUNS} runs, median wall time; zstd level 1 everywhere; agent node flags: ${nodeFlags.join(' ') || 'none'}`,
-      `compressed size: ${(rawSize / 1024 / 1024).toFixed(1)} MiB`,
-      `${'mariadb-dump | zstd -1 > file'.padEnd(34)} ${raw.toFixed(2).padStart(7)} s  ratio 1.000`,
-      row('agent run-now → local', samples.local, '≤ 1.05'),
-      row('agent run-now → S3 (s3rver)', samples.s3),
-      `${'mariadb-backup | zstd -1 > file'.padEnd(34)} ${median(samples.rawPhysical.map((s) => s.seconds)).toFixed(2).padStart(7)} s  ratio 1.000 (physical)`,
-      row('agent run-now --type full → local', samples.physical, '≤ 1.05', median(samples.rawPhysical.map((s) => s.seconds))),
-      row('restore --datadir (full + 1 incr.)', samples.restore),
-      `peak RSS target for the agent: ≤ 128 MiB`,
-      ...(await binlogBench(server, [...nodeFlags, main])),
+    const RAW_DUMP = 'raw: mariadb-dump | zstd -1 > file';
+    const RAW_AWS = 'raw: mariadb-dump | zstd -1 | aws s3 cp -';
+    const RAW_BACKUP = 'raw: mariadb-backup | zstd -1 > file';
+    const local = { ratio: 1.0 };
+    /** Each step of one round, in order; a row's samples are collected over the rounds. */
+    const steps: (Omit<Row, 'samples' | 'bytes'> & { bytes: 'dump' | 'full' | 'none'; run: () => Promise<Sample> })[] = [
+      { name: RAW_DUMP, bytes: 'dump', rss: 'tree', run: () => timedShell(`${rawDump} > ${rawFile}`) },
+      { name: `${RAW_DUMP} + fsync`, bytes: 'dump', rss: 'tree', baseline: RAW_DUMP, run: () => timedShell(`${rawDump} > ${rawFile} && sync ${rawFile}`) },
+      { name: 'agent: dump → local', bytes: 'dump', rss: 'agent', baseline: RAW_DUMP, target: local, run: () => timedAgent(DIR, runNow(localConfig, 'dump'), env) },
+      { name: 'agent: dump → local, Node zlib zstd', bytes: 'dump', rss: 'agent', baseline: RAW_DUMP, run: () => timedAgent(DIR, runNow(localConfig, 'dump'), { ...env, AGENT_ZSTD: 'zlib' }) },
+      ...(haveAws
+        ? [{ name: RAW_AWS, bytes: 'dump' as const, rss: 'tree' as const, run: () => timedShell(`${rawDump} | ${AWS} s3 cp - s3://bench/raw/dump.sql.zst --endpoint-url ${s3.endpoint} --only-show-errors`, awsEnv) }]
+        : []),
+      { name: 'agent: dump → S3', bytes: 'dump', rss: 'agent', ...(haveAws ? { baseline: RAW_AWS, target: { ratio: 1.1 } } : {}), run: () => timedAgent(DIR, runNow(s3Config, 'dump'), env) },
+      { name: RAW_BACKUP, bytes: 'full', rss: 'tree', run: () => timedShell(`${rawBackup(join(DIR, 'raw-lsn'))} > ${rawPhysicalFile}`) },
+      { name: `${RAW_BACKUP} + fsync`, bytes: 'full', rss: 'tree', baseline: RAW_BACKUP, run: () => timedShell(`${rawBackup(join(DIR, 'raw-lsn'))} > ${rawPhysicalFile} && sync ${rawPhysicalFile}`) },
+      { name: 'agent: full → local', bytes: 'full', rss: 'agent', baseline: RAW_BACKUP, target: local, run: () => timedAgent(DIR, runNow(localConfig, 'full'), env) },
+      { name: 'agent: incremental → local', bytes: 'none', rss: 'agent', run: () => touchRows(server).then(() => timedAgent(DIR, runNow(localConfig, 'incremental'), env)) },
+      { name: 'agent: full → S3', bytes: 'full', rss: 'agent', baseline: RAW_BACKUP, run: () => timedAgent(DIR, runNow(s3Config, 'full'), env) },
+      { name: 'agent: incremental → S3', bytes: 'none', rss: 'agent', run: () => touchRows(server).then(() => timedAgent(DIR, runNow(s3Config, 'incremental'), env)) },
     ];
+    // BENCH_ROWS=regex keeps only the matching rows: for quick experiments, not for the table.
+    const only = process.env['BENCH_ROWS'] ? new RegExp(process.env['BENCH_ROWS']) : undefined;
+    if (only) steps.splice(0, steps.length, ...steps.filter((s) => only.test(s.name)));
+    const samples = new Map<string, Sample[]>(steps.map((s) => [s.name, []]));
+    for (let round = 1; round <= RUNS; round++) {
+      for (const step of steps) {
+        const sample = await step.run();
+        samples.get(step.name)?.push(sample);
+        process.stderr.write(`round ${round}/${RUNS}: ${step.name} ${sample.seconds.toFixed(2)} s, RSS ${(sample.rssKiB / 1024).toFixed(0)} MiB\n`);
+      }
+    }
+    const startup = { version: [] as Sample[], list: [] as Sample[] };
+    for (let i = 0; i < STARTUP_RUNS; i++) {
+      startup.version.push(await timedAgent(DIR, [...nodeFlags, main, '--version'], env, false));
+      startup.list.push(await timedAgent(DIR, agent(emptyConfig, 'list'), env, false));
+    }
+    // Restore time of a chain: full + incrementals, into a new datadir.
+    const restoreDir = join(DIR, 'restored');
+    const restore = steps.some((s) => s.name === 'agent: full → local')
+      ? [await timedAgent(DIR, agent(localConfig, 'restore', '--database', 'bench', '--datadir', restoreDir), env)]
+      : [];
+    await rm(restoreDir, { recursive: true, force: true });
+
+    const sizeOf = (name: string) => {
+      const manifests = JSON.parse(samples.get(name)?.[0]?.stdout ?? '[]') as { rawSizeBytes: number; sizeBytes: number }[];
+      return manifests[0] ?? { rawSizeBytes: 0, sizeBytes: 0 };
+    };
+    const dumpSize = sizeOf('agent: dump → local');
+    const fullSize = sizeOf('agent: full → local');
+    const bytes = { dump: dumpSize.rawSizeBytes, full: fullSize.rawSizeBytes, none: 0 };
+    const rows: Row[] = steps.map(({ run: _, ...step }) => ({ ...step, samples: samples.get(step.name) ?? [], bytes: bytes[step.bytes] }));
+    rows.push(
+      { name: 'agent --version', samples: startup.version, bytes: 0, target: { seconds: 0.15 }, rss: 'none' },
+      { name: 'agent list (empty local store)', samples: startup.list, bytes: 0, target: { seconds: 0.25 }, rss: 'none' },
+    );
+    if (restore.length > 0) rows.push({ name: 'agent restore --datadir (full + incrementals)', samples: restore, bytes: 0, rss: 'agent' });
+    const lines = [
+      `backup-agent bench, ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Linux ${release()}, Node ${process.versions.node}`,
+      `${SIZE_MB} MB of SQL (dump: ${(dumpSize.rawSizeBytes / 1e6).toFixed(0)} MB raw → ${(dumpSize.sizeBytes / 1e6).toFixed(0)} MB zstd; full: ${(fullSize.rawSizeBytes / 1e6).toFixed(0)} MB xbstream → ${(fullSize.sizeBytes / 1e6).toFixed(0)} MB), ${RUNS} interleaved rounds, start-up ${STARTUP_RUNS} runs; zstd level 1 everywhere; agent node flags: ${nodeFlags.join(' ') || 'none'}`,
+      haveAws ? '' : `(no ${AWS}: the aws s3 cp row is missing; apt-get install awscli)`,
+      ...renderTable(rows),
+      '',
+      'MB/s: uncompressed bytes (SQL text or xbstream) per second. CPU s: user + system seconds of the process tree (tools included, the server not); in brackets the agent\'s node process alone. Peak RSS: agent rows VmHWM of the node process alone; raw rows (tool) the largest process of the pipeline.',
+      'Ratio: a row over the raw row of the same destination in this run (physical to S3 over the local raw row: there is no raw S3 physical row). Incrementals have no raw counterpart.',
+    ];
+    // The table first: the binlog part runs for minutes more and must not take it down with it.
     process.stdout.write(`${lines.join('\n')}\n`);
+    if (process.env['BENCH_BINLOG'] !== '0') process.stdout.write(`${(await binlogBench(server, [...nodeFlags, main])).join('\n')}\n`);
   } finally {
     await s3.stop();
     await server.stop();
     if (!process.env['BENCH_KEEP']) await rm(DIR, { recursive: true, force: true });
   }
+}
+
+/** Changes ~2% of one table's rows, so an incremental has pages to copy. */
+async function touchRows(server: Awaited<ReturnType<typeof startSandbox>>): Promise<void> {
+  await server.sql('UPDATE bench.t1 SET k = k + 1 WHERE id % 50 = 0');
 }
 
 /**
@@ -170,10 +200,10 @@ async function binlogBench(server: Awaited<ReturnType<typeof startSandbox>>, age
   await execa(process.execPath, [...agent, '--config', config, 'run-now'], { stdin: 'ignore' });
   const capture = execa(process.execPath, [...agent, '--config', config, 'binlog', 'capture'], { reject: false, stdin: 'ignore' });
 
-  /** Archived end position per binlog file, from the segment manifests' names. */
+  /** Archived end position per binlog file, from the segment manifests' names (merged ones too). */
   const archived = async (file: string): Promise<number> => {
     const names = await readdir(join(store, 'bench', 'binlog', file)).catch(() => [] as string[]);
-    return Math.max(0, ...names.flatMap((n) => /^\d{12}-(\d{12})\.json$/.exec(n)?.[1] ?? []).map(Number));
+    return Math.max(0, ...names.flatMap((n) => /^\d{12}-(\d{12})(?:\.L[1-9]-\d{8}T\d{6}Z)?\.json$/.exec(n)?.[1] ?? []).map(Number));
   };
   // The capture starts at the dump's binlog file from 0: let it archive that backlog first, so the
   // samples measure the steady state under load, not the catch-up.

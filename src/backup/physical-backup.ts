@@ -38,6 +38,12 @@ export async function runPhysicalBackup(ctx: BackupContext, requested: 'full' | 
   const startedAt = now();
   const id = newBackupId(startedAt);
 
+  // Started side by side with the server's queries (each is a round trip); awaited after the
+  // flavor check, whose error is the one to report for a MySQL server.
+  const toolFound = locateTool(ctx.config.tools.backup, ['mariadb-backup', 'mariabackup'], 'tools.backup');
+  const storageReached = checkStorage(storage, database.name);
+  toolFound.catch(() => undefined);
+  storageReached.catch(() => undefined);
   const { server, datadir } = await withConnection(database.name, database.connection, async (db) => ({
     server: await readServerInfo(db),
     datadir: database.physical.datadir ?? (await readDatadir(db)),
@@ -47,8 +53,7 @@ export async function runPhysicalBackup(ctx: BackupContext, requested: 'full' | 
       hint: 'use type: dump for MySQL servers',
     });
   }
-  const tool = await locateTool(ctx.config.tools.backup, ['mariadb-backup', 'mariabackup'], 'tools.backup');
-  await checkStorage(storage, database.name);
+  const [tool] = await Promise.all([toolFound, storageReached]);
   // Ordering against prune (src/lease/prune-guard.ts): the lease is taken BEFORE the catalog is
   // read, then names the chosen parent, then the parent's manifest is checked again. Prune checks
   // the leases before removing a backup's manifest and again after (putting the manifest back if

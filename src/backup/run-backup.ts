@@ -50,12 +50,15 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
   const log = ctx.logger.child({ database: database.name, backup: id, type: 'dump' });
   const key = dumpKey(database.name, id, compressionExtension(database.compression.algorithm));
 
-  const { server, schemas } = await withConnection(database.name, database.connection, async (db) => {
-    const info: ServerInfo = await readServerInfo(db);
-    return { server: info, schemas: await resolveSchemas(database, () => listUserSchemas(db, database.excludeSchemas)) };
-  });
-  const tool = await locateTool(ctx.config.tools.dump, ['mariadb-dump', 'mysqldump'], 'tools.dump');
-  await checkStorage(storage, database.name);
+  // Independent checks, side by side: each is a round trip (server, `--version`, store).
+  const [{ server, schemas }, tool] = await Promise.all([
+    withConnection(database.name, database.connection, async (db) => {
+      const info: ServerInfo = await readServerInfo(db);
+      return { server: info, schemas: await resolveSchemas(database, () => listUserSchemas(db, database.excludeSchemas)) };
+    }),
+    locateTool(ctx.config.tools.dump, ['mariadb-dump', 'mysqldump'], 'tools.dump'),
+    checkStorage(storage, database.name),
+  ]);
   const wantCoordinates = database.dump.binlog_coordinates === 'auto' && server.binlogEnabled;
   log.info({ schemas, tool: tool.versionLine, server: server.version, storage: storage.location }, 'backup started');
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import type { Connection } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
 
@@ -44,8 +44,10 @@ function connectionHint(err: unknown): string | undefined {
 }
 
 export async function openConnection(database: string, connection: Connection): Promise<mysql.Connection> {
+  // Imported here, not at the top: commands that never connect (list, --version) skip loading it.
+  const { createConnection } = (await import('mysql2/promise')).default;
   try {
-    return await mysql.createConnection({
+    return await createConnection({
       ...(connection.socket ? { socketPath: connection.socket } : { host: connection.host ?? '127.0.0.1', port: connection.port }),
       user: connection.user,
       ...(connection.password ? { password: connection.password.reveal() } : {}),

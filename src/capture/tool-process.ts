@@ -1,6 +1,9 @@
 import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
+import { trackTool, untrackTool } from './running-tools.ts';
+
+export { killTools } from './running-tools.ts';
 
 /**
  * The one child-process wrapper. No shell; arguments never carry secrets (they go through a 0600
@@ -26,25 +29,6 @@ export function toolEnvironment(env: NodeJS.ProcessEnv): Record<string, string> 
     if (value !== undefined && (PASSED_VARIABLES.includes(name) || name.startsWith('LC_'))) picked[name] = value;
   }
   return picked;
-}
-
-/** Tools still running, for killTools on a forced exit. */
-const running = new Set<number>();
-
-/**
- * SIGKILLs every tool still running, synchronously: for a forced exit (a second SIGINT/SIGTERM),
- * which does not wait for the graceful cancel. An orphaned tool would go on reading the server.
- */
-export function killTools(): void {
-  for (const pid of running) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch (err) {
-      // ESRCH: it exited meanwhile, which is what was wanted.
-      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-    }
-  }
-  running.clear();
 }
 
 export class ToolError extends Error {
@@ -116,7 +100,7 @@ export function startTool(file: string, args: readonly string[], options: ToolOp
     ...(options.cwd ? { cwd: options.cwd } : {}),
   });
   const pid = child.pid;
-  if (pid !== undefined) running.add(pid);
+  if (pid !== undefined) trackTool(pid);
 
   let tail = Buffer.alloc(0);
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -125,7 +109,7 @@ export function startTool(file: string, args: readonly string[], options: ToolOp
   });
 
   const done = child.then((result) => {
-    if (pid !== undefined) running.delete(pid);
+    if (pid !== undefined) untrackTool(pid);
     const stderr = tail.toString('utf8');
     if (result.failed) {
       // A tool that exited on its own before a late cancel keeps its own exit code: execa marks

@@ -15,8 +15,9 @@ export interface ToolInfo {
   versionLine: string;
 }
 
-async function onPath(name: string): Promise<string | undefined> {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+/** The first executable `name` in a directory of PATH, or undefined. */
+export async function onPath(name: string, path = process.env['PATH'] ?? ''): Promise<string | undefined> {
+  for (const dir of path.split(delimiter)) {
     if (!dir) continue;
     const candidate = join(dir, name);
     try {

@@ -3,7 +3,7 @@
 // give a clear error and exit code, leave no manifest and no partial object behind.
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Storage } from '@google-cloud/storage';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, symlink } from 'node:fs/promises';
 import { execa } from 'execa';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
@@ -73,6 +73,21 @@ describe.each<StorageKind>(['local', 's3', 'gcs'])('a dump tool failing mid-stre
     const listed = await agent(['--config', config, 'list', '--json'], sourceEnv());
     expect(listed.exitCode).toBe(0);
     expect(JSON.parse(listed.stdout)).toEqual([]);
+  });
+});
+
+describe('the zstd command failing mid-stream', () => {
+  it('fails naming zstd and its stderr, not the store, and leaves no manifest and no object', async () => {
+    const { config, storageBlock } = await setup('local', ['compression: { algorithm: zstd, level: 1 }']);
+    // A `zstd` first on PATH that exits 1 after reading a little: the agent picks it as the CLI.
+    const bin = join(dirname(config), 'bin');
+    await mkdir(bin, { recursive: true });
+    await symlink(join(FIXTURES, 'failing-zstd.sh'), join(bin, 'zstd'));
+    const result = await agent(['--config', config, 'run-now'], { ...sourceEnv(), PATH: `${bin}:${process.env['PATH'] ?? ''}`, AGENT_ZSTD: 'cli' });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain('error: source: compress backup of source: zstd exited with code 1: zstd: error 70 : Write error');
+    expect(result.stderr).toContain('hint: the zstd command failed');
+    expect(await objectsIn('local', storageBlock)).toEqual([]);
   });
 });
 
