@@ -54,6 +54,15 @@ export class PruneGuard {
     return candidates.filter((o) => !isProtectedKey(this.#protection, this.#database, o.key, o.modifiedAt));
   }
 
+  /**
+   * Reads the leases again, for abortIncompleteUploads: a backup that started after the plan was
+   * made has a lease the load-time read did not see. Call it, then spare every upload younger
+   * than the moment of the call (a backup writes its lease before its first byte).
+   */
+  async refresh(): Promise<void> {
+    await this.#reread();
+  }
+
   /** For abortIncompleteUploads: leave a running backup's (and the live binlog writer's) uploads alone. */
   readonly spare = (key: string, startedAt: Date): boolean => isProtectedKey(this.#protection, this.#database, key, startedAt);
 

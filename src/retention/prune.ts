@@ -272,8 +272,13 @@ export async function prune(storage: StorageDriver, database: DatabaseConfig, op
     }
     // Best effort: some S3-compatible stores (s3rver among them) do not implement listing
     // multipart uploads. The backups themselves are pruned either way.
-    const before = new Date(now().getTime() - options.orphanGraceMs);
+    // Only uploads older than the lease read below can be unprotected leftovers: one started
+    // after it belongs to a backup whose lease the read may have missed (a second of margin for
+    // the store's clock).
     try {
+      const leasesReadAt = now().getTime();
+      await guard.refresh();
+      const before = new Date(Math.min(now().getTime() - options.orphanGraceMs, leasesReadAt - 1000));
       outcome.uploadsAborted = await storage.abortIncompleteUploads(`${database.name}/`, before, guard.spare);
       for (const key of outcome.uploadsAborted) log.info({ key }, 'unfinished upload removed');
     } catch (err) {

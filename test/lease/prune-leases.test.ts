@@ -5,7 +5,7 @@
 // stale lease is cleaned up after its dead holder's orphans.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pino } from 'pino';
@@ -95,6 +95,35 @@ describe('prune and running backups', () => {
     expect(outcome?.uploadsAborted).toEqual([]);
     expect(await storage.stat(running.objects[0]?.key ?? '')).toBeDefined();
     expect(existsSync(partial)).toBe(true);
+  });
+
+  it('a backup that starts after prune read the leases: its upload is not aborted (leases read again first)', async () => {
+    const root = await testDir('prune-lease-late');
+    const real = new LocalDriver(root);
+    const late = newBackupId(new Date('2026-11-30T11:00:00Z'));
+    const partial = join(root, backupPrefix('shop', late), 'dump.sql.zst.0123456789ab.partial');
+    let leaseListings = 0;
+    /** A double around the real store: the backup takes its lease and opens its upload right after prune's first read of the leases. */
+    class StartsAfterLeaseRead extends ForwardingDriver {
+      override async *list(prefix: string) {
+        try {
+          yield* real.list(prefix);
+        } finally {
+          if (prefix === 'shop/leases/' && ++leaseListings === 1) {
+            await acquireLease(real, leaseOf(late, null));
+            await mkdir(join(root, backupPrefix('shop', late)), { recursive: true });
+            await writeFile(partial, 'uploading');
+            // Older than any margin prune allows for clocks: only the lease can spare it.
+            const old = new Date(Date.now() - 60_000);
+            await utimes(partial, old, old);
+          }
+        }
+      }
+    }
+    const { outcome } = await prune(new StartsAfterLeaseRead(real), database('{}'), options);
+    expect(outcome?.uploadsAborted).toEqual([]);
+    expect(existsSync(partial)).toBe(true);
+    expect(leaseListings).toBeGreaterThan(1);
   });
 
   it('data listed before its manifest committed is not an orphan (re-checked before deleting)', async () => {
