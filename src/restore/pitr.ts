@@ -218,6 +218,9 @@ export async function replayBinlog(options: ReplayOptions): Promise<ReplayResult
     let sessionError: unknown;
     session.done.catch((err: unknown) => (sessionError = err));
     const hint = 'the SQL client stopped there; the target holds the base and part of the replay';
+    // The client may die only after the last bytes of a file went into its pipe (it runs behind):
+    // its error then belongs to the last file fed, not to the replay as a whole.
+    let fed: string | undefined;
     try {
       if (options.preamble) session.stdin.write(options.preamble);
       for (const file of files) {
@@ -230,8 +233,9 @@ export async function replayBinlog(options: ReplayOptions): Promise<ReplayResult
           ? pipeline(source, cut.filter(file, startAt), schemaFilter(options.schemas, startAt), reader.stdin)
           : pipeline(source, cut.filter(file, startAt), reader.stdin);
         const forward = pipeline(reader.stdout, new GtidStrip(), session.stdin, { end: false });
-        const [fed, forwarded, exited] = await Promise.allSettled([feed, forward, reader.done]);
-        const failed = [exited, fed, forwarded].find((r) => r.status === 'rejected');
+        fed = file;
+        const [fedFile, forwarded, exited] = await Promise.allSettled([feed, forward, reader.done]);
+        const failed = [exited, fedFile, forwarded].find((r) => r.status === 'rejected');
         if (failed) {
           // A client that died makes the pipe into it fail: its own error (the SQL error) is the cause.
           await Promise.race([session.done.catch(() => undefined), sleep(2000)]);
@@ -246,7 +250,7 @@ export async function replayBinlog(options: ReplayOptions): Promise<ReplayResult
       cancel.abort();
       await session.done.catch(() => undefined);
       if (err instanceof AgentError) throw err;
-      throw new AgentError('tool', `replay binlog into ${options.targetName}: ${describeToolFailure(err)}`, { hint, cause: err });
+      throw new AgentError('tool', `replay ${fed ?? 'binlog'} into ${options.targetName}: ${describeToolFailure(err)}`, { hint, cause: err });
     }
   });
   const last = cut.last ? { ...cut.last, at: new Date(cut.last.at * 1000).toISOString() } : undefined;
