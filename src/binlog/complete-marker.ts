@@ -1,12 +1,12 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { z } from 'zod';
 import { withConnection } from '../capture/server.ts';
 import type { DatabaseConfig } from '../config/normalize.ts';
 import { messageOf } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';
+import { bufferBody } from '../storage/buffer-body.ts';
 import { StorageNotFoundError } from '../storage/driver.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { binlogName, binlogPrefix } from './segments.ts';
@@ -65,7 +65,7 @@ export async function serverBinlogEnd(database: DatabaseConfig): Promise<{ secon
 
 export async function writeCompleteMarker(storage: StorageDriver, marker: Omit<CompleteMarker, 'format' | 'version' | 'agent'>): Promise<void> {
   const body: CompleteMarker = { format: COMPLETE_FORMAT, version: 1, ...marker, agent: { version: AGENT_VERSION, hostname: hostname() } };
-  await storage.put(completeMarkerKey(marker.database), Readable.from([Buffer.from(`${JSON.stringify(body, null, 2)}\n`)]), { contentType: 'application/json' });
+  await storage.put(completeMarkerKey(marker.database), bufferBody(`${JSON.stringify(body, null, 2)}\n`), { contentType: 'application/json' });
 }
 
 /**

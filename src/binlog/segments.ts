@@ -1,8 +1,8 @@
-import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { z } from 'zod';
 import { messageOf } from '../errors.ts';
 import type { ObjectInfo, StorageDriver } from '../storage/driver.ts';
+import { bufferBody } from '../storage/buffer-body.ts';
 import { chooseCover } from './cover.ts';
 import { describeBadName, isBinlogName } from './names.ts';
 
@@ -234,7 +234,7 @@ export async function readSegment(storage: StorageDriver, ref: SegmentRef): Prom
 export async function commitSegment(storage: StorageDriver, manifest: SegmentManifest): Promise<void> {
   const merged = manifest.level && manifest.window ? { level: manifest.level, window: Date.parse(manifest.window) } : undefined;
   const key = segmentManifestKey(manifest.database, manifest.file, manifest.start, manifest.end, merged);
-  await storage.put(key, Readable.from([Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]), { contentType: 'application/json' });
+  await storage.put(key, bufferBody(`${JSON.stringify(manifest, null, 2)}\n`), { contentType: 'application/json' });
 }
 
 export interface ArchiveGap {

@@ -1,6 +1,6 @@
-import { Readable } from 'node:stream';
 import { AgentError } from '../errors.ts';
 import { StorageNotFoundError, type StorageDriver } from '../storage/driver.ts';
+import { bufferBody } from '../storage/buffer-body.ts';
 import { CURRENT_LAYOUT_VERSION, LEGACY_LAYOUT_VERSION, manifestKey } from './keys.ts';
 import { listBackups, readManifestAt, type ListOptions } from './listing.ts';
 import { serializeManifest, type Manifest } from './manifest.ts';
@@ -20,7 +20,8 @@ export function manifestKeyOf(manifest: Pick<Manifest, 'database' | 'id' | 'vers
 
 /** Writes the manifest: the commit point of a backup. Call only after every data object is stored. */
 export async function commitManifest(storage: StorageDriver, manifest: Manifest): Promise<void> {
-  await storage.put(manifestKeyOf(manifest), Readable.from([Buffer.from(serializeManifest(manifest))]), {
+  // Bytes in memory: the retrying driver may send them again after a transient failure.
+  await storage.put(manifestKeyOf(manifest), bufferBody(serializeManifest(manifest)), {
     contentType: 'application/json',
   });
 }

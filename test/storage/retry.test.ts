@@ -5,12 +5,14 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { S3StorageConfig } from '../../src/config/schema.ts';
 import { Secret } from '../../src/config/secret.ts';
+import { commitManifest, listBackups, readManifest } from '../../src/catalog/catalog.ts';
 import { bufferBody } from '../../src/storage/buffer-body.ts';
 import { StorageNotFoundError, type ObjectInfo, type PutOptions, type StorageDriver } from '../../src/storage/driver.ts';
 import { ForwardingDriver } from '../../src/storage/forwarding.ts';
 import { MemoryDriver } from '../../src/storage/memory.ts';
 import { openStorage } from '../../src/storage/open.ts';
 import { RetryingDriver, type RetryReport } from '../../src/storage/retry.ts';
+import { generateCatalog } from '../harness/catalog-generator.ts';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.ts';
 import { createS3Bucket } from '../harness/s3-server.ts';
 import { uniqueName } from '../helpers.ts';
@@ -193,6 +195,28 @@ describe('RetryingDriver around GCS (the emulator behind a fault proxy)', () => 
       const before = proxy.requests;
       await expect(gcs.stat('db/missing.json')).resolves.toBeUndefined();
       expect(proxy.requests - before).toBe(1);
+    } finally {
+      await gcs.close();
+      await proxy.close();
+    }
+  });
+
+  it('a manifest commit survives a 503 on its upload (its bytes are sent again)', async () => {
+    const proxy = await startFaultProxy({ upstreamPort: Number(new URL(inject('gcs').endpoint).port) });
+    const retries: RetryReport[] = [];
+    const gcs = await openStorage(
+      { type: 'gcs', bucket: uniqueName('bkt'), prefix: 'retry', endpoint: `http://127.0.0.1:${proxy.port}`, project_id: 'test', conditional_writes: false },
+      { policy: FAST, onRetry: (report) => retries.push(report) },
+    );
+    try {
+      const memory = new MemoryDriver();
+      await generateCatalog(memory, 'db', 1);
+      const [manifest] = (await listBackups(memory, 'db')).backups;
+      if (!manifest) throw new Error('the generated catalog has no backup');
+      proxy.failRequests({ count: 1, method: 'POST', action: 503 });
+      await commitManifest(gcs, manifest);
+      expect(retries.map((r) => r.method)).toEqual(['put']);
+      expect(await readManifest(gcs, 'db', manifest.id)).toEqual(manifest);
     } finally {
       await gcs.close();
       await proxy.close();
