@@ -1,12 +1,13 @@
-import { rmSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdtemp, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Connection } from '../config/normalize.ts';
 
 /**
  * Credentials reach MariaDB/MySQL tools through an option file in a private (0700) temp directory,
- * mode 0600, removed right after the tool exits: never argv (visible in `ps`), never the log.
+ * mode 0600, whose name is removed before the tool starts (it reads the file through the agent's
+ * open descriptor): never argv (visible in `ps`), never the log, never left on disk.
  */
 
 export type ClientFlavor = 'mariadb' | 'mysql';
@@ -59,21 +60,39 @@ export function removeDefaultsFiles(): void {
   live.clear();
 }
 
-/** Calls `fn` with the path of a fresh defaults file and removes it (and its directory) afterwards. */
+/**
+ * Calls `fn` with the path of a fresh defaults file. The file is written 0600 in a private
+ * directory, opened, and its name removed at once: the tools read it through the agent's open
+ * descriptor (`/proc/<agent pid>/fd/<n>`, which opens the unlinked file for a process of the same
+ * user), so no credentials stay on disk while the tool runs, and a SIGKILL of the agent leaves
+ * none behind. Without /proc the file keeps its name until `fn` settles, as before.
+ */
 export async function withDefaultsFile<T>(
   connection: Connection,
   flavor: ClientFlavor,
-  fn: (path: string, dir: string) => Promise<T>,
+  fn: (path: string) => Promise<T>,
   group: 'client' | 'mariadb-backup' = 'client',
 ): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'backup-agent-'));
   live.add(dir);
+  const removeDir = async (): Promise<void> => {
+    if (!live.has(dir)) return;
+    await rm(dir, { recursive: true, force: true });
+    live.delete(dir);
+  };
+  let handle: FileHandle | undefined;
   try {
     const path = join(dir, 'client.cnf');
     await writeFile(path, renderDefaultsFile(connection, flavor, group), { mode: 0o600, flag: 'wx' });
-    return await fn(path, dir);
+    handle = await open(path, 'r');
+    const byDescriptor = `/proc/${process.pid}/fd/${handle.fd}`;
+    if (existsSync(byDescriptor)) {
+      await removeDir();
+      return await fn(byDescriptor);
+    }
+    return await fn(path);
   } finally {
-    await rm(dir, { recursive: true, force: true });
-    live.delete(dir);
+    await handle?.close();
+    await removeDir();
   }
 }

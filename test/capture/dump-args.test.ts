@@ -2,8 +2,9 @@
 // tool version parsing. Pure functions, plus one check of the defaults-file quoting against the
 // real `mariadb` client and the harness's MariaDB.
 import { randomBytes } from 'node:crypto';
-import { access, readFile, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { access, mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
@@ -366,11 +367,12 @@ describe('renderDefaultsFile', () => {
   // variable" before it connects; known ones get it as far as connecting (to a closed port here).
   it.each(['verify_identity', 'required', 'disabled'] as const)('the real mariadb-backup accepts the TLS options of mode %s', async (mode) => {
     const tls = { mode, ca_file: '/etc/ca.pem', cert_file: '/etc/c.pem', key_file: '/etc/k.pem' };
-    await withDefaultsFile(connection({ port: 1, tls }), 'mariadb', async (path, dir) => {
+    const dir = await mkdtemp(join(tmpdir(), 'tls-options-'));
+    await withDefaultsFile(connection({ port: 1, tls }), 'mariadb', async (path) => {
       const result = await execa('mariadb-backup', [`--defaults-file=${path}`, '--backup', '--stream=xbstream', `--target-dir=${dir}`], { reject: false });
       expect(result.stderr).not.toContain('unknown');
       expect(result.stderr).toContain("Failed to connect to MariaDB server: Can't connect to server on '127.0.0.1'");
-    }, 'mariadb-backup');
+    }, 'mariadb-backup').finally(() => rm(dir, { recursive: true, force: true }));
   });
 
   it('sets no TLS option without a tls block', () => {
@@ -381,33 +383,36 @@ describe('renderDefaultsFile', () => {
 });
 
 describe('withDefaultsFile', () => {
-  it('gives fn a 0600 file in a 0700 directory, with the rendered content, and removes both afterwards', async () => {
+  it('gives fn a 0600 file whose name is already gone (read through the agent\'s descriptor), with the rendered content', async () => {
     const conn = connection({ password: new Secret('s3cr3t') });
-    let seen = '';
+    let target = '';
     const result = await withDefaultsFile(conn, 'mariadb', async (path) => {
-      seen = path;
+      expect(path).toMatch(new RegExp(`^/proc/${process.pid}/fd/\\d+$`));
+      target = await readlink(path);
+      // The file and its private directory are removed before any tool runs: a SIGKILL of the
+      // agent now leaves no credentials on disk.
+      expect(target).toMatch(/\/backup-agent-[^/]+\/client\.cnf \(deleted\)$/);
+      await expect(access(dirname(target))).rejects.toMatchObject({ code: 'ENOENT' });
       expect((await stat(path)).mode & 0o777).toBe(0o600);
-      expect((await stat(dirname(path))).mode & 0o777).toBe(0o700);
       expect(await readFile(path, 'utf8')).toBe(renderDefaultsFile(conn, 'mariadb'));
       return 42;
     });
     expect(result).toBe(42);
-    expect(seen).not.toBe('');
-    await expect(access(seen)).rejects.toMatchObject({ code: 'ENOENT' });
-    await expect(access(dirname(seen))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(target).not.toBe('');
   });
 
-  it('removes the file and directory when fn throws, and rethrows', async () => {
-    let seen = '';
+  it('closes the descriptor and rethrows when fn throws', async () => {
     const boom = new Error('tool failed');
+    let target = '';
     await expect(
       withDefaultsFile(connection(), 'mysql', async (path) => {
-        seen = path;
+        target = await readlink(path);
         throw boom;
       }),
     ).rejects.toBe(boom);
-    expect(seen).not.toBe('');
-    await expect(access(dirname(seen))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(target).toMatch(/client\.cnf \(deleted\)$/);
+    const open = await readdir(`/proc/${process.pid}/fd`).then((fds) => Promise.all(fds.map((fd) => readlink(`/proc/${process.pid}/fd/${fd}`).catch(() => ''))));
+    expect(open).not.toContain(target);
   });
 
   it('the real mariadb client logs in with a password full of special characters', async () => {

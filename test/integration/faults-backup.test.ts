@@ -164,13 +164,13 @@ describe.each(['local', 's3'] as const)('kill -9 of agent run-now mid-upload, %s
     expect(final.leases).toBeUndefined(); // prune removed the dead run's lease
   }, 240_000);
 
-  // Bug (reported): the 0600 defaults file holding the database password, in a private directory
-  // under TMPDIR, is removed only when the run ends; SIGKILL leaves it on disk, and no later run
-  // removes it.
-  it.fails('leaves no credentials file behind in TMPDIR', () => {
+  // The 0600 defaults file holding the database password loses its name before the dump tool
+  // starts (the tool reads it through the agent's descriptor): SIGKILL leaves nothing in TMPDIR.
+  it('leaves no credentials file behind in TMPDIR', () => {
     const left = tmpLeftAfterKill.get(kind);
-    if (left === undefined) return; // the case above never got to the kill: passing here flags that
-    expect(left).toEqual([]);
+    if (left === undefined) throw new Error('the case above never got to the kill');
+    // Node's compile cache (no secret in it) is the only thing the agent keeps in TMPDIR.
+    expect(left.filter((entry) => !entry.startsWith('node-compile-cache'))).toEqual([]);
   });
 });
 
