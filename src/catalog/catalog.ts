@@ -1,8 +1,8 @@
 import { AgentError } from '../errors.ts';
 import { StorageNotFoundError, type StorageDriver } from '../storage/driver.ts';
 import { bufferBody } from '../storage/buffer-body.ts';
-import { CURRENT_LAYOUT_VERSION, LEGACY_LAYOUT_VERSION, manifestKey } from './keys.ts';
-import { listBackups, readManifestAt, type ListOptions } from './listing.ts';
+import { backupIdTime, CURRENT_LAYOUT_VERSION, LEGACY_LAYOUT_VERSION, manifestKey } from './keys.ts';
+import { listBackups, readManifestAt, type ListOptions, type UnreadableBackup } from './listing.ts';
 import { serializeManifest, type Manifest } from './manifest.ts';
 
 /** Kept here too for callers outside the catalog that import it from this module (src/binlog). */
@@ -41,6 +41,20 @@ export async function readManifest(storage: StorageDriver, database: string, id:
 }
 
 /**
+ * Pure: the first manifest that could not be read and may be a newer backup than `newest` (IDs sort
+ * by start time, keys.ts), started at or before `notAfter` when given. A decision that wants "the
+ * newest backup" cannot be made while one of these hides: callers refuse, or say so loudly.
+ */
+export function hiddenNewer(unreadable: readonly UnreadableBackup[], newest: Pick<Manifest, 'id'> | undefined, notAfter?: Date): UnreadableBackup | undefined {
+  return unreadable.find((u) => (!newest || u.id > newest.id) && (!notAfter || (backupIdTime(u.id)?.getTime() ?? Number.POSITIVE_INFINITY) <= notAfter.getTime()));
+}
+
+/** One line for an unreadable manifest: its key and why. */
+export function describeUnreadable(u: UnreadableBackup): string {
+  return `manifest ${u.key} cannot be read (${u.error})`;
+}
+
+/**
  * The backup `id` of `database`, or its most recent completed backup (of one of `types`, when
  * given) when `id` is undefined. A manifest newer than that one which cannot be read might be the
  * most recent backup: then this fails rather than silently pick an older one.
@@ -49,10 +63,9 @@ export async function findBackup(storage: StorageDriver, database: string, id?: 
   if (id !== undefined) return readManifest(storage, database, id);
   const { backups, unreadable } = await listBackups(storage, database, options);
   const newest = backups.find((b) => b.status === 'completed' && (!types || types.includes(b.type)));
-  // IDs sort by start time (keys.ts), so a larger ID is a newer backup.
-  const hidden = unreadable.find((u) => !newest || u.id > newest.id);
+  const hidden = hiddenNewer(unreadable, newest);
   if (hidden) {
-    throw new AgentError('integrity', `find the most recent backup of database ${database}: manifest ${hidden.key} cannot be read (${hidden.error})`, {
+    throw new AgentError('integrity', `find the most recent backup of database ${database}: ${describeUnreadable(hidden)}`, {
       hint: `it may be the most recent backup; pass --backup <id> to choose one (\`agent list --database ${database}\` shows them)`,
     });
   }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BACKUP_TYPES } from '../domain/backup.ts';
+import { backupPrefix, MANIFEST_NAME } from './keys.ts';
 
 /**
  * The manifest: one JSON document per backup, versioned, written after all data objects. Its
@@ -126,7 +127,23 @@ export function parseManifest(text: string): Manifest {
     const issue = parsed.error.issues[0];
     throw new Error(`manifest is invalid at ${issue?.path.join('.') || '(top level)'}: ${issue?.message ?? 'unknown'}`);
   }
+  const outside = objectsOutsideFolder(parsed.data);
+  if (outside) throw new Error(`manifest is invalid at ${outside.path}: ${outside.key} is not in the folder of backup ${parsed.data.database}/${parsed.data.id}`);
   return parsed.data;
+}
+
+/**
+ * Pure: the first object a manifest names outside its own backup's folder (another backup's data,
+ * a binlog segment, a path with `..`), which prune would otherwise delete with this backup: such a
+ * manifest is unreadable, never trusted.
+ */
+export function objectsOutsideFolder(manifest: Pick<Manifest, 'database' | 'id' | 'version' | 'objects'>): { path: string; key: string } | undefined {
+  const folder = backupPrefix(manifest.database, manifest.id, manifest.version);
+  for (const [i, object] of manifest.objects.entries()) {
+    const name = object.key.startsWith(folder) ? object.key.slice(folder.length) : '';
+    if (!name || name.includes('/') || name === '.' || name === '..' || name === MANIFEST_NAME) return { path: `objects.${i}.key`, key: object.key };
+  }
+  return undefined;
 }
 
 export function serializeManifest(manifest: Manifest): string {

@@ -2,6 +2,7 @@ import { Archive } from '../binlog/archive.ts';
 import { runBinlogCapture } from '../binlog/capture.ts';
 import { withCompaction } from '../binlog/compaction-loop.ts';
 import { compactArchive } from '../binlog/compactor.ts';
+import { describeUnreadable } from '../catalog/catalog.ts';
 import { listBackups } from '../catalog/listing.ts';
 import type { DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
@@ -56,7 +57,9 @@ export async function binlogList(ctx: CommandContext, options: { database?: stri
   const summaries = [];
   for (const database of databases) {
     const storage = await ctx.storage(database);
-    const [archive, { backups }] = await Promise.all([Archive.load(storage, database.name), listBackups(storage, database.name, await ctx.catalog(database))]);
+    const [archive, { backups, unreadable }] = await Promise.all([Archive.load(storage, database.name), listBackups(storage, database.name, await ctx.catalog(database))]);
+    // The last recoverable time counts only the bases that could be read: say which were not.
+    for (const bad of unreadable) process.stderr.write(`warning: ${database.name}: ${describeUnreadable(bad)}\n`);
     summaries.push({ database: database.name, ...(await archive.summarize(backups)) });
   }
   if (options.json) {

@@ -1,3 +1,4 @@
+import { describeUnreadable, hiddenNewer } from '../catalog/catalog.ts';
 import { listBackups } from '../catalog/listing.ts';
 import { Archive } from '../binlog/archive.ts';
 import type { BinlogStatus } from '../daemon/binlog-supervisor.ts';
@@ -31,23 +32,28 @@ async function askDaemon(host: string, port: number): Promise<DaemonStatus | und
 async function offlineStatus(ctx: CommandContext, now: Date): Promise<JobStatus[]> {
   const jobs: JobStatus[] = [];
   for (const database of ctx.config.databases) {
-    let backups: Awaited<ReturnType<typeof listBackups>>['backups'] = [];
+    let listing: Awaited<ReturnType<typeof listBackups>> = { backups: [], unreadable: [], objects: new Map() };
     let error: string | undefined;
     try {
-      backups = (await listBackups(await ctx.storage(database), database.name, await ctx.catalog(database))).backups;
+      listing = await listBackups(await ctx.storage(database), database.name, await ctx.catalog(database));
     } catch (err) {
       error = messageOf(err);
     }
+    const { backups } = listing;
     for (const schedule of database.schedules) {
       const newest = backups.find((b) => b.type === schedule.type);
+      // An unreadable manifest newer than the newest readable one may be this job's last run:
+      // say so, never report the older backup as the last success.
+      const hidden = hiddenNewer(listing.unreadable, newest);
+      const problem = error !== undefined ? `cannot read the catalog: ${error}` : hidden && `${describeUnreadable(hidden)}: it may be the last backup`;
       jobs.push({
         database: database.name,
         type: schedule.type,
         schedule: schedule.description,
         nextRun: nextRun(schedule, now)?.toISOString(),
         running: false,
-        last: error
-          ? { result: 'failure', at: now.toISOString(), trigger: 'manual', error: `cannot read the catalog: ${error}`, hint: undefined }
+        last: problem
+          ? { result: 'failure', at: now.toISOString(), trigger: 'manual', error: brief(problem), hint: undefined }
           : newest && { result: 'success', at: newest.completedAt, trigger: newest.trigger, backupId: newest.id, sizeBytes: newest.sizeBytes },
         lastSuccessAt: newest?.completedAt,
       });

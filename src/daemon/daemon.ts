@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
+import { describeUnreadable } from '../catalog/catalog.ts';
 import { listBackups } from '../catalog/listing.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import { CommandContext } from '../cli/context.ts';
@@ -220,13 +221,19 @@ async function catchUp(
 ): Promise<void> {
   const now = new Date();
   for (const database of config.databases) {
-    let backups;
+    let backups, unreadable;
     try {
-      backups = (await listBackups(await context.storage(database), database.name, await context.catalog(database))).backups;
+      ({ backups, unreadable } = await listBackups(await context.storage(database), database.name, await context.catalog(database)));
     } catch (err) {
       logger.error({ database: database.name, error: messageOf(err) }, 'cannot read the catalog at start-up');
       bus.emit('daemon:problem', { database: database.name, what: 'read catalog at start-up', message: brief(messageOf(err)) });
       continue;
+    }
+    // Unreadable manifests are reported, never skipped in silence: the status, metrics and the
+    // catch-up below only know the backups that could be read.
+    for (const bad of unreadable) {
+      logger.error({ database: database.name, key: bad.key, error: bad.error }, 'unreadable manifest in the catalog');
+      bus.emit('daemon:problem', { database: database.name, what: 'read catalog at start-up', message: brief(describeUnreadable(bad)) });
     }
     for (const schedule of database.schedules) {
       const ofType = backups.filter((b) => b.type === schedule.type);

@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Archive } from '../binlog/archive.ts';
-import { listBackups } from '../catalog/listing.ts';
+import { listBackups, type UnreadableBackup } from '../catalog/listing.ts';
+import { describeUnreadable, hiddenNewer } from '../catalog/catalog.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import { AgentError } from '../errors.ts';
 import { startSandbox } from '../sandbox/mariadb-sandbox.ts';
@@ -23,9 +24,16 @@ import { verifyDatadir } from './verify-datadir.ts';
 export async function restoreToPoint(request: RestoreRequest, target: PitrTarget, env: RestoreEnv): Promise<RestoreOutcome> {
   const { source, destination } = request;
   const physical = destination.kind === 'datadir';
-  const [{ backups }, archive] = await Promise.all([listBackups(env.storage, source.name, env.catalog), Archive.load(env.storage, source.name)]);
+  const [{ backups, unreadable }, archive] = await Promise.all([listBackups(env.storage, source.name, env.catalog), Archive.load(env.storage, source.name)]);
   const summary = await archive.summarize(backups);
   const base = chooseBase(backups, target, physical ? ['full', 'incremental'] : ['dump']);
+  // A manifest that cannot be read may be a newer base for this target: choose none rather than guess.
+  const hidden = hiddenNewer(unreadable, base, target.kind === 'time' ? target.at : undefined);
+  if (hidden) {
+    throw new AgentError('integrity', `point-in-time restore of ${source.name} to ${target.text}: ${describeUnreadable(hidden)}; it may be the base this restore needs`, {
+      hint: 'repair or remove the unreadable manifest (`agent list` names it), then restore again',
+    });
+  }
   if (!base) {
     throw new AgentError('refused', `point-in-time restore of ${source.name} to ${target.text}: no ${physical ? 'physical backup' : 'dump'} with binlog coordinates was taken before it`, {
       hint: summary.lastRecoverableAt ? `the last recoverable time is ${summary.lastRecoverableAt}` : 'take a dump while binlog capture runs',
@@ -33,7 +41,7 @@ export async function restoreToPoint(request: RestoreRequest, target: PitrTarget
   }
   const plan = await planReplay(archive, base, target, summary.lastRecoverableAt);
   env.on?.selected?.(base, plan.from);
-  const job: PointJob = { source: source.name, base, backups, plan, archive, target, started: Date.now() };
+  const job: PointJob = { source: source.name, base, backups, unreadable, plan, archive, target, started: Date.now() };
   if (destination.kind === 'datadir') return datadirToPoint(destination, job, env);
   return serverToPoint(destination, job, env);
 }
@@ -43,6 +51,8 @@ interface PointJob {
   base: Manifest;
   /** The catalog as listed when the base was chosen. */
   backups: Manifest[];
+  /** The manifests that listing could not read (a chain that needs one says so). */
+  unreadable: UnreadableBackup[];
   plan: PitrPlan;
   archive: Archive;
   target: PitrTarget;
@@ -101,7 +111,7 @@ async function serverToPoint(destination: Extract<RestoreDestination, { kind: 's
  * server shut down cleanly: the datadir is then at the target.
  */
 async function datadirToPoint(destination: Extract<RestoreDestination, { kind: 'datadir' }>, job: PointJob, env: RestoreEnv): Promise<RestoreOutcome> {
-  const chain = restoreChain(job.base, job.backups);
+  const chain = restoreChain(job.base, job.backups, job.unreadable);
   // The binlog is checked before the datadir is touched (the chain is checked by restorePhysical).
   await checkReplay(job, env);
   const restored = await restorePhysical({

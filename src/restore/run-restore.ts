@@ -131,7 +131,8 @@ async function restoreDatadir(
   manifest: Manifest,
   env: RestoreEnv,
 ): Promise<RestoreOutcome> {
-  const chain = restoreChain(manifest, (await listBackups(env.storage, request.source.name, env.catalog)).backups);
+  const listing = await listBackups(env.storage, request.source.name, env.catalog);
+  const chain = restoreChain(manifest, listing.backups, listing.unreadable);
   const total = chain.reduce((sum, m) => sum + dataObject(m).sizeBytes, 0);
   const started = Date.now();
   const result = await restorePhysical({

@@ -20,7 +20,7 @@ function manifest(): Manifest {
     schemas: ['shop', 'crm'],
     objects: [
       {
-        key: 'shop/20260101T020304.000Z-a1b2c3/dump.sql.zst',
+        key: 'shop/backups/20260101T020304.000Z-a1b2c3/dump.sql.zst',
         role: 'data',
         sizeBytes: 1234,
         sha256: 'a'.repeat(64),
@@ -58,6 +58,22 @@ describe('manifest', () => {
     expect(parseManifest(serializeManifest(m))).toEqual(m);
     const noGtid = { ...manifest(), binlog: { file: 'binlog.000002', position: 157, gtid: null } };
     expect(parseManifest(serializeManifest(noGtid))).toEqual(noGtid);
+  });
+
+  it('rejects objects outside the backup\'s own folder, in either layout', () => {
+    const id = '20260101T020304.000Z-a1b2c3';
+    for (const key of ['shop/backups/20250101T000000.000Z-000000/dump.sql.zst', `shop/backups/${id}/../x/dump.sql.zst`, `shop/backups/${id}/manifest.json`, `shop/backups/${id}/`, 'shop/binlog/mysql-bin.000001/x.binlog.zst', `other/backups/${id}/dump.sql.zst`]) {
+      expect(() => parseManifest(json((m) => ((m['objects'] as { key: string }[])[0] as { key: string }).key = key))).toThrow(
+        `manifest is invalid at objects.0.key: ${key} is not in the folder of backup shop/${id}`,
+      );
+    }
+    // Version 1 lives directly under <database>/<id>/.
+    const legacy = json((m) => {
+      m['version'] = 1;
+      ((m['objects'] as { key: string }[])[0] as { key: string }).key = `shop/${id}/dump.sql.zst`;
+    });
+    expect(parseManifest(legacy).objects[0]?.key).toBe(`shop/${id}/dump.sql.zst`);
+    expect(() => parseManifest(json((m) => (m['version'] = 1)))).toThrow(/objects\.0\.key: shop\/backups\/.+ is not in the folder/);
   });
 
   it('rejects a newer version and says to upgrade', () => {

@@ -2,7 +2,7 @@
 // MariaDB and a local store: periodic backups, overlap skipping, graceful and cancelling
 // shutdown, reload with a broken config, /metrics and `agent status`.
 import { execa, type ResultPromise } from 'execa';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -65,9 +65,10 @@ function configYaml(opts: {
   ].join('\n');
 }
 
-async function startDaemon(opts: Omit<Parameters<typeof configYaml>[0], 'store' | 'port'>, env: Record<string, string> = {}): Promise<Daemon> {
+async function startDaemon(opts: Omit<Parameters<typeof configYaml>[0], 'store' | 'port'>, env: Record<string, string> = {}, prepare?: (store: string) => Promise<void>): Promise<Daemon> {
   const dir = await testDir('daemon');
   const store = join(dir, 'store');
+  await prepare?.(store);
   const port = await freePort();
   const config = join(dir, 'agent.yaml');
   // The agent gives its tools a minimal environment: the fixture's variables go in a wrapper.
@@ -173,6 +174,28 @@ describe('agent daemon', () => {
     const offline = await agent(['--config', daemon.config, 'status'], sourceEnv());
     expect(offline.stdout).toMatch(/^daemon: not running/);
     expect(offline.stdout).toMatch(/success \(periodic/);
+
+    // The newest manifest turns unreadable: status does not report the older backup as the last
+    // success, it names the manifest it cannot read.
+    const newest = (await manifests(daemon.store)).sort().at(-1) as string;
+    await writeFile(join(daemon.store, newest), '{"format": "backup-agent/manif');
+    const unreadable = await agent(['--config', daemon.config, 'status'], sourceEnv());
+    expect(unreadable.stdout).not.toMatch(/success \(periodic/);
+    expect(unreadable.stdout).toContain(`manifest ${newest} cannot be read (manifest is not JSON`);
+  });
+
+  it('an unreadable manifest at start-up is logged and counted, never skipped in silence', async () => {
+    const id = '20261120T010000.000Z-abcdef';
+    const key = `source/backups/${id}/manifest.json`;
+    const daemon = await startDaemon({ cron: '0 0 1 1 *' }, {}, async (store) => {
+      await mkdir(join(store, 'source', 'backups', id), { recursive: true });
+      await writeFile(join(store, key), '{"format": "backup-agent/manif');
+    });
+    const [logged] = await daemon.waitFor('unreadable manifest in the catalog');
+    expect(logged).toMatchObject({ level: 50, database: 'source', key });
+    const metrics = await (await fetch(`http://127.0.0.1:${daemon.port}/metrics`)).text();
+    expect(metrics).toMatch(/^backup_agent_daemon_errors_total\{what="read catalog at start-up"\} 1$/m);
+    await stop(daemon);
   });
 
   it('skips a run whose previous run is still going, with a warning and a metric', async () => {

@@ -4,12 +4,15 @@
 // run against real servers in test/integration (pitr, physical, backup-restore).
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { commitManifest } from '../../src/catalog/catalog.ts';
+import { manifestKey } from '../../src/catalog/keys.ts';
 import type { Manifest } from '../../src/catalog/manifest.ts';
 import { normalizeConfig } from '../../src/config/normalize.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { AgentError } from '../../src/errors.ts';
 import { parseTarget } from '../../src/restore/pitr.ts';
 import { runRestore, type RestoreDestination, type RestoreEnv } from '../../src/restore/run-restore.ts';
+import { bufferBody } from '../../src/storage/buffer-body.ts';
 import { MemoryDriver } from '../../src/storage/memory.ts';
 import { CountingDriver } from '../harness/counting-driver.ts';
 import { storeBackup } from '../retention/stored-backups.ts';
@@ -72,6 +75,36 @@ describe('runRestore', () => {
     expect(heard).toEqual([]);
     // Only reads: a refused restore never writes to or deletes from the store.
     expect([...storage.calls.keys()].filter((method) => !['list', 'get', 'getVersioned', 'stat'].includes(method))).toEqual([]);
+  });
+
+  it('refuses a point in time while an unreadable manifest may be a newer base, naming it', async () => {
+    const memory = new MemoryDriver();
+    const base = await storeBackup(memory, '2026-11-20T01:00:00Z');
+    await commitManifest(memory, { ...base, binlog: { file: 'mysql-bin.000001', position: 4, gtid: null } });
+    const hidden = await storeBackup(memory, '2026-11-21T01:00:00Z');
+    await memory.put(manifestKey('shop', hidden.id), bufferBody('{"format": "backup-agent/manif'));
+    const { env, heard } = environment(new CountingDriver(memory));
+    const err = await failure(runRestore({ source: shop, point: parseTarget('2026-11-21T10:00:00Z', undefined), destination: intoServer }, env));
+    expect(err.kind).toBe('integrity');
+    expect(err.message).toMatch(
+      new RegExp(`^point-in-time restore of shop to 2026-11-21T10:00:00\\.000Z: manifest shop/backups/${hidden.id}/manifest\\.json cannot be read \\(manifest is not JSON: .+\\); it may be the base this restore needs$`),
+    );
+    expect(heard).toEqual([]);
+    // A target before the unreadable backup started: it cannot be the base, the search goes on.
+    const before = await failure(runRestore({ source: shop, point: parseTarget('2026-11-20T10:00:00Z', undefined), destination: intoServer }, env));
+    expect(before.message).not.toContain('cannot be read');
+  });
+
+  it('an incremental whose parent manifest cannot be read says so (not "not in the catalog")', async () => {
+    const memory = new MemoryDriver();
+    const full = await storeBackup(memory, '2026-11-20T02:00:00Z', { type: 'full' });
+    const inc = await storeBackup(memory, '2026-11-21T02:00:00Z', { type: 'incremental', parent: full });
+    await memory.put(manifestKey('shop', full.id), bufferBody('[]'));
+    const { env } = environment(new CountingDriver(memory));
+    const err = await failure(runRestore({ source: shop, backup: inc.id, destination: { kind: 'datadir', path: '/dev/null/datadir', replace: false, verify: false } }, env));
+    expect(err.message).toBe(
+      `backup ${inc.id} needs ${full.id}, whose manifest shop/backups/${full.id}/manifest.json cannot be read (manifest is invalid at (top level): Invalid input: expected object, received array): the chain of ${inc.id} cannot be restored`,
+    );
   });
 
   it('refuses a physical backup named for a server, after announcing nothing and fetching no data', async () => {

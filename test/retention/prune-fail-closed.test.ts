@@ -73,6 +73,20 @@ describe('prune fails closed on what it cannot read', () => {
     for (const b of backups) expect(existsSync(join(root, b.objects[0]?.key ?? ''))).toBe(true);
   });
 
+  it('a manifest naming objects outside its own folder (another backup, a path with ..) is unreadable: it makes prune delete nothing', async () => {
+    const root = await testDir('prune-foreign-keys');
+    const { storage, backups } = await fiveDays(root);
+    const kept = backups[4] as Manifest;
+    const edited = backups[0] as Manifest;
+    for (const key of [kept.objects[0]?.key ?? '', `${backupPrefix('shop', edited.id)}../${kept.id}/dump.sql.zst`]) {
+      const bad = { ...edited, objects: [{ ...(edited.objects[0] as Manifest['objects'][number]), key }] };
+      await writeFile(join(root, manifestKey('shop', edited.id)), JSON.stringify(bad));
+      const err = await failure(prune(storage, database('{ keep_last: 1 }'), options()));
+      expect(err.message).toContain(`cannot read 1 manifest (shop/backups/${edited.id}/manifest.json: manifest is invalid at objects.0.key: ${key} is not in the folder of backup shop/${edited.id})`);
+    }
+    for (const b of backups) expect(existsSync(join(root, b.objects[0]?.key ?? ''))).toBe(true);
+  });
+
   it('a manifest of a newer format version is left alone and named; the database is not pruned', async () => {
     const root = await testDir('prune-newer');
     const { storage, backups } = await fiveDays(root);
