@@ -83,9 +83,14 @@ function toolName(file: string): string {
  */
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path));
 
+/** The command line that starts `file` so that it dies with the agent (through setpriv, when present). */
+export function diesWithAgent(file: string, args: readonly string[]): [string, readonly string[]] {
+  return SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', file, ...args]] : [file, args];
+}
+
 export function startTool(file: string, args: readonly string[], options: ToolOptions = {}): ToolProcess {
   const name = toolName(file);
-  const [command, argv] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', file, ...args]] : [file, args];
+  const [command, argv] = diesWithAgent(file, args);
   const child: ResultPromise = execa(command, argv, {
     stdin: options.stdin ?? 'ignore',
     stdout: options.stdout ?? 'pipe',

@@ -31,16 +31,23 @@ export interface PhysicalRestoreOptions {
  * compared by device and inode, so a path through a symlinked parent still matches. Fails closed:
  * a process whose working directory cannot be read (EACCES when not root) makes the answer unknown.
  */
-async function processesIn(dir: string): Promise<number[]> {
+export async function processesIn(dir: string, proc = '/proc'): Promise<number[]> {
   const target = await stat(dir);
-  const entries = await readdir('/proc').catch((err: unknown) => {
-    throw new AgentError('refused', `restore into ${dir}: cannot tell whether a server uses it: read /proc: ${messageOf(err)}`);
+  const entries = await readdir(proc).catch((err: unknown) => {
+    throw new AgentError('refused', `restore into ${dir}: cannot tell whether a server uses it: read ${proc}: ${messageOf(err)}`);
   });
+  // Every pid namespace has a pid 1: a listing without it hides other users' processes (proc
+  // mounted with hidepid=), and a server among them would go unseen.
+  if (!entries.includes('1')) {
+    throw new AgentError('refused', `restore into ${dir}: cannot tell whether a server uses it: ${proc} does not show every process (mounted with hidepid=?)`, {
+      hint: 'run the restore as root or in a group exempt from hidepid (gid=), or stop the server and restore into a new, empty --datadir',
+    });
+  }
   const pids: number[] = [];
   const unknown: string[] = [];
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
-    const cwd = await stat(`/proc/${entry}/cwd`).catch((err: NodeJS.ErrnoException) => {
+    const cwd = await stat(`${proc}/${entry}/cwd`).catch((err: NodeJS.ErrnoException) => {
       // The process exited meanwhile: it uses nothing.
       if (err.code === 'ENOENT' || err.code === 'ESRCH') return undefined;
       unknown.push(`pid ${entry}: ${err.code ?? messageOf(err)}`);

@@ -4,7 +4,8 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { toolEnvironment } from '../capture/tool-process.ts';
+import { trackTool, untrackTool } from '../capture/running-tools.ts';
+import { diesWithAgent, toolEnvironment } from '../capture/tool-process.ts';
 
 /**
  * A throwaway MariaDB server: its own datadir, port, socket and binlog, started from the installed
@@ -96,11 +97,17 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     });
   }
 
-  const child = spawn('mariadbd', [defaults], { stdio: 'ignore', detached: true, env });
+  // A throwaway server never outlives the process that started it (a restore --verify or a
+  // datadir PITR killed with SIGKILL would leave a server without grant checks on the restored
+  // datadir): it gets the kernel's parent-death signal, and a forced exit kills it with the tools.
+  const [command, argv] = diesWithAgent('mariadbd', [defaults]);
+  const child = spawn(command, argv, { stdio: 'ignore', detached: true, env });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.unref();
   const pid = child.pid;
   if (pid === undefined) throw new Error('start mariadbd: no pid');
+  trackTool(pid);
+  void exited.then(() => untrackTool(pid));
 
   const sql = async (statement: string): Promise<string> => {
     // On stdin, not `-e`: statements may carry a password (CREATE USER below), and argv is public.

@@ -1,15 +1,16 @@
 // Physical backups with the real mariadb-backup against the harness MariaDB under a concurrent
 // write load: a full, then two incrementals with writes in between; the chain restored into a new
 // datadir starts as a server whose tables equal the source's at the last incremental.
-import { rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startSandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { freePort } from '../harness/child-process.ts';
-import { agent, sourceConnectionYaml, sourceEnv, sourceSql, storageYaml, testDir, uniqueName, writeConfig } from '../helpers.ts';
+import { AGENT, agent, sourceConnectionYaml, sourceEnv, sourceSql, storageYaml, testDir, uniqueName, writeConfig } from '../helpers.ts';
 
 const schema = uniqueName('phys').replace('-', '_');
 let config: string;
@@ -152,4 +153,39 @@ describe('physical backups (mariadb-backup)', () => {
       await rm(join(dir, 'verify-fails'), { recursive: true, force: true });
     }
   });
+
+  it('kill -9 of `restore --verify` takes its throwaway server with it (no server without grant checks is left on the restored datadir)', async () => {
+    await runNow('full');
+    const target = join(dir, 'verify-killed');
+    const run = execa(process.execPath, [AGENT, '--config', config, 'restore', '--database', 'source', '--datadir', target, '--verify'], { env: sourceEnv(), reject: false, stdin: 'ignore' });
+    try {
+      // The verify server: a mariadbd whose option file lives in the agent's private verify directory.
+      let server: number | undefined;
+      const deadline = Date.now() + 90_000;
+      while (server === undefined && Date.now() < deadline) {
+        server = await verifyServer();
+        if (server === undefined) await sleep(10);
+      }
+      if (server === undefined) throw new Error('the verify server was never seen running');
+      run.kill('SIGKILL');
+      await run;
+      const gone = Date.now() + 10_000;
+      while ((await verifyServer()) === server && Date.now() < gone) await sleep(50);
+      expect(await verifyServer()).toBeUndefined();
+    } finally {
+      run.kill('SIGKILL');
+      await rm(target, { recursive: true, force: true });
+    }
+  });
 });
+
+/** The pid of a running mariadbd started by a `restore --verify` (its option file is in a backup-agent-verify- directory). */
+async function verifyServer(): Promise<number | undefined> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    const [program = '', ...args] = cmdline.split('\0');
+    if (program.endsWith('mariadbd') && args.some((a) => a.includes('backup-agent-verify-'))) return Number(entry);
+  }
+  return undefined;
+}

@@ -1,5 +1,8 @@
 // Pure decisions of a restore: the one-line client error, what counts as data on the target, the
 // target's fitness for a replay, the verdict of --verify, and where a replay's reading stops.
+import { mkdir, mkdtemp, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +10,7 @@ import { ToolError } from '../../src/capture/tool-process.ts';
 import { clientErrorLine, describeToolFailure } from '../../src/restore/client-error.ts';
 import { GtidStrip } from '../../src/restore/gtid-strip.ts';
 import { describeOccupied } from '../../src/restore/occupied.ts';
+import { processesIn } from '../../src/restore/physical-restore.ts';
 import { targetBlockers, type TargetFacts } from '../../src/restore/preflight.ts';
 import { segmentReachesTarget, StatementSizer } from '../../src/restore/replay-verify.ts';
 import { judge, quoteIdentifier } from '../../src/restore/verify-datadir.ts';
@@ -150,5 +154,33 @@ describe('GtidStrip', () => {
       "')",
       '',
     ]);
+  });
+});
+
+describe('processesIn: is a server using the datadir? (a /proc double: hidepid cannot be mounted in a test)', () => {
+  async function fakeProc(root: string, cwds: Record<string, string>): Promise<string> {
+    const proc = join(root, 'proc');
+    for (const [pid, cwd] of Object.entries(cwds)) {
+      await mkdir(join(proc, pid), { recursive: true });
+      await symlink(cwd, join(proc, pid, 'cwd'));
+    }
+    return proc;
+  }
+
+  it('finds a process in the datadir through a symlinked parent, by device and inode', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'processes-in-'));
+    await mkdir(join(root, 'real', 'datadir'), { recursive: true });
+    await symlink(join(root, 'real'), join(root, 'link'));
+    const proc = await fakeProc(root, { '1': '/', '4242': join(root, 'real', 'datadir') });
+    expect(await processesIn(join(root, 'link', 'datadir'), proc)).toEqual([4242]);
+  });
+
+  it('fails closed when /proc hides processes (no pid 1: hidepid=) or a working directory cannot be read', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'processes-in-'));
+    await mkdir(join(root, 'datadir'));
+    const hidden = await fakeProc(join(root, 'a'), { '4242': '/' });
+    await expect(processesIn(join(root, 'datadir'), hidden)).rejects.toThrow(`restore into ${join(root, 'datadir')}: cannot tell whether a server uses it: ${hidden} does not show every process (mounted with hidepid=?)`);
+    const unreadable = await fakeProc(join(root, 'b'), { '1': '/', '77': join(root, 'b', 'proc', '77', 'cwd') });
+    await expect(processesIn(join(root, 'datadir'), unreadable)).rejects.toThrow(/cannot tell whether a server uses it: the working directory of pid 77: ELOOP cannot be read/);
   });
 });
