@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listBackups } from '../catalog/listing.ts';
 import { manifestKeyOf } from '../catalog/catalog.ts';
@@ -16,6 +15,7 @@ import { describeStorageError } from '../storage/errors.ts';
 import { takeBackupLease, type BackupLease } from './backup-lease.ts';
 import { buildManifest, captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
 import type { BackupContext } from './run-backup.ts';
+import { privateTempDir } from '../capture/private-temp.ts';
 
 function backupHint(stderr: string): string {
   if (/Access denied/i.test(stderr)) return 'check user and password of this database entry, and the grants for mariadb-backup in README';
@@ -121,7 +121,7 @@ async function takePhysical(ctx: BackupContext, run: PhysicalRun): Promise<Manif
     }
   };
 
-  const lsnDir = await mkdtemp(join(tmpdir(), 'backup-agent-lsn-'));
+  const lsnDir = await privateTempDir('lsn');
   try {
     const stream = await withDefaultsFile(
       database.connection,

@@ -1,8 +1,8 @@
-import { lstat, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
+import { privateTempDir } from '../capture/private-temp.ts';
 
 /**
  * The directory mariadb-binlog writes into. Its content is re-fetchable and is deleted at every
@@ -45,7 +45,7 @@ const refuse = (dir: string, why: string): AgentError =>
 export async function openSpool(database: DatabaseConfig, env: NodeJS.ProcessEnv = process.env): Promise<Spool> {
   const location = spoolLocation(database, env);
   const temporary = location === undefined;
-  const dir = location ?? (await mkdtemp(join(tmpdir(), `backup-agent-binlog-${database.name}-`)));
+  const dir = location ?? (await privateTempDir('binlog', database.name));
   if (!temporary) await adopt(dir, database.name);
   else await writeMarker(dir, database.name);
   const spool: Spool = {

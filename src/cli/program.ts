@@ -178,11 +178,14 @@ export async function main(argv: string[]): Promise<ExitCode> {
   let exitCode: ExitCode = ExitCode.ok;
   const run = async (action: (ctx: CommandContext) => Promise<void> | void) => {
     // Loaded before the signal handlers go in: a second signal cleans up synchronously.
-    const [{ CommandContext }, { killTools }, { removeDefaultsFiles }] = await Promise.all([
+    const [{ CommandContext }, { killTools }, { removeDefaultsFiles }, { sweepTempDirs }] = await Promise.all([
       import('./context.ts'),
       import('../capture/running-tools.ts'),
       import('../capture/defaults-file.ts'),
+      import('../capture/private-temp.ts'),
     ]);
+    // What an agent killed with SIGKILL left in TMPDIR (a spool, a verify server's directory).
+    await sweepTempDirs();
     const forceCleanup = () => {
       killTools();
       removeDefaultsFiles();
@@ -196,7 +199,8 @@ export async function main(argv: string[]): Promise<ExitCode> {
   };
   // The daemon handles its own signals (graceful stop, reload).
   const serve = async (options: GlobalOptions) => {
-    const { daemon } = await import('./daemon.ts');
+    const [{ daemon }, { sweepTempDirs }] = await Promise.all([import('./daemon.ts'), import('../capture/private-temp.ts')]);
+    await sweepTempDirs();
     exitCode = (await daemon(options)) === 0 ? ExitCode.ok : ExitCode.failure;
   };
   program = buildProgram(run, serve);

@@ -1,5 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Archive } from '../binlog/archive.ts';
 import { listBackups, type UnreadableBackup } from '../catalog/listing.ts';
@@ -15,6 +14,7 @@ import { verifyReplay } from './replay-verify.ts';
 import type { RestoreDestination, RestoreEnv, RestoreOutcome, RestoreRequest } from './run-restore.ts';
 import { dataObject } from './download.ts';
 import { verifyDatadir } from './verify-datadir.ts';
+import { privateTempDir } from '../capture/private-temp.ts';
 
 /**
  * A point-in-time restore: the newest base taken before the target, restored, then the archived
@@ -124,7 +124,7 @@ async function datadirToPoint(destination: Extract<RestoreDestination, { kind: '
     signal: env.signal,
   });
   if (restored.movedAside) env.on?.movedAside?.(restored.movedAside);
-  const dir = await mkdtemp(join(tmpdir(), 'backup-agent-pitr-'));
+  const dir = await privateTempDir('pitr');
   let replay;
   try {
     const server = await startSandbox({ dir, port: 0, existingDatadir: restored.datadir, serverId: 4243, private: true });

@@ -1,10 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { SYSTEM_SCHEMAS } from '../capture/server.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { startSandbox } from '../sandbox/mariadb-sandbox.ts';
+import { privateTempDir } from '../capture/private-temp.ts';
 
 /**
  * `restore --datadir … --verify`: a private throwaway server (socket only, no grant checks, no
@@ -64,7 +64,7 @@ export async function verifyDatadir(
   datadir: string,
   expect: { schemas: readonly string[]; recorded?: ReadonlyMap<string, string> } = { schemas: [] },
 ): Promise<Verification> {
-  const dir = await mkdtemp(join(tmpdir(), 'backup-agent-verify-'));
+  const dir = await privateTempDir('verify');
   const server = await startSandbox({ dir, port: 0, existingDatadir: datadir, serverId: 4242, private: true });
   try {
     const db = await mysql.createConnection({ socketPath: server.socket, user: 'root', supportBigNumbers: true, bigNumberStrings: true });

@@ -1,6 +1,7 @@
 // The command line as a user meets it: exit codes (0 ok, 1 failure, 2 usage/config), `error:` and
 // `hint:` lines, secrets kept out of argv, logs and output, and a download that refuses corrupt data.
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
@@ -130,14 +131,15 @@ describe('secrets', () => {
     });
     expect(result.exitCode).toBe(0);
     const argv = await readFile(join(record, 'argv'), 'utf8');
-    expect(argv.split('\n')[0]).toMatch(/^--defaults-file=\/.*\/client\.cnf$/);
+    expect(argv.split('\n')[0]).toMatch(/^--defaults-file=\/proc\/\d+\/fd\/\d+$/);
     expect(argv).toContain('--single-transaction');
     expect(argv).not.toContain(password);
     expect(await readFile(join(record, 'cmdline'), 'utf8')).not.toContain(password);
     expect((await readFile(join(record, 'file-mode'), 'utf8')).trim()).toBe('600');
-    expect((await readFile(join(record, 'dir-mode'), 'utf8')).trim()).toBe('700');
+    // Read through the agent's descriptor: the file in its private directory had no name left.
+    expect((await readFile(join(record, 'target'), 'utf8')).trim()).toMatch(/\/backup-agent-[^/]+\/client\.cnf \(deleted\)$/);
     expect(await readFile(join(record, 'content'), 'utf8')).toContain(`password="${password}"`);
-    // Removed once the tool has exited.
+    // The descriptor is closed once the tool has exited.
     await expect(stat((await readFile(join(record, 'path'), 'utf8')).trim())).rejects.toThrow(/ENOENT/);
     // Logs (trace level, on stderr) and output never carry it.
     expect(result.stderr).toContain('"msg":"backup completed"');
@@ -154,6 +156,26 @@ describe('secrets', () => {
     expect(env).toContain('LC_ALL=C.UTF-8\n');
     expect(env).toContain('TZ=Europe/Paris\n');
     for (const value of [...Object.values(secrets), sourceEnv()['SOURCE_DB_PASSWORD'] ?? '']) expect(env).not.toContain(value);
+  });
+});
+
+describe('temporary directories', () => {
+  it('an agent removes the private directories of agents that are gone (SIGKILL removes nothing), and only those', async () => {
+    const tmp = await testDir('cli-sweep');
+    const child = execa('true');
+    const gone = child.pid as number;
+    await child; // exited and reaped: its pid names no process now
+    const left = join(tmp, `backup-agent-binlog-p${gone}-source-AbC123`);
+    const live = join(tmp, `backup-agent-lsn-p${process.pid}-XyZ789`);
+    const notOurs = join(tmp, 'backup-agent-demo-Kept12');
+    for (const d of [left, live, notOurs]) {
+      await mkdir(d);
+      await writeFile(join(d, 'mysql-bin.000001'), 'row data');
+    }
+    const result = await agent(['--config', config, 'list', '--database', 'source'], { ...sourceEnv(), TMPDIR: tmp });
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    expect((await readdir(tmp)).filter((name) => name.startsWith('backup-agent-')).sort()).toEqual([notOurs, live].map((d) => d.slice(tmp.length + 1)).sort());
   });
 });
 
