@@ -178,7 +178,8 @@ describe('RetryingDriver around S3 (s3rver behind a fault proxy)', () => {
 });
 
 describe('RetryingDriver around GCS (the emulator behind a fault proxy)', () => {
-  it('a 503 and a reset connection are retried; a missing object is not', async () => {
+  /** Runs `work` against a fresh bucket of the GCS emulator behind a fault proxy, closing both after. */
+  async function behindProxy(work: (gcs: StorageDriver, proxy: FaultProxy, retries: RetryReport[]) => Promise<void>): Promise<void> {
     const proxy = await startFaultProxy({ upstreamPort: Number(new URL(inject('gcs').endpoint).port) });
     const retries: RetryReport[] = [];
     const gcs = await openStorage(
@@ -186,6 +187,15 @@ describe('RetryingDriver around GCS (the emulator behind a fault proxy)', () => 
       { policy: FAST, onRetry: (report) => retries.push(report) },
     );
     try {
+      await work(gcs, proxy, retries);
+    } finally {
+      await gcs.close();
+      await proxy.close();
+    }
+  }
+
+  it('a 503 and a reset connection are retried; a missing object is not', async () => {
+    await behindProxy(async (gcs, proxy, retries) => {
       await gcs.put('db/manifest.json', bufferBody('{"gcs":true}'));
       proxy.failRequests({ count: 1, method: 'GET', action: 503 });
       expect((await gcs.stat('db/manifest.json'))?.size).toBe(12);
@@ -195,20 +205,11 @@ describe('RetryingDriver around GCS (the emulator behind a fault proxy)', () => 
       const before = proxy.requests;
       await expect(gcs.stat('db/missing.json')).resolves.toBeUndefined();
       expect(proxy.requests - before).toBe(1);
-    } finally {
-      await gcs.close();
-      await proxy.close();
-    }
+    });
   });
 
   it('a manifest commit survives a 503 on its upload (its bytes are sent again)', async () => {
-    const proxy = await startFaultProxy({ upstreamPort: Number(new URL(inject('gcs').endpoint).port) });
-    const retries: RetryReport[] = [];
-    const gcs = await openStorage(
-      { type: 'gcs', bucket: uniqueName('bkt'), prefix: 'retry', endpoint: `http://127.0.0.1:${proxy.port}`, project_id: 'test', conditional_writes: false },
-      { policy: FAST, onRetry: (report) => retries.push(report) },
-    );
-    try {
+    await behindProxy(async (gcs, proxy, retries) => {
       const memory = new MemoryDriver();
       await generateCatalog(memory, 'db', 1);
       const [manifest] = (await listBackups(memory, 'db')).backups;
@@ -217,10 +218,7 @@ describe('RetryingDriver around GCS (the emulator behind a fault proxy)', () => 
       await commitManifest(gcs, manifest);
       expect(retries.map((r) => r.method)).toEqual(['put']);
       expect(await readManifest(gcs, 'db', manifest.id)).toEqual(manifest);
-    } finally {
-      await gcs.close();
-      await proxy.close();
-    }
+    });
   });
 });
 
