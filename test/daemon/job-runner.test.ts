@@ -31,7 +31,11 @@ describe('job runner', () => {
     const runner = new JobRunner({ bus, logger: pino({ level: 'silent' }), config: () => config, storage: (d) => openStorage(d.storage), maxConcurrent: () => 1 });
     const first = runner.run('first', 'dump', 'periodic');
     const second = runner.run('second', 'dump', 'periodic');
-    for (let i = 0; i < 100 && started.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    // Until the first job has started (a loaded machine may take seconds to connect): then the
+    // second is certainly still queued behind it.
+    const deadline = Date.now() + 60_000;
+    while (started.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(started).toEqual(['first']);
     runner.cancelAll(new Error('cancelled by a second SIGTERM'));
     expect((await second).status).toBe('failed');
     expect((await first).status).toBe('failed');
