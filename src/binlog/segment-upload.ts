@@ -1,13 +1,13 @@
 import { createReadStream } from 'node:fs';
 import { hostname } from 'node:os';
 import { pipeline } from 'node:stream/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { DatabaseConfig } from '../config/normalize.ts';
 import { messageOf } from '../errors.ts';
 import { createCompressor } from '../pipeline/compress.ts';
 import { DigestStream } from '../pipeline/digest.ts';
 import type { StorageDriver } from '../storage/driver.ts';
+import { withRetries, type RetryPolicy } from '../storage/retry-loop.ts';
 import { AGENT_VERSION } from '../version.ts';
 import type { SegmentDraft } from './draft.ts';
 import { formatGtidPosition } from './events.ts';
@@ -15,6 +15,15 @@ import { commitSegment, segmentDataKey, type SegmentManifest } from './segments.
 
 /** Spool bytes read per step: the upload stream's buffer. */
 export const READ_BYTES = 1024 * 1024;
+
+/**
+ * A segment is retried until it is archived: the spool bound (checked in `onFailure`), not a count
+ * of attempts, ends an outage. Waits up to 1, 2, 4 … 30 s.
+ */
+export const SEGMENT_RETRY_POLICY: RetryPolicy = { attempts: Number.POSITIVE_INFINITY, baseDelayMs: 1000, maxDelayMs: 30_000 };
+
+/** Attempts at most once the capture is stopping: a last segment gets a few tries, not an outage's worth. */
+export const ATTEMPTS_WHEN_STOPPING = 4;
 
 export interface UploadInput {
   database: DatabaseConfig;
@@ -36,49 +45,51 @@ export interface UploadInput {
 }
 
 /**
- * Uploads one segment (data, then manifest), retrying with backoff until it succeeds, the
- * capture stops (then three attempts at most), or `onFailure` gives up.
+ * Uploads one segment (data, then manifest), retrying with backoff (the one retry loop,
+ * storage/retry-loop.ts) until it succeeds, the capture stops (then four attempts at most), or
+ * `onFailure` gives up by throwing.
  */
 export async function uploadSegment(input: UploadInput): Promise<SegmentManifest> {
   const { database, storage, path, file, draft, header, extension, log, follows } = input;
   const { start, end } = draft;
   const key = segmentDataKey(database.name, file, start, end, extension);
-  for (let attempt = 1; ; attempt++) {
+  const archiveOnce = async (): Promise<SegmentManifest> => {
     const began = Date.now();
-    try {
-      const digest = new DigestStream();
-      const body = createReadStream(path, { start, end: end - 1, highWaterMark: READ_BYTES });
-      const put = storage.put(key, digest, { contentType: 'application/octet-stream' });
-      await Promise.all([pipeline(body, createCompressor(database.compression), digest), put]);
-      const manifest: SegmentManifest = {
-        format: 'backup-agent/binlog-segment',
-        version: 1,
-        database: database.name,
-        file,
-        start,
-        end,
-        firstEventAt: new Date(draft.firstTimestamp * 1000).toISOString(),
-        lastEventAt: new Date(draft.lastTimestamp * 1000).toISOString(),
-        gtidFirst: draft.first.size > 0 ? formatGtidPosition(draft.first) : null,
-        gtidLast: draft.last.size > 0 ? formatGtidPosition(draft.last) : null,
-        transactions: draft.transactions,
-        serverId: header.serverId,
-        fileCreatedAt: header.createdAt,
-        nextFile: draft.nextFile,
-        ...(draft.start === 0 ? { follows } : {}),
-        object: { key, sizeBytes: digest.bytes, sha256: digest.sha256, compression: database.compression.algorithm, rawSizeBytes: end - start },
-        capturedAt: input.now().toISOString(),
-        agent: { version: AGENT_VERSION, hostname: hostname() },
-      };
-      await commitSegment(storage, manifest);
-      log.debug({ file, start, end, transactions: draft.transactions, waitedMs: began - draft.since, uploadMs: Date.now() - began }, 'binlog segment archived');
-      return manifest;
-    } catch (err) {
-      if (input.signal.aborted && attempt > 3) throw err;
-      const waitMs = Math.min(1000 * 2 ** (attempt - 1), 30_000);
-      log.error({ file, start, end, attempt, retryInMs: waitMs, error: messageOf(err) }, 'binlog segment upload failed; retrying');
+    const digest = new DigestStream();
+    const body = createReadStream(path, { start, end: end - 1, highWaterMark: READ_BYTES });
+    const put = storage.put(key, digest, { contentType: 'application/octet-stream' });
+    await Promise.all([pipeline(body, createCompressor(database.compression), digest), put]);
+    const manifest: SegmentManifest = {
+      format: 'backup-agent/binlog-segment',
+      version: 1,
+      database: database.name,
+      file,
+      start,
+      end,
+      firstEventAt: new Date(draft.firstTimestamp * 1000).toISOString(),
+      lastEventAt: new Date(draft.lastTimestamp * 1000).toISOString(),
+      gtidFirst: draft.first.size > 0 ? formatGtidPosition(draft.first) : null,
+      gtidLast: draft.last.size > 0 ? formatGtidPosition(draft.last) : null,
+      transactions: draft.transactions,
+      serverId: header.serverId,
+      fileCreatedAt: header.createdAt,
+      nextFile: draft.nextFile,
+      ...(draft.start === 0 ? { follows } : {}),
+      object: { key, sizeBytes: digest.bytes, sha256: digest.sha256, compression: database.compression.algorithm, rawSizeBytes: end - start },
+      capturedAt: input.now().toISOString(),
+      agent: { version: AGENT_VERSION, hostname: hostname() },
+    };
+    await commitSegment(storage, manifest);
+    log.debug({ file, start, end, transactions: draft.transactions, waitedMs: began - draft.since, uploadMs: Date.now() - began }, 'binlog segment archived');
+    return manifest;
+  };
+  // No signal for the retries: a stopping capture still gets its last segments out (a few tries).
+  return withRetries(archiveOnce, {
+    policy: SEGMENT_RETRY_POLICY,
+    retryable: (_err, attempt) => !(input.signal.aborted && attempt >= ATTEMPTS_WHEN_STOPPING),
+    onRetry: async (err, attempt, delayMs) => {
+      log.error({ file, start, end, attempt, retryInMs: delayMs, error: messageOf(err) }, 'binlog segment upload failed; retrying');
       await input.onFailure(err, attempt);
-      await sleep(waitMs);
-    }
-  }
+    },
+  });
 }
