@@ -92,7 +92,7 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
     throw new AgentError('storage', `binlog capture of ${database.name}: read the archive in ${storage.location}: ${messageOf(err)}`, { cause: err });
   });
   const spool: Spool = await openSpool(database, options.env);
-  // One read buffer for the whole capture: the scanner copies only a partial event's tail.
+  // One read buffer for the whole capture, tail and uploads: the scanner copies only a partial event's tail.
   const readBuffer = Buffer.allocUnsafe(READ_BYTES);
   const state: CaptureState = { connected: false, pendingBytes: 0, spoolBytes: 0, pendingSince: null, lastEventAt: undefined, file: undefined, position: undefined, storageError: null };
   /** Reports the state with the spool measured now; throws when the spool is over its bound. */
@@ -143,6 +143,7 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
           follows: tail.follows,
           signal,
           now,
+          buffer: readBuffer,
           onFailure: async (error, attempt) => {
             state.storageError = failed(error, attempt);
             await report(child.exited === undefined, file, archivedTo);
