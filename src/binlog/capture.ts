@@ -72,6 +72,19 @@ export interface CaptureState {
   storageError: StorageOutage | null;
 }
 
+/**
+ * After a segment is archived, its buffers (compressed chunks, an S3 part) are garbage. V8 frees
+ * an ArrayBuffer's memory only when a GC finds it dead, and it starts one for external memory only
+ * ~64 MiB past the last: during a backlog catch-up that is several segments' worth of resident
+ * memory. A major GC per segment (a few ms on the capture's ~20 MiB heap; at most one per segment,
+ * so per 16 MiB or per segment_age) returns it at once. Needs --expose-gc (the `agent` shebang
+ * and the Docker entrypoint pass it); without it this does nothing.
+ */
+function releaseSegmentGarbage(): void {
+  const gc = (globalThis as { gc?: (options: { type: 'major'; execution: 'async' }) => Promise<void> | undefined }).gc;
+  void gc?.({ type: 'major', execution: 'async' })?.catch(() => undefined);
+}
+
 /** The replica server id of the capture connection: configured, or derived from the entry name. */
 export function captureServerId(database: DatabaseConfig): number {
   if (database.binlog.server_id !== undefined) return database.binlog.server_id;
@@ -158,6 +171,7 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
         archivedSomething = true;
         resume = tail.resume;
         options.onSegment?.(manifest);
+        releaseSegmentGarbage();
         await report(child.exited === undefined, file, tail.archived);
       }
       const idle = tail.idle(pass);
