@@ -57,5 +57,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9187/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
 # The same node flags as the `agent` bin's shebang (see src/main.ts): a small young generation.
-ENTRYPOINT ["node", "--max-semi-space-size=1", "/app/dist/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=1", "--expose-gc", "/app/dist/main.js"]
 CMD ["daemon"]

@@ -1,34 +1,36 @@
 import { createHash } from 'node:crypto';
-import { open, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { withDefaultsFile } from '../capture/defaults-file.ts';
-import { startTool, type ToolProcess } from '../capture/tool-process.ts';
 import { locateTool } from '../capture/tools.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { compressionExtension } from '../pipeline/compress.ts';
 import type { StorageDriver } from '../storage/driver.ts';
+import { markDue, spoolOverLimit, type StorageOutage } from './capture-decisions.ts';
 import { markComplete, type CompleteMarker } from './complete-marker.ts';
-import { DraftBuilder, type SegmentDraft } from './draft.ts';
-import { EventScanner, EventType } from './events.ts';
-import { archivedPart, checkedBinlogName, oldestBinlog, resumePoint, type ResumePoint } from './resume.ts';
+import { archivedPart, resumePoint, type ResumePoint } from './resume.ts';
 import { uploadSegment, READ_BYTES } from './segment-upload.ts';
 import type { SegmentManifest } from './segments.ts';
-import { laterFile, readFileHeader } from './spool-files.ts';
 import { openSpool, type Spool } from './spool.ts';
+import { SpoolTail } from './spool-tail.ts';
+import { superviseBinlogTool, type RunningTool } from './supervision.ts';
 
 export { DraftBuilder, type SegmentDraft } from './draft.ts';
+export { spoolOverLimit } from './capture-decisions.ts';
 
 /**
  * Binlog capture: a supervised `mariadb-binlog --read-from-remote-server --raw --stop-never`
- * writes the server's binlog files, byte for byte, into a spool directory; this loop tails them,
+ * writes the server's binlog files, byte for byte, into a spool directory; the capture tails them,
  * finds event boundaries, and uploads segments (size or age, whichever first; nothing when idle):
  * data object, then the segment manifest. When the tool exits (server restart, network), it is
  * started again on the file being archived — which it fetches whole — and the tail resumes at the
  * last archived position: no gap, no duplicate. Resuming after an agent restart reads the
  * position from the archive itself.
+ *
+ * The parts: resume.ts (where to start), supervision.ts (the tool's life: restarts with backoff,
+ * a purged file), spool-tail.ts (reading the spool into segment drafts), segment-upload.ts (a
+ * segment to the store, retried), capture-decisions.ts (the pure decisions). This file wires them
+ * and keeps the state.
  *
  * It never fails silently: every state change (and every failed upload attempt, from inside the
  * retry) goes to `onState`; a spool grown past binlog.max_spool_mb (storage down, or far behind)
@@ -67,7 +69,20 @@ export interface CaptureState {
   file: string | undefined;
   position: number | undefined;
   /** Uploads are failing: the latest error, since when, and how many attempts have failed. */
-  storageError: { message: string; since: Date; attempts: number } | null;
+  storageError: StorageOutage | null;
+}
+
+/**
+ * After a segment is archived, its buffers (compressed chunks, an S3 part) are garbage. V8 frees
+ * an ArrayBuffer's memory only when a GC finds it dead, and it starts one for external memory only
+ * ~64 MiB past the last: during a backlog catch-up that is several segments' worth of resident
+ * memory. A major GC per segment (a few ms on the capture's ~20 MiB heap; at most one per segment,
+ * so per 16 MiB or per segment_age) returns it at once. Needs --expose-gc (the `agent` shebang
+ * and the Docker entrypoint pass it); without it this does nothing.
+ */
+function releaseSegmentGarbage(): void {
+  const gc = (globalThis as { gc?: (options: { type: 'major'; execution: 'async' }) => Promise<void> | undefined }).gc;
+  void gc?.({ type: 'major', execution: 'async' })?.catch(() => undefined);
 }
 
 /** The replica server id of the capture connection: configured, or derived from the entry name. */
@@ -75,22 +90,6 @@ export function captureServerId(database: DatabaseConfig): number {
   if (database.binlog.server_id !== undefined) return database.binlog.server_id;
   const hash = createHash('sha256').update(database.name).digest().readUInt32BE(0);
   return 1_000_000_000 + (hash % 1_000_000_000);
-}
-
-/**
- * Pure: the spool bound is exceeded while uploads fail; the error says why. It bounds the bytes
- * fetched and not yet archived (the spool also holds the archived head of the current file, which
- * a reconnect fetches again: that part is bounded by the server's max_binlog_size). While uploads
- * succeed, a burst larger than the bound drains by itself and is no reason to fail.
- */
-export function spoolOverLimit(database: DatabaseConfig, pendingBytes: number, storageError: CaptureState['storageError']): AgentError | undefined {
-  const limit = database.binlog.max_spool_mb * 1024 * 1024;
-  if (pendingBytes <= limit || !storageError) return undefined;
-  return new AgentError(
-    'storage',
-    `binlog capture of ${database.name}: ${pendingBytes} bytes of binlog are waiting in the spool, over binlog.max_spool_mb (${database.binlog.max_spool_mb} MiB): uploads have failed since ${storageError.since.toISOString()} (${storageError.attempts} attempts; last: ${storageError.message.split('\n')[0]})`,
-    { hint: 'fix the storage: the capture is restarted and resumes from the archive (the server must still have the binlog)' },
-  );
 }
 
 export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
@@ -106,8 +105,7 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
     throw new AgentError('storage', `binlog capture of ${database.name}: read the archive in ${storage.location}: ${messageOf(err)}`, { cause: err });
   });
   const spool: Spool = await openSpool(database, options.env);
-  let backoffMs = 1000;
-  // One read buffer for the whole capture: the scanner copies only a partial event's tail.
+  // One read buffer for the whole capture, tail and uploads: the scanner copies only a partial event's tail.
   const readBuffer = Buffer.allocUnsafe(READ_BYTES);
   const state: CaptureState = { connected: false, pendingBytes: 0, spoolBytes: 0, pendingSince: null, lastEventAt: undefined, file: undefined, position: undefined, storageError: null };
   /** Reports the state with the spool measured now; throws when the spool is over its bound. */
@@ -122,193 +120,106 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
     const over = spoolOverLimit(database, state.pendingBytes, state.storageError);
     if (over) throw over;
   };
+  const failed = (error: unknown, attempts: number): StorageOutage => ({ message: messageOf(error), since: state.storageError?.since ?? now(), attempts });
   let lastMarkAt = 0;
 
-  try {
-    while (!signal.aborted) {
-      resume = { ...resume, file: checkedBinlogName(database.name, resume.file, 'the resume point') };
-      await spool.clear();
-      log.info({ file: resume.file, position: resume.offset, spool: spool.dir, tool: tool.versionLine }, 'binlog capture started');
-      let stderr = '';
-      let archivedSomething = false;
-      const exit = await withDefaultsFile(database.connection, tool.flavor, async (defaultsFile) => {
-        const args = [
-          `--defaults-file=${defaultsFile}`,
-          '--read-from-remote-server',
-          '--raw',
-          '--stop-never',
-          `--stop-never-slave-server-id=${captureServerId(database)}`,
-          `--result-file=${spool.dir}/`,
-          resume.file,
-        ];
-        // Stopped with the capture, and whenever this attempt ends (also by an error below).
-        const stopTool = new AbortController();
-        const onAbort = () => stopTool.abort(signal.reason);
-        signal.addEventListener('abort', onAbort, { once: true });
-        const child: ToolProcess = startTool(tool.path, args, { stdout: 'ignore', signal: stopTool.signal });
-        let exited: { error?: unknown } | undefined;
-        child.done.then(
-          () => (exited = {}),
-          (error: unknown) => (exited = { error }),
-        );
-        try {
-          // Tail the spool until the tool has exited and everything it wrote is archived.
-          let file = resume.file;
-          let offset = resume.offset;
-          let follows = resume.follows ?? null;
-          let scanner: EventScanner | undefined;
-          let drafts: DraftBuilder | undefined;
-          const ready: SegmentDraft[] = [];
-          let header: { serverId: number; createdAt: string; checksumAlg: number } | undefined;
-          let scanned = 0;
-          for (;;) {
-            const toolGone = exited !== undefined;
-            const path = join(spool.dir, file);
-            const size = await stat(path).then((s) => s.size, () => -1);
-            if (size >= 0 && !header) {
-              header = await readFileHeader(path);
-              if (header) {
-                // The archive may already hold part of this file: the same file (skip what is
-                // archived), or a file of that name from before a reset of the numbering (refuse).
-                const archived = await archivedPart(storage, database.name, file).catch((err: unknown) => {
-                  throw new AgentError('storage', `binlog capture of ${database.name}: read the archived part of ${file} in ${storage.location}: ${messageOf(err)}`, { cause: err });
-                });
-                if (archived && archived.fileCreatedAt !== header.createdAt) {
-                  throw new AgentError(
-                    'integrity',
-                    `binlog capture of ${database.name}: ${file} on the server was created at ${header.createdAt}, the archived ${file} at ${archived.fileCreatedAt}: the server's binlog numbering was reset (rebuilt server, or RESET MASTER)`,
-                    { hint: `archive this server under a new database name, or move ${database.name}/binlog/ aside in the storage` },
-                  );
-                }
-                if (archived && archived.end > offset) offset = archived.end;
-                scanner = new EventScanner(offset, header.checksumAlg);
-                drafts = new DraftBuilder(offset, segmentBytes);
-                scanned = offset;
-              }
-            }
-            if (header && scanner && drafts && size > scanned) {
-              const fh = await open(path, 'r');
-              try {
-                // A backlog is read a segment at a time, uploaded, then read on: memory stays flat.
-                while (scanned < size && ready.length === 0) {
-                  const length = Math.min(size - scanned, READ_BYTES);
-                  const { bytesRead } = await fh.read(readBuffer, 0, length, scanned);
-                  if (bytesRead === 0) break;
-                  scanned += bytesRead;
-                  const at = Date.now();
-                  for (const event of scanner.push(readBuffer.subarray(0, bytesRead))) {
-                    if (event.type === EventType.HEARTBEAT) continue;
-                    if (event.rotateTo !== undefined) checkedBinlogName(database.name, event.rotateTo, `a rotate event in ${file}`);
-                    const closed = drafts.add(event, at);
-                    if (closed) ready.push(closed);
-                  }
-                }
-              } finally {
-                await fh.close();
-              }
-            }
-            // Is this file finished? The tool has moved on to a later file, and all of this one is read.
-            const later = await laterFile(spool.dir, file);
-            const finalSize = later !== undefined && size >= 0 ? (await stat(path)).size : -1;
-            if (later !== undefined && finalSize >= 0 && finalSize < offset) {
-              // The server's file ended before what the archive holds: a crash lost binlog the
-              // archive had already captured. Nothing more can come from this file.
-              log.error({ file, serverSize: finalSize, archived: offset }, `${file} on the server is shorter than the archived part: the server lost binlog it had written (crash without sync_binlog); the archive keeps it`);
-            }
-            const finished = later !== undefined && scanner !== undefined && finalSize >= 0 && (scanner.completeEnd === finalSize || finalSize < offset);
-            const filling = drafts?.open;
-            if (filling && (Date.now() - filling.since >= database.binlog.segment_age || finished || toolGone || signal.aborted)) {
-              ready.push(drafts?.close() as SegmentDraft);
-            }
-            await report(!toolGone, file, offset);
-            while (header && ready.length > 0) {
-              const draft = ready[0] as SegmentDraft;
-              const archivedTo = offset;
-              const manifest = await uploadSegment({
-                database,
-                storage,
-                path,
-                file,
-                draft,
-                header,
-                extension,
-                log,
-                follows,
-                signal,
-                now,
-                onFailure: async (error, attempt) => {
-                  state.storageError = { message: messageOf(error), since: state.storageError?.since ?? now(), attempts: attempt };
-                  await report(exited === undefined, file, archivedTo);
-                },
-              });
-              ready.shift();
-              offset = manifest.end;
-              state.lastEventAt = new Date(manifest.lastEventAt);
-              if (state.storageError) {
-                log.info({ failedAttempts: state.storageError.attempts, since: state.storageError.since }, 'binlog segment uploads succeed again');
-                state.storageError = null;
-              }
-              archivedSomething = true;
-              resume = { file, offset };
-              options.onSegment?.(manifest);
-              await report(exited === undefined, file, offset);
-            }
-            const idle = !drafts?.open && ready.length === 0 && (size < 0 || scanned >= size);
-            if (finished && idle && later) {
-              log.debug({ file, next: later }, 'binlog file archived');
-              await rm(path, { force: true });
-              follows = { file, end: offset };
-              file = later;
-              offset = 0;
-              header = undefined;
-              scanner = undefined;
-              drafts = undefined;
-              scanned = 0;
-              resume = { file, offset: 0, follows };
-              continue;
-            }
-            if (toolGone && idle) break;
-            if (signal.aborted && !toolGone) {
-              await child.done.catch(() => undefined);
-              continue;
-            }
-            if (!toolGone && idle && header && size === offset && Date.now() - lastMarkAt >= database.binlog.complete_mark_interval) {
-              lastMarkAt = Date.now();
-              const marker = await markComplete(options, log, file, offset).catch(async (err: unknown) => {
-                log.error({ error: messageOf(err) }, 'cannot write the complete-through marker');
-                state.storageError = { message: messageOf(err), since: state.storageError?.since ?? now(), attempts: (state.storageError?.attempts ?? 0) + 1 };
-                await report(true, file, offset);
-                return undefined;
-              });
-              if (marker) {
-                state.storageError = null;
-                options.onComplete?.(marker);
-              }
-            }
-            await sleep(pollMs);
-          }
-          stderr = exited?.error instanceof Error ? messageOf(exited.error) : '';
-          return exited;
-        } finally {
-          signal.removeEventListener('abort', onAbort);
-          stopTool.abort();
-          await child.done.catch(() => undefined);
+  /** Tails the spool while the tool runs, uploading segments; true when it archived something. */
+  const follow = async (child: RunningTool, from: ResumePoint): Promise<boolean> => {
+    let archivedSomething = false;
+    const tail = new SpoolTail(spool.dir, from, {
+      database: database.name,
+      segmentBytes,
+      readBuffer,
+      log,
+      archivedPart: (file) =>
+        archivedPart(storage, database.name, file).catch((err: unknown) => {
+          throw new AgentError('storage', `binlog capture of ${database.name}: read the archived part of ${file} in ${storage.location}: ${messageOf(err)}`, { cause: err });
+        }),
+    });
+    // Until the tool has exited and everything it wrote is archived.
+    for (;;) {
+      const toolGone = child.exited !== undefined;
+      const pass = await tail.read();
+      tail.cutIfDue(Date.now(), database.binlog.segment_age, { finished: pass.finished, toolGone, stopping: signal.aborted });
+      await report(!toolGone, tail.file, tail.archived);
+      for (let draft = tail.nextDraft, header = tail.header; draft && header; draft = tail.nextDraft) {
+        const { file, archived: archivedTo } = tail;
+        const manifest = await uploadSegment({
+          database,
+          storage,
+          path: tail.path,
+          file,
+          draft,
+          header,
+          extension,
+          log,
+          follows: tail.follows,
+          signal,
+          now,
+          buffer: readBuffer,
+          onFailure: async (error, attempt) => {
+            state.storageError = failed(error, attempt);
+            await report(child.exited === undefined, file, archivedTo);
+          },
+        });
+        tail.archivedTo(manifest.end);
+        state.lastEventAt = new Date(manifest.lastEventAt);
+        if (state.storageError) {
+          log.info({ failedAttempts: state.storageError.attempts, since: state.storageError.since }, 'binlog segment uploads succeed again');
+          state.storageError = null;
         }
-      });
-      state.connected = false;
-      options.onState?.({ ...state });
-      if (signal.aborted) break;
-      if (archivedSomething) backoffMs = 1000;
-      if (/Could not find first log file name/i.test(stderr)) {
-        const oldest = await oldestBinlog(database);
-        log.error({ file: resume.file, oldest }, `binlog ${resume.file} is no longer on the server (purged before it was captured): the archive has a gap; capture continues at ${oldest}`);
-        resume = { file: oldest, offset: 0, follows: null };
+        archivedSomething = true;
+        resume = tail.resume;
+        options.onSegment?.(manifest);
+        releaseSegmentGarbage();
+        await report(child.exited === undefined, file, tail.archived);
+      }
+      const idle = tail.idle(pass);
+      if (pass.finished && idle && pass.later) {
+        await tail.advance(pass.later);
+        resume = tail.resume;
         continue;
       }
-      log.warn({ error: stderr || (exit?.error ? messageOf(exit.error) : 'the tool exited'), retryInMs: backoffMs, file: resume.file, position: resume.offset }, 'binlog capture interrupted; reconnecting');
-      await sleep(backoffMs, undefined, { signal }).catch(() => undefined);
-      backoffMs = Math.min(backoffMs * 2, 30_000);
+      if (toolGone && idle) break;
+      if (signal.aborted && !toolGone) {
+        await child.gone;
+        continue;
+      }
+      if (markDue({ toolGone, idle, headerRead: tail.header !== undefined, size: pass.size, archived: tail.archived, now: Date.now(), lastMarkAt, intervalMs: database.binlog.complete_mark_interval })) {
+        lastMarkAt = Date.now();
+        const { file, archived } = tail;
+        const marker = await markComplete(options, log, file, archived).catch(async (err: unknown) => {
+          log.error({ error: messageOf(err) }, 'cannot write the complete-through marker');
+          state.storageError = failed(err, (state.storageError?.attempts ?? 0) + 1);
+          await report(true, file, archived);
+          return undefined;
+        });
+        if (marker) {
+          state.storageError = null;
+          options.onComplete?.(marker);
+        }
+      }
+      await sleep(pollMs);
     }
+    return archivedSomething;
+  };
+
+  try {
+    await superviseBinlogTool({
+      database,
+      tool,
+      spool,
+      serverId: captureServerId(database),
+      signal,
+      log,
+      resumePoint: () => resume,
+      setResumePoint: (next) => (resume = next),
+      follow,
+      onStopped: () => {
+        state.connected = false;
+        options.onState?.({ ...state });
+      },
+    });
   } catch (err) {
     // The spool stays as it is (the next start clears it); a private temp one goes.
     if (err instanceof AgentError && err.kind === 'storage') log.error({ spool: spool.dir, pendingBytes: state.pendingBytes }, 'binlog capture failed: the spool is over its bound; the tool is stopped');

@@ -17,10 +17,13 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = { attempts: 5, baseDelayMs: 250
 export interface RetryOptions {
   policy?: Partial<RetryPolicy>;
   signal?: AbortSignal;
-  /** Which failures to retry; default isTransientStorageError. */
-  retryable?: (err: unknown) => boolean;
-  /** Called after each failed attempt that will be retried, before the wait. */
-  onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
+  /** Which failures to retry (after failed attempt `attempt`); default isTransientStorageError. */
+  retryable?: (err: unknown, attempt: number) => boolean;
+  /**
+   * Called after each failed attempt that will be retried, before the wait; awaited. Throwing
+   * ends the retries with that error (a caller's own bound, e.g. the binlog spool's).
+   */
+  onRetry?: (err: unknown, attempt: number, delayMs: number) => void | Promise<void>;
 }
 
 /** The wait after failed attempt `attempt` (1-based): a random time below the capped exponential bound. */
@@ -38,17 +41,17 @@ export async function retryOrThrow(err: unknown, attempt: number, options: Retry
   const policy = { ...DEFAULT_RETRY_POLICY, ...options.policy };
   const retryable = options.retryable ?? isTransientStorageError;
   const { signal } = options;
-  if (signal?.aborted || attempt >= policy.attempts || !retryable(err)) throw err;
+  if (signal?.aborted || attempt >= policy.attempts || !retryable(err, attempt)) throw err;
   const delayMs = retryDelayMs(attempt, policy);
-  options.onRetry?.(err, attempt, delayMs);
+  await options.onRetry?.(err, attempt, delayMs);
   await sleep(delayMs, undefined, signal ? { signal } : {}).catch(() => signal?.throwIfAborted());
 }
 
 /**
  * Runs `fn` until it succeeds, fails with an error that is not retryable, or the attempts run
  * out (then the last error is thrown). An aborted signal ends it at once, also mid-wait, with the
- * signal's reason. The one retry loop of the storage layer: RetryingDriver and the parts of an
- * S3 upload use it.
+ * signal's reason. The one retry loop of the agent: RetryingDriver, the parts of an S3 upload
+ * and the binlog segment upload use it.
  */
 export async function withRetries<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
   for (let attempt = 1; ; attempt++) {

@@ -105,6 +105,12 @@ describe('parseConfig: a valid configuration', () => {
   it('accepts a valid IANA time zone', () => {
     expect(parse(`timezone: Europe/Paris\n${LOCAL}\ndatabases:\n  - name: a\n`).timezone).toBe('Europe/Paris');
   });
+
+  it('accepts the aliases Intl accepts besides the canonical names (Etc/UTC, US/Eastern, Europe/Kiev)', () => {
+    for (const zone of ['Etc/UTC', 'US/Eastern', 'Europe/Kiev', 'UTC']) {
+      expect(parse(`timezone: ${zone}\n${LOCAL}\ndatabases:\n  - name: a\n`).timezone).toBe(zone);
+    }
+  });
 });
 
 describe('parseConfig: errors name the line and the YAML path', () => {
