@@ -172,9 +172,11 @@ describe('binlog compaction: byte-identical, crash safe at every step', () => {
     const config = await writeConfig(await testDir('compaction-plain'), entryYaml(`  type: local\n  path: ${localRoot}`));
     const summary = await archiveSummary(config);
     expect(summary.gaps).toEqual([]);
-    expect(summary.segments).toBeGreaterThan(6);
     captured = await fileBytes(await openStorage(loadConfig(config, ENV).databases[0]!.storage));
     expect(captured.size).toBeGreaterThanOrEqual(3);
+    // More segments than files: some file has several to merge. (How many more depends on how
+    // fast a loaded machine writes; the kill at merge-data needs only one merge.)
+    expect(summary.segments).toBeGreaterThan(captured.size);
     expect(await restoreChecksum(config)).toBe(expected);
     // By hand, as the archive's one writer: nothing is due yet (the windows have not closed).
     const run = await agent(['--config', config, 'binlog', 'compact'], ENV);
