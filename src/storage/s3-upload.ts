@@ -7,7 +7,8 @@ import {
   type CompletedPart,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { withRetries, type RetryPolicy } from './retry-loop.ts';
 
 /**
@@ -127,11 +128,14 @@ export async function uploadStream(client: S3Sender, body: Readable, options: St
   let current: Buffer | undefined;
   let filled = 0;
   try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+    // Copies each chunk into the part buffers as it comes. A Writable, not `for await`: the async
+    // iterator reads with read(), which joins the chunks buffered by then into a new buffer (one
+    // more copy, and garbage); write() hands over each chunk as it is.
+    const take = async (chunk: Buffer): Promise<void> => {
       for (let offset = 0; offset < chunk.length; ) {
-        // A full part goes out once more bytes follow it: a body of exactly one part stays a PutObject.
-        // A free buffer first: while it is awaited the full part waits too, so at most queueSize
-        // parts are in flight.
+        // A full part goes out once more bytes follow it: a body of exactly one part stays a
+        // PutObject. A free buffer first: while it is awaited the full part waits too, so at most
+        // queueSize parts are in flight.
         if (current === undefined || filled === partSize) {
           const next = await acquire();
           if (current !== undefined) dispatch(current, filled);
@@ -143,7 +147,15 @@ export async function uploadStream(client: S3Sender, body: Readable, options: St
         offset += n;
       }
       size += chunk.length;
-    }
+    };
+    await pipeline(
+      body,
+      new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          take(chunk).then(() => callback(), callback);
+        },
+      }),
+    );
     stop.signal.throwIfAborted();
     if (parts === 0) {
       await send(new PutObjectCommand({ ...params, Body: current ? current.subarray(0, filled) : Buffer.alloc(0), ContentLength: filled }));
