@@ -53,12 +53,12 @@ export async function uploadStream(client: S3Sender, body: Readable, options: St
     cause ??= err;
     if (!stop.signal.aborted) stop.abort(err);
   };
+  // A body waiting for data is woken by destroying it: the pipeline below then fails with the cause.
+  const onStop = () => body.destroy(stop.signal.reason instanceof Error ? stop.signal.reason : new Error(String(stop.signal.reason)));
+  stop.signal.addEventListener('abort', onStop, { once: true });
   const onAbort = () => fail(options.signal?.reason ?? new Error('upload cancelled'));
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
-  // A body waiting for data is woken by destroying it: the read loop then ends with the cause.
-  const onStop = () => body.destroy(stop.signal.reason instanceof Error ? stop.signal.reason : new Error(String(stop.signal.reason)));
-  stop.signal.addEventListener('abort', onStop, { once: true });
 
   const send = <T>(command: unknown): Promise<T> =>
     withRetries(() => client.send(command as never, { abortSignal: stop.signal }) as Promise<T>, { policy: options.retry ?? {}, signal: stop.signal });

@@ -219,4 +219,15 @@ describe('S3Driver with an S3 client double (s3rver cannot abort multipart uploa
     // Parts 1..n sent, part n+1 and n+2 may be filling or queued behind the in-flight ones: a bound in parts, not in the object size.
     expect(readAhead).toBeLessThanOrEqual(3 * PART);
   });
+
+  it('a signal aborted before the put: rejects at once, even with a body that never sends a byte', async () => {
+    const { client, sent } = s3Double();
+    const controller = new AbortController();
+    controller.abort();
+    const silent = new Readable({ read() {} });
+    const err = await settle(driverFor(client).put(KEY, silent, { signal: controller.signal }));
+    expect(err).toMatchObject({ name: 'AbortError' });
+    expect(silent.destroyed).toBe(true);
+    expect(sent).toEqual([]);
+  });
 });
