@@ -9,17 +9,16 @@ import {
   S3Client,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
 import type { S3StorageConfig } from '../config/schema.ts';
-import { CountingStream } from '../pipeline/digest.ts';
 import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
 import { prefixesByWalking } from './prefix-listing.ts';
-import { withRetries, type RetryPolicy } from './retry-loop.ts';
+import type { RetryPolicy } from './retry-loop.ts';
+import { uploadStream, type S3Sender } from './s3-upload.ts';
 
 /**
- * The part of S3Client the driver uses. lib-storage also reads `config` (checksum mode, endpoint,
- * path style), so a test double provides both.
+ * The part of S3Client the driver uses. A streamed put also reads `config.requestChecksumCalculation`
+ * (whether parts carry CRC32 checksums), so a test double provides both.
  */
 export interface S3Like {
   send: S3Client['send'];
@@ -95,9 +94,10 @@ function isPreconditionFailure(err: unknown): boolean {
 }
 
 /**
- * S3 and S3-compatible stores. put streams through lib-storage's multipart Upload (one PutObject
- * when the body fits one part): memory is about part size × (queue size + 1), whatever the object
- * size. A failed multipart upload is aborted so no parts linger (and billed) in the bucket.
+ * S3 and S3-compatible stores. put streams through a multipart upload on reusable part buffers
+ * (s3-upload.ts; one PutObject when the body fits one part): memory is part size × (queue size + 1),
+ * whatever the object size. A failed multipart upload is aborted so no parts linger (and billed)
+ * in the bucket.
  */
 export class S3Driver implements StorageDriver {
   readonly location: string;
@@ -116,63 +116,20 @@ export class S3Driver implements StorageDriver {
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<{ size: number }> {
     assertValidKey(key);
-    const counter = new CountingStream();
-    // lib-storage reports a failed abort (some S3-compatible stores answer 405) instead of the
-    // reason the upload failed. Keep the first real cause and report that.
-    let cause: unknown;
-    const fail = (err: unknown) => {
-      cause ??= err;
-      counter.destroy(err as Error);
-    };
-    body.once('error', fail);
-    body.pipe(counter);
-    const onAbort = () => fail(options.signal?.reason ?? new Error('upload cancelled'));
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.signal?.aborted) onAbort();
-
-    const params: PutObjectCommandInput = {
-      Bucket: this.#options.bucket,
-      Key: key,
-      Body: counter,
-      ContentType: options.contentType ?? 'application/octet-stream',
-      ...(this.#options.storageClass ? { StorageClass: this.#options.storageClass as PutObjectCommandInput['StorageClass'] } : {}),
-      ...(this.#options.serverSideEncryption ? { ServerSideEncryption: this.#options.serverSideEncryption } : {}),
-      ...(this.#options.sseKmsKeyId ? { SSEKMSKeyId: this.#options.sseKmsKeyId } : {}),
-    };
-    // Same client (config through the prototype), but the first failure of any command other
-    // than the abort is kept: lib-storage throws the abort's error when the abort fails too.
-    // Each request's body is a buffer (a part, or the whole object when it fits one part), so a
-    // transient failure of one request is retried here without replaying the stream.
-    const client = this.#client;
-    const recording = Object.create(client) as S3Like;
-    const send = client.send as (...args: unknown[]) => Promise<unknown>;
-    const retryPolicy = this.#options.partRetry ?? {};
-    recording.send = (async (command: unknown, ...rest: unknown[]) => {
-      try {
-        if (command instanceof AbortMultipartUploadCommand) return await send.call(client, command, ...rest);
-        return await withRetries(() => send.call(client, command, ...rest), { policy: retryPolicy, ...(options.signal ? { signal: options.signal } : {}) });
-      } catch (err) {
-        if (!(command instanceof AbortMultipartUploadCommand)) cause ??= err;
-        throw err;
-      }
-    }) as S3Like['send'];
-    const upload = new Upload({
-      client: recording as S3Client,
-      params,
+    return uploadStream(this.#client as unknown as S3Sender, body, {
+      params: {
+        Bucket: this.#options.bucket,
+        Key: key,
+        ContentType: options.contentType ?? 'application/octet-stream',
+        ...(this.#options.storageClass ? { StorageClass: this.#options.storageClass as PutObjectCommandInput['StorageClass'] } : {}),
+        ...(this.#options.serverSideEncryption ? { ServerSideEncryption: this.#options.serverSideEncryption } : {}),
+        ...(this.#options.sseKmsKeyId ? { SSEKMSKeyId: this.#options.sseKmsKeyId } : {}),
+      },
       partSize: this.#options.partSizeBytes,
       queueSize: this.#options.queueSize,
-      leavePartsOnError: false,
+      signal: options.signal,
+      retry: this.#options.partRetry,
     });
-    try {
-      await upload.done();
-      return { size: counter.bytes };
-    } catch (err) {
-      body.destroy();
-      throw cause ?? err;
-    } finally {
-      options.signal?.removeEventListener('abort', onAbort);
-      body.off('error', fail);
-    }
   }
 
   async get(key: string, options: CallOptions = {}): Promise<Readable> {

@@ -1,7 +1,7 @@
 // S3Driver's failure paths for multipart uploads. s3rver answers AbortMultipartUpload with 405 and
 // ignores it, so whether the driver really aborts cannot be observed against it. These cases use
 // a function-field double of the SDK client instead: an object whose `send` records each command
-// (constructor name and input) and answers like S3 would. Everything else — lib-storage's Upload,
+// (constructor name and input) and answers like S3 would. Everything else — the upload (src/storage/s3-upload.ts),
 // part splitting, the driver's error handling — is the real code.
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -25,6 +25,8 @@ interface DoubleOptions {
   partFails?: number;
   /** Called when an UploadPart arrives, before it is answered. */
   onUploadPart?: (partNumber: number) => Promise<void> | void;
+  /** The client's requestChecksumCalculation (the SDK default is WHEN_SUPPORTED). */
+  checksums?: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
 }
 
 function s3Double(opts: DoubleOptions = {}): { client: S3Like; sent: Sent[]; partBytes: Map<number, Buffer> } {
@@ -44,7 +46,7 @@ function s3Double(opts: DoubleOptions = {}): { client: S3Like; sent: Sent[]; par
           throw Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $fault: 'server', $metadata: { httpStatusCode: 503 } });
         }
         partBytes.set(partNumber, Buffer.from(Body as Uint8Array));
-        return { ETag: `"etag-${partNumber}"` };
+        return { ETag: `"etag-${partNumber}"`, ...(rest['ChecksumAlgorithm'] === 'CRC32' ? { ChecksumCRC32: `crc-${partNumber}` } : {}) };
       }
       case 'CompleteMultipartUploadCommand':
         return { ETag: '"etag-complete"', Location: `http://double.invalid/b/${KEY}`, Bucket: rest['Bucket'], Key: rest['Key'] };
@@ -61,9 +63,9 @@ function s3Double(opts: DoubleOptions = {}): { client: S3Like; sent: Sent[]; par
   };
   const client = {
     send: send as unknown as S3Like['send'],
-    // lib-storage's Upload also reads these from `client.config` (not only `send`).
+    // The upload also reads the checksum mode from `client.config` (not only `send`).
     config: {
-      requestChecksumCalculation: async () => 'WHEN_REQUIRED' as const,
+      requestChecksumCalculation: async () => opts.checksums ?? 'WHEN_REQUIRED',
       requestHandler: undefined,
       forcePathStyle: true,
       endpoint: async () => ({ protocol: 'http:', hostname: 'double.invalid', port: '', path: '/' }),
@@ -186,5 +188,46 @@ describe('S3Driver with an S3 client double (s3rver cannot abort multipart uploa
     await expect(driverFor(client).put(KEY, body(MiB).stream)).resolves.toEqual({ size: MiB });
     expect(names(sent)).toEqual(['PutObjectCommand']);
     expect(sent[0]?.input).toMatchObject({ Bucket: 'b', Key: KEY });
+  });
+
+  it('with the SDK default checksums (WHEN_SUPPORTED): CRC32 on every part, listed in the completion', async () => {
+    const { client, sent } = s3Double({ checksums: 'WHEN_SUPPORTED' });
+    await driverFor(client).put(KEY, body(12 * MiB).stream);
+    expect(sent.find((s) => s.name === 'CreateMultipartUploadCommand')?.input).toMatchObject({ ChecksumAlgorithm: 'CRC32' });
+    expect(sent.filter((s) => s.name === 'UploadPartCommand').map((s) => s.input['ChecksumAlgorithm'])).toEqual(['CRC32', 'CRC32', 'CRC32']);
+    expect(sent.find((s) => s.name === 'CompleteMultipartUploadCommand')?.input['MultipartUpload']).toEqual({
+      Parts: [1, 2, 3].map((n) => ({ PartNumber: n, ETag: `"etag-${n}"`, ChecksumCRC32: `crc-${n}` })),
+    });
+  });
+
+  it('never more than queueSize parts in flight, and the body is read no further than one more part ahead', async () => {
+    let inFlight = 0;
+    let most = 0;
+    let read = 0;
+    let readAhead = 0;
+    const { client } = s3Double({
+      onUploadPart: async (partNumber) => {
+        most = Math.max(most, ++inFlight);
+        // Bytes read beyond the parts handed to the store so far.
+        readAhead = Math.max(readAhead, read - partNumber * PART);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        inFlight--;
+      },
+    });
+    await driverFor(client).put(KEY, body(40 * MiB, { onBytes: (n) => (read = n) }).stream);
+    expect(most).toBe(2);
+    // Parts 1..n sent, part n+1 and n+2 may be filling or queued behind the in-flight ones: a bound in parts, not in the object size.
+    expect(readAhead).toBeLessThanOrEqual(3 * PART);
+  });
+
+  it('a signal aborted before the put: rejects at once, even with a body that never sends a byte', async () => {
+    const { client, sent } = s3Double();
+    const controller = new AbortController();
+    controller.abort();
+    const silent = new Readable({ read() {} });
+    const err = await settle(driverFor(client).put(KEY, silent, { signal: controller.signal }));
+    expect(err).toMatchObject({ name: 'AbortError' });
+    expect(silent.destroyed).toBe(true);
+    expect(sent).toEqual([]);
   });
 });
