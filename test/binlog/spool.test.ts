@@ -61,7 +61,7 @@ describe('binlog spool', () => {
     const a = await openSpool(database(), {});
     const b = await openSpool(database(), {});
     expect(a.dir).not.toBe(b.dir);
-    expect(a.dir.startsWith(join(tmpdir(), 'backup-agent-binlog-shop-'))).toBe(true);
+    expect(a.dir.startsWith(join(tmpdir(), `backup-agent-binlog-p${process.pid}-shop-`))).toBe(true);
     expect((await stat(a.dir)).mode & 0o777).toBe(0o700);
     await a.dispose();
     await b.dispose();
