@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
 import { ensureDir, errnoCode, removeEmptyDirs, withMutex } from './local-fs.ts';
 import { readdirOrEmpty, sortEntries, walkFiles, walkTree } from './local-walk.ts';
+import { readAhead } from './read-ahead.ts';
 
 /** In-flight files: `<key>.<12 hex>.partial`; never listed and never visible under their key. */
 const PARTIAL = /\.[0-9a-f]{12}\.partial$/;
@@ -23,6 +24,17 @@ function isNotFound(err: unknown): boolean {
 function isDirectory(err: unknown): boolean {
   const code = errnoCode(err);
   return code === 'EISDIR' || code === 'EPERM';
+}
+
+/** Directories read, and files stat'ed, ahead of a listing's caller: enough to keep the thread pool busy. */
+const DIRS_READ_AHEAD = 8;
+const STATS_READ_AHEAD = 32;
+
+/** The files of a walk that are objects under `prefix`: not in-flight temp files, not mutexes. */
+async function* objectFiles(files: AsyncIterable<{ path: string; key: string }>, prefix: string): AsyncIterable<{ path: string; key: string }> {
+  for await (const file of files) {
+    if (!PARTIAL.test(file.key) && !MUTEX.test(file.key) && file.key.startsWith(prefix)) yield file;
+  }
 }
 
 /** The etag of a local object: size and modification time (no content hash: a listing must not read files). */
@@ -163,18 +175,24 @@ export class LocalDriver implements StorageDriver {
     }
   }
 
-  /** Lazy: one directory is read at a time, in key order, so a caller that stops early stops the walk. */
+  /**
+   * Lazy and in key order: directories are read, and files stat'ed, a bounded number ahead of the
+   * caller (the calls overlap in libuv's thread pool), so a caller that stops early stops the walk.
+   */
   async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ObjectInfo> {
     options.signal?.throwIfAborted();
     if (!(await this.#checkRoot())) return;
-    for await (const { path, key } of walkFiles(this.root, this.#startDir(prefix), prefix)) {
-      options.signal?.throwIfAborted();
-      if (PARTIAL.test(key) || MUTEX.test(key) || !key.startsWith(prefix)) continue;
+    const files = walkFiles(this.root, this.#startDir(prefix), prefix, DIRS_READ_AHEAD);
+    const objects = readAhead(objectFiles(files, prefix), STATS_READ_AHEAD, async ({ path, key }) => {
       const info = await stat(path).catch((err: unknown) => {
         if (isNotFound(err)) return undefined; // deleted while listing
         throw err;
       });
-      if (info?.isFile()) yield { key, size: info.size, modifiedAt: info.mtime, etag: etagOf(info) };
+      return info?.isFile() ? { key, size: info.size, modifiedAt: info.mtime, etag: etagOf(info) } : undefined;
+    });
+    for await (const object of objects) {
+      options.signal?.throwIfAborted();
+      if (object) yield object;
     }
   }
 
