@@ -91,9 +91,9 @@ async function main(): Promise<void> {
     const shebang = (await readFile(main, 'utf8')).split('\n')[0] ?? '';
     const nodeFlags = shebang.split(/\s+/).filter((word) => word.startsWith('--'));
     const lines = [
-      `agent list --json over ${N} backups (+${BINLOG_FILES * 200} binlog keys), ${RUNS} runs, ${cpus().length} cores; median [min–max] wall s, peak RSS MiB of the agent`,
-      '| store | cold s | warm s | cold RSS | warm RSS |',
-      '|---|---|---|---|---|',
+      `agent list --json over ${N} backups (+${BINLOG_FILES * 200} binlog keys), ${RUNS} runs, ${cpus().length} cores; median [min–max] wall s; the agent process's own CPU s (user + system: steadier than wall time on a busy machine, and apart from s3rver's) and peak RSS MiB`,
+      '| store | cold s | warm s | cold agent CPU s | warm agent CPU s | cold RSS | warm RSS |',
+      '|---|---|---|---|---|---|---|',
     ];
     for (const target of targets) {
       const file = join(DIR, `${target.name}.yaml`);
@@ -119,7 +119,8 @@ async function main(): Promise<void> {
         return `${median(secs).toFixed(2)} [${Math.min(...secs).toFixed(2)}–${Math.max(...secs).toFixed(2)}]`;
       };
       const rss = (xs: Sample[]) => (median(xs.map((x) => x.rssKiB)) / 1024).toFixed(0);
-      lines.push(`| ${target.name} | ${s(cold)} | ${s(warm)} | ${rss(cold)} | ${rss(warm)} |`);
+      const cpu = (xs: Sample[]) => median(xs.map((x) => x.agentCpuSeconds ?? NaN)).toFixed(2);
+      lines.push(`| ${target.name} | ${s(cold)} | ${s(warm)} | ${cpu(cold)} | ${cpu(warm)} | ${rss(cold)} | ${rss(warm)} |`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
