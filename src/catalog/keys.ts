@@ -39,9 +39,15 @@ export function isBackupId(value: string): boolean {
 export function backupIdTime(id: string): Date | undefined {
   const m = ID_PATTERN.exec(id);
   if (!m) return undefined;
-  const time = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), Number(m[7])));
-  // Impossible dates (month 13, Feb 30) would roll over; they are not IDs this agent makes.
-  return time.toISOString().replace(/[-:]/g, '') === id.slice(0, 20) ? time : undefined;
+  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number];
+  const time = new Date(Date.UTC(year, month - 1, day, hour, minute, second, Number(m[7])));
+  // Impossible dates (month 13, Feb 30, hour 24) roll over, and years below 100 mean 19xx to
+  // Date.UTC: they are not IDs this agent makes. Compared field by field, as a listing parses
+  // every key of the catalog (formatting each time back into an ID costs more).
+  const same =
+    time.getUTCFullYear() === year && time.getUTCMonth() === month - 1 && time.getUTCDate() === day &&
+    time.getUTCHours() === hour && time.getUTCMinutes() === minute && time.getUTCSeconds() === second;
+  return same ? time : undefined;
 }
 
 export function databasePrefix(database: string): string {

@@ -125,10 +125,11 @@ export class ManifestCache {
     const dir = join(this.file, '..');
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const temp = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
-    const entries = JSON.stringify(Object.fromEntries(this.#entries));
+    // Hashed as bytes: hashing the string would encode its ~1 KB per manifest a second time.
+    const entries = Buffer.from(JSON.stringify(Object.fromEntries(this.#entries)));
     const header: Header = { format: CACHE_FORMAT, version: CACHE_VERSION, location, database, sha256: sha256(entries) };
     try {
-      await writeFile(temp, `${JSON.stringify(header)}\n${entries}`, { mode: 0o600 });
+      await writeFile(temp, [Buffer.from(`${JSON.stringify(header)}\n`), entries], { mode: 0o600 });
       await rename(temp, this.file);
     } catch (err) {
       await rm(temp, { force: true });
@@ -138,26 +139,28 @@ export class ManifestCache {
   }
 }
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 /** The entries of a cache file; empty when it is missing, of another format or place, or does not match its checksum. */
 async function readEntries(file: string, location: string, database: string): Promise<Map<string, Entry>> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
     throw err;
   }
-  const newline = text.indexOf('\n');
-  const entries = text.slice(newline + 1);
+  // Checked as bytes and decoded once: the file is ~1 KB per manifest, tens of MB for a large catalog.
+  const newline = bytes.indexOf(0x0a);
+  if (newline < 0) return new Map();
   let header: Partial<Header> | null;
   try {
-    header = JSON.parse(text.slice(0, newline)) as Partial<Header> | null;
+    header = JSON.parse(bytes.toString('utf8', 0, newline)) as Partial<Header> | null;
   } catch {
     return new Map(); // not ours, or damaged: an empty cache, refilled from the store
   }
-  if (newline < 0 || header?.format !== CACHE_FORMAT || header.version !== CACHE_VERSION || header.location !== location || header.database !== database) return new Map();
+  if (header?.format !== CACHE_FORMAT || header.version !== CACHE_VERSION || header.location !== location || header.database !== database) return new Map();
+  const entries = bytes.subarray(newline + 1);
   if (header.sha256 !== sha256(entries)) return new Map();
-  return new Map(Object.entries(JSON.parse(entries) as Record<string, Entry>));
+  return new Map(Object.entries(JSON.parse(entries.toString('utf8')) as Record<string, Entry>));
 }

@@ -5,6 +5,7 @@ import { Archive } from '../binlog/archive.ts';
 import { backupPrefix } from '../catalog/keys.ts';
 import { AgentError } from '../errors.ts';
 import { formatBytes, formatTime, renderTable } from '../ui/format.ts';
+import { writeJsonArray } from '../ui/json-array.ts';
 import { out, type CommandContext } from './context.ts';
 
 export interface ListOptions {
@@ -68,7 +69,7 @@ export async function list(ctx: CommandContext, options: ListOptions): Promise<v
   rows.sort((a, b) => compareNewestFirst(a.manifest, b.manifest));
 
   if (options.json) {
-    out(JSON.stringify(rows.map((r) => listEntry(r.manifest, r.location, r.data)), null, 2));
+    await writeJsonArray(process.stdout, rows, (r) => listEntry(r.manifest, r.location, r.data));
   } else if (rows.length === 0 && unreadable.length === 0) {
     out(`no backups${options.database ? ` of ${options.database}` : ''}`);
   } else {

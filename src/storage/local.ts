@@ -1,13 +1,14 @@
 import { BLOCK_SIZE } from '../pipeline/rechunk.ts';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { link, open, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { setImmediate } from 'node:timers/promises';
+import { link, open, readFile, rename, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
 import { ensureDir, errnoCode, removeEmptyDirs, withMutex } from './local-fs.ts';
-import { readdirOrEmpty, sortEntries, walkFiles, walkTree } from './local-walk.ts';
+import { readdirOrEmpty, sortEntries, walkFiles, walkFilesSync, walkTree } from './local-walk.ts';
 
 /** In-flight files: `<key>.<12 hex>.partial`; never listed and never visible under their key. */
 const PARTIAL = /\.[0-9a-f]{12}\.partial$/;
@@ -23,6 +24,29 @@ function isNotFound(err: unknown): boolean {
 function isDirectory(err: unknown): boolean {
   const code = errnoCode(err);
   return code === 'EISDIR' || code === 'EPERM';
+}
+
+/** The longest stretch of synchronous file-system calls a listing makes before it serves the event loop. */
+const LIST_SLICE_MS = 4;
+
+/** Objects up to this size are read whole by get (one read, no stream buffer). */
+const SMALL_OBJECT = 64 * 1024;
+
+/** The `size` bytes of the open file `handle`, closed after, as a stream of one chunk. */
+async function readSmall(handle: FileHandle, size: number, signal: AbortSignal | undefined): Promise<Readable> {
+  try {
+    signal?.throwIfAborted();
+    const data = Buffer.allocUnsafe(size);
+    let filled = 0;
+    while (filled < size) {
+      const { bytesRead } = await handle.read(data, filled, size - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return Readable.from([data.subarray(0, filled)], { objectMode: false, ...(signal ? { signal } : {}) });
+  } finally {
+    await handle.close();
+  }
 }
 
 /** The etag of a local object: size and modification time (no content hash: a listing must not read files). */
@@ -118,10 +142,22 @@ export class LocalDriver implements StorageDriver {
     const handle = await open(path, 'r').catch((err: unknown) => {
       throw isNotFound(err) ? new StorageNotFoundError(key, { cause: err }) : err;
     });
-    if (!(await handle.stat()).isFile()) {
+    let info;
+    try {
+      info = await handle.stat();
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    if (!info.isFile()) {
       await handle.close();
       throw new StorageNotFoundError(key); // a directory of other keys, not an object
     }
+    // An object never changes under an open handle (put renames a new file into place), so its
+    // size is known: a small one (a manifest) is read whole, in one read into a buffer of its
+    // size, instead of through a stream that allocates 64 KiB for it: a cold catalog listing reads
+    // 20,000 of them.
+    if (info.size <= SMALL_OBJECT) return readSmall(handle, info.size, options.signal);
     return createReadStream('', { fd: handle, ...(options.signal ? { signal: options.signal } : {}) });
   }
 
@@ -163,17 +199,31 @@ export class LocalDriver implements StorageDriver {
     }
   }
 
-  /** Lazy: one directory is read at a time, in key order, so a caller that stops early stops the walk. */
+  /**
+   * Lazy and in key order: a directory is read when the walk reaches it, so a caller that stops
+   * early stops the walk. The walk and its stats are synchronous calls in slices of at most
+   * LIST_SLICE_MS, with the event loop served between slices: through the thread pool, each of a
+   * large catalog's ~60,000 calls costs a round trip and a promise (2 s of a 20,000-backup
+   * listing, against 0.5 s). A mount that hangs blocks the process either way: asynchronous
+   * calls would fill the thread pool that all file and compression work shares.
+   */
   async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ObjectInfo> {
     options.signal?.throwIfAborted();
     if (!(await this.#checkRoot())) return;
-    for await (const { path, key } of walkFiles(this.root, this.#startDir(prefix), prefix)) {
+    let slice = performance.now();
+    for (const { path, key } of walkFilesSync(this.root, this.#startDir(prefix), prefix)) {
+      if (performance.now() - slice > LIST_SLICE_MS) {
+        await setImmediate();
+        slice = performance.now();
+      }
       options.signal?.throwIfAborted();
       if (PARTIAL.test(key) || MUTEX.test(key) || !key.startsWith(prefix)) continue;
-      const info = await stat(path).catch((err: unknown) => {
-        if (isNotFound(err)) return undefined; // deleted while listing
-        throw err;
-      });
+      let info;
+      try {
+        info = statSync(path, { throwIfNoEntry: false });
+      } catch (err) {
+        if (!isNotFound(err)) throw err; // not found: deleted while listing
+      }
       if (info?.isFile()) yield { key, size: info.size, modifiedAt: info.mtime, etag: etagOf(info) };
     }
   }
