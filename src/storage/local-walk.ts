@@ -1,5 +1,4 @@
 import type { Dirent } from 'node:fs';
-import { readdirSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { errnoCode } from './local-fs.ts';
@@ -36,20 +35,46 @@ function keyOf(root: string, path: string): string {
 /** `dir/name` without path.join's normalisation: `dir` is already absolute and normal. */
 const childPath = (dir: string, name: string) => (dir.endsWith(sep) ? `${dir}${name}` : `${dir}${sep}${name}`);
 
-/** Every file under `dir` that can hold keys under `prefix`, in ascending key order: one readdir at a time, as the caller reads. */
-export function walkFiles(root: string, dir: string, prefix: string): AsyncIterable<{ path: string; key: string }> {
-  return walkDir(dir, keyOf(root, dir), prefix);
+/**
+ * Every file under `dir` that can hold keys under `prefix`, in ascending key order, read as the
+ * caller reads. With `readAhead`, the entries of up to that many of the next sibling directories
+ * are read while the caller is still in the current one (a catalog is ~20,000 small backup
+ * directories: read one at a time, the walk waits on the disk for each).
+ */
+export function walkFiles(root: string, dir: string, prefix: string, readAhead = 0): AsyncIterable<{ path: string; key: string }> {
+  return walkDir(dir, keyOf(root, dir), prefix, readdirOrEmpty(dir), readAhead);
 }
 
-async function* walkDir(dir: string, dirKey: string, prefix: string): AsyncGenerator<{ path: string; key: string }> {
-  for (const entry of sortEntries(await readdirOrEmpty(dir))) {
-    const key = dirKey === '' ? entry.name : `${dirKey}/${entry.name}`;
+async function* walkDir(dir: string, dirKey: string, prefix: string, listed: Promise<Dirent[]>, readAhead: number): AsyncGenerator<{ path: string; key: string }> {
+  const entries = sortEntries(await listed);
+  const keyOfEntry = (entry: Dirent) => (dirKey === '' ? entry.name : `${dirKey}/${entry.name}`);
+  const wanted = (entry: Dirent) => {
+    if (!entry.isDirectory()) return false;
+    const key = keyOfEntry(entry);
+    return key.startsWith(prefix) || prefix.startsWith(`${key}/`);
+  };
+  /** Sub-directories whose entries are being read ahead, by index in `entries`. */
+  const ahead = new Map<number, Promise<Dirent[]>>();
+  let scanned = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i] as Dirent;
+    const key = keyOfEntry(entry);
     const path = childPath(dir, entry.name);
-    if (entry.isDirectory()) {
-      if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* walkDir(path, key, prefix);
-    } else if (entry.isFile()) {
+    if (entry.isFile()) {
       yield { path, key };
+      continue;
     }
+    if (!wanted(entry)) continue;
+    for (scanned = Math.max(scanned, i + 1); scanned < entries.length && ahead.size < readAhead; scanned++) {
+      const next = entries[scanned] as Dirent;
+      if (!wanted(next)) continue;
+      const read = readdirOrEmpty(childPath(dir, next.name));
+      read.catch(() => undefined); // awaited when the walk gets there; a walk stopped early never does
+      ahead.set(scanned, read);
+    }
+    const read = ahead.get(i) ?? readdirOrEmpty(path);
+    ahead.delete(i);
+    yield* walkDir(path, key, prefix, read, readAhead);
   }
 }
 
@@ -69,38 +94,6 @@ export async function walkTree(root: string, dir: string, prefix: string, visit:
       }
     } else if (entry.isFile()) {
       await visit(path, key);
-    }
-  }
-}
-
-/** The entries of `dir`, read synchronously; none when it is gone (or not a directory). */
-function readdirSyncOrEmpty(dir: string): Dirent[] {
-  try {
-    return readdirSync(dir, { withFileTypes: true });
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
-    throw err;
-  }
-}
-
-/**
- * walkFiles with synchronous reads, one directory at a time as the caller pulls: for a caller
- * that reads in time slices (LocalDriver.list). A catalog of 20,000 backups is ~60,000 file-system
- * calls of a few microseconds each; through the thread pool each costs a round trip and a promise.
- */
-export function* walkFilesSync(root: string, dir: string, prefix: string): Generator<{ path: string; key: string }> {
-  yield* walkDirSync(dir, keyOf(root, dir), prefix);
-}
-
-function* walkDirSync(dir: string, dirKey: string, prefix: string): Generator<{ path: string; key: string }> {
-  for (const entry of sortEntries(readdirSyncOrEmpty(dir))) {
-    const key = dirKey === '' ? entry.name : `${dirKey}/${entry.name}`;
-    const path = childPath(dir, entry.name);
-    if (entry.isDirectory()) {
-      if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* walkDirSync(path, key, prefix);
-    } else if (entry.isFile()) {
-      yield { path, key };
     }
   }
 }

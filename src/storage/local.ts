@@ -1,14 +1,14 @@
 import { BLOCK_SIZE } from '../pipeline/rechunk.ts';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, statSync } from 'node:fs';
-import { setImmediate } from 'node:timers/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { link, open, readFile, rename, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
 import { ensureDir, errnoCode, removeEmptyDirs, withMutex } from './local-fs.ts';
-import { readdirOrEmpty, sortEntries, walkFiles, walkFilesSync, walkTree } from './local-walk.ts';
+import { readdirOrEmpty, sortEntries, walkFiles, walkTree } from './local-walk.ts';
+import { readAhead } from './read-ahead.ts';
 
 /** In-flight files: `<key>.<12 hex>.partial`; never listed and never visible under their key. */
 const PARTIAL = /\.[0-9a-f]{12}\.partial$/;
@@ -26,8 +26,16 @@ function isDirectory(err: unknown): boolean {
   return code === 'EISDIR' || code === 'EPERM';
 }
 
-/** The longest stretch of synchronous file-system calls a listing makes before it serves the event loop. */
-const LIST_SLICE_MS = 4;
+/** Directories read, and files stat'ed, ahead of a listing's caller: enough to keep the thread pool busy. */
+const DIRS_READ_AHEAD = 8;
+const STATS_READ_AHEAD = 32;
+
+/** The files of a walk that are objects under `prefix`: not in-flight temp files, not mutexes. */
+async function* objectFiles(files: AsyncIterable<{ path: string; key: string }>, prefix: string): AsyncIterable<{ path: string; key: string }> {
+  for await (const file of files) {
+    if (!PARTIAL.test(file.key) && !MUTEX.test(file.key) && file.key.startsWith(prefix)) yield file;
+  }
+}
 
 /** Objects up to this size are read whole by get (one read, no stream buffer). */
 const SMALL_OBJECT = 64 * 1024;
@@ -200,31 +208,23 @@ export class LocalDriver implements StorageDriver {
   }
 
   /**
-   * Lazy and in key order: a directory is read when the walk reaches it, so a caller that stops
-   * early stops the walk. The walk and its stats are synchronous calls in slices of at most
-   * LIST_SLICE_MS, with the event loop served between slices: through the thread pool, each of a
-   * large catalog's ~60,000 calls costs a round trip and a promise (2 s of a 20,000-backup
-   * listing, against 0.5 s). A mount that hangs blocks the process either way: asynchronous
-   * calls would fill the thread pool that all file and compression work shares.
+   * Lazy and in key order: directories are read, and files stat'ed, a bounded number ahead of the
+   * caller (the calls overlap in libuv's thread pool), so a caller that stops early stops the walk.
    */
   async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ObjectInfo> {
     options.signal?.throwIfAborted();
     if (!(await this.#checkRoot())) return;
-    let slice = performance.now();
-    for (const { path, key } of walkFilesSync(this.root, this.#startDir(prefix), prefix)) {
-      if (performance.now() - slice > LIST_SLICE_MS) {
-        await setImmediate();
-        slice = performance.now();
-      }
+    const files = walkFiles(this.root, this.#startDir(prefix), prefix, DIRS_READ_AHEAD);
+    const objects = readAhead(objectFiles(files, prefix), STATS_READ_AHEAD, async ({ path, key }) => {
+      const info = await stat(path).catch((err: unknown) => {
+        if (isNotFound(err)) return undefined; // deleted while listing
+        throw err;
+      });
+      return info?.isFile() ? { key, size: info.size, modifiedAt: info.mtime, etag: etagOf(info) } : undefined;
+    });
+    for await (const object of objects) {
       options.signal?.throwIfAborted();
-      if (PARTIAL.test(key) || MUTEX.test(key) || !key.startsWith(prefix)) continue;
-      let info;
-      try {
-        info = statSync(path, { throwIfNoEntry: false });
-      } catch (err) {
-        if (!isNotFound(err)) throw err; // not found: deleted while listing
-      }
-      if (info?.isFile()) yield { key, size: info.size, modifiedAt: info.mtime, etag: etagOf(info) };
+      if (object) yield object;
     }
   }
 

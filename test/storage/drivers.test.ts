@@ -211,18 +211,21 @@ describe('LocalDriver: keys that name a directory of other keys', () => {
     expect(await prefixesOf(new LocalDriver(join(root, 'missing')), 'db/')).toEqual([]);
   });
 
-  it('list walks lazily in key order: a directory is read only when the walk reaches it', async () => {
+  it('list walks lazily in key order: a directory past a bounded read-ahead is read only when the walk nears it', async () => {
     const driver = new LocalDriver(await testDir('local-lazy'));
-    for (const key of ['db/1/a', 'db/1/b', 'db/3/b']) await driver.put(key, bodyOf(key));
+    // Directories are read a few siblings ahead of the caller (as an S3 listing fetches a page
+    // ahead), never the whole tree at once: 80 directories stand between the walk and db/z.
+    const between = Array.from({ length: 80 }, (_, i) => `db/m${String(i).padStart(2, '0')}/x`);
+    for (const key of ['db/1/a', 'db/1/b', ...between, 'db/z/b']) await driver.put(key, bodyOf(key));
     const seen: string[] = [];
     for await (const info of driver.list('db/')) {
       seen.push(info.key);
       if (info.key === 'db/1/a') {
         await driver.put('db/0/a', bodyOf('behind the walk'));
-        await driver.put('db/3/a', bodyOf('in a directory the walk has not read yet'));
+        await driver.put('db/z/a', bodyOf('in a directory the walk has not read yet'));
       }
     }
-    expect(seen).toEqual(['db/1/a', 'db/1/b', 'db/3/a', 'db/3/b']);
+    expect(seen).toEqual(['db/1/a', 'db/1/b', ...between, 'db/z/a', 'db/z/b']);
   });
 
   it('lists a key that merely ends in .partial; only its own temp files are hidden', async () => {
