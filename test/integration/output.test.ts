@@ -2,7 +2,7 @@
 // the process exits, a reader that leaves early is not an error, a failed write is; and under a
 // Node.js too old for the agent, one line saying what is needed instead of a stack trace.
 import { execa } from 'execa';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { newBackupId } from '../../src/catalog/keys.ts';
@@ -39,7 +39,10 @@ beforeAll(async () => {
     const id = newBackupId(new Date(Date.UTC(2024, 0, 1, 0, 0, i)));
     ids.push(id);
     await mkdir(join(store, 'source', 'backups', id), { recursive: true });
-    await writeFile(join(store, 'source', 'backups', id, 'manifest.json'), JSON.stringify({ ...manifest, id }, null, 2));
+    // Each with its own copy of the data, in its own folder (a manifest naming another backup's data is unreadable).
+    const objects = (manifest?.['objects'] as { key: string }[]).map((o) => ({ ...o, key: o.key.replace(String(manifest?.['id']), id) }));
+    for (const [j, o] of objects.entries()) await copyFile(join(store, (manifest?.['objects'] as { key: string }[])[j]?.key ?? ''), join(store, o.key));
+    await writeFile(join(store, 'source', 'backups', id, 'manifest.json'), JSON.stringify({ ...manifest, id, objects }, null, 2));
   }
 });
 
@@ -47,7 +50,7 @@ describe('output through a pipe', () => {
   it('list --json longer than the pipe buffer reaches a slow reader whole', async () => {
     const out = join(dir, 'list.json');
     const result = await pipeline(`"$NODE" "$AGENT" --config "$CONFIG" list --json | (sleep 1; cat) > "${out}"`);
-    expect(result.exitCode).toBe(0);
+    expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toBe('');
     const text = await readFile(out, 'utf8');
     expect(text.length).toBeGreaterThan(64 * 1024);
