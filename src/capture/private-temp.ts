@@ -41,21 +41,12 @@ function alive(pid: number): boolean {
 
 /**
  * Removes the private directories of agents that are gone. Call once, at start, before this
- * process makes any. Best effort: what cannot be listed or removed stays, and is returned as
- * not removed; the caller decides whether to say so.
+ * process makes any. Best effort: what cannot be listed or removed stays for the next start.
  */
-export async function sweepTempDirs(dir: string = tmpdir()): Promise<{ removed: string[]; failed: string[] }> {
-  const removed: string[] = [];
-  const failed: string[] = [];
+export async function sweepTempDirs(dir: string = tmpdir()): Promise<void> {
   const names = await readdir(dir).catch(() => [] as string[]);
   for (const name of names) {
     if (!name.startsWith(PREFIX) || !ownerGone(name, process.pid, alive)) continue;
-    try {
-      await rm(join(dir, name), { recursive: true, force: true });
-      removed.push(name);
-    } catch {
-      failed.push(name);
-    }
+    await rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
   }
-  return { removed, failed };
 }

@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { CommandContext, GlobalOptions } from './context.ts';
 import type { RestoreCliOptions } from './restore.ts';
 import { isBackupId } from '../catalog/keys.ts';
+// The backup types from the leaf module, which loads nothing (not zod).
 import { BACKUP_TYPES, type BackupType } from '../domain/backup.ts';
 import { AgentError, ExitCode, messageOf } from '../errors.ts';
 import { AGENT_VERSION } from '../version.ts';
@@ -15,9 +16,6 @@ import { AGENT_VERSION } from '../version.ts';
  * command's module, and with it its SDKs, drivers and engines, is imported only when that command
  * runs. `--version` and `--help` load commander and nothing else of weight.
  */
-
-/** The backup types, for `--type`: from the leaf module, which loads nothing (not zod). */
-const TYPE_CHOICES = BACKUP_TYPES;
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -46,7 +44,7 @@ function buildProgram(
     .command('run-now')
     .description('take a manual backup now of the named databases (all when none is named)')
     .option('-d, --database <name>', 'database entry to back up (repeatable)', collect)
-    .addOption(new Option('-t, --type <type>', 'backup type: dump (logical), full or incremental (physical, mariadb-backup)').choices(TYPE_CHOICES).default('dump'))
+    .addOption(new Option('-t, --type <type>', 'backup type: dump (logical), full or incremental (physical, mariadb-backup)').choices(BACKUP_TYPES).default('dump'))
     .option('--json', 'print the manifests as JSON')
     .action((opts: { database?: string[]; json?: boolean; type?: BackupType }) => run(async (ctx) => (await import('./run-now.ts')).runNow(ctx, opts)));
 
