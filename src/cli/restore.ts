@@ -1,13 +1,16 @@
 import type { Manifest } from '../catalog/manifest.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError, usageError } from '../errors.ts';
 import { parseTarget } from '../restore/pitr.ts';
 import { runRestore, type RestoreDestination, type RestoreOutcome } from '../restore/run-restore.ts';
 import { formatBytes, formatDuration, formatTime } from '../ui/format.ts';
 import { createProgress, type Progress } from '../ui/progress.ts';
-import { out, type CommandContext } from './context.ts';
+import { out, type CommandContext, type StoredDatabase } from './context.ts';
+import type { DatabaseConfig } from '../config/normalize.ts';
+import { archiveSource, fromFlags, type FromCliOptions } from './from-location.ts';
 
-export interface RestoreCliOptions {
-  database: string;
+export interface RestoreCliOptions extends FromCliOptions {
+  /** Required unless --from names a store holding one database. */
+  database?: string;
   backup?: string;
   target?: string;
   yes?: boolean;
@@ -38,13 +41,17 @@ export async function restore(ctx: CommandContext, options: RestoreCliOptions): 
   if (point && options.datadir !== undefined && options.target !== undefined) {
     throw new AgentError('usage', '--target and --datadir: a point-in-time restore goes into one or the other');
   }
-  const source = ctx.database(options.database);
+  const from = fromFlags(options);
+  let source: StoredDatabase;
+  if (from) source = await archiveSource(ctx, from, options.database);
+  else if (options.database !== undefined) source = ctx.database(options.database);
+  else throw usageError('--database is required: the database entry whose backup to restore', `the configuration names: ${ctx.config.databases.map((d) => d.name).join(', ')}`);
   const destination: RestoreDestination =
     options.datadir !== undefined
       ? { kind: 'datadir', path: options.datadir, replace: options.replaceDatadir ?? false, verify: options.verify ?? false }
       : {
           kind: 'server',
-          target: options.target === undefined ? source : ctx.database(options.target, '--target'),
+          target: restoreTarget(ctx, source, options.target, from !== undefined),
           overwrite: options.yes ?? false,
           skipBinlog: options.binlog === false,
         };
@@ -75,6 +82,21 @@ export async function restore(ctx: CommandContext, options: RestoreCliOptions): 
   }
   out(summary(outcome, point?.text, destination.kind, ctx.config.timezone));
   if (outcome.verification) report(outcome.into, outcome.verification);
+}
+
+/**
+ * The entry to restore into: --target, else the entry of the source's name. With --from, the
+ * source is a store's folder, not an entry, so the entry of that name must exist or --target be given.
+ */
+function restoreTarget(ctx: CommandContext, source: StoredDatabase, target: string | undefined, fromStore: boolean): DatabaseConfig {
+  if (target !== undefined) return ctx.database(target, '--target');
+  if (!fromStore) return ctx.database(source.name);
+  const same = ctx.config.databases.find((d) => d.name === source.name);
+  if (same) return same;
+  throw usageError(
+    `--target is required: no database entry is named ${source.name}, the database of the --from store`,
+    ctx.config.databases.length > 0 ? `the configuration names: ${ctx.config.databases.map((d) => d.name).join(', ')}; or restore a physical backup with --datadir DIR` : 'give --config with the entry to restore into, or restore a physical backup with --datadir DIR',
+  );
 }
 
 function selectedLine(base: Manifest, from: { file: string; position: number } | undefined, timezone: string): string {
