@@ -98,7 +98,10 @@ function buildProgram(
     .option('--replace-datadir', 'with --datadir: restore over a non-empty datadir, moving it aside first')
     .option('--verify', 'with --datadir: start a throwaway server on the result, run CHECK TABLE and CHECKSUM TABLE, fail on any problem')
     .option('--to-time <time>', 'point-in-time recovery: a base backup, then the archived binlog up to this ISO 8601 time (with zone)')
-    .option('--to-gtid <gtid>', 'point-in-time recovery: a base backup, then the archived binlog up to and including this GTID');
+    .option('--to-gtid <gtid>', 'point-in-time recovery: a base backup, then the archived binlog up to and including this GTID')
+    .option('--key <object>', 'with --from: restore this object, made by plain mysqldump or mariabackup (no manifest), instead of a backup of the agent')
+    .addOption(new Option('--method <tool>', 'with --key: what made the object').choices(['mysqldump', 'mariabackup']))
+    .option('--schema <name>', 'with --key and a dump made without --databases: the schema that receives it');
   addFromOptions(restoreCommand);
   restoreCommand.action((opts: RestoreCliOptions) => run(async (ctx) => (await import('./restore.ts')).restore(ctx, opts), usesFrom(opts)));
 
