@@ -152,3 +152,29 @@ describe('restore, download and list --from a bucket named on the command line',
     expect(restore.stderr).toContain(`error: --from ${empty}: no database folders there`);
   });
 });
+
+describe('--from gs://: the GCS emulator', () => {
+  it('lists and downloads another agent’s backup from a GCS bucket with no configuration', async () => {
+    const schema = uniqueName('gs').replace('-', '_');
+    await sourceSql(sampleDataSql(schema, 50));
+    const dir = await testDir('from-gcs');
+    const bucket = uniqueName('bkt');
+    const endpoint = inject('gcs').endpoint;
+    const config = await writeConfig(
+      dir,
+      ['storage:', '  type: gcs', `  bucket: ${bucket}`, '  prefix: backups/prod', `  endpoint: ${endpoint}`, '  project_id: test', 'databases:', '  - name: shop', sourceConnectionYaml(), `    schemas: [${schema}]`, ''].join('\n'),
+    );
+    const backup = await agent(['--config', config, 'run-now', '--json'], sourceEnv());
+    expect(backup.exitCode, backup.stderr).toBe(0);
+    const id = (JSON.parse(backup.stdout) as { id: string }[])[0]?.id;
+
+    const flags = ['--from', `gs://${bucket}/backups/prod`, '--endpoint', endpoint, '--from-option', 'project_id=test'];
+    const env = { HOME: dir, XDG_CACHE_HOME: join(dir, 'cache') };
+    const listed = await agent(['list', ...flags, '--json'], env);
+    expect(listed.exitCode, listed.stderr).toBe(0);
+    expect((JSON.parse(listed.stdout) as { id: string; database: string }[]).map((r) => [r.database, r.id])).toEqual([['shop', id]]);
+    const downloaded = await agent(['download', ...flags, '--output', join(dir, 'out')], env);
+    expect(downloaded.exitCode, downloaded.stderr).toBe(0);
+    expect(downloaded.stdout).toContain('SHA-256 verified');
+  });
+});
