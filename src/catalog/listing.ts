@@ -59,7 +59,11 @@ export async function listDatabases(storage: StorageDriver): Promise<string[]> {
   // One delimiter listing of the root: never a walk through backups or binlog segments (a store
   // without delimiter listing emulates it by walking, see StorageDriver.listPrefixes).
   const names: string[] = [];
-  for await (const prefix of storage.listPrefixes('')) names.push(prefix.slice(0, -1));
+  try {
+    for await (const prefix of storage.listPrefixes('')) names.push(prefix.slice(0, -1));
+  } catch (err) {
+    throw new AgentError('storage', `list the databases in ${storage.location}: ${messageOf(err)}`, { cause: err });
+  }
   return names.sort();
 }
 

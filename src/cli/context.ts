@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { loadConfig, resolveConfigPath } from '../config/load.ts';
+import { existsSync } from 'node:fs';
+import { defaultConfig, loadConfig, resolveConfigPath } from '../config/load.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, usageError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
@@ -13,6 +14,9 @@ export interface GlobalOptions {
   config?: string;
   logLevel?: string;
 }
+
+/** What the catalog and storage of a database need: its name (the folder in the store) and its storage. */
+export type StoredDatabase = Pick<DatabaseConfig, 'name' | 'storage'>;
 
 /** What every command gets: the loaded config, a logger, and storage drivers shared per target. */
 export class CommandContext {
@@ -34,9 +38,14 @@ export class CommandContext {
     this.signal = signal;
   }
 
-  static load(options: GlobalOptions, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env): CommandContext {
+  /**
+   * With `configOptional` (a command given `--from`), a missing configuration file at the default
+   * place is no error: the defaults stand in. One named by --config or AGENT_CONFIG must exist.
+   */
+  static load(options: GlobalOptions, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env, configOptional = false): CommandContext {
     const path = resolveConfigPath(options.config, env);
-    const config = loadConfig(path, env);
+    const named = options.config !== undefined || Boolean(env['AGENT_CONFIG']);
+    const config = configOptional && !named && !existsSync(path) ? defaultConfig() : loadConfig(path, env);
     return new CommandContext(config, createLogger(options.logLevel ?? 'warn', 2), signal, path, env);
   }
 
@@ -68,7 +77,7 @@ export class CommandContext {
     return only;
   }
 
-  async storage(database: DatabaseConfig): Promise<StorageDriver> {
+  async storage(database: StoredDatabase): Promise<StorageDriver> {
     const id = storageIdentity(database.storage);
     let driver = this.#drivers.get(id);
     if (!driver) {
@@ -90,7 +99,7 @@ export class CommandContext {
    * How catalog listings of `database` read manifests: through the local manifest cache of its
    * storage (one per storage and database, shared by every command of this process).
    */
-  async catalog(database: DatabaseConfig): Promise<ListOptions> {
+  async catalog(database: StoredDatabase): Promise<ListOptions> {
     const id = `${storageIdentity(database.storage)}\0${database.name}`;
     let cache = this.#caches.get(id);
     if (!cache) {

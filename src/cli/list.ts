@@ -1,14 +1,16 @@
 import type { Manifest } from '../catalog/manifest.ts';
 import { checkData, type DataState } from '../catalog/data-check.ts';
-import { compareNewestFirst, listBackups, type UnreadableBackup } from '../catalog/listing.ts';
+import { compareNewestFirst, listBackups, listDatabases, type UnreadableBackup } from '../catalog/listing.ts';
+import type { DatabaseConfig } from '../config/normalize.ts';
+import { fromFlags, storageFromFlags, type FromCliOptions } from './from-location.ts';
 import { Archive } from '../binlog/archive.ts';
 import { backupPrefix } from '../catalog/keys.ts';
 import { AgentError } from '../errors.ts';
 import { formatBytes, formatTime, renderTable } from '../ui/format.ts';
 import { writeJsonArray } from '../ui/json-array.ts';
-import { out, type CommandContext } from './context.ts';
+import { out, type CommandContext, type StoredDatabase } from './context.ts';
 
-export interface ListOptions {
+export interface ListCliOptions extends FromCliOptions {
   database?: string;
   json?: boolean;
 }
@@ -42,9 +44,18 @@ export function listEntry(manifest: Manifest, location: string, data?: DataState
   };
 }
 
+/** The configured entries to list, or the databases of the --from store (one with --database). */
+async function listedDatabases(ctx: CommandContext, options: ListCliOptions): Promise<(StoredDatabase & { binlog?: DatabaseConfig['binlog'] })[]> {
+  const from = fromFlags(options);
+  if (!from) return ctx.databases(options.database === undefined ? undefined : [options.database]);
+  const storage = storageFromFlags(from);
+  if (options.database !== undefined) return [{ name: options.database, storage }];
+  return (await listDatabases(await ctx.storage({ name: '', storage }))).map((name) => ({ name, storage }));
+}
+
 /** `agent list`: every backup of the configured databases, newest first. */
-export async function list(ctx: CommandContext, options: ListOptions): Promise<void> {
-  const databases = ctx.databases(options.database === undefined ? undefined : [options.database]);
+export async function list(ctx: CommandContext, options: ListCliOptions): Promise<void> {
+  const databases = await listedDatabases(ctx, options);
   const rows: { manifest: Manifest; location: string; data: DataState | undefined }[] = [];
   const unreadable: UnreadableBackup[] = [];
   const archives: string[] = [];
@@ -55,8 +66,10 @@ export async function list(ctx: CommandContext, options: ListOptions): Promise<v
     const data = await checkData(storage, listing.backups, listing.objects);
     rows.push(...listing.backups.map((manifest) => ({ manifest, location: storage.location, data: data.get(manifest.id) })));
     unreadable.push(...listing.unreadable);
-    if (database.binlog.enabled && !options.json) {
+    // A --from store's databases say nothing of their binlog settings: their archive is summarised when it has segments.
+    if ((database.binlog?.enabled ?? true) && !options.json) {
       const summary = await (await Archive.load(storage, database.name)).summarize(listing.backups);
+      if (!database.binlog && summary.segments === 0) continue;
       const tz = ctx.config.timezone;
       archives.push(
         `${database.name}: binlog archive of ${summary.segments} segment${summary.segments === 1 ? '' : 's'}` +

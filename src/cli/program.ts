@@ -1,6 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { CommandContext, GlobalOptions } from './context.ts';
 import type { RestoreCliOptions } from './restore.ts';
+import type { ListCliOptions } from './list.ts';
+import type { DownloadCliOptions } from './download.ts';
 import { isBackupId } from '../catalog/keys.ts';
 // The backup types from the leaf module, which loads nothing (not zod).
 import { BACKUP_TYPES, type BackupType } from '../domain/backup.ts';
@@ -28,8 +30,27 @@ function backupId(value: string): string {
   return value;
 }
 
+/**
+ * `--from URL` and its companions: list, download and restore read any store named on the command
+ * line (cli/from-location.ts) instead of the configured one; no configuration file is needed then.
+ */
+function addFromOptions(command: Command): Command {
+  return command
+    .option('--from <url>', 'read this store instead of the configured one: s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or a directory')
+    .option('--endpoint <url>', 'with --from s3://: an S3-compatible endpoint (MinIO, Ceph, R2…); path-style addressing')
+    .option('--region <region>', 'with --from s3://: the bucket region (default us-east-1)')
+    .option('--profile <name>', 'with --from s3://: a profile of the AWS shared config and credentials files')
+    .option('--credentials-file <path>', 'with --from: an AWS shared credentials file (s3://) or a service-account JSON key (gs://); default: the SDK credential chain (environment, ~/.aws, instance role)')
+    .option('--from-option <key=value>', 'with --from: any other storage option of the configuration, e.g. delimiter_listing=false (repeatable)', collect);
+}
+
+/** Whether a command's options name a store of their own: then the configuration file may be absent. */
+const usesFrom = (opts: { from?: string }) => opts.from !== undefined;
+
+type Run = (action: (ctx: CommandContext) => Promise<void> | void, configOptional?: boolean) => Promise<void>;
+
 function buildProgram(
-  run: (action: (ctx: CommandContext) => Promise<void> | void) => Promise<void>,
+  run: Run,
   serve: (options: GlobalOptions) => Promise<void>,
 ): Command {
   const program = new Command('agent')
@@ -48,27 +69,29 @@ function buildProgram(
     .option('--json', 'print the manifests as JSON')
     .action((opts: { database?: string[]; json?: boolean; type?: BackupType }) => run(async (ctx) => (await import('./run-now.ts')).runNow(ctx, opts)));
 
-  program
-    .command('list')
-    .description('list backups, newest first')
-    .option('-d, --database <name>', 'only this database entry')
-    .option('--json', 'print a JSON array')
-    .action((opts: { database?: string; json?: boolean }) => run(async (ctx) => (await import('./list.ts')).list(ctx, opts)));
+  addFromOptions(
+    program
+      .command('list')
+      .description('list backups, newest first')
+      .option('-d, --database <name>', 'only this database entry (with --from: this database of that store)')
+      .option('--json', 'print a JSON array'),
+  ).action((opts: ListCliOptions) => run(async (ctx) => (await import('./list.ts')).list(ctx, opts), usesFrom(opts)));
 
-  program
-    .command('download')
-    .description('download a backup file, still compressed (default: the most recent successful one)')
-    .option('-d, --database <name>', 'database entry (needed when the configuration names several)')
-    .option('-b, --backup <id>', 'backup ID (default: the most recent successful backup)', backupId)
-    .option('-o, --output <dir>', 'directory to write into', '.')
-    .action((opts: { database?: string; backup?: string; output?: string }) => run(async (ctx) => (await import('./download.ts')).download(ctx, opts)));
+  addFromOptions(
+    program
+      .command('download')
+      .description('download a backup file, still compressed (default: the most recent successful one)')
+      .option('-d, --database <name>', 'database entry (needed when the configuration, or the --from store, holds several)')
+      .option('-b, --backup <id>', 'backup ID (default: the most recent successful backup)', backupId)
+      .option('-o, --output <dir>', 'directory to write into', '.'),
+  ).action((opts: DownloadCliOptions) => run(async (ctx) => (await import('./download.ts')).download(ctx, opts), usesFrom(opts)));
 
-  program
+  const restoreCommand = program
     .command('restore')
     .description('restore a backup into the server of a database entry')
-    .requiredOption('-d, --database <name>', 'database entry whose backup to restore')
+    .option('-d, --database <name>', 'database entry whose backup to restore (with --from: that database of the store, default the only one)')
     .option('-b, --backup <id>', 'backup ID (default: the most recent successful backup)', backupId)
-    .option('-t, --target <name>', 'database entry to restore into (default: --database)')
+    .option('-t, --target <name>', 'database entry to restore into (default: the entry named like --database)')
     .option('-y, --yes', 'restore even into schemas that already hold data (tables, views, routines, triggers, events)')
     .option('--no-binlog', 'do not write the restored data to the target binary log (SET sql_log_bin=0)')
     .option('--datadir <dir>', 'restore a physical backup (and its chain) into this datadir, prepared for a server')
@@ -76,7 +99,11 @@ function buildProgram(
     .option('--verify', 'with --datadir: start a throwaway server on the result, run CHECK TABLE and CHECKSUM TABLE, fail on any problem')
     .option('--to-time <time>', 'point-in-time recovery: a base backup, then the archived binlog up to this ISO 8601 time (with zone)')
     .option('--to-gtid <gtid>', 'point-in-time recovery: a base backup, then the archived binlog up to and including this GTID')
-    .action((opts: RestoreCliOptions) => run(async (ctx) => (await import('./restore.ts')).restore(ctx, opts)));
+    .option('--key <object>', 'with --from: restore this object, made by plain mysqldump or mariabackup (no manifest), instead of a backup of the agent')
+    .addOption(new Option('--method <tool>', 'with --key: what made the object').choices(['mysqldump', 'mariabackup']))
+    .option('--schema <name>', 'with --key and a dump made without --databases: the schema that receives it');
+  addFromOptions(restoreCommand);
+  restoreCommand.action((opts: RestoreCliOptions) => run(async (ctx) => (await import('./restore.ts')).restore(ctx, opts), usesFrom(opts)));
 
   const binlog = program.command('binlog').description('binlog archiving for point-in-time recovery');
   binlog
@@ -174,7 +201,7 @@ function cancelOnSignals(forceCleanup: () => void): AbortSignal {
 export async function main(argv: string[]): Promise<ExitCode> {
   let program: Command | undefined;
   let exitCode: ExitCode = ExitCode.ok;
-  const run = async (action: (ctx: CommandContext) => Promise<void> | void) => {
+  const run: Run = async (action, configOptional = false) => {
     // Loaded before the signal handlers go in: a second signal cleans up synchronously.
     const [{ CommandContext }, { killTools }, { removeDefaultsFiles }, { sweepTempDirs }] = await Promise.all([
       import('./context.ts'),
@@ -188,7 +215,7 @@ export async function main(argv: string[]): Promise<ExitCode> {
       killTools();
       removeDefaultsFiles();
     };
-    const ctx = CommandContext.load(program?.opts<GlobalOptions>() ?? {}, cancelOnSignals(forceCleanup));
+    const ctx = CommandContext.load(program?.opts<GlobalOptions>() ?? {}, cancelOnSignals(forceCleanup), process.env, configOptional);
     try {
       await action(ctx);
     } finally {

@@ -53,6 +53,15 @@ function toPlain(doc: Document, source: string): unknown {
   }
 }
 
+/**
+ * The configuration of an agent run without a file: defaults only, no database entry. Commands
+ * that read another archive (`--from`) work with it, e.g. after losing the host and its config.
+ */
+export function defaultConfig(): AgentConfig {
+  const parsed = configSchema.omit({ databases: true }).parse({});
+  return normalizeConfig({ ...parsed, databases: [] }).config;
+}
+
 /** Parses and validates configuration text. Throws an AgentError of kind `config` listing every problem. */
 export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv): AgentConfig {
   const counter = new LineCounter();

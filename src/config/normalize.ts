@@ -108,7 +108,8 @@ function resolveCompression(
   return { algorithm, level };
 }
 
-function checkStorage(storage: StorageConfig, path: (string | number)[], issues: ConfigIssue[]): void {
+/** Checks of a storage block the schema cannot express (also used for `--from` flags). */
+export function checkStorage(storage: StorageConfig, path: (string | number)[], issues: ConfigIssue[]): void {
   if (storage.type === 'local') return;
   if (/^\/|\/\/|(^|\/)\.\.?(\/|$)/.test(storage.prefix)) {
     issues.push({ path: [...path, 'prefix'], message: 'must be a relative key prefix without empty, "." or ".." segments' });
@@ -120,6 +121,9 @@ function checkStorage(storage: StorageConfig, path: (string | number)[], issues:
   const hasSecret = Boolean(storage.secret_access_key ?? storage.secret_access_key_file);
   if (Boolean(storage.access_key_id) !== hasSecret) {
     issues.push({ path: [...path, storage.access_key_id ? 'secret_access_key' : 'access_key_id'], message: 'access_key_id and secret_access_key go together (or leave both out to use the default AWS credential chain)' });
+  }
+  if (storage.credentials_file && storage.access_key_id) {
+    issues.push({ path: [...path, 'credentials_file'], message: 'give access keys or credentials_file, not both' });
   }
   if (storage.sse_kms_key_id && storage.server_side_encryption !== 'aws:kms') {
     issues.push({ path: [...path, 'sse_kms_key_id'], message: 'needs server_side_encryption: aws:kms' });

@@ -140,6 +140,10 @@ const s3StorageSchema = z.strictObject({
   secret_access_key: secret.optional(),
   secret_access_key_file: secretFile.optional(),
   session_token: secret.optional(),
+  /** A profile of the AWS shared config/credentials files (~/.aws, or credentials_file). */
+  profile: nonEmpty.optional(),
+  /** An AWS shared credentials file (INI, as `aws configure` writes), read with `profile` or its [default]. */
+  credentials_file: nonEmpty.optional(),
   storage_class: nonEmpty.optional(),
   server_side_encryption: z.enum(['AES256', 'aws:kms']).optional(),
   sse_kms_key_id: nonEmpty.optional(),

@@ -1,5 +1,6 @@
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { Manifest } from '../catalog/manifest.ts';
@@ -7,7 +8,7 @@ import { startTool } from '../capture/tool-process.ts';
 import { locateTool } from '../capture/tools.ts';
 import type { AgentConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
-import { createDecompressor } from '../pipeline/compress.ts';
+import { createDecompressor, type Algorithm } from '../pipeline/compress.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { dataObject } from './download.ts';
 import { openVerified, verifyObject } from './fetch.ts';
@@ -64,6 +65,70 @@ export async function processesIn(dir: string, proc = '/proc'): Promise<number[]
 }
 
 /**
+ * Makes `datadir` ready to receive a restore: a missing or empty directory as it is; a non-empty
+ * one only with `replace`, never while a process runs in it, and moved aside (never deleted) once
+ * `verify` has checked everything the restore will write. Returns where it was moved.
+ */
+export async function claimDatadir(datadir: string, replace: boolean, verify: () => Promise<void>, now: () => Date = () => new Date()): Promise<string | undefined> {
+  const existing = await readdir(datadir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [] as string[];
+    throw new AgentError('refused', `restore into ${datadir}: cannot read the directory: ${messageOf(err)}`, {
+      hint: 'give --datadir a directory path this user can read and write, or one that does not exist yet',
+      cause: err,
+    });
+  });
+  if (existing.length > 0 && !replace) {
+    throw new AgentError('refused', `restore into ${datadir}: the directory is not empty`, {
+      hint: 'give a new, empty --datadir, or pass --replace-datadir to move the existing one aside',
+    });
+  }
+  const refuseIfRunning = async () => {
+    const running = await processesIn(datadir);
+    if (running.length > 0) {
+      throw new AgentError('refused', `restore into ${datadir}: a process runs in it (pid ${running.join(', ')}); stop the server first`);
+    }
+  };
+  if (existing.length > 0) await refuseIfRunning();
+  await verify();
+  if (existing.length === 0) return undefined;
+  // Again, right before the move: a server may have started while the archive was read.
+  await refuseIfRunning();
+  const stamp = now().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const movedAside = join(dirname(datadir), `${basename(datadir)}.before-restore-${stamp}`);
+  await rename(datadir, movedAside);
+  return movedAside;
+}
+
+/** Feeds `source`, decompressed, into an unpacking tool (mbstream -x, tar -x); fails with `what` when either side does. */
+export async function unpackStream(source: Readable, compression: Algorithm, command: string, args: readonly string[], what: string, signal?: AbortSignal): Promise<void> {
+  const tool = startTool(command, args, { stdin: 'pipe', stdout: 'ignore', ...(signal ? { signal } : {}) });
+  const [fed, exited] = await Promise.allSettled([pipeline(source, createDecompressor(compression), tool.stdin), tool.done]);
+  if (fed.status === 'rejected' || exited.status === 'rejected') {
+    const err: unknown = fed.status === 'rejected' ? fed.reason : (exited as PromiseRejectedResult).reason;
+    throw err instanceof AgentError ? err : new AgentError('tool', `${what}: ${messageOf(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Prepares an unpacked backup in `datadir` with mariadb-backup, then each incremental directory in
+ * order: the result is a datadir a server starts on.
+ */
+export async function prepareDatadir(config: Pick<AgentConfig, 'tools'>, datadir: string, incrementals: readonly string[], signal?: AbortSignal): Promise<void> {
+  const backupTool = await locateTool(config.tools.backup, ['mariadb-backup', 'mariabackup'], 'tools.backup');
+  // mariadb-backup prepares incrementals without --apply-log-only (10.11's rejects the option);
+  // Percona XtraBackup needs it on every step but the last.
+  const applyLogOnly = backupTool.flavor !== 'mariadb';
+  const prepare = async (extra: string[], last: boolean) => {
+    const args = ['--prepare', `--target-dir=${datadir}`, ...extra, ...(applyLogOnly && !last ? ['--apply-log-only'] : [])];
+    await startTool(backupTool.path, args, { stdout: 'ignore', ...(signal ? { signal } : {}) }).done.catch((err: unknown) => {
+      throw new AgentError('tool', `prepare ${datadir}: ${messageOf(err)}`, { cause: err });
+    });
+  };
+  await prepare([], incrementals.length === 0);
+  for (const [i, dir] of incrementals.entries()) await prepare([`--incremental-dir=${dir}`], i === incrementals.length - 1);
+}
+
+/**
  * Restores a physical chain into a datadir: each backup is streamed from storage, verified,
  * decompressed and unpacked with mbstream (the full into the datadir, each incremental into a
  * sibling work directory), then prepared in order with mariadb-backup; the result is a datadir a
@@ -73,45 +138,17 @@ export async function processesIn(dir: string, proc = '/proc'): Promise<number[]
 export async function restorePhysical(options: PhysicalRestoreOptions): Promise<{ datadir: string; movedAside: string | undefined }> {
   const datadir = resolve(options.datadir);
   const log = options.logger.child({ datadir, backup: options.chain.at(-1)?.id });
-  const existing = await readdir(datadir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return [] as string[];
-    throw new AgentError('refused', `restore into ${datadir}: cannot read the directory: ${messageOf(err)}`, {
-      hint: 'give --datadir a directory path this user can read and write, or one that does not exist yet',
-      cause: err,
-    });
-  });
-  let movedAside: string | undefined;
-  if (existing.length > 0 && !options.replace) {
-    throw new AgentError('refused', `restore into ${datadir}: the directory is not empty`, {
-      hint: 'give a new, empty --datadir, or pass --replace-datadir to move the existing one aside',
-    });
-  }
-  if (existing.length > 0) {
-    const running = await processesIn(datadir);
-    if (running.length > 0) {
-      throw new AgentError('refused', `restore into ${datadir}: a process runs in it (pid ${running.join(', ')}); stop the server first`);
-    }
-  }
   // Every object of the chain is checked before the datadir is touched: a mismatch in the last
   // incremental must not cost the existing datadir its place.
-  for (const manifest of options.chain) {
-    await verifyObject(options.storage, dataObject(manifest), options.signal ? { signal: options.signal } : {});
-  }
-  log.info({ backups: options.chain.map((m) => m.id) }, 'chain verified');
-  if (existing.length > 0) {
-    // Again, right before the move: a server may have started while the chain was read.
-    const running = await processesIn(datadir);
-    if (running.length > 0) {
-      throw new AgentError('refused', `restore into ${datadir}: a process runs in it (pid ${running.join(', ')}); stop the server first`);
+  const movedAside = await claimDatadir(datadir, options.replace, async () => {
+    for (const manifest of options.chain) {
+      await verifyObject(options.storage, dataObject(manifest), options.signal ? { signal: options.signal } : {});
     }
-    const stamp = (options.now?.() ?? new Date()).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
-    movedAside = join(dirname(datadir), `${basename(datadir)}.before-restore-${stamp}`);
-    await rename(datadir, movedAside);
-    log.info({ movedAside }, 'existing datadir moved aside');
-  }
+    log.info({ backups: options.chain.map((m) => m.id) }, 'chain verified');
+  }, options.now);
+  if (movedAside) log.info({ movedAside }, 'existing datadir moved aside');
 
   const mbstream = await locateTool(options.config.tools.mbstream, ['mbstream'], 'tools.mbstream').catch(() => undefined);
-  const backupTool = await locateTool(options.config.tools.backup, ['mariadb-backup', 'mariabackup'], 'tools.backup');
   const mbstreamPath = mbstream?.path ?? 'mbstream';
   const workDirs: string[] = [];
   let done = 0;
@@ -127,26 +164,11 @@ export async function restorePhysical(options: PhysicalRestoreOptions): Promise<
         ...(options.onProgress ? { onProgress: (bytes: number) => options.onProgress?.(base + bytes) } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      const tool = startTool(mbstreamPath, ['-x', '-C', dir], { stdin: 'pipe', stdout: 'ignore', ...(options.signal ? { signal: options.signal } : {}) });
-      const [fed, exited] = await Promise.allSettled([pipeline(source, createDecompressor(object.compression), tool.stdin), tool.done]);
-      if (fed.status === 'rejected' || exited.status === 'rejected') {
-        const err = fed.status === 'rejected' ? fed.reason : (exited as PromiseRejectedResult).reason;
-        throw err instanceof AgentError ? err : new AgentError('tool', `unpack backup ${manifest.id}: ${messageOf(err)}`, { cause: err });
-      }
+      await unpackStream(source, object.compression, mbstreamPath, ['-x', '-C', dir], `unpack backup ${manifest.id}`, options.signal);
       done += object.sizeBytes;
       log.info({ backup: manifest.id, type: manifest.type }, 'backup unpacked');
     }
-    // mariadb-backup prepares incrementals without --apply-log-only (10.11's rejects the option);
-    // Percona XtraBackup needs it on every step but the last.
-    const applyLogOnly = backupTool.flavor !== 'mariadb';
-    const prepare = async (extra: string[], last: boolean) => {
-      const args = ['--prepare', `--target-dir=${datadir}`, ...extra, ...(applyLogOnly && !last ? ['--apply-log-only'] : [])];
-      await startTool(backupTool.path, args, { stdout: 'ignore', ...(options.signal ? { signal: options.signal } : {}) }).done.catch((err: unknown) => {
-        throw new AgentError('tool', `prepare ${datadir}: ${messageOf(err)}`, { cause: err });
-      });
-    };
-    await prepare([], workDirs.length === 0);
-    for (const [i, dir] of workDirs.entries()) await prepare([`--incremental-dir=${dir}`], i === workDirs.length - 1);
+    await prepareDatadir(options.config, datadir, workDirs, options.signal);
     log.info({ backups: options.chain.map((m) => m.id) }, 'datadir prepared');
   } catch (err) {
     // Leave no half-restored datadir behind as if it were usable; the moved-aside one stays.

@@ -40,7 +40,8 @@ export type RestoreDestination =
     };
 
 export interface RestoreRequest {
-  source: DatabaseConfig;
+  /** Whose backups: the database's name is its folder in the store (a configured entry, or one of a `--from` store). */
+  source: Pick<DatabaseConfig, 'name'>;
   /** A backup ID; undefined: the newest completed backup of the destination's kind. Not with `point`. */
   backup?: string | undefined;
   /** Restore to this point in time: the base is chosen for it and the binlog replayed up to it. */

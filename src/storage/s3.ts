@@ -9,6 +9,7 @@ import {
   S3Client,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
+import { fromIni } from '@aws-sdk/credential-provider-ini';
 import type { Readable } from 'node:stream';
 import type { S3StorageConfig } from '../config/schema.ts';
 import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
@@ -56,6 +57,8 @@ export function createS3Client(config: S3StorageConfig): S3Client {
     // One attempt per request: retries live in one place, the RetryingDriver around every driver
     // (and, for the parts of a streamed upload, S3Driver.put), so attempts never multiply.
     maxAttempts: 1,
+    ...(config.profile ? { profile: config.profile } : {}),
+    ...(config.credentials_file ? { credentials: fromIni({ filepath: config.credentials_file, ...(config.profile ? { profile: config.profile } : {}) }) } : {}),
     ...(config.access_key_id && secret
       ? {
           credentials: {
