@@ -17,7 +17,10 @@ import { AGENT_VERSION } from '../version.ts';
 import { BinlogSupervisor } from './binlog-supervisor.ts';
 import { brief } from './brief.ts';
 import { DaemonEventBus } from './events.ts';
-import { startHttpServer } from './http.ts';
+import { startHttpServer, type HttpDeps } from './http.ts';
+import { JobRegistry } from './job-registry.ts';
+import type { BackupType, Trigger } from './events.ts';
+import { pruneReport } from '../cli/prune.ts';
 import { JobRunner } from './job-runner.ts';
 import { createMetrics, seedLastSuccess } from './metrics.ts';
 import { StatusBoard } from './status-board.ts';
@@ -57,10 +60,17 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     catalog: (database) => context.catalog(database),
     maxConcurrent: () => config.daemon.max_concurrent_jobs,
   });
+  // Every job the daemon runs gets an ID (GET /v1/jobs): periodic ones, catch-ups and those asked for through the API.
+  const jobs = new JobRegistry();
+  const backupJob = (database: string, type: BackupType, trigger: Trigger, requestedBy?: string) => {
+    const job = jobs.create('backup', { database, type, trigger: requestedBy === undefined ? trigger : 'api', requestedBy });
+    void runner.run(database, type, trigger, job);
+    return job.record;
+  };
   const scheduler = new Scheduler({
     announce: (next) => bus.emit('schedule:next', next),
     logger,
-    onDue: (job) => void runner.run(job.database, job.schedule.type, 'periodic'),
+    onDue: (job) => void backupJob(job.database, job.schedule.type, 'periodic'),
   });
   const binlog = new BinlogSupervisor({ bus, logger, storage: (database) => context.storage(database), catalog: (database) => context.catalog(database) });
   const applyBinlog = (next: AgentConfig): void => {
@@ -96,6 +106,40 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     })().finally(() => pruning.delete(name));
     pruning.set(name, task);
   };
+  /** A prune asked for through the API: one job over the named databases, reported as `agent prune --json` reports it. */
+  const pruneNow = async (names: readonly string[], dryRun: boolean, requestedBy: string) => {
+    const job = jobs.create('prune', { database: names.join(','), trigger: 'api', requestedBy });
+    job.started();
+    const reports: unknown[] = [];
+    let current = names[0] ?? '';
+    try {
+      for (const name of names) {
+        current = name;
+        const database = config.databases.find((d) => d.name === name);
+        if (!database) throw new AgentError('usage', `no database entry named ${name}`);
+        const { plan, outcome } = await prune(await context.storage(database), database, {
+          timeZone: config.timezone,
+          orphanGraceMs: config.prune.orphan_grace,
+          lockTtlMs: config.prune.lock_ttl,
+          dryRun,
+          logger,
+          signal: job.signal,
+          cache: (await context.catalog(database)).cache,
+        });
+        reports.push(pruneReport(plan, outcome, dryRun));
+        if (!dryRun) bus.emit('prune:success', { database: name, why: `asked for by ${requestedBy}`, at: new Date(), removed: outcome?.removed.length ?? 0 });
+      }
+    } catch (err) {
+      job.failed(err);
+      if (!dryRun) {
+        const hint = err instanceof AgentError ? err.hint : undefined;
+        bus.emit('prune:failure', { database: current, why: `asked for by ${requestedBy}`, at: new Date(), message: brief(messageOf(err)), hint: hint === undefined ? undefined : brief(hint) });
+      }
+      throw err;
+    }
+    job.succeeded(dryRun ? 'planned (dry run)' : 'pruned');
+    return { job: job.record, reports };
+  };
   bus.on('job:success', (e) => {
     if (e.trigger === 'periodic') pruneDatabase(e.database, 'after a periodic backup');
   });
@@ -114,17 +158,48 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     scheduler.start(scheduledJobs(config));
   };
 
+  const legacy: HttpDeps = {
+    ready: () => ready,
+    metrics,
+    status: () => ({ pid: process.pid, startedAt: startedAt.toISOString(), version: AGENT_VERSION, jobs: board.snapshot(), binlog: binlog.snapshot(), prune: board.pruneSnapshot() }),
+  };
   let server: Server;
+  let closeServer: () => Promise<void>;
   try {
-    server = await startHttpServer(
-      {
-        ready: () => ready,
-        metrics,
-        status: () => ({ pid: process.pid, startedAt: startedAt.toISOString(), version: AGENT_VERSION, jobs: board.snapshot(), binlog: binlog.snapshot(), prune: board.pruneSnapshot() }),
-      },
-      config.daemon.listen_host,
-      config.daemon.listen_port,
-    );
+    if (config.api) {
+      // The API (and with it fastify) is loaded only when configured.
+      const { startApi } = await import('../api/server.ts');
+      const app = await startApi(
+        {
+          config: () => config,
+          logger,
+          storage: (database) => context.storage(database),
+          catalog: (database) => context.catalog(database),
+          jobs,
+          legacy,
+          backupNow: (database, type, requestedBy) => {
+            if (runner.isRunning(database, type)) {
+              const running = jobs.list().find((j) => j.kind === 'backup' && j.database === database && j.finishedAt === undefined && (j.type === 'dump') === (type === 'dump'));
+              return { conflict: `a ${type === 'dump' ? 'dump' : 'physical backup'} of ${database} is running${running ? ` (job ${running.id})` : ''}` };
+            }
+            return { job: backupJob(database, type, 'manual', requestedBy) };
+          },
+          prune: (databases, dryRun, requestedBy) => pruneNow(databases, dryRun, requestedBy),
+        },
+        config.api,
+        config.daemon.listen_host,
+        config.daemon.listen_port,
+      );
+      server = app.server;
+      closeServer = () => app.close();
+    } else {
+      const plain = await startHttpServer(legacy, config.daemon.listen_host, config.daemon.listen_port);
+      server = plain;
+      closeServer = async () => {
+        await new Promise((r) => plain.close(r));
+        plain.closeAllConnections();
+      };
+    }
   } catch (err) {
     logger.fatal({ error: messageOf(err) }, 'cannot start the HTTP listener');
     throw err;
@@ -137,7 +212,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
 
   schedule();
   applyBinlog(config);
-  await catchUp(config, context, runner, logger, bus, (manifest) => {
+  await catchUp(config, context, (database, type, trigger) => void backupJob(database, type, trigger), logger, bus, (manifest) => {
     board.seed(manifest);
     seedLastSuccess(metrics, manifest.database, manifest.type, new Date(manifest.completedAt), manifest.sizeBytes);
   });
@@ -160,8 +235,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       await Promise.all([binlog.stopAll(), runner.drain(config.daemon.shutdown_grace)]);
       await Promise.allSettled(pruning.values());
       await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 10_000).unref())]);
-      await new Promise((r) => server.close(r));
-      server.closeAllConnections();
+      await closeServer();
       await context.close();
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
@@ -214,7 +288,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
 async function catchUp(
   config: AgentConfig,
   context: CommandContext,
-  runner: JobRunner,
+  startJob: (database: string, type: BackupType, trigger: Trigger) => void,
   logger: Logger,
   bus: DaemonEventBus,
   seed: (newest: Manifest) => void,
@@ -242,7 +316,7 @@ async function catchUp(
       const lastPeriodic = ofType.find((b) => b.trigger === 'periodic');
       if (config.daemon.catch_up && isOverdue(schedule, lastPeriodic ? new Date(lastPeriodic.startedAt) : undefined, now)) {
         logger.info({ database: database.name, type: schedule.type, lastPeriodic: lastPeriodic?.startedAt }, 'missed run: backing up now');
-        void runner.run(database.name, schedule.type, 'periodic');
+        startJob(database.name, schedule.type, 'periodic');
       }
     }
   }
