@@ -17,6 +17,8 @@ import type { StorageDriver } from '../storage/driver.ts';
 import { listStatus } from '../cli/list.ts';
 import { backupPrefix } from '../catalog/keys.ts';
 import { allows, TokenTable, type Caller } from './auth.ts';
+import type { ScheduleView } from '../daemon/daemon.ts';
+import type { ScheduleInput } from '../daemon/api-schedules.ts';
 
 /**
  * The daemon's HTTP API (/v1, JSON, bearer tokens with roles) beside health, metrics and status,
@@ -34,6 +36,13 @@ export interface ApiDeps {
   backupNow: (database: string, type: BackupType, requestedBy: string) => { job: JobRecord } | { conflict: string };
   /** Plans (and without dry run applies) retention for the named databases, as `agent prune --json` reports it. */
   prune: (databases: readonly string[], dryRun: boolean, requestedBy: string) => Promise<{ job: JobRecord; reports: unknown[] }>;
+  /** The schedules of the file (read-only) and of the API (kept in the state directory). */
+  schedules: {
+    list(): ScheduleView[];
+    create(database: string, type: BackupType, input: ScheduleInput, by: string): Promise<ScheduleView>;
+    update(id: string, patch: { type?: BackupType | undefined; schedule?: ScheduleInput | undefined }, by: string): Promise<ScheduleView | undefined>;
+    remove(id: string, by: string): Promise<boolean>;
+  };
   /** Health, metrics and the status page, as without the API. */
   legacy: HttpDeps;
 }
@@ -307,7 +316,11 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
             schedule: {
               oneOf: [
                 { type: 'string', minLength: 1 },
-                { type: 'object', additionalProperties: false, required: ['at'], properties: { at: { type: 'string', pattern: '^([01]\\d|2[0-3]):[0-5]\\d$' }, timezone: { type: 'string', minLength: 1 } } },
+                {
+                  type: 'object',
+                  additionalProperties: false,
+                  properties: { at: { type: 'string', pattern: '^([01]\\d|2[0-3]):[0-5]\\d$' }, cron: { type: 'string', minLength: 1 }, timezone: { type: 'string', minLength: 1 } },
+                },
               ],
             },
           },
@@ -321,13 +334,71 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
       const caller = request.caller as Caller;
       if (schedule !== 'once') {
         if (!allows(caller.role, 'admin')) throw new ApiError(403, `the ${caller.role} role may run a backup once, not schedule one: that needs admin`);
-        throw new ApiError(501, 'recurring schedules through the API are not built yet: add them to the configuration file', 'body.schedule "once" runs a backup now');
+        const made = await deps.schedules.create(database, type, schedule as ScheduleInput, caller.name);
+        return reply.status(201).header('location', `/v1/backups/schedules/${made.id}`).send({ schedule: made });
       }
       const started = deps.backupNow(database, type, caller.name);
       if ('conflict' in started) throw new ApiError(409, started.conflict, 'wait for it (GET /v1/jobs), or cancel it (POST /v1/jobs/{id}/cancel)');
       return reply.status(202).header('location', `/v1/jobs/${started.job.id}`).send({ job: jobJson(started.job) });
     },
   );
+
+  const scheduleParams = { type: 'object', additionalProperties: false, properties: { id: { type: 'string', pattern: '^[0-9A-Za-z_.-]{1,120}$' } }, required: ['id'] } as const;
+  const findSchedule = (id: string): ScheduleView => {
+    const found = deps.schedules.list().find((v) => v.id === id);
+    if (!found) throw new ApiError(404, `no schedule ${id}`);
+    return found;
+  };
+  const writable = (id: string): ScheduleView => {
+    const found = findSchedule(id);
+    if (found.read_only) throw new ApiError(409, `schedule ${id} comes from the configuration file: change it there (and reload with SIGHUP)`);
+    return found;
+  };
+  app.get<{ Querystring: { database?: string } }>(
+    '/v1/backups/schedules',
+    { config: { role: 'viewer' }, schema: { summary: 'Every schedule: those of the file (read-only) and those made through the API', querystring: { type: 'object', additionalProperties: false, properties: { database: { type: 'string', minLength: 1 } } } } },
+    async (request) => ({ schedules: deps.schedules.list().filter((v) => request.query.database === undefined || v.database === request.query.database) }),
+  );
+  app.get<{ Params: { id: string } }>('/v1/backups/schedules/:id', { config: { role: 'viewer' }, schema: { summary: 'One schedule', params: scheduleParams, response: { '4xx': errorSchema } } }, async (request) => ({
+    schedule: findSchedule(request.params.id),
+  }));
+  app.patch<{ Params: { id: string }; Body: { type?: BackupType; schedule?: ScheduleInput } }>(
+    '/v1/backups/schedules/:id',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'Change a schedule made through the API',
+        params: scheduleParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: {
+            type: { type: 'string', enum: [...BACKUP_TYPES] },
+            schedule: {
+              oneOf: [
+                { type: 'string', minLength: 1 },
+                { type: 'object', additionalProperties: false, properties: { at: { type: 'string' }, cron: { type: 'string', minLength: 1 }, timezone: { type: 'string', minLength: 1 } } },
+              ],
+            },
+          },
+        },
+        response: { '4xx': errorSchema },
+      },
+    },
+    async (request) => {
+      writable(request.params.id);
+      if (request.body.schedule === 'once') throw new ApiError(400, 'body.schedule: "once" is not a recurring schedule: POST /v1/backups/schedules runs a backup once');
+      const updated = await deps.schedules.update(request.params.id, request.body, (request.caller as Caller).name);
+      if (!updated) throw new ApiError(404, `no schedule ${request.params.id}`);
+      return { schedule: updated };
+    },
+  );
+  app.delete<{ Params: { id: string } }>('/v1/backups/schedules/:id', { config: { role: 'admin' }, schema: { summary: 'Remove a schedule made through the API', params: scheduleParams, response: { '4xx': errorSchema } } }, async (request, reply) => {
+    writable(request.params.id);
+    if (!(await deps.schedules.remove(request.params.id, (request.caller as Caller).name))) throw new ApiError(404, `no schedule ${request.params.id}`);
+    return reply.status(204).send();
+  });
 
   app.get('/v1/jobs', { config: { role: 'viewer' }, schema: { summary: 'Jobs the daemon runs and ran, newest first' } }, async () => ({ jobs: deps.jobs.list().map(jobJson) }));
   app.get<{ Params: { id: string } }>('/v1/jobs/:id', { config: { role: 'viewer' }, schema: { summary: 'One job', params: idParams, response: { '4xx': errorSchema } } }, async (request) => {

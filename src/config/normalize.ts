@@ -161,7 +161,7 @@ export function checkStorage(storage: StorageConfig, path: (string | number)[], 
  * creating a DateTimeFormat loads ICU's time zone data, ~6 MiB of resident memory that a process
  * which never formats a date (the binlog capture) need not pay. Aliases still go through it.
  */
-function isValidTimeZone(zone: string): boolean {
+export function isValidTimeZone(zone: string): boolean {
   if (zone === 'UTC' || Intl.supportedValuesOf('timeZone').includes(zone)) return true;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });

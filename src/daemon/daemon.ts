@@ -11,7 +11,10 @@ import { AgentError, messageOf } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import { attachNotifier } from '../notify/notifier.ts';
 import { prune } from '../retention/prune.ts';
-import { isOverdue } from '../scheduler/schedule.ts';
+import { isOverdue, nextRun } from '../scheduler/schedule.ts';
+import type { Schedule } from '../domain/schedule.ts';
+import { join } from 'node:path';
+import { ApiScheduleStore, newScheduleId, readScheduleInput, stateDir, toRunSchedule, type ApiSchedule } from './api-schedules.ts';
 import { Scheduler, type ScheduledJob } from '../scheduler/scheduler.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { BinlogSupervisor } from './binlog-supervisor.ts';
@@ -32,8 +35,54 @@ export interface DaemonOptions {
   logFd?: 1 | 2;
 }
 
-function scheduledJobs(config: AgentConfig): ScheduledJob[] {
-  return config.databases.flatMap((database) => database.schedules.map((schedule) => ({ database: database.name, schedule })));
+/** The file's schedules and those made through the API (of databases the configuration still names). */
+function scheduledJobs(config: AgentConfig, fromApi: readonly ApiSchedule[] = []): ScheduledJob[] {
+  const names = new Set(config.databases.map((d) => d.name));
+  return [
+    ...config.databases.flatMap((database) => database.schedules.map((schedule) => ({ database: database.name, schedule }))),
+    ...fromApi.filter((s) => names.has(s.database)).map((s) => ({ database: s.database, schedule: toRunSchedule(s, config.timezone) })),
+  ];
+}
+
+/** A schedule as the API shows it, from the file (read-only there) or made through the API. */
+export interface ScheduleView {
+  id: string;
+  database: string;
+  type: BackupType;
+  source: 'file' | 'api';
+  read_only: boolean;
+  description: string;
+  cron: string;
+  timezone: string;
+  next_run: string | null;
+  /** False for an API schedule whose database the configuration no longer names. */
+  active: boolean;
+  created_at: string | null;
+  created_by: string | null;
+  updated_at: string | null;
+}
+
+function scheduleViews(config: AgentConfig, fromApi: readonly ApiSchedule[], now = new Date()): ScheduleView[] {
+  const view = (id: string, database: string, schedule: Schedule, source: 'file' | 'api', active: boolean, made?: ApiSchedule): ScheduleView => ({
+    id,
+    database,
+    type: schedule.type,
+    source,
+    read_only: source === 'file',
+    description: schedule.description,
+    cron: schedule.cron,
+    timezone: schedule.timezone,
+    next_run: active ? (nextRun(schedule, now)?.toISOString() ?? null) : null,
+    active,
+    created_at: made?.createdAt ?? null,
+    created_by: made?.createdBy ?? null,
+    updated_at: made?.updatedAt ?? null,
+  });
+  const names = new Set(config.databases.map((d) => d.name));
+  return [
+    ...config.databases.flatMap((d) => d.schedules.map((schedule, i) => view(`file-${d.name}-${i}`, d.name, schedule, 'file', true))),
+    ...fromApi.map((s) => view(s.id, s.database, toRunSchedule(s, config.timezone), 'api', names.has(s.database), s)),
+  ];
 }
 
 /**
@@ -60,6 +109,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     catalog: (database) => context.catalog(database),
     maxConcurrent: () => config.daemon.max_concurrent_jobs,
   });
+  // Schedules made through the API: in the state directory, loaded before anything is scheduled.
+  const apiSchedules = new ApiScheduleStore(join(stateDir(options.env), 'api-schedules.json'));
+  if (config.api) await apiSchedules.load();
   // Every job the daemon runs gets an ID (GET /v1/jobs): periodic ones, catch-ups and those asked for through the API.
   const jobs = new JobRegistry();
   const backupJob = (database: string, type: BackupType, trigger: Trigger, requestedBy?: string) => {
@@ -155,7 +207,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       for (const s of database.schedules) board.describe(database.name, s.type, s.description);
     }
     board.retain(new Set(config.databases.map((d) => d.name)));
-    scheduler.start(scheduledJobs(config));
+    scheduler.start(scheduledJobs(config, apiSchedules.list()));
+    for (const s of apiSchedules.list()) board.describe(s.database, s.type, toRunSchedule(s, config.timezone).description);
   };
 
   const legacy: HttpDeps = {
@@ -185,6 +238,37 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
             return { job: backupJob(database, type, 'manual', requestedBy) };
           },
           prune: (databases, dryRun, requestedBy) => pruneNow(databases, dryRun, requestedBy),
+          schedules: {
+            list: () => scheduleViews(config, apiSchedules.list()),
+            create: async (database, type, input, by) => {
+              const entry: ApiSchedule = { id: newScheduleId(), database, type, ...readScheduleInput(input, 'body.schedule'), createdAt: new Date().toISOString(), createdBy: by };
+              await apiSchedules.replace([...apiSchedules.list(), entry]);
+              schedule();
+              logger.info({ id: entry.id, database, type, by }, 'schedule added through the API');
+              return scheduleViews(config, apiSchedules.list()).find((v) => v.id === entry.id) as ScheduleView;
+            },
+            update: async (id, patch, by) => {
+              const found = apiSchedules.get(id);
+              if (!found) return undefined;
+              const next: ApiSchedule = {
+                ...found,
+                ...(patch.type === undefined ? {} : { type: patch.type }),
+                ...(patch.schedule === undefined ? {} : { cron: undefined, at: undefined, timezone: undefined, ...readScheduleInput(patch.schedule, 'body.schedule') }),
+                updatedAt: new Date().toISOString(),
+              };
+              await apiSchedules.replace(apiSchedules.list().map((s) => (s.id === id ? next : s)));
+              schedule();
+              logger.info({ id, by }, 'schedule changed through the API');
+              return scheduleViews(config, apiSchedules.list()).find((v) => v.id === id);
+            },
+            remove: async (id, by) => {
+              if (!apiSchedules.get(id)) return false;
+              await apiSchedules.replace(apiSchedules.list().filter((s) => s.id !== id));
+              schedule();
+              logger.info({ id, by }, 'schedule removed through the API');
+              return true;
+            },
+          },
         },
         config.api,
         config.daemon.listen_host,

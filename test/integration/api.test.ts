@@ -75,11 +75,18 @@ describe('the daemon API', () => {
         '',
       ].join('\n'),
     );
-    child = execa(process.execPath, [AGENT, '--config', config, 'daemon'], { env: sourceEnv(), reject: false, stdin: 'ignore', buffer: false });
+    configPath = config;
+    await startDaemon();
+  });
+
+  let configPath: string;
+  const startDaemon = async () => {
+    const before = (output.match(/"daemon started"/g) ?? []).length;
+    child = execa(process.execPath, [AGENT, '--config', configPath, 'daemon'], { env: { ...sourceEnv(), STATE_DIRECTORY: join(dir, 'state') }, reject: false, stdin: 'ignore', buffer: false });
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await until(async () => (output.includes('"daemon started"') ? true : undefined), 'the daemon to start');
-  });
+    await until(async () => ((output.match(/"daemon started"/g) ?? []).length > before ? true : undefined), 'the daemon to start');
+  };
 
   afterAll(async () => {
     child?.kill('SIGTERM');
@@ -199,11 +206,50 @@ describe('the daemon API', () => {
     expect((await call('POST', `/v1/jobs/${finished.id}/cancel`, 'viewer')).status).toBe(403);
   });
 
+  it('adds, fires, changes and removes a schedule; the file’s are listed read-only; API schedules survive a restart', async () => {
+    const body = { database: 'source', type: 'dump', schedule: '*/2 * * * * *' };
+    expect((await call('POST', '/v1/backups/schedules', 'operator', body)).status).toBe(403);
+    const bad = await call('POST', '/v1/backups/schedules', 'admin', { ...body, schedule: 'every tuesday' });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toMatch(/^body\.schedule: invalid cron "every tuesday"/);
+    const made = await call('POST', '/v1/backups/schedules', 'admin', body);
+    expect(made.status, made.text).toBe(201);
+    const id = made.json.schedule.id as string;
+    expect(made.json.schedule).toMatchObject({ database: 'source', type: 'dump', source: 'api', read_only: false, cron: '*/2 * * * * *', created_by: 'admin-bot', active: true });
+
+    // It fires: a periodic backup job appears.
+    await until(async () => ((await call('GET', '/v1/jobs', 'viewer')).json.jobs.some((j: { trigger: string; status: string }) => j.trigger === 'periodic' && j.status === 'succeeded') ? true : undefined), 'a periodic job of the API schedule');
+
+    const listed = (await call('GET', '/v1/backups/schedules?database=source', 'viewer')).json.schedules;
+    expect(listed).toContainEqual(expect.objectContaining({ id: 'file-source-0', source: 'file', read_only: true, cron: '0 0 1 1 *' }));
+    expect(listed).toContainEqual(expect.objectContaining({ id, source: 'api' }));
+    const fileChange = await call('PATCH', '/v1/backups/schedules/file-source-0', 'admin', { type: 'full' });
+    expect(fileChange.status).toBe(409);
+    expect(fileChange.json.error).toContain('comes from the configuration file');
+
+    const changed = await call('PATCH', `/v1/backups/schedules/${id}`, 'admin', { schedule: { at: '03:00', timezone: 'Europe/Paris' } });
+    expect(changed.status, changed.text).toBe(200);
+    expect(changed.json.schedule).toMatchObject({ description: 'daily at 03:00 (Europe/Paris)', cron: '0 3 * * *', timezone: 'Europe/Paris', updated_at: expect.any(String) });
+    expect((await call('PATCH', `/v1/backups/schedules/${id}`, 'admin', { colour: 'red' })).json.error).toBe('body.colour: unknown field');
+
+    const kept = await call('POST', '/v1/backups/schedules', 'admin', { database: 'source', type: 'full', schedule: { at: '04:30' } });
+    expect(kept.status).toBe(201);
+    expect((await call('DELETE', `/v1/backups/schedules/${id}`, 'admin')).status).toBe(204);
+    expect((await call('GET', `/v1/backups/schedules/${id}`, 'viewer')).status).toBe(404);
+
+    child.kill('SIGTERM');
+    await child;
+    await startDaemon();
+    const after = (await call('GET', '/v1/backups/schedules', 'viewer')).json.schedules;
+    expect(after.map((v: { id: string }) => v.id)).toEqual(['file-source-0', kept.json.schedule.id]);
+    expect(after[1]).toMatchObject({ type: 'full', description: 'daily at 04:30 (UTC)', next_run: expect.stringMatching(/T04:30:00/) });
+  });
+
   it('serves an OpenAPI document naming the endpoints', async () => {
     const doc = await call('GET', '/v1/openapi.json');
     expect(doc.status).toBe(200);
     expect(doc.json.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.json.paths)).toEqual(expect.arrayContaining(['/v1/backups', '/v1/backups/{id}', '/v1/backups/{id}/download', '/v1/backups/schedules', '/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/cancel', '/v1/prune']));
+    expect(Object.keys(doc.json.paths)).toEqual(expect.arrayContaining(['/v1/backups', '/v1/backups/{id}', '/v1/backups/{id}/download', '/v1/backups/schedules', '/v1/backups/schedules/{id}', '/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/cancel', '/v1/prune']));
   });
 
   it('limits each token to its rate: 429 past it, other tokens unaffected', async () => {
