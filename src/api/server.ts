@@ -17,7 +17,7 @@ import type { StorageDriver } from '../storage/driver.ts';
 import { listStatus } from '../cli/list.ts';
 import { backupPrefix } from '../catalog/keys.ts';
 import { allows, TokenTable, type Caller } from './auth.ts';
-import type { ScheduleView } from '../daemon/daemon.ts';
+import type { RestoreApiRequest, ScheduleView } from '../daemon/daemon.ts';
 import type { ScheduleInput } from '../daemon/api-schedules.ts';
 
 /**
@@ -36,6 +36,8 @@ export interface ApiDeps {
   backupNow: (database: string, type: BackupType, requestedBy: string) => { job: JobRecord } | { conflict: string };
   /** Plans (and without dry run applies) retention for the named databases, as `agent prune --json` reports it. */
   prune: (databases: readonly string[], dryRun: boolean, requestedBy: string) => Promise<{ job: JobRecord; reports: unknown[] }>;
+  /** Starts a restore job into a configured entry; refuses (409) a target holding data without overwrite before the job exists. */
+  restore: (request: RestoreApiRequest, requestedBy: string) => Promise<JobRecord>;
   /** The schedules of the file (read-only) and of the API (kept in the state directory). */
   schedules: {
     list(): ScheduleView[];
@@ -398,6 +400,45 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
     writable(request.params.id);
     if (!(await deps.schedules.remove(request.params.id, (request.caller as Caller).name))) throw new ApiError(404, `no schedule ${request.params.id}`);
     return reply.status(204).send();
+  });
+
+  app.post<{ Body: { database: string; target?: string; backup_id?: string; to_time?: string; to_gtid?: string; overwrite?: boolean; binlog?: boolean } }>(
+    '/v1/restores',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'Restore a logical backup (or a point in time) of a database entry into the server of an entry; a job (202)',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['database'],
+          properties: {
+            database: { type: 'string', minLength: 1 },
+            target: { type: 'string', minLength: 1 },
+            backup_id: { type: 'string', pattern: '^\\d{8}T\\d{6}\\.\\d{3}Z-[0-9a-f]{6}$' },
+            to_time: { type: 'string', minLength: 1 },
+            to_gtid: { type: 'string', minLength: 1 },
+            overwrite: { type: 'boolean', default: false },
+            binlog: { type: 'boolean', default: true },
+          },
+        },
+        response: { '4xx': errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const b = request.body;
+      const job = await deps.restore(
+        { database: b.database, target: b.target, backupId: b.backup_id, toTime: b.to_time, toGtid: b.to_gtid, overwrite: b.overwrite ?? false, skipBinlog: b.binlog === false },
+        (request.caller as Caller).name,
+      );
+      return reply.status(202).header('location', `/v1/restores/${job.id}`).send({ restore: jobJson(job) });
+    },
+  );
+  app.get('/v1/restores', { config: { role: 'viewer' }, schema: { summary: 'Restore jobs, newest first' } }, async () => ({ restores: deps.jobs.list().filter((j) => j.kind === 'restore').map(jobJson) }));
+  app.get<{ Params: { id: string } }>('/v1/restores/:id', { config: { role: 'viewer' }, schema: { summary: 'One restore job', params: idParams, response: { '4xx': errorSchema } } }, async (request) => {
+    const job = deps.jobs.get(request.params.id);
+    if (!job || job.kind !== 'restore') throw new ApiError(404, `no restore ${request.params.id}`);
+    return { restore: jobJson(job) };
   });
 
   app.get('/v1/jobs', { config: { role: 'viewer' }, schema: { summary: 'Jobs the daemon runs and ran, newest first' } }, async () => ({ jobs: deps.jobs.list().map(jobJson) }));

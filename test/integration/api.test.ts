@@ -8,9 +8,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { freePort } from '../harness/child-process.ts';
-import { AGENT, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
+import { AGENT, freshServer, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
 
 const TOKENS = { viewer: 'v'.repeat(40), operator: 'o'.repeat(20) + 'p'.repeat(20), admin: 'a'.repeat(24) + 'd'.repeat(24) } as const;
 type Role = keyof typeof TOKENS;
@@ -21,6 +22,7 @@ describe('the daemon API', () => {
   let port: number;
   let child: ResultPromise;
   let output = '';
+  let copy: Sandbox;
 
   const call = async (method: string, path: string, role?: Role | 'bad', body?: unknown) => {
     const headers: Record<string, string> = {};
@@ -49,6 +51,7 @@ describe('the daemon API', () => {
 
   beforeAll(async () => {
     await sourceSql(sampleDataSql(schema, 200));
+    copy = await freshServer('api-copy');
     dir = await testDir('api');
     port = await freePort();
     for (const [role, token] of Object.entries(TOKENS)) await writeFile(join(dir, `${role}.token`), `${token}\n`, { mode: 0o600 });
@@ -72,6 +75,13 @@ describe('the daemon API', () => {
         `    schemas: [${schema}]`,
         '    schedules:',
         '      - cron: "0 0 1 1 *"',
+        '  - name: copy',
+        '    host: 127.0.0.1',
+        `    port: ${copy.port}`,
+        '    user: agent',
+        '    password: ${TARGET_DB_PASSWORD}',
+        '    schedules:',
+        '      - cron: "0 0 1 1 *"',
         '',
       ].join('\n'),
     );
@@ -82,7 +92,7 @@ describe('the daemon API', () => {
   let configPath: string;
   const startDaemon = async () => {
     const before = (output.match(/"daemon started"/g) ?? []).length;
-    child = execa(process.execPath, [AGENT, '--config', configPath, 'daemon'], { env: { ...sourceEnv(), STATE_DIRECTORY: join(dir, 'state') }, reject: false, stdin: 'ignore', buffer: false });
+    child = execa(process.execPath, [AGENT, '--config', configPath, 'daemon'], { env: { ...sourceEnv(), TARGET_DB_PASSWORD: 'target-pw', STATE_DIRECTORY: join(dir, 'state') }, reject: false, stdin: 'ignore', buffer: false });
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     await until(async () => ((output.match(/"daemon started"/g) ?? []).length > before ? true : undefined), 'the daemon to start');
@@ -91,12 +101,17 @@ describe('the daemon API', () => {
   afterAll(async () => {
     child?.kill('SIGTERM');
     await child;
+    await copy?.stop();
   });
 
   it('answers by role: 401 without or with a bad token, 403 below the endpoint, 2xx at or above it', async () => {
     const endpoints: [string, string, Role, unknown?][] = [
       ['GET', '/v1/backups', 'viewer'],
       ['GET', '/v1/jobs', 'viewer'],
+      ['GET', '/v1/restores', 'viewer'],
+      ['GET', '/v1/backups/schedules', 'viewer'],
+      ['POST', '/v1/restores', 'admin', { database: 'nope' }],
+      ['DELETE', '/v1/backups/schedules/sch-nope', 'admin'],
       ['POST', '/v1/prune', 'operator', { dry_run: true }],
       ['GET', '/v1/backups/20990101T000000.000Z-abcdef/download', 'admin'],
     ];
@@ -112,8 +127,9 @@ describe('the daemon API', () => {
           expect(result.status, `${role} on ${method} ${path}`).toBe(403);
           expect(result.json.error).toBe(`the ${role} role may not do this: it needs ${needed}`);
         } else {
-          // The download of a backup that does not exist: past the role check, a 404.
-          expect(result.status, `${role} on ${method} ${path}: ${result.text}`).toBe(path.endsWith('/download') ? 404 : 200);
+          // Past the role check: a download or schedule that does not exist is a 404, a restore of an unknown entry a 400.
+          const expected = path.endsWith('/download') || path.includes('sch-nope') ? 404 : path === '/v1/restores' && method === 'POST' ? 400 : 200;
+          expect(result.status, `${role} on ${method} ${path}: ${result.text}`).toBe(expected);
         }
       }
     }
@@ -188,6 +204,35 @@ describe('the daemon API', () => {
     expect(big.status).toBe(413);
   });
 
+  it('restores through the API into a second server with equal checksums, and refuses a target holding data without overwrite (409)', async () => {
+    expect((await call('POST', '/v1/restores', 'operator', { database: 'source', target: 'copy' })).status).toBe(403);
+    const started = await call('POST', '/v1/restores', 'admin', { database: 'source', target: 'copy' });
+    expect(started.status, started.text).toBe(202);
+    const id = started.json.restore.id as string;
+    const done = await until(async () => {
+      const { json } = await call('GET', `/v1/restores/${id}`, 'viewer');
+      return json.restore.finished_at ? json.restore : undefined;
+    }, 'the restore job');
+    expect(done).toMatchObject({ kind: 'restore', status: 'succeeded', requested_by: 'admin-bot' });
+    const tables = (await sourceSql(`SELECT table_name FROM information_schema.tables WHERE table_schema='${schema}' AND table_type='BASE TABLE' ORDER BY 1`)).split('\n').filter(Boolean);
+    const sum = `CHECKSUM TABLE ${tables.map((t) => `\`${schema}\`.\`${t}\``).join(', ')} EXTENDED`;
+    expect(await copy.sql(sum)).toBe(await sourceSql(sum));
+    expect((await call('GET', '/v1/restores', 'viewer')).json.restores.map((r: { id: string }) => r.id)).toContain(id);
+
+    await copy.sql(`INSERT INTO \`${schema}\`.customers (name, email, created_at) VALUES ('kept', 'kept@example.com', NOW())`);
+    const refused = await call('POST', '/v1/restores', 'admin', { database: 'source', target: 'copy' });
+    expect(refused.status).toBe(409);
+    expect(refused.json.error).toContain(`restore into copy: schema ${schema} (`);
+    expect(refused.json.error).toContain('nothing was written');
+    expect(refused.json.hint).toContain('"overwrite": true');
+    expect(await copy.sql(`SELECT COUNT(*) FROM \`${schema}\`.customers WHERE name = 'kept'`)).toBe('1');
+
+    const bad = await call('POST', '/v1/restores', 'admin', { database: 'source', target: 'copy', to_time: 'yesterday' });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toMatch(/^body\.to_time yesterday: not an ISO 8601 time/);
+    expect((await call('POST', '/v1/restores', 'admin', { database: 'source', target: 'nope' })).json.error).toBe('body.target: no database entry named nope');
+  });
+
   it('plans a prune through the API as `agent prune --json` does', async () => {
     const result = await call('POST', '/v1/prune', 'operator', { database: 'source', dry_run: true });
     expect(result.status, result.text).toBe(200);
@@ -240,7 +285,7 @@ describe('the daemon API', () => {
     child.kill('SIGTERM');
     await child;
     await startDaemon();
-    const after = (await call('GET', '/v1/backups/schedules', 'viewer')).json.schedules;
+    const after = (await call('GET', '/v1/backups/schedules?database=source', 'viewer')).json.schedules;
     expect(after.map((v: { id: string }) => v.id)).toEqual(['file-source-0', kept.json.schedule.id]);
     expect(after[1]).toMatchObject({ type: 'full', description: 'daily at 04:30 (UTC)', next_run: expect.stringMatching(/T04:30:00/) });
   });
@@ -249,7 +294,7 @@ describe('the daemon API', () => {
     const doc = await call('GET', '/v1/openapi.json');
     expect(doc.status).toBe(200);
     expect(doc.json.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.json.paths)).toEqual(expect.arrayContaining(['/v1/backups', '/v1/backups/{id}', '/v1/backups/{id}/download', '/v1/backups/schedules', '/v1/backups/schedules/{id}', '/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/cancel', '/v1/prune']));
+    expect(Object.keys(doc.json.paths)).toEqual(expect.arrayContaining(['/v1/backups', '/v1/backups/{id}', '/v1/backups/{id}/download', '/v1/backups/schedules', '/v1/backups/schedules/{id}', '/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/cancel', '/v1/prune', '/v1/restores', '/v1/restores/{id}']));
   });
 
   it('limits each token to its rate: 429 past it, other tokens unaffected', async () => {
