@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { freePort } from '../harness/child-process.ts';
-import { AGENT, freshServer, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
+import { agent, AGENT, freshServer, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
 
 const TOKENS = { viewer: 'v'.repeat(40), operator: 'o'.repeat(20) + 'p'.repeat(20), admin: 'a'.repeat(24) + 'd'.repeat(24) } as const;
 type Role = keyof typeof TOKENS;
@@ -288,6 +288,23 @@ describe('the daemon API', () => {
     const after = (await call('GET', '/v1/backups/schedules?database=source', 'viewer')).json.schedules;
     expect(after.map((v: { id: string }) => v.id)).toEqual(['file-source-0', kept.json.schedule.id]);
     expect(after[1]).toMatchObject({ type: 'full', description: 'daily at 04:30 (UTC)', next_run: expect.stringMatching(/T04:30:00/) });
+  });
+
+  it('`agent run-now` beside the daemon runs the backup in the daemon and reports its result; --local runs it in the CLI', async () => {
+    const env = { ...sourceEnv(), TARGET_DB_PASSWORD: 'target-pw' };
+    const before = (await call('GET', '/v1/jobs', 'viewer')).json.jobs.length;
+    const result = await agent(['--config', configPath, 'run-now', '--database', 'source'], env);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(new RegExp(`^backing up source in the running daemon \\(http://127\\.0\\.0\\.1:${port}, job job-[0-9a-z]+-[0-9a-f]{8}\\)…`));
+    expect(result.stdout).toMatch(/^source: dump backup \d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6} completed in /);
+    const jobs = (await call('GET', '/v1/jobs', 'viewer')).json.jobs;
+    expect(jobs.length).toBe(before + 1);
+    expect(jobs[0]).toMatchObject({ kind: 'backup', trigger: 'api', requested_by: 'operator-bot', status: 'succeeded' });
+
+    const local = await agent(['--config', configPath, 'run-now', '--database', 'source', '--local'], env);
+    expect(local.exitCode, local.stderr).toBe(0);
+    expect(local.stderr).toBe('backing up source…');
+    expect((await call('GET', '/v1/jobs', 'viewer')).json.jobs.length).toBe(before + 1);
   });
 
   it('serves an OpenAPI document naming the endpoints', async () => {
