@@ -402,7 +402,7 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
     return reply.status(204).send();
   });
 
-  app.post<{ Body: { database: string; target?: string; backup_id?: string; to_time?: string; to_gtid?: string; overwrite?: boolean; binlog?: boolean } }>(
+  app.post<{ Body: { database: string; target?: string; backup_id?: string; to_time?: string; to_gtid?: string; overwrite?: boolean; binlog?: boolean; source?: Parameters<typeof import('../cli/from-location.ts').storageFromRequest>[0] } }>(
     '/v1/restores',
     {
       config: { role: 'admin' },
@@ -420,6 +420,23 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
             to_gtid: { type: 'string', minLength: 1 },
             overwrite: { type: 'boolean', default: false },
             binlog: { type: 'boolean', default: true },
+            source: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['url'],
+              description: 'Another store instead of the entry\'s: its bucket URL, endpoint and credentials (never logged or returned); `database` is then the database folder in it',
+              properties: {
+                url: { type: 'string', pattern: '^(s3|gs)://' },
+                endpoint: { type: 'string' },
+                region: { type: 'string' },
+                profile: { type: 'string' },
+                credentials_file: { type: 'string' },
+                access_key_id: { type: 'string' },
+                secret_access_key: { type: 'string' },
+                session_token: { type: 'string' },
+                options: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } },
+              },
+            },
           },
         },
         response: { '4xx': errorSchema },
@@ -427,8 +444,9 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
     },
     async (request, reply) => {
       const b = request.body;
+      const from = b.source === undefined ? undefined : (await import('../cli/from-location.ts')).storageFromRequest(b.source, 'body.source');
       const job = await deps.restore(
-        { database: b.database, target: b.target, backupId: b.backup_id, toTime: b.to_time, toGtid: b.to_gtid, overwrite: b.overwrite ?? false, skipBinlog: b.binlog === false },
+        { database: b.database, from, target: b.target, backupId: b.backup_id, toTime: b.to_time, toGtid: b.to_gtid, overwrite: b.overwrite ?? false, skipBinlog: b.binlog === false },
         (request.caller as Caller).name,
       );
       return reply.status(202).header('location', `/v1/restores/${job.id}`).send({ restore: jobJson(job) });

@@ -68,6 +68,31 @@ export function parseLocation(from: string, cwd = process.cwd()): { type: 's3' |
   return { type: scheme === 's3' ? 's3' : 'gcs', bucket, prefix };
 }
 
+/**
+ * The storage of an API request's `source` (POST /v1/restores): the same location and options as
+ * the flags, and, unlike argv, the keys themselves (a request body is not visible in `ps`; the
+ * daemon never logs or returns them). Errors name the field under `prefix`.
+ */
+export function storageFromRequest(source: { url: string; endpoint?: string; region?: string; profile?: string; credentials_file?: string; options?: Record<string, string | number | boolean>; access_key_id?: string; secret_access_key?: string; session_token?: string }, prefix: string): StorageConfig {
+  const location = parseLocation(source.url, '/');
+  if (location.type === 'local') throw usageError(`${prefix}.url: a bucket URL (s3://, gs://): the daemon restores from local directories only through agent restore --from on the host`);
+  const raw: Record<string, unknown> = { ...source.options, ...location };
+  for (const key of ['endpoint', 'region', 'profile', 'credentials_file', 'access_key_id', 'secret_access_key', 'session_token'] as const) {
+    if (source[key] !== undefined) raw[key] = source[key];
+  }
+  if (location.type === 's3' && source.endpoint !== undefined && source.options?.['force_path_style'] === undefined) raw['force_path_style'] = true;
+  const parsed = storageSchema.safeParse(raw);
+  const issues: ConfigIssue[] = parsed.success ? [] : parsed.error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'symbol' ? String(p) : p)), message: i.message }));
+  if (parsed.success) checkStorage(parsed.data, [], issues);
+  const [first] = issues;
+  if (first) {
+    const key = String(first.path[0] ?? '');
+    const field = key === '' || key === 'type' || key === 'bucket' || key === 'prefix' ? `${prefix}.url` : ['endpoint', 'region', 'profile', 'credentials_file', 'access_key_id', 'secret_access_key', 'session_token'].includes(key) ? `${prefix}.${key}` : `${prefix}.options.${key}`;
+    throw usageError(`${field}: ${first.message}`);
+  }
+  return (parsed as { data: StorageConfig }).data;
+}
+
 /** The storage block the flags describe, checked like the configuration's; a usage error naming the flag otherwise. */
 export function storageFromFlags(flags: FromFlags, cwd = process.cwd()): StorageConfig {
   const location = parseLocation(flags.from, cwd);

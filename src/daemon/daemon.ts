@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import { describeUnreadable } from '../catalog/catalog.ts';
 import { listBackups } from '../catalog/listing.ts';
 import type { Manifest } from '../catalog/manifest.ts';
-import { CommandContext } from '../cli/context.ts';
+import { CommandContext, type StoredDatabase } from '../cli/context.ts';
+import type { StorageConfig } from '../config/schema.ts';
 import { loadConfig } from '../config/load.ts';
 import type { AgentConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
@@ -52,6 +53,8 @@ function scheduledJobs(config: AgentConfig, fromApi: readonly ApiSchedule[] = []
 /** A restore asked for through the API (POST /v1/restores). */
 export interface RestoreApiRequest {
   database: string;
+  /** Another store (`source` of the request): the database is then that store's folder, and `target` an entry. */
+  from?: StorageConfig | undefined;
   target?: string | undefined;
   backupId?: string | undefined;
   toTime?: string | undefined;
@@ -180,10 +183,11 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
    * job exists), then run as a job.
    */
   const restoreNow = async (request: RestoreApiRequest, requestedBy: string) => {
-    const source = config.databases.find((d) => d.name === request.database);
-    if (!source) throw new AgentError('usage', `body.database: no database entry named ${request.database}`);
+    const entry = config.databases.find((d) => d.name === request.database);
+    if (!entry && !request.from) throw new AgentError('usage', `body.database: no database entry named ${request.database}`);
+    const source: StoredDatabase = request.from ? { name: request.database, storage: request.from } : (entry as StoredDatabase);
     const target = config.databases.find((d) => d.name === (request.target ?? request.database));
-    if (!target) throw new AgentError('usage', `body.target: no database entry named ${request.target ?? ''}`);
+    if (!target) throw new AgentError('usage', `body.target: no database entry named ${request.target ?? request.database}`, { hint: `the configuration names: ${config.databases.map((d) => d.name).join(', ')}` });
     let point;
     try {
       point = parseTarget(request.toTime, request.toGtid);

@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createS3Bucket } from '../harness/s3-server.ts';
 import type { Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { freePort } from '../harness/child-process.ts';
@@ -231,6 +232,33 @@ describe('the daemon API', () => {
     expect(bad.status).toBe(400);
     expect(bad.json.error).toMatch(/^body\.to_time yesterday: not an ISO 8601 time/);
     expect((await call('POST', '/v1/restores', 'admin', { database: 'source', target: 'nope' })).json.error).toBe('body.target: no database entry named nope');
+  });
+
+  it('restores from another bucket given in the request, with its keys, which never reach the log or the answer', async () => {
+    const bucket = uniqueName('bkt');
+    const endpoint = inject('s3').endpoint;
+    await createS3Bucket(endpoint, bucket);
+    const other = join(dir, 'other.yaml');
+    await writeFile(
+      other,
+      ['storage:', '  type: s3', `  bucket: ${bucket}`, '  prefix: p', `  endpoint: ${endpoint}`, '  force_path_style: true', '  access_key_id: S3RVER', '  secret_access_key: S3RVER', '  checksum: when_required', 'databases:', '  - name: shop', sourceConnectionYaml(), `    schemas: [${schema}]`, ''].join('\n'),
+    );
+    const backup = await agent(['--config', other, 'run-now', '--local'], sourceEnv());
+    expect(backup.exitCode, backup.stderr).toBe(0);
+    const source = { url: `s3://${bucket}/p`, endpoint, access_key_id: 'S3RVER', secret_access_key: 'S3RVER', options: { checksum: 'when_required', delimiter_listing: false } };
+    const started = await call('POST', '/v1/restores', 'admin', { database: 'shop', target: 'copy', overwrite: true, source });
+    expect(started.status, started.text).toBe(202);
+    expect(started.text).not.toContain('S3RVER');
+    const done = await until(async () => {
+      const { json } = await call('GET', `/v1/restores/${started.json.restore.id}`, 'viewer');
+      return json.restore.finished_at ? json.restore : undefined;
+    }, 'the restore from the other bucket');
+    expect(done.status, done.message).toBe('succeeded');
+    expect(await copy.sql(`SELECT COUNT(*) FROM \`${schema}\`.customers WHERE name = 'kept'`)).toBe('0');
+    expect(output).not.toContain('S3RVER');
+    const bad = await call('POST', '/v1/restores', 'admin', { database: 'shop', target: 'copy', source: { ...source, options: { part_size_mb: 1 } } });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toMatch(/^body\.source\.options\.part_size_mb: /);
   });
 
   it('plans a prune through the API as `agent prune --json` does', async () => {
