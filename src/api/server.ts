@@ -332,10 +332,12 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
     },
     async (request, reply) => {
       const { database, type, schedule } = request.body;
-      entry(database, 'body.database');
       const caller = request.caller as Caller;
+      if (schedule !== 'once' && !allows(caller.role, 'admin')) {
+        throw new ApiError(403, `the ${caller.role} role may not do this: it needs admin`, 'an operator may run a backup once (schedule: "once"); recurring schedules need admin');
+      }
+      entry(database, 'body.database');
       if (schedule !== 'once') {
-        if (!allows(caller.role, 'admin')) throw new ApiError(403, `the ${caller.role} role may run a backup once, not schedule one: that needs admin`);
         const made = await deps.schedules.create(database, type, schedule as ScheduleInput, caller.name);
         return reply.status(201).header('location', `/v1/backups/schedules/${made.id}`).send({ schedule: made });
       }

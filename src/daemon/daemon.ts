@@ -156,7 +156,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     if (pruning.has(name)) return;
     const database = config.databases.find((d) => d.name === name);
     if (!database) return;
+    const job = jobs.create('prune', { database: name, trigger: 'periodic' });
     const task = (async () => {
+      job.started();
       try {
         const { outcome } = await prune(await context.storage(database), database, {
           timeZone: config.timezone,
@@ -168,7 +170,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         });
         logger.info({ database: name, why, removed: outcome?.removed.length ?? 0, orphansRemoved: outcome?.orphansRemoved.length ?? 0 }, 'prune completed');
         bus.emit('prune:success', { database: name, why, at: new Date(), removed: outcome?.removed.length ?? 0 });
+        job.succeeded(`pruned ${why}: removed ${outcome?.removed.length ?? 0} backups`);
       } catch (err) {
+        job.failed(err);
         const hint = err instanceof AgentError ? err.hint : undefined;
         logger.error({ database: name, why, error: messageOf(err), hint }, 'prune failed');
         // Not only logged: metrics, /status, webhooks and heartbeats hear of it.
