@@ -110,3 +110,10 @@ export async function sourceSql(sql: string): Promise<string> {
   const { stdout } = await execa('mariadb', [`--defaults-file=${join(m.dir, 'my.cnf')}`, '--batch', '--skip-column-names', '-e', sql]);
   return stdout;
 }
+
+/** CHECKSUM TABLE … EXTENDED of every base table of `schema`, through `run` (a server's sql()): equal before and after a restore. */
+export async function schemaChecksums(run: (sql: string) => Promise<string>, schema: string): Promise<string> {
+  const tables = (await run(`SELECT table_name FROM information_schema.tables WHERE table_schema='${schema}' AND table_type='BASE TABLE' ORDER BY 1`)).split('\n').filter(Boolean);
+  if (tables.length === 0) throw new Error(`schema ${schema} has no tables to checksum`);
+  return run(`CHECKSUM TABLE ${tables.map((t) => `\`${schema}\`.\`${t}\``).join(', ')} EXTENDED`);
+}

@@ -68,6 +68,44 @@ export function parseLocation(from: string, cwd = process.cwd()): { type: 's3' |
   return { type: scheme === 's3' ? 's3' : 'gcs', bucket, prefix };
 }
 
+/** `raw` checked by the configuration's storage schema and checks; the first problem, with the key it is about, otherwise. */
+function checkRaw(raw: Record<string, unknown>): { storage: StorageConfig } | { key: string; message: string; more: number } {
+  const parsed = storageSchema.safeParse(raw);
+  const issues: ConfigIssue[] = parsed.success ? [] : parsed.error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'symbol' ? String(p) : p)), message: i.message }));
+  if (parsed.success) checkStorage(parsed.data, [], issues);
+  const [first] = issues;
+  if (!first) return { storage: (parsed as { data: StorageConfig }).data };
+  return { key: String(first.path[0] ?? ''), message: first.message, more: issues.length - 1 };
+}
+
+/** An S3-compatible endpoint almost always wants path-style addressing (bucket in the path). */
+function defaultPathStyle(raw: Record<string, unknown>, type: string, endpointGiven: boolean, pathStyleGiven: boolean): void {
+  if (type === 's3' && endpointGiven && !pathStyleGiven) raw['force_path_style'] = true;
+}
+
+/** The storage options a request's `source` names as fields of their own; the others go in `options`. */
+const REQUEST_FIELDS = ['endpoint', 'region', 'profile', 'credentials_file', 'access_key_id', 'secret_access_key', 'session_token'] as const;
+
+/**
+ * The storage of an API request's `source` (POST /v1/restores): the same location and options as
+ * the flags, and, unlike argv, the keys themselves (a request body is not visible in `ps`; the
+ * daemon never logs or returns them). Errors name the field under `prefix`.
+ */
+export function storageFromRequest(source: { url: string; endpoint?: string; region?: string; profile?: string; credentials_file?: string; options?: Record<string, string | number | boolean>; access_key_id?: string; secret_access_key?: string; session_token?: string }, prefix: string): StorageConfig {
+  const location = parseLocation(source.url, '/');
+  if (location.type === 'local') throw usageError(`${prefix}.url: a bucket URL (s3://, gs://): the daemon restores from local directories only through agent restore --from on the host`);
+  const raw: Record<string, unknown> = { ...source.options, ...location };
+  for (const key of REQUEST_FIELDS) {
+    if (source[key] !== undefined) raw[key] = source[key];
+  }
+  defaultPathStyle(raw, location.type, source.endpoint !== undefined, source.options?.['force_path_style'] !== undefined);
+  const checked = checkRaw(raw);
+  if ('storage' in checked) return checked.storage;
+  const { key } = checked;
+  const field = key === '' || key === 'type' || key === 'bucket' || key === 'prefix' ? `${prefix}.url` : (REQUEST_FIELDS as readonly string[]).includes(key) ? `${prefix}.${key}` : `${prefix}.options.${key}`;
+  throw usageError(`${field}: ${checked.message}`);
+}
+
 /** The storage block the flags describe, checked like the configuration's; a usage error naming the flag otherwise. */
 export function storageFromFlags(flags: FromFlags, cwd = process.cwd()): StorageConfig {
   const location = parseLocation(flags.from, cwd);
@@ -97,20 +135,13 @@ export function storageFromFlags(flags: FromFlags, cwd = process.cwd()): Storage
     if (!allowed) throw usageError(`${FLAG_OF[key]}: not an option of ${location.type === 'local' ? 'a local directory' : 'gs:// storage'}`);
     raw[key] = value;
   }
-  // An S3-compatible endpoint almost always wants path-style addressing (bucket in the path).
-  if (location.type === 's3' && flags.endpoint !== undefined && !given.has('force_path_style')) raw['force_path_style'] = true;
-
-  const parsed = storageSchema.safeParse(raw);
-  const issues: ConfigIssue[] = parsed.success ? [] : parsed.error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'symbol' ? String(p) : p)), message: i.message }));
-  if (parsed.success) checkStorage(parsed.data, [], issues);
-  const [first] = issues;
-  if (first) {
-    const key = String(first.path[0] ?? '');
-    const flag = FLAG_OF[key] ?? (key === '' ? '--from' : `--from-option ${key}`);
-    const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
-    throw usageError(`${flag}: ${first.message}${more}`, key !== '' && !FLAG_OF[key] && !given.has(key) ? undefined : `storage options are those of the configuration's storage block (README, Storage)`);
-  }
-  return (parsed as { data: StorageConfig }).data;
+  defaultPathStyle(raw, location.type, flags.endpoint !== undefined, given.has('force_path_style'));
+  const checked = checkRaw(raw);
+  if ('storage' in checked) return checked.storage;
+  const { key } = checked;
+  const flag = FLAG_OF[key] ?? (key === '' ? '--from' : `--from-option ${key}`);
+  const more = checked.more > 0 ? ` (and ${checked.more} more)` : '';
+  throw usageError(`${flag}: ${checked.message}${more}`, key !== '' && !FLAG_OF[key] && !given.has(key) ? undefined : `storage options are those of the configuration's storage block (README, Storage)`);
 }
 
 /**

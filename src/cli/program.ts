@@ -67,7 +67,8 @@ function buildProgram(
     .option('-d, --database <name>', 'database entry to back up (repeatable)', collect)
     .addOption(new Option('-t, --type <type>', 'backup type: dump (logical), full or incremental (physical, mariadb-backup)').choices(BACKUP_TYPES).default('dump'))
     .option('--json', 'print the manifests as JSON')
-    .action((opts: { database?: string[]; json?: boolean; type?: BackupType }) => run(async (ctx) => (await import('./run-now.ts')).runNow(ctx, opts)));
+    .option('--local', 'run the backup in this process even when a daemon with the API runs (by default it runs there, never beside its own)')
+    .action((opts: { database?: string[]; json?: boolean; type?: BackupType; local?: boolean }) => run(async (ctx) => (await import('./run-now.ts')).runNow(ctx, opts)));
 
   addFromOptions(
     program

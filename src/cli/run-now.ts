@@ -1,5 +1,6 @@
 import { backupPrefix } from '../catalog/keys.ts';
 import { runBackup } from '../backup/run.ts';
+import { readManifest } from '../catalog/catalog.ts';
 import type { BackupType, Manifest } from '../catalog/manifest.ts';
 import { formatBytes, formatDuration } from '../ui/format.ts';
 import { out, type CommandContext } from './context.ts';
@@ -9,16 +10,29 @@ export interface RunNowOptions {
   database?: string[];
   json?: boolean;
   type?: BackupType;
+  /** Run in this process even when a daemon with the API is running. */
+  local?: boolean;
 }
 
 /** `agent run-now`: a manual backup of each named database (all when none), one after another. */
 export async function runNow(ctx: CommandContext, options: RunNowOptions): Promise<void> {
   const databases = ctx.databases(options.database);
   const done: Manifest[] = [];
+  // A running daemon takes the backup itself, so it never overlaps one of its own (daemon-client.ts).
+  const daemon = options.local ? undefined : await (await import('./daemon-client.ts')).connectDaemon(ctx.config);
+  const type = options.type ?? 'dump';
   const failed = await forEachDatabase(databases, ctx.signal, async (database) => {
-    if (!options.json) process.stderr.write(`backing up ${database.name}…\n`);
     const storage = await ctx.storage(database);
-    const manifest = await runBackup({ config: ctx.config, database, storage, trigger: 'manual', logger: ctx.logger, signal: ctx.signal, catalog: await ctx.catalog(database) }, options.type ?? 'dump');
+    let manifest: Manifest;
+    if (daemon) {
+      const id = await daemon.backup(database.name, type, ctx.signal, (job) => {
+        if (!options.json) process.stderr.write(`backing up ${database.name} in the running daemon (${daemon.url}, job ${job})…\n`);
+      });
+      manifest = await readManifest(storage, database.name, id);
+    } else {
+      if (!options.json) process.stderr.write(`backing up ${database.name}…\n`);
+      manifest = await runBackup({ config: ctx.config, database, storage, trigger: 'manual', logger: ctx.logger, signal: ctx.signal, catalog: await ctx.catalog(database) }, type);
+    }
     done.push(manifest);
     if (!options.json) {
       const ms = Date.parse(manifest.completedAt) - Date.parse(manifest.startedAt);

@@ -17,12 +17,12 @@ interface DaemonStatus {
   binlog?: Record<string, BinlogStatus>;
 }
 
-/** Asks a running daemon for its status on its HTTP listener; undefined when none answers. */
-async function askDaemon(host: string, port: number): Promise<DaemonStatus | undefined> {
+/** Asks a running daemon for its status on its HTTP listener (HTTPS when the API has TLS); undefined when none answers. */
+async function askDaemon(config: CommandContext['config']): Promise<DaemonStatus | undefined> {
   try {
-    const response = await fetch(`http://${host.includes(':') ? `[${host}]` : host}:${port}/status`, { signal: AbortSignal.timeout(2000) });
-    if (!response.ok) return undefined;
-    return (await response.json()) as DaemonStatus;
+    const { call } = (await import('./daemon-client.ts')).daemonRequester(config);
+    const reply = await call('GET', '/status', undefined, 2000);
+    return reply.status === 200 ? (reply.body as DaemonStatus) : undefined;
   } catch {
     return undefined; // nothing listening: the daemon is not running
   }
@@ -109,7 +109,7 @@ function captureText(b: BinlogStatus): string {
 /** `agent status`: per database and type, the last result and the next run, and whether the daemon runs. */
 export async function status(ctx: CommandContext, options: { json?: boolean }): Promise<void> {
   const { listen_host: host, listen_port: port } = ctx.config.daemon;
-  const live = await askDaemon(host, port);
+  const live = await askDaemon(ctx.config);
   const jobs = live?.jobs ?? (await offlineStatus(ctx, new Date()));
   const binlog = live ? (live.binlog ?? {}) : await offlineBinlog(ctx);
   if (options.json) {

@@ -86,6 +86,7 @@ export interface AgentConfig {
   tools: RawConfig['tools'];
   databases: DatabaseConfig[];
   daemon: RawConfig['daemon'];
+  api: RawConfig['api'];
   notifications: RawConfig['notifications'];
   prune: RawConfig['prune'];
 }
@@ -106,6 +107,31 @@ function resolveCompression(
     issues.push({ path: [...path, 'level'], message: `${algorithm} level must be 1–${maxLevel[algorithm]}` });
   }
   return { algorithm, level };
+}
+
+/** Whether an address is loopback only: the API without TLS is served nowhere else unless the config says so. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+function checkApi(api: NonNullable<RawConfig['api']>, listenHost: string, issues: ConfigIssue[]): void {
+  const names = new Map<string, number>();
+  const tokens = new Map<string, number>();
+  api.tokens.forEach((token, i) => {
+    const sameName = names.get(token.name);
+    if (sameName !== undefined) issues.push({ path: ['api', 'tokens', i, 'name'], message: `duplicate token name "${token.name}" (also api.tokens[${sameName}])` });
+    names.set(token.name, i);
+    const sameToken = tokens.get(token.token_file.reveal());
+    // The message names the entries, never the token.
+    if (sameToken !== undefined) issues.push({ path: ['api', 'tokens', i, 'token_file'], message: `the same token as api.tokens[${sameToken}]: each name needs a token of its own` });
+    tokens.set(token.token_file.reveal(), i);
+  });
+  if (!api.tls && !api.allow_insecure_http && !isLoopback(listenHost)) {
+    issues.push({
+      path: ['api', 'tls'],
+      message: `the API would be served over plain HTTP on ${listenHost}: set tls (cert_file, key_file), bind daemon.listen_host to 127.0.0.1 behind a proxy, or set allow_insecure_http: true`,
+    });
+  }
 }
 
 /** Checks of a storage block the schema cannot express (also used for `--from` flags). */
@@ -135,7 +161,7 @@ export function checkStorage(storage: StorageConfig, path: (string | number)[], 
  * creating a DateTimeFormat loads ICU's time zone data, ~6 MiB of resident memory that a process
  * which never formats a date (the binlog capture) need not pay. Aliases still go through it.
  */
-function isValidTimeZone(zone: string): boolean {
+export function isValidTimeZone(zone: string): boolean {
   if (zone === 'UTC' || Intl.supportedValuesOf('timeZone').includes(zone)) return true;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
@@ -152,6 +178,7 @@ export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: 
     issues.push({ path: ['timezone'], message: `unknown time zone "${raw.timezone}" (expected an IANA name like Europe/Paris)` });
   }
   if (raw.storage) checkStorage(raw.storage, ['storage'], issues);
+  if (raw.api) checkApi(raw.api, raw.daemon.listen_host, issues);
 
   const seen = new Map<string, number>();
   const databases = raw.databases.map((db, i): DatabaseConfig => {
@@ -233,6 +260,7 @@ export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: 
       tools: raw.tools,
       databases,
       daemon: raw.daemon,
+      api: raw.api,
       notifications: raw.notifications,
       prune: raw.prune,
     },

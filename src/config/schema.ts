@@ -294,6 +294,30 @@ const daemonSchema = z.strictObject({
   catch_up: bool().default(true),
 });
 
+/** Roles of API tokens, each allowed what the one before it is, and more. */
+export const API_ROLES = ['viewer', 'operator', 'admin'] as const;
+
+const apiTokenSchema = z.strictObject({
+  /** Shown in the audit log instead of the token. */
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1–64 letters, digits, ".", "_" or "-"'),
+  role: z.enum(API_ROLES),
+  /** A file holding the token (trailing newline dropped); at least 32 characters, e.g. `openssl rand -hex 32`. */
+  token_file: secretFile.refine((token) => token.reveal().length >= 32, 'the token must be at least 32 characters (openssl rand -hex 32 makes one)'),
+});
+
+const apiSchema = z.strictObject({
+  /** Bearer tokens, each with a name and a role; requests without one of them get 401. */
+  tokens: z.array(apiTokenSchema).min(1, 'name at least one token'),
+  /** TLS on the daemon's listener: PEM certificate (chain) and key files. */
+  tls: z.strictObject({ cert_file: nonEmpty, key_file: nonEmpty }).optional(),
+  /** Serve the API over plain HTTP on an address other than loopback (behind a TLS proxy on the same host, say). */
+  allow_insecure_http: bool().default(false),
+  /** Requests per token (or per client address, before authentication) in each window; past it, 429. */
+  rate_limit: z.strictObject({ max: int().pipe(z.int().min(1).max(100_000)).default(300), window: duration().default(60_000) }).prefault({}),
+  /** Largest request body accepted, in KiB. */
+  body_limit_kb: int().pipe(z.int().min(1).max(1024)).default(64),
+});
+
 const webhookSchema = z.strictObject({
   url: secretUrl,
   /** Which outcomes to send. */
@@ -344,6 +368,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   databases: z.array(databaseSchema).min(1, 'name at least one database'),
   daemon: daemonSchema.prefault({}),
+  /** The HTTP API on the daemon's listener (/v1); without this block only health, metrics and status are served. */
+  api: apiSchema.optional(),
   notifications: notificationsSchema.prefault({}),
 });
 
@@ -357,5 +383,7 @@ export type RawDatabaseConfig = z.output<typeof databaseSchema>;
 export type TlsConfig = z.output<typeof tlsSchema>;
 export type RawSchedule = z.output<typeof scheduleSchema>;
 export type DaemonConfig = z.output<typeof daemonSchema>;
+export type ApiConfig = z.output<typeof apiSchema>;
+export type ApiRole = (typeof API_ROLES)[number];
 export type NotificationsConfig = z.output<typeof notificationsSchema>;
 export type RawRetention = z.output<typeof retentionSchema>;

@@ -4,20 +4,32 @@ import type { Logger } from 'pino';
 import { describeUnreadable } from '../catalog/catalog.ts';
 import { listBackups } from '../catalog/listing.ts';
 import type { Manifest } from '../catalog/manifest.ts';
-import { CommandContext } from '../cli/context.ts';
+import { CommandContext, type StoredDatabase } from '../cli/context.ts';
+import type { StorageConfig } from '../config/schema.ts';
 import { loadConfig } from '../config/load.ts';
 import type { AgentConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import { attachNotifier } from '../notify/notifier.ts';
 import { prune } from '../retention/prune.ts';
-import { isOverdue } from '../scheduler/schedule.ts';
+import { isOverdue, nextRun } from '../scheduler/schedule.ts';
+import type { Schedule } from '../domain/schedule.ts';
+import { join } from 'node:path';
+import { ApiScheduleStore, newScheduleId, readScheduleInput, stateDir, toRunSchedule, type ApiSchedule } from './api-schedules.ts';
 import { Scheduler, type ScheduledJob } from '../scheduler/scheduler.ts';
 import { AGENT_VERSION } from '../version.ts';
+import { findBackup } from '../catalog/catalog.ts';
+import { withConnection } from '../capture/server.ts';
+import { parseTarget } from '../restore/pitr.ts';
+import { describeOccupied, readSchemaObjects } from '../restore/occupied.ts';
+import { runRestore } from '../restore/run-restore.ts';
 import { BinlogSupervisor } from './binlog-supervisor.ts';
 import { brief } from './brief.ts';
 import { DaemonEventBus } from './events.ts';
-import { startHttpServer } from './http.ts';
+import { startHttpServer, type HttpDeps } from './http.ts';
+import { JobRegistry } from './job-registry.ts';
+import type { BackupType, Trigger } from './events.ts';
+import { pruneReport } from '../cli/prune.ts';
 import { JobRunner } from './job-runner.ts';
 import { createMetrics, seedLastSuccess } from './metrics.ts';
 import { StatusBoard } from './status-board.ts';
@@ -29,8 +41,67 @@ export interface DaemonOptions {
   logFd?: 1 | 2;
 }
 
-function scheduledJobs(config: AgentConfig): ScheduledJob[] {
-  return config.databases.flatMap((database) => database.schedules.map((schedule) => ({ database: database.name, schedule })));
+/** The file's schedules and those made through the API (of databases the configuration still names). */
+function scheduledJobs(config: AgentConfig, fromApi: readonly ApiSchedule[] = []): ScheduledJob[] {
+  const names = new Set(config.databases.map((d) => d.name));
+  return [
+    ...config.databases.flatMap((database) => database.schedules.map((schedule) => ({ database: database.name, schedule }))),
+    ...fromApi.filter((s) => names.has(s.database)).map((s) => ({ database: s.database, schedule: toRunSchedule(s, config.timezone) })),
+  ];
+}
+
+/** A restore asked for through the API (POST /v1/restores). */
+export interface RestoreApiRequest {
+  database: string;
+  /** Another store (`source` of the request): the database is then that store's folder, and `target` an entry. */
+  from?: StorageConfig | undefined;
+  target?: string | undefined;
+  backupId?: string | undefined;
+  toTime?: string | undefined;
+  toGtid?: string | undefined;
+  overwrite: boolean;
+  skipBinlog: boolean;
+}
+
+/** A schedule as the API shows it, from the file (read-only there) or made through the API. */
+export interface ScheduleView {
+  id: string;
+  database: string;
+  type: BackupType;
+  source: 'file' | 'api';
+  read_only: boolean;
+  description: string;
+  cron: string;
+  timezone: string;
+  next_run: string | null;
+  /** False for an API schedule whose database the configuration no longer names. */
+  active: boolean;
+  created_at: string | null;
+  created_by: string | null;
+  updated_at: string | null;
+}
+
+function scheduleViews(config: AgentConfig, fromApi: readonly ApiSchedule[], now = new Date()): ScheduleView[] {
+  const view = (id: string, database: string, schedule: Schedule, source: 'file' | 'api', active: boolean, made?: ApiSchedule): ScheduleView => ({
+    id,
+    database,
+    type: schedule.type,
+    source,
+    read_only: source === 'file',
+    description: schedule.description,
+    cron: schedule.cron,
+    timezone: schedule.timezone,
+    next_run: active ? (nextRun(schedule, now)?.toISOString() ?? null) : null,
+    active,
+    created_at: made?.createdAt ?? null,
+    created_by: made?.createdBy ?? null,
+    updated_at: made?.updatedAt ?? null,
+  });
+  const names = new Set(config.databases.map((d) => d.name));
+  return [
+    ...config.databases.flatMap((d) => d.schedules.map((schedule, i) => view(`file-${d.name}-${i}`, d.name, schedule, 'file', true))),
+    ...fromApi.map((s) => view(s.id, s.database, toRunSchedule(s, config.timezone), 'api', names.has(s.database), s)),
+  ];
 }
 
 /**
@@ -57,10 +128,20 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     catalog: (database) => context.catalog(database),
     maxConcurrent: () => config.daemon.max_concurrent_jobs,
   });
+  // Schedules made through the API: in the state directory, loaded before anything is scheduled.
+  const apiSchedules = new ApiScheduleStore(join(stateDir(options.env), 'api-schedules.json'));
+  if (config.api) await apiSchedules.load();
+  // Every job the daemon runs gets an ID (GET /v1/jobs): periodic ones, catch-ups and those asked for through the API.
+  const jobs = new JobRegistry();
+  const backupJob = (database: string, type: BackupType, trigger: Trigger, requestedBy?: string) => {
+    const job = jobs.create('backup', { database, type, trigger: requestedBy === undefined ? trigger : 'api', requestedBy });
+    void runner.run(database, type, trigger, job);
+    return job.record;
+  };
   const scheduler = new Scheduler({
     announce: (next) => bus.emit('schedule:next', next),
     logger,
-    onDue: (job) => void runner.run(job.database, job.schedule.type, 'periodic'),
+    onDue: (job) => void backupJob(job.database, job.schedule.type, 'periodic'),
   });
   const binlog = new BinlogSupervisor({ bus, logger, storage: (database) => context.storage(database), catalog: (database) => context.catalog(database) });
   const applyBinlog = (next: AgentConfig): void => {
@@ -75,7 +156,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     if (pruning.has(name)) return;
     const database = config.databases.find((d) => d.name === name);
     if (!database) return;
+    const job = jobs.create('prune', { database: name, trigger: 'periodic' });
     const task = (async () => {
+      job.started();
       try {
         const { outcome } = await prune(await context.storage(database), database, {
           timeZone: config.timezone,
@@ -87,7 +170,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         });
         logger.info({ database: name, why, removed: outcome?.removed.length ?? 0, orphansRemoved: outcome?.orphansRemoved.length ?? 0 }, 'prune completed');
         bus.emit('prune:success', { database: name, why, at: new Date(), removed: outcome?.removed.length ?? 0 });
+        job.succeeded(`pruned ${why}: removed ${outcome?.removed.length ?? 0} backups`);
       } catch (err) {
+        job.failed(err);
         const hint = err instanceof AgentError ? err.hint : undefined;
         logger.error({ database: name, why, error: messageOf(err), hint }, 'prune failed');
         // Not only logged: metrics, /status, webhooks and heartbeats hear of it.
@@ -95,6 +180,90 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       }
     })().finally(() => pruning.delete(name));
     pruning.set(name, task);
+  };
+  /**
+   * A restore asked for through the API into a configured entry's server: checked at once (the
+   * entries, the backup, and a target that holds data without `overwrite` is refused before the
+   * job exists), then run as a job.
+   */
+  const restoreNow = async (request: RestoreApiRequest, requestedBy: string) => {
+    const entry = config.databases.find((d) => d.name === request.database);
+    if (!entry && !request.from) throw new AgentError('usage', `body.database: no database entry named ${request.database}`);
+    const source: StoredDatabase = request.from ? { name: request.database, storage: request.from } : (entry as StoredDatabase);
+    const target = config.databases.find((d) => d.name === (request.target ?? request.database));
+    if (!target) throw new AgentError('usage', `body.target: no database entry named ${request.target ?? request.database}`, { hint: `the configuration names: ${config.databases.map((d) => d.name).join(', ')}` });
+    let point;
+    try {
+      point = parseTarget(request.toTime, request.toGtid);
+    } catch (err) {
+      throw new AgentError('usage', messageOf(err).replace('--to-time', 'body.to_time').replace('--to-gtid', 'body.to_gtid'));
+    }
+    if (point && request.backupId !== undefined) throw new AgentError('usage', 'body.backup_id: give a backup, or a point in time (to_time, to_gtid), not both');
+    const storage = await context.storage(source);
+    const catalog = await context.catalog(source);
+    if (!point) {
+      const manifest = await findBackup(storage, source.name, request.backupId, ['dump'], catalog);
+      if (manifest.type !== 'dump') throw new AgentError('usage', `body.backup_id: backup ${manifest.id} is a physical (${manifest.type}) backup: restore it with agent restore --datadir on the host`);
+      const occupied = await withConnection(target.name, target.connection, async (db) => describeOccupied(await readSchemaObjects(db, manifest.schemas)));
+      if (occupied.length > 0 && !request.overwrite) {
+        throw new AgentError('refused', `restore into ${target.name}: schema${occupied.length > 1 ? 's' : ''} ${occupied.join(', ')} already hold${occupied.length > 1 ? '' : 's'} data; nothing was written`, {
+          hint: 'send "overwrite": true to restore over them (objects in the backup are dropped and recreated)',
+        });
+      }
+    }
+    const job = jobs.create('restore', { database: source.name, trigger: 'api', requestedBy });
+    job.started();
+    logger.info({ job: job.record.id, database: source.name, target: target.name, backup: request.backupId, toTime: request.toTime, toGtid: request.toGtid, by: requestedBy }, 'restore started through the API');
+    void runRestore(
+      { source, backup: request.backupId, point, destination: { kind: 'server', target, overwrite: request.overwrite, skipBinlog: request.skipBinlog } },
+      { config, storage, logger, signal: job.signal, catalog, on: { progress: (bytes) => job.progress(bytes) } },
+    ).then(
+      (outcome) => {
+        job.succeeded(`restored ${outcome.restored.map((m) => m.id).join(' + ')} into ${outcome.into}${outcome.replay ? ` and replayed ${outcome.replay.transactions} transactions` : ''}`, outcome.restored[0]?.id);
+        logger.info({ job: job.record.id, into: outcome.into }, 'restore through the API completed');
+      },
+      (err: unknown) => {
+        job.failed(err);
+        logger.error({ job: job.record.id, error: messageOf(err) }, 'restore through the API failed');
+        bus.emit('daemon:problem', { database: source.name, what: 'restore through the API', message: brief(messageOf(err)) });
+      },
+    );
+    return job.record;
+  };
+
+  /** A prune asked for through the API: one job over the named databases, reported as `agent prune --json` reports it. */
+  const pruneNow = async (names: readonly string[], dryRun: boolean, requestedBy: string) => {
+    const job = jobs.create('prune', { database: names.join(','), trigger: 'api', requestedBy });
+    job.started();
+    const reports: unknown[] = [];
+    let current = names[0] ?? '';
+    try {
+      for (const name of names) {
+        current = name;
+        const database = config.databases.find((d) => d.name === name);
+        if (!database) throw new AgentError('usage', `no database entry named ${name}`);
+        const { plan, outcome } = await prune(await context.storage(database), database, {
+          timeZone: config.timezone,
+          orphanGraceMs: config.prune.orphan_grace,
+          lockTtlMs: config.prune.lock_ttl,
+          dryRun,
+          logger,
+          signal: job.signal,
+          cache: (await context.catalog(database)).cache,
+        });
+        reports.push(pruneReport(plan, outcome, dryRun));
+        if (!dryRun) bus.emit('prune:success', { database: name, why: `asked for by ${requestedBy}`, at: new Date(), removed: outcome?.removed.length ?? 0 });
+      }
+    } catch (err) {
+      job.failed(err);
+      if (!dryRun) {
+        const hint = err instanceof AgentError ? err.hint : undefined;
+        bus.emit('prune:failure', { database: current, why: `asked for by ${requestedBy}`, at: new Date(), message: brief(messageOf(err)), hint: hint === undefined ? undefined : brief(hint) });
+      }
+      throw err;
+    }
+    job.succeeded(dryRun ? 'planned (dry run)' : 'pruned');
+    return { job: job.record, reports };
   };
   bus.on('job:success', (e) => {
     if (e.trigger === 'periodic') pruneDatabase(e.database, 'after a periodic backup');
@@ -111,20 +280,84 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       for (const s of database.schedules) board.describe(database.name, s.type, s.description);
     }
     board.retain(new Set(config.databases.map((d) => d.name)));
-    scheduler.start(scheduledJobs(config));
+    scheduler.start(scheduledJobs(config, apiSchedules.list()));
+    for (const s of apiSchedules.list()) board.describe(s.database, s.type, toRunSchedule(s, config.timezone).description);
   };
 
+  const legacy: HttpDeps = {
+    ready: () => ready,
+    metrics,
+    status: () => ({ pid: process.pid, startedAt: startedAt.toISOString(), version: AGENT_VERSION, jobs: board.snapshot(), binlog: binlog.snapshot(), prune: board.pruneSnapshot() }),
+  };
   let server: Server;
+  let closeServer: () => Promise<void>;
   try {
-    server = await startHttpServer(
-      {
-        ready: () => ready,
-        metrics,
-        status: () => ({ pid: process.pid, startedAt: startedAt.toISOString(), version: AGENT_VERSION, jobs: board.snapshot(), binlog: binlog.snapshot(), prune: board.pruneSnapshot() }),
-      },
-      config.daemon.listen_host,
-      config.daemon.listen_port,
-    );
+    if (config.api) {
+      // The API (and with it fastify) is loaded only when configured.
+      const { startApi } = await import('../api/server.ts');
+      const app = await startApi(
+        {
+          config: () => config,
+          logger,
+          storage: (database) => context.storage(database),
+          catalog: (database) => context.catalog(database),
+          jobs,
+          legacy,
+          backupNow: (database, type, requestedBy) => {
+            if (runner.isRunning(database, type)) {
+              const running = jobs.list().find((j) => j.kind === 'backup' && j.database === database && j.finishedAt === undefined && (j.type === 'dump') === (type === 'dump'));
+              return { conflict: `a ${type === 'dump' ? 'dump' : 'physical backup'} of ${database} is running${running ? ` (job ${running.id})` : ''}` };
+            }
+            return { job: backupJob(database, type, 'manual', requestedBy) };
+          },
+          prune: (databases, dryRun, requestedBy) => pruneNow(databases, dryRun, requestedBy),
+          restore: (request, requestedBy) => restoreNow(request, requestedBy),
+          schedules: {
+            list: () => scheduleViews(config, apiSchedules.list()),
+            create: async (database, type, input, by) => {
+              const entry: ApiSchedule = { id: newScheduleId(), database, type, ...readScheduleInput(input, 'body.schedule'), createdAt: new Date().toISOString(), createdBy: by };
+              await apiSchedules.replace([...apiSchedules.list(), entry]);
+              schedule();
+              logger.info({ id: entry.id, database, type, by }, 'schedule added through the API');
+              return scheduleViews(config, apiSchedules.list()).find((v) => v.id === entry.id) as ScheduleView;
+            },
+            update: async (id, patch, by) => {
+              const found = apiSchedules.get(id);
+              if (!found) return undefined;
+              const next: ApiSchedule = {
+                ...found,
+                ...(patch.type === undefined ? {} : { type: patch.type }),
+                ...(patch.schedule === undefined ? {} : { cron: undefined, at: undefined, timezone: undefined, ...readScheduleInput(patch.schedule, 'body.schedule') }),
+                updatedAt: new Date().toISOString(),
+              };
+              await apiSchedules.replace(apiSchedules.list().map((s) => (s.id === id ? next : s)));
+              schedule();
+              logger.info({ id, by }, 'schedule changed through the API');
+              return scheduleViews(config, apiSchedules.list()).find((v) => v.id === id);
+            },
+            remove: async (id, by) => {
+              if (!apiSchedules.get(id)) return false;
+              await apiSchedules.replace(apiSchedules.list().filter((s) => s.id !== id));
+              schedule();
+              logger.info({ id, by }, 'schedule removed through the API');
+              return true;
+            },
+          },
+        },
+        config.api,
+        config.daemon.listen_host,
+        config.daemon.listen_port,
+      );
+      server = app.server;
+      closeServer = () => app.close();
+    } else {
+      const plain = await startHttpServer(legacy, config.daemon.listen_host, config.daemon.listen_port);
+      server = plain;
+      closeServer = async () => {
+        await new Promise((r) => plain.close(r));
+        plain.closeAllConnections();
+      };
+    }
   } catch (err) {
     logger.fatal({ error: messageOf(err) }, 'cannot start the HTTP listener');
     throw err;
@@ -137,7 +370,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
 
   schedule();
   applyBinlog(config);
-  await catchUp(config, context, runner, logger, bus, (manifest) => {
+  await catchUp(config, context, (database, type, trigger) => void backupJob(database, type, trigger), logger, bus, (manifest) => {
     board.seed(manifest);
     seedLastSuccess(metrics, manifest.database, manifest.type, new Date(manifest.completedAt), manifest.sizeBytes);
   });
@@ -160,8 +393,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       await Promise.all([binlog.stopAll(), runner.drain(config.daemon.shutdown_grace)]);
       await Promise.allSettled(pruning.values());
       await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 10_000).unref())]);
-      await new Promise((r) => server.close(r));
-      server.closeAllConnections();
+      await closeServer();
       await context.close();
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
@@ -214,7 +446,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
 async function catchUp(
   config: AgentConfig,
   context: CommandContext,
-  runner: JobRunner,
+  startJob: (database: string, type: BackupType, trigger: Trigger) => void,
   logger: Logger,
   bus: DaemonEventBus,
   seed: (newest: Manifest) => void,
@@ -242,7 +474,7 @@ async function catchUp(
       const lastPeriodic = ofType.find((b) => b.trigger === 'periodic');
       if (config.daemon.catch_up && isOverdue(schedule, lastPeriodic ? new Date(lastPeriodic.startedAt) : undefined, now)) {
         logger.info({ database: database.name, type: schedule.type, lastPeriodic: lastPeriodic?.startedAt }, 'missed run: backing up now');
-        void runner.run(database.name, schedule.type, 'periodic');
+        startJob(database.name, schedule.type, 'periodic');
       }
     }
   }

@@ -6,6 +6,7 @@ import { AgentError, messageOf } from '../errors.ts';
 import type { ListOptions } from '../catalog/listing.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { brief } from './brief.ts';
+import type { JobHandle } from './job-registry.ts';
 import type { BackupType, DaemonEventBus, Trigger } from './events.ts';
 
 export interface JobRunnerDeps {
@@ -60,16 +61,27 @@ export class JobRunner {
     return this.#running.has(jobKey(database, type));
   }
 
-  /** Starts a job unless the same one is running; resolves when it has finished. */
-  run(database: string, type: BackupType, trigger: Trigger): Promise<RunOutcome> {
+  /**
+   * Starts a job unless the same one is running; resolves when it has finished. A `job` handle
+   * (job-registry.ts) hears when it starts, counts its uploaded bytes and its end, and cancels it.
+   */
+  run(database: string, type: BackupType, trigger: Trigger, job?: JobHandle): Promise<RunOutcome> {
     const key = jobKey(database, type);
     if (this.#running.has(key)) {
       this.#deps.logger.warn({ database, type, trigger }, 'job skipped: the previous run is still going');
       this.#deps.bus.emit('job:skipped', { database, type, trigger, reason: 'overlap' });
+      job?.failed(new Error(`skipped: a ${type === 'dump' ? 'dump' : 'physical backup'} of ${database} is still running`));
       return Promise.resolve({ status: 'skipped', reason: 'overlap' });
     }
     const controller = new AbortController();
-    const done = this.#execute(database, type, trigger, controller.signal).finally(() => this.#running.delete(key));
+    job?.signal.addEventListener('abort', () => controller.abort(job.signal.reason), { once: true });
+    const done = this.#execute(database, type, trigger, controller.signal, job)
+      .then((outcome) => {
+        if (outcome.status === 'succeeded') job?.succeeded(`backup ${outcome.manifest.id} committed`, outcome.manifest.id);
+        else if (outcome.status === 'failed') job?.failed(outcome.error);
+        return outcome;
+      })
+      .finally(() => this.#running.delete(key));
     this.#running.set(key, { controller, done });
     return done;
   }
@@ -87,7 +99,7 @@ export class JobRunner {
     this.#waiting.shift()?.();
   }
 
-  async #execute(name: string, type: BackupType, trigger: Trigger, signal: AbortSignal): Promise<RunOutcome> {
+  async #execute(name: string, type: BackupType, trigger: Trigger, signal: AbortSignal, job: JobHandle | undefined): Promise<RunOutcome> {
     const now = this.#deps.now ?? (() => new Date());
     const log = this.#deps.logger.child({ database: name, type, trigger });
     try {
@@ -101,12 +113,14 @@ export class JobRunner {
       return { status: 'failed', error };
     }
     const startedAt = now();
+    job?.started();
     try {
       this.#deps.bus.emit('job:start', { database: name, type, trigger, startedAt });
       const config = this.#deps.config();
       const database = config.databases.find((d) => d.name === name);
       if (!database) throw new AgentError('config', `database entry ${name} is no longer in the configuration`);
-      const storage = await this.#deps.storage(database);
+      const shared = await this.#deps.storage(database);
+      const storage = job ? job.counting(shared) : shared;
       const catalog = await this.#deps.catalog?.(database);
       const manifest = await runBackup({ config, database, storage, trigger, logger: this.#deps.logger, signal, ...(catalog ? { catalog } : {}) }, type);
       this.#deps.bus.emit('job:success', { database: name, type, trigger, manifest, durationMs: now().getTime() - startedAt.getTime() });

@@ -111,7 +111,7 @@ export async function restoreForeign(request: ForeignRequest, env: ForeignEnv): 
         content === 'xbstream'
           ? [(await locateTool(tools.mbstream, ['mbstream'], 'tools.mbstream').catch(() => undefined))?.path ?? 'mbstream', ['-x', '-C', datadir]]
           : ['tar', ['-x', '-C', datadir, '--no-same-owner', '-f', '-']];
-      await unpackStream(withProgress(await open(), progress), outer.compression, command, args, `unpack ${key}`, signal);
+      await unpackStream(withProgress(await open(), progress), outer.compression, command, args, `unpack ${key}`, signal, content === 'tar');
       await prepareDatadir(env.config, datadir, [], signal);
     } catch (err) {
       // Leave no half-restored datadir behind as if it were usable; the moved-aside one stays.

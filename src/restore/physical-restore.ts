@@ -100,9 +100,13 @@ export async function claimDatadir(datadir: string, replace: boolean, verify: ()
 }
 
 /** Feeds `source`, decompressed, into an unpacking tool (mbstream -x, tar -x); fails with `what` when either side does. */
-export async function unpackStream(source: Readable, compression: Algorithm, command: string, args: readonly string[], what: string, signal?: AbortSignal): Promise<void> {
+export async function unpackStream(source: Readable, compression: Algorithm, command: string, args: readonly string[], what: string, signal?: AbortSignal, stopsAtEnd = false): Promise<void> {
   const tool = startTool(command, args, { stdin: 'pipe', stdout: 'ignore', ...(signal ? { signal } : {}) });
   const [fed, exited] = await Promise.allSettled([pipeline(source, createDecompressor(compression), tool.stdin), tool.done]);
+  // tar (`stopsAtEnd`) stops reading at its end-of-archive blocks and exits 0, leaving the record
+  // padding after them unread: a closed pipe after a clean exit is the tool being done. mbstream
+  // reads to the end, so for it the same is a failure.
+  if (stopsAtEnd && exited.status === 'fulfilled' && fed.status === 'rejected' && isClosedPipe(fed.reason)) return;
   if (fed.status === 'rejected' || exited.status === 'rejected') {
     const err: unknown = fed.status === 'rejected' ? fed.reason : (exited as PromiseRejectedResult).reason;
     throw err instanceof AgentError ? err : new AgentError('tool', `${what}: ${messageOf(err)}`, { cause: err });
@@ -178,4 +182,9 @@ export async function restorePhysical(options: PhysicalRestoreOptions): Promise<
     for (const dir of workDirs) await rm(dir, { recursive: true, force: true });
   }
   return { datadir, movedAside };
+}
+
+function isClosedPipe(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED';
 }

@@ -18,6 +18,7 @@ import {
   uniqueName,
   writeConfig,
   type StorageKind,
+  schemaChecksums,
 } from '../helpers.ts';
 
 const OBJECTS_SQL = (schema: string) => `
@@ -27,14 +28,6 @@ const OBJECTS_SQL = (schema: string) => `
   UNION ALL SELECT 'trigger', trigger_name FROM information_schema.triggers WHERE trigger_schema='${schema}'
   UNION ALL SELECT 'event', event_name FROM information_schema.events WHERE event_schema='${schema}'
   ORDER BY 1, 2`;
-
-async function checksums(run: (sql: string) => Promise<string>, schema: string): Promise<string> {
-  const tables = (await run(`SELECT table_name FROM information_schema.tables WHERE table_schema='${schema}' AND table_type='BASE TABLE' ORDER BY 1`))
-    .split('\n')
-    .filter(Boolean);
-  expect(tables.length).toBeGreaterThan(0);
-  return run(`CHECKSUM TABLE ${tables.map((t) => `\`${schema}\`.\`${t}\``).join(', ')} EXTENDED`);
-}
 
 function targetYaml(server: Sandbox): string {
   return ['host: 127.0.0.1', `port: ${server.port}`, 'user: agent', 'password: ${TARGET_DB_PASSWORD}'].map((l) => `    ${l}`).join('\n');
@@ -83,7 +76,7 @@ describe.each<StorageKind>(['local', 's3', 'gcs'])('backup and restore through %
     expect(manifest?.['binlog']?.file).toMatch(/^mysql-bin\.\d{6}$/);
     expect(manifest?.['binlog']?.gtid).toMatch(/^\d+-\d+-\d+/);
     expect(manifest?.['objects'][0].sha256).toMatch(/^[0-9a-f]{64}$/);
-    const before = await checksums(sourceSql, schema);
+    const before = await schemaChecksums(sourceSql, schema);
     const objectsBefore = await sourceSql(OBJECTS_SQL(schema));
     await sourceSql(`INSERT INTO \`${schema}\`.customers (name, email, created_at) VALUES ('late', 'late@example.com', NOW())`);
 
@@ -106,7 +99,7 @@ describe.each<StorageKind>(['local', 's3', 'gcs'])('backup and restore through %
     expect(restored.exitCode).toBe(0);
     expect(restored.stdout).toContain(`restored backup ${manifest?.['id']}`);
 
-    expect(await checksums(target.sql, schema)).toBe(before);
+    expect(await schemaChecksums(target.sql, schema)).toBe(before);
     expect(await target.sql(OBJECTS_SQL(schema))).toBe(objectsBefore);
     expect(await target.sql(`SELECT COUNT(*) FROM \`${schema}\`.customers WHERE name = 'late'`)).toBe('0');
   });
@@ -137,7 +130,7 @@ describe.each<StorageKind>(['local', 's3', 'gcs'])('backup and restore through %
     try {
       const cnf = join(manual.datadir, '..', 'my.cnf');
       await execa('bash', ['-c', `zstd -dc "$1" | mariadb --defaults-file="$2"`, 'restore', join(out, files[0] ?? ''), cnf]);
-      expect(await checksums(manual.sql, schema)).toBe(await checksums(target.sql, schema));
+      expect(await schemaChecksums(manual.sql, schema)).toBe(await schemaChecksums(target.sql, schema));
     } finally {
       await manual.stop();
     }

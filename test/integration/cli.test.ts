@@ -49,9 +49,10 @@ describe('usage and configuration errors exit 2', () => {
   });
 
   it('restore without --database', async () => {
-    const result = await agent(['--config', config, 'restore']);
+    const result = await agent(['--config', config, 'restore'], sourceEnv());
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toContain("error: required option '-d, --database <name>' not specified");
+    expect(result.stderr).toContain('error: --database is required: the database entry whose backup to restore');
+    expect(result.stderr).toContain('hint: the configuration names: source, other');
   });
 
   it('an invalid configuration names file, line and YAML path', async () => {

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
-import { agent, freshServer, storageYaml, testDir, writeConfig } from '../helpers.ts';
+import { agent, freshServer, storageYaml, testDir, writeConfig, schemaChecksums } from '../helpers.ts';
 
 const DASH = '-dash';
 let source: Sandbox;
@@ -15,14 +15,6 @@ let config: string;
 const connectionYaml = (server: Sandbox) =>
   ['host: 127.0.0.1', `port: ${server.port}`, 'user: agent', 'password: ${DB_PASSWORD}'].map((l) => `    ${l}`).join('\n');
 const env = { DB_PASSWORD: 'target-pw' };
-
-async function checksums(server: Sandbox, schema: string): Promise<string> {
-  const tables = (await server.sql(`SELECT table_name FROM information_schema.tables WHERE table_schema='${schema}' AND table_type='BASE TABLE' ORDER BY 1`))
-    .split('\n')
-    .filter(Boolean);
-  expect(tables.length).toBeGreaterThan(0);
-  return server.sql(`CHECKSUM TABLE ${tables.map((t) => `\`${schema}\`.\`${t}\``).join(', ')} EXTENDED`);
-}
 
 beforeAll(async () => {
   [source, target] = await Promise.all([freshServer('dash-source'), freshServer('dash-target')]);
@@ -52,6 +44,6 @@ describe('a schema named -dash', () => {
 
     const restored = await agent(['--config', config, 'restore', '--database', 'source', '--target', 'target'], env);
     expect(restored.exitCode).toBe(0);
-    for (const schema of [DASH, 'shop']) expect(await checksums(target, schema)).toBe(await checksums(source, schema));
+    for (const schema of [DASH, 'shop']) expect(await schemaChecksums(target.sql, schema)).toBe(await schemaChecksums(source.sql, schema));
   });
 });

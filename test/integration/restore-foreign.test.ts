@@ -11,13 +11,7 @@ import { join } from 'node:path';
 import type { Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { createS3Bucket, s3Client } from '../harness/s3-server.ts';
-import { agent, freshServer, sourceSql, testDir, uniqueName, writeConfig } from '../helpers.ts';
-
-async function checksums(run: (sql: string) => Promise<string>, schema: string): Promise<string> {
-  const tables = (await run(`SELECT table_name FROM information_schema.tables WHERE table_schema='${schema}' AND table_type='BASE TABLE' ORDER BY 1`)).split('\n').filter(Boolean);
-  expect(tables.length).toBeGreaterThan(0);
-  return run(`CHECKSUM TABLE ${tables.map((t) => `\`${schema}\`.\`${t}\``).join(', ')} EXTENDED`);
-}
+import { agent, freshServer, sourceSql, testDir, uniqueName, writeConfig, schemaChecksums } from '../helpers.ts';
 
 describe('restore --from --key: archives made by plain mariadb-dump and mariabackup', () => {
   let schema: string;
@@ -36,7 +30,7 @@ describe('restore --from --key: archives made by plain mariadb-dump and mariabac
   beforeAll(async () => {
     schema = uniqueName('foreign').replace('-', '_');
     await sourceSql(sampleDataSql(schema, 600));
-    before = await checksums(sourceSql, schema);
+    before = await schemaChecksums(sourceSql, schema);
     bucket = uniqueName('foreign');
     await createS3Bucket(endpoint(), bucket);
     dir = await testDir('restore-foreign');
@@ -71,7 +65,7 @@ describe('restore --from --key: archives made by plain mariadb-dump and mariabac
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toMatch(new RegExp(`^restored shop\\.sql\\.gz, a SQL dump \\(gzip\\) of .+, into target \\(${schema}\\) in `));
     expect(result.stderr).not.toContain('warning');
-    expect(await checksums(target.sql, schema)).toBe(before);
+    expect(await schemaChecksums(target.sql, schema)).toBe(before);
   });
 
   it('refuses to restore a dump over schemas that hold data without --yes', async () => {
@@ -123,7 +117,7 @@ describe('restore --from --key: archives made by plain mariadb-dump and mariabac
     expect(cut.exitCode).toBe(1);
     expect(cut.stderr).toMatch(/error: --key cut\.sql\.gz: .*\(a cut or damaged archive\); nothing was written/);
     // The half that could be read was not applied: the schema is as before.
-    expect(await checksums(target.sql, schema)).toBe(before);
+    expect(await schemaChecksums(target.sql, schema)).toBe(before);
 
     const missing = await agent(['restore', ...from(), '--key', 'nope.sql', '--method', 'mysqldump', '--target', 'target', '--config', config], env);
     expect(missing.exitCode).toBe(2);

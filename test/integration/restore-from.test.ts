@@ -9,13 +9,7 @@ import { inject } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { createS3Bucket } from '../harness/s3-server.ts';
-import { agent, freshServer, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName, writeConfig } from '../helpers.ts';
-
-async function checksums(run: (sql: string) => Promise<string>, schema: string): Promise<string> {
-  const tables = (await run(`SELECT table_name FROM information_schema.tables WHERE table_schema='${schema}' AND table_type='BASE TABLE' ORDER BY 1`)).split('\n').filter(Boolean);
-  expect(tables.length).toBeGreaterThan(0);
-  return run(`CHECKSUM TABLE ${tables.map((t) => `\`${schema}\`.\`${t}\``).join(', ')} EXTENDED`);
-}
+import { agent, freshServer, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName, writeConfig, schemaChecksums } from '../helpers.ts';
 
 describe('restore, download and list --from a bucket named on the command line', () => {
   let schema: string;
@@ -63,7 +57,7 @@ describe('restore, download and list --from a bucket named on the command line',
     dumpId = (JSON.parse(dump.stdout) as { id: string }[])[0]?.id ?? '';
     const full = await agent(['--config', lost, 'run-now', '--type', 'full'], sourceEnv());
     expect(full.exitCode, full.stderr).toBe(0);
-    before = await checksums(sourceSql, schema);
+    before = await schemaChecksums(sourceSql, schema);
 
     // The new host: its own local storage and one entry, the server to restore into.
     target = await freshServer('from-target');
@@ -97,7 +91,7 @@ describe('restore, download and list --from a bucket named on the command line',
     const restored = await agent(['--config', newHost, 'restore', ...from(), '--target', 'target'], { ...bare(), TARGET_DB_PASSWORD: 'target-pw' });
     expect(restored.exitCode, restored.stderr).toBe(0);
     expect(restored.stdout).toContain(`restored backup ${dumpId} of shop`);
-    expect(await checksums(target.sql, schema)).toBe(before);
+    expect(await schemaChecksums(target.sql, schema)).toBe(before);
   });
 
   it('without --target names the missing entry, exit 2, and writes nothing', async () => {
