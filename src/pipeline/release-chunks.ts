@@ -34,3 +34,12 @@ export function releaseChunks(minorEvery = SCAVENGE_EVERY_BYTES, majorEvery = CO
     }
   };
 }
+
+/**
+ * A full GC now, before a backup stream starts: what the preparation left (the catalog read, the
+ * store's answers) is garbage that would otherwise stay resident under the stream's buffers and
+ * set the process's peak (~5–8 MiB of a physical backup to S3). One GC, ~10 ms.
+ */
+export function collectBeforeStream(gc = (globalThis as { gc?: (options?: { type: 'major' }) => void }).gc): void {
+  gc?.({ type: 'major' });
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { releaseChunks } from '../../src/pipeline/release-chunks.ts';
+import { collectBeforeStream, releaseChunks } from '../../src/pipeline/release-chunks.ts';
 
 const MiB = 1024 * 1024;
 
@@ -28,5 +28,13 @@ describe('releaseChunks', () => {
   it('does nothing without --expose-gc', () => {
     const progress = releaseChunks(1, 2, undefined);
     expect(() => progress(10)).not.toThrow();
+  });
+});
+
+describe('collectBeforeStream', () => {
+  it('asks for one full GC', () => {
+    const calls: unknown[] = [];
+    collectBeforeStream((options) => void calls.push(options));
+    expect(calls).toEqual([{ type: 'major' }]);
   });
 });
