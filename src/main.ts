@@ -10,7 +10,9 @@
  * wrappers between scavenges and keeps that memory resident. 1 MiB keeps a backup's peak RSS
  * ~50 MiB lower at no cost in speed (npm run bench runs the agent with the shebang's flags).
  * --expose-gc: the binlog capture asks for a major GC after each archived segment, whose buffers
- * V8 would otherwise keep until external memory has grown by ~64 MiB (binlog/capture.ts).
+ * V8 would otherwise keep until external memory has grown by ~64 MiB (binlog/capture.ts), and a
+ * backup stream asks for a scavenge every 4 MiB and a full GC every 64 MiB for the same reason
+ * (pipeline/release-chunks.ts).
  */
 
 /** The major version package.json's engines.node asks for. */

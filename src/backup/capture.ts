@@ -15,6 +15,7 @@ import { openCompressor } from '../pipeline/compress.ts';
 import { CountingStream, DigestStream } from '../pipeline/digest.ts';
 import { ExitGate } from '../pipeline/exit-gate.ts';
 import { BLOCK_SIZE, Rechunk } from '../pipeline/rechunk.ts';
+import { collectBeforeStream, releaseChunks } from '../pipeline/release-chunks.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { describeStorageError, storageHintOption } from '../storage/errors.ts';
 
@@ -87,8 +88,10 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
 
   const compressor = await openCompressor(ctx.compression, cancel.signal);
   log.info({ compressor: compressor.engine }, 'compressing the backup stream');
+  collectBeforeStream();
   const tool = startTool(file, args, { signal: cancel.signal });
-  const raw = new CountingStream();
+  // The raw stream is the larger side: its byte count paces the GCs that free dead chunks.
+  const raw = new CountingStream(releaseChunks());
   const digest = new DigestStream();
   const body = new PassThrough({ highWaterMark: BLOCK_SIZE });
   // Node's zlib runs each written chunk as one thread-pool task, so it gets 1 MiB blocks (fed the
