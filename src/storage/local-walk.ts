@@ -28,12 +28,20 @@ export function sortEntries<T extends { name: string; isDirectory(): boolean }>(
   return entries.sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0));
 }
 
-function keyOf(root: string, path: string): string {
+/** In-flight files: `<key>.<12 hex>.partial`; never listed and never visible under their key. */
+export const PARTIAL = /\.[0-9a-f]{12}\.partial$/;
+/** The compare-and-swap mutex of a key (local-fs.ts): never listed. */
+export const MUTEX = /\.cas-mutex$/;
+
+/** Whether the file at `key` is an object (not a writer's temp file or a mutex). */
+export const isObjectKey = (key: string): boolean => !PARTIAL.test(key) && !MUTEX.test(key);
+
+export function keyOf(root: string, path: string): string {
   return relative(root, path).split(sep).join('/');
 }
 
 /** `dir/name` without path.join's normalisation: `dir` is already absolute and normal. */
-const childPath = (dir: string, name: string) => (dir.endsWith(sep) ? `${dir}${name}` : `${dir}${sep}${name}`);
+export const childPath = (dir: string, name: string) => (dir.endsWith(sep) ? `${dir}${name}` : `${dir}${sep}${name}`);
 
 /**
  * Every file under `dir` that can hold keys under `prefix`, in ascending key order, read as the

@@ -7,13 +7,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
 import { ensureDir, errnoCode, removeEmptyDirs, withMutex } from './local-fs.ts';
-import { readdirOrEmpty, sortEntries, walkFiles, walkTree } from './local-walk.ts';
-import { readAhead } from './read-ahead.ts';
+import { MUTEX, PARTIAL, readdirOrEmpty, sortEntries, walkFiles, walkTree } from './local-walk.ts';
+import { LocalLister } from './local-lister.ts';
 
-/** In-flight files: `<key>.<12 hex>.partial`; never listed and never visible under their key. */
-const PARTIAL = /\.[0-9a-f]{12}\.partial$/;
-/** The compare-and-swap mutex of a key (local-fs.ts): never listed. */
-const MUTEX = /\.cas-mutex$/;
 
 function isNotFound(err: unknown): boolean {
   const code = errnoCode(err);
@@ -26,16 +22,12 @@ function isDirectory(err: unknown): boolean {
   return code === 'EISDIR' || code === 'EPERM';
 }
 
-/** Directories read, and files stat'ed, ahead of a listing's caller: enough to keep the thread pool busy. */
-const DIRS_READ_AHEAD = 8;
-const STATS_READ_AHEAD = 32;
-
-/** The files of a walk that are objects under `prefix`: not in-flight temp files, not mutexes. */
-async function* objectFiles(files: AsyncIterable<{ path: string; key: string }>, prefix: string): AsyncIterable<{ path: string; key: string }> {
-  for await (const file of files) {
-    if (!PARTIAL.test(file.key) && !MUTEX.test(file.key) && file.key.startsWith(prefix)) yield file;
-  }
-}
+/**
+ * Objects a listing's walk may run ahead of its caller: a whole catalog of 20,000 backups, nearly,
+ * so the walk goes on while the caller reads its manifest cache, yet bounded (a caller that stops
+ * at the binlog archive's millions of keys stops the walk a batch or so later).
+ */
+const LIST_READ_AHEAD = 32_768;
 
 /** Objects up to this size are read whole by get (one read, no stream buffer). */
 const SMALL_OBJECT = 64 * 1024;
@@ -98,9 +90,14 @@ export class LocalDriver implements StorageDriver {
   readonly conditionalWrites = true;
   readonly delimiterListing = true;
 
-  constructor(root: string) {
+  readonly #listReadAhead: number;
+  #lister: LocalLister | undefined;
+
+  /** `listReadAhead`: objects a listing's walk may run ahead of its caller (tests make it small). */
+  constructor(root: string, options: { listReadAhead?: number } = {}) {
     this.root = resolve(root);
     this.location = this.root;
+    this.#listReadAhead = options.listReadAhead ?? LIST_READ_AHEAD;
   }
 
   #path(key: string): string {
@@ -208,24 +205,15 @@ export class LocalDriver implements StorageDriver {
   }
 
   /**
-   * Lazy and in key order: directories are read, and files stat'ed, a bounded number ahead of the
-   * caller (the calls overlap in libuv's thread pool), so a caller that stops early stops the walk.
+   * Lazy and in key order: a worker thread walks the directories and stats the files, a bounded
+   * number of objects (listReadAhead) ahead of the caller, so a caller that stops early stops the
+   * walk, and a hung mount blocks that thread, not the event loop (local-lister.ts).
    */
   async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ObjectInfo> {
     options.signal?.throwIfAborted();
     if (!(await this.#checkRoot())) return;
-    const files = walkFiles(this.root, this.#startDir(prefix), prefix, DIRS_READ_AHEAD);
-    const objects = readAhead(objectFiles(files, prefix), STATS_READ_AHEAD, async ({ path, key }) => {
-      const info = await stat(path).catch((err: unknown) => {
-        if (isNotFound(err)) return undefined; // deleted while listing
-        throw err;
-      });
-      return info?.isFile() ? { key, size: info.size, modifiedAt: info.mtime, etag: etagOf(info) } : undefined;
-    });
-    for await (const object of objects) {
-      options.signal?.throwIfAborted();
-      if (object) yield object;
-    }
+    this.#lister ??= new LocalLister(this.#listReadAhead);
+    yield* this.#lister.list(this.root, this.#startDir(prefix), prefix, options.signal);
   }
 
   /**
@@ -366,5 +354,7 @@ export class LocalDriver implements StorageDriver {
   }
 
   /** Holds no client or socket. */
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.#lister?.close();
+  }
 }

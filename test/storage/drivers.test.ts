@@ -212,9 +212,10 @@ describe('LocalDriver: keys that name a directory of other keys', () => {
   });
 
   it('list walks lazily in key order: a directory past a bounded read-ahead is read only when the walk nears it', async () => {
-    const driver = new LocalDriver(await testDir('local-lazy'));
-    // Directories are read a few siblings ahead of the caller (as an S3 listing fetches a page
-    // ahead), never the whole tree at once: 80 directories stand between the walk and db/z.
+    // The walk runs a bounded number of objects ahead of the caller (as an S3 listing fetches a
+    // page ahead), never the whole tree at once: 8 here, and 80 directories stand between the
+    // walk and db/z.
+    const driver = new LocalDriver(await testDir('local-lazy'), { listReadAhead: 8 });
     const between = Array.from({ length: 80 }, (_, i) => `db/m${String(i).padStart(2, '0')}/x`);
     for (const key of ['db/1/a', 'db/1/b', ...between, 'db/z/b']) await driver.put(key, bodyOf(key));
     const seen: string[] = [];
