@@ -88,9 +88,13 @@ export interface ListOptions {
   onCacheError?: ((err: unknown) => void) | undefined;
 }
 
-/** Every backup of `database`, newest first; of every database in the store when none is given. */
-export async function listBackups(storage: StorageDriver, database?: string, options: ListOptions = {}): Promise<CatalogListing> {
+/**
+ * Every backup of `database`, newest first; of every database in the store when none is given.
+ * `options` may still be on its way (a cache being read): the listing starts meanwhile.
+ */
+export async function listBackups(storage: StorageDriver, database?: string, pendingOptions: ListOptions | Promise<ListOptions> = {}): Promise<CatalogListing> {
   if (database === undefined) {
+    Promise.resolve(pendingOptions).catch(() => undefined); // not used for a whole-store listing
     const all: CatalogListing = { backups: [], unreadable: [], objects: new Map() };
     for (const name of await listDatabases(storage)) {
       const one = await listBackups(storage, name);
@@ -101,12 +105,12 @@ export async function listBackups(storage: StorageDriver, database?: string, opt
     all.backups.sort(compareNewestFirst);
     return all;
   }
-  let listed: ObjectInfo[];
-  try {
-    listed = await listBackupObjects(storage, database);
-  } catch (err) {
+  const listing = listBackupObjects(storage, database).catch((err: unknown) => {
     throw new AgentError('storage', `list backups in ${storage.location}: ${messageOf(err)}`, { cause: err });
-  }
+  });
+  listing.catch(() => undefined); // awaited below, after the options
+  const options = await pendingOptions;
+  const listed = await listing;
   const objects = new Map(listed.map((o) => [o.key, o]));
   const { cache } = options;
   const manifests = listed.flatMap((info) => {

@@ -1,14 +1,14 @@
 import { BLOCK_SIZE } from '../pipeline/rechunk.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, open, readFile, rename, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { link, open, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
 import { ensureDir, errnoCode, removeEmptyDirs, withMutex } from './local-fs.ts';
 import { MUTEX, PARTIAL, readdirOrEmpty, sortEntries, walkFiles, walkTree } from './local-walk.ts';
-import { LocalLister } from './local-lister.ts';
+import { LocalWorker } from './local-worker-client.ts';
 
 
 function isNotFound(err: unknown): boolean {
@@ -29,25 +29,8 @@ function isDirectory(err: unknown): boolean {
  */
 const LIST_READ_AHEAD = 32_768;
 
-/** Objects up to this size are read whole by get (one read, no stream buffer). */
+/** Objects up to this size are read whole by get (in the worker thread, no stream buffer). */
 const SMALL_OBJECT = 64 * 1024;
-
-/** The `size` bytes of the open file `handle`, closed after, as a stream of one chunk. */
-async function readSmall(handle: FileHandle, size: number, signal: AbortSignal | undefined): Promise<Readable> {
-  try {
-    signal?.throwIfAborted();
-    const data = Buffer.allocUnsafe(size);
-    let filled = 0;
-    while (filled < size) {
-      const { bytesRead } = await handle.read(data, filled, size - filled, filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return Readable.from([data.subarray(0, filled)], { objectMode: false, ...(signal ? { signal } : {}) });
-  } finally {
-    await handle.close();
-  }
-}
 
 /** The etag of a local object: size and modification time (no content hash: a listing must not read files). */
 function etagOf(info: { size: number; mtimeMs: number }): string {
@@ -91,7 +74,7 @@ export class LocalDriver implements StorageDriver {
   readonly delimiterListing = true;
 
   readonly #listReadAhead: number;
-  #lister: LocalLister | undefined;
+  #worker: LocalWorker | undefined;
 
   /** `listReadAhead`: objects a listing's walk may run ahead of its caller (tests make it small). */
   constructor(root: string, options: { listReadAhead?: number } = {}) {
@@ -140,9 +123,26 @@ export class LocalDriver implements StorageDriver {
     }
   }
 
+  /** The worker thread that walks listings and reads small objects (local-worker-client.ts). */
+  #thread(): LocalWorker {
+    this.#worker ??= new LocalWorker(this.#listReadAhead);
+    return this.#worker;
+  }
+
   async get(key: string, options: CallOptions = {}): Promise<Readable> {
     const path = this.#path(key);
     options.signal?.throwIfAborted();
+    // A small object (a manifest) is read whole in the worker thread: one message instead of four
+    // thread-pool round trips (a cold catalog listing reads 20,000 of them). A larger one is
+    // streamed as below.
+    const small = await this.#thread().read(path, SMALL_OBJECT).catch((err: unknown) => {
+      throw isNotFound(err) ? new StorageNotFoundError(key, { cause: err }) : err;
+    });
+    if (small === 'notFile') throw new StorageNotFoundError(key); // a directory of other keys, not an object
+    if (small !== 'large') {
+      options.signal?.throwIfAborted();
+      return Readable.from([small], { objectMode: false, ...(options.signal ? { signal: options.signal } : {}) });
+    }
     // Open first so a missing object rejects here rather than as a later stream error.
     const handle = await open(path, 'r').catch((err: unknown) => {
       throw isNotFound(err) ? new StorageNotFoundError(key, { cause: err }) : err;
@@ -158,11 +158,6 @@ export class LocalDriver implements StorageDriver {
       await handle.close();
       throw new StorageNotFoundError(key); // a directory of other keys, not an object
     }
-    // An object never changes under an open handle (put renames a new file into place), so its
-    // size is known: a small one (a manifest) is read whole, in one read into a buffer of its
-    // size, instead of through a stream that allocates 64 KiB for it: a cold catalog listing reads
-    // 20,000 of them.
-    if (info.size <= SMALL_OBJECT) return readSmall(handle, info.size, options.signal);
     return createReadStream('', { fd: handle, ...(options.signal ? { signal: options.signal } : {}) });
   }
 
@@ -212,8 +207,7 @@ export class LocalDriver implements StorageDriver {
   async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ObjectInfo> {
     options.signal?.throwIfAborted();
     if (!(await this.#checkRoot())) return;
-    this.#lister ??= new LocalLister(this.#listReadAhead);
-    yield* this.#lister.list(this.root, this.#startDir(prefix), prefix, options.signal);
+    yield* this.#thread().list(this.root, this.#startDir(prefix), prefix, options.signal);
   }
 
   /**
@@ -355,6 +349,6 @@ export class LocalDriver implements StorageDriver {
 
   /** Holds no client or socket. */
   async close(): Promise<void> {
-    this.#lister?.close();
+    this.#worker?.close();
   }
 }
