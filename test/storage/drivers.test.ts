@@ -229,6 +229,24 @@ describe('LocalDriver: keys that name a directory of other keys', () => {
     expect(seen).toEqual(['db/1/a', 'db/1/b', ...between, 'db/z/a', 'db/z/b']);
   });
 
+  it('a listing stopped early or aborted leaves the walk worker serving the next listing and get', async () => {
+    const driver = new LocalDriver(await testDir('local-worker-reuse'), { listReadAhead: 4 });
+    const keys = Array.from({ length: 30 }, (_, i) => `db/${String(i).padStart(2, '0')}/x`);
+    for (const key of keys) await driver.put(key, bodyOf(key));
+    for await (const info of driver.list('db/')) if (info.key === keys[2]) break;
+    const controller = new AbortController();
+    const aborted = (async () => {
+      for await (const info of driver.list('db/', { signal: controller.signal })) if (info.key === keys[5]) controller.abort();
+    })();
+    await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+    expect((await listAll(driver, 'db/')).map((o) => o.key)).toEqual(keys);
+    expect((await readAll(await driver.get(keys[7] as string))).toString()).toBe(keys[7]);
+    await driver.close();
+    // A closed driver's next call starts a worker again.
+    expect((await listAll(driver, 'db/')).length).toBe(30);
+    await driver.close();
+  });
+
   it('lists a key that merely ends in .partial; only its own temp files are hidden', async () => {
     const driver = new LocalDriver(await testDir('local-partial'));
     await driver.put('a/notes.partial', Readable.from([Buffer.from('kept')]));
