@@ -84,8 +84,13 @@ export class LocalWorker {
     this.#idle = setTimeout(() => this.close(), IDLE_MS).unref();
   }
 
-  /** The objects under `prefix`, walking from `dir` of the store at `root`, in key order. */
-  async *list(root: string, dir: string, prefix: string, signal: AbortSignal | undefined): AsyncGenerator<ObjectInfo> {
+  /** Whether the worker is running (started by a listing, and not idle for long). */
+  get running(): boolean {
+    return this.#worker !== undefined;
+  }
+
+  /** The objects under `prefix` (after the key `after`, when given), walking from `dir` of the store at `root`, in key order. */
+  async *list(root: string, dir: string, prefix: string, after: string | undefined, signal: AbortSignal | undefined): AsyncGenerator<ObjectInfo> {
     const worker = this.#acquire();
     const id = this.#nextId++;
     const waiting: Waiting = { batches: [], wake: undefined };
@@ -93,7 +98,7 @@ export class LocalWorker {
     let done = false;
     try {
       const batch = Math.max(1, Math.min(BATCH, this.#readAhead));
-      worker.postMessage({ type: 'open', id, root, dir, prefix, batch, credit: Math.max(1, Math.floor(this.#readAhead / batch)) } satisfies ListRequest);
+      worker.postMessage({ type: 'open', id, root, dir, prefix, after, batch, credit: Math.max(1, Math.floor(this.#readAhead / batch)) } satisfies ListRequest);
       while (!done) {
         signal?.throwIfAborted();
         if (waiting.batches.length === 0) {

@@ -16,7 +16,7 @@ import { childPath, isObjectKey, keyOf, sortEntries } from './local-walk.ts';
  * batch, or stop; or read a whole file if it is a regular file of at most `max` bytes.
  */
 export type ListRequest =
-  | { type: 'open'; id: number; root: string; dir: string; prefix: string; batch: number; credit: number }
+  | { type: 'open'; id: number; root: string; dir: string; prefix: string; after: string | undefined; batch: number; credit: number }
   | { type: 'more'; id: number }
   | { type: 'close'; id: number }
   | { type: 'read'; id: number; path: string; max: number };
@@ -76,13 +76,20 @@ function readdirSyncOrEmpty(dir: string): Dirent[] {
   }
 }
 
-/** The files under `dir` that can hold keys under `prefix`, in key order (as local-walk.ts walkFiles). */
-function* walk(dir: string, dirKey: string, prefix: string): Generator<{ path: string; key: string }> {
+/**
+ * The files under `dir` that can hold keys under `prefix`, in key order (as local-walk.ts
+ * walkFiles), past the key `after` when given: a directory whose keys all sort before it is not read.
+ */
+function* walk(dir: string, dirKey: string, prefix: string, after: string | undefined): Generator<{ path: string; key: string }> {
   for (const entry of sortEntries(readdirSyncOrEmpty(dir))) {
     const key = dirKey === '' ? entry.name : `${dirKey}/${entry.name}`;
     const path = childPath(dir, entry.name);
-    if (entry.isFile()) yield { path, key };
-    else if (entry.isDirectory() && (key.startsWith(prefix) || prefix.startsWith(`${key}/`))) yield* walk(path, key, prefix);
+    if (entry.isFile()) {
+      if (after === undefined || key > after) yield { path, key };
+    } else if (entry.isDirectory() && (key.startsWith(prefix) || prefix.startsWith(`${key}/`))) {
+      const below = `${key}/`;
+      if (after === undefined || below > after || after.startsWith(below)) yield* walk(path, key, prefix, after);
+    }
   }
 }
 
@@ -157,7 +164,7 @@ port?.on('message', (request: ListRequest) => {
     return;
   }
   if (request.type === 'open') {
-    const files = walk(request.dir, keyOf(request.root, request.dir), request.prefix);
+    const files = walk(request.dir, keyOf(request.root, request.dir), request.prefix, request.after);
     listings.set(request.id, { files, prefix: request.prefix, batch: request.batch, credit: request.credit });
   } else if (request.type === 'more') {
     const listing = listings.get(request.id);

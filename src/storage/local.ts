@@ -1,13 +1,13 @@
 import { BLOCK_SIZE } from '../pipeline/rechunk.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, open, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, open, readFile, rename, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
 import { ensureDir, errnoCode, removeEmptyDirs, withMutex } from './local-fs.ts';
-import { MUTEX, PARTIAL, readdirOrEmpty, sortEntries, walkFiles, walkTree } from './local-walk.ts';
+import { isObjectKey, MUTEX, PARTIAL, readdirOrEmpty, sortEntries, walkFiles, walkTree } from './local-walk.ts';
 import { LocalWorker } from './local-worker-client.ts';
 
 
@@ -28,9 +28,29 @@ function isDirectory(err: unknown): boolean {
  * at the binlog archive's millions of keys stops the walk a batch or so later).
  */
 const LIST_READ_AHEAD = 32_768;
+/** Objects a listing yields from the main thread before the worker thread takes over (starting one costs ~15 MiB and tens of ms). */
+const LIST_WORKER_AFTER = 256;
 
-/** Objects up to this size are read whole by get (in the worker thread, no stream buffer). */
+/** Objects up to this size are read whole by get (one read, no stream buffer). */
 const SMALL_OBJECT = 64 * 1024;
+
+/** The `size` bytes of the open file `handle`, closed after, as a stream of one chunk. */
+async function readSmall(handle: FileHandle, size: number, signal: AbortSignal | undefined): Promise<Readable> {
+  try {
+    signal?.throwIfAborted();
+    const data = Buffer.allocUnsafe(size);
+    let filled = 0;
+    while (filled < size) {
+      const { bytesRead } = await handle.read(data, filled, size - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return Readable.from([data.subarray(0, filled)], { objectMode: false, ...(signal ? { signal } : {}) });
+  } finally {
+    await handle.close();
+  }
+}
+
 
 /** The etag of a local object: size and modification time (no content hash: a listing must not read files). */
 function etagOf(info: { size: number; mtimeMs: number }): string {
@@ -76,11 +96,18 @@ export class LocalDriver implements StorageDriver {
   readonly #listReadAhead: number;
   #worker: LocalWorker | undefined;
 
-  /** `listReadAhead`: objects a listing's walk may run ahead of its caller (tests make it small). */
-  constructor(root: string, options: { listReadAhead?: number } = {}) {
+  readonly #workerAfter: number;
+
+  /**
+   * `listReadAhead`: objects a listing's worker may walk ahead of its caller; `workerAfter`:
+   * objects a listing yields from the main thread before the worker lists the rest (tests make
+   * both small).
+   */
+  constructor(root: string, options: { listReadAhead?: number; workerAfter?: number } = {}) {
     this.root = resolve(root);
     this.location = this.root;
     this.#listReadAhead = options.listReadAhead ?? LIST_READ_AHEAD;
+    this.#workerAfter = options.workerAfter ?? LIST_WORKER_AFTER;
   }
 
   #path(key: string): string {
@@ -132,16 +159,18 @@ export class LocalDriver implements StorageDriver {
   async get(key: string, options: CallOptions = {}): Promise<Readable> {
     const path = this.#path(key);
     options.signal?.throwIfAborted();
-    // A small object (a manifest) is read whole in the worker thread: one message instead of four
-    // thread-pool round trips (a cold catalog listing reads 20,000 of them). A larger one is
-    // streamed as below.
-    const small = await this.#thread().read(path, SMALL_OBJECT).catch((err: unknown) => {
-      throw isNotFound(err) ? new StorageNotFoundError(key, { cause: err }) : err;
-    });
-    if (small === 'notFile') throw new StorageNotFoundError(key); // a directory of other keys, not an object
-    if (small !== 'large') {
-      options.signal?.throwIfAborted();
-      return Readable.from([small], { objectMode: false, ...(options.signal ? { signal: options.signal } : {}) });
+    // While the worker thread runs (a large listing started it: the manifests of a cold catalog
+    // listing come next, 20,000 of them), a small object is read whole there: one message instead
+    // of four thread-pool round trips. A larger one, or any when there is no worker, as below.
+    if (this.#worker?.running) {
+      const small = await this.#worker.read(path, SMALL_OBJECT).catch((err: unknown) => {
+        throw isNotFound(err) ? new StorageNotFoundError(key, { cause: err }) : err;
+      });
+      if (small === 'notFile') throw new StorageNotFoundError(key); // a directory of other keys, not an object
+      if (small !== 'large') {
+        options.signal?.throwIfAborted();
+        return Readable.from([small], { objectMode: false, ...(options.signal ? { signal: options.signal } : {}) });
+      }
     }
     // Open first so a missing object rejects here rather than as a later stream error.
     const handle = await open(path, 'r').catch((err: unknown) => {
@@ -158,6 +187,9 @@ export class LocalDriver implements StorageDriver {
       await handle.close();
       throw new StorageNotFoundError(key); // a directory of other keys, not an object
     }
+    // An object never changes under an open handle (put renames a new file into place), so its
+    // size is known: a small one is read whole, in one read into a buffer of its size.
+    if (info.size <= SMALL_OBJECT) return readSmall(handle, info.size, options.signal);
     return createReadStream('', { fd: handle, ...(options.signal ? { signal: options.signal } : {}) });
   }
 
@@ -207,7 +239,29 @@ export class LocalDriver implements StorageDriver {
   async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ObjectInfo> {
     options.signal?.throwIfAborted();
     if (!(await this.#checkRoot())) return;
-    yield* this.#thread().list(this.root, this.#startDir(prefix), prefix, options.signal);
+    const dir = this.#startDir(prefix);
+    // The first objects are listed here (a small listing does not start a thread: `agent list` of
+    // an empty store, a binlog folder); past them, the worker lists the rest after the last key.
+    let last: string | undefined;
+    let listed = 0;
+    let more = false;
+    for await (const { path, key } of walkFiles(this.root, dir, prefix)) {
+      options.signal?.throwIfAborted();
+      if (!key.startsWith(prefix) || !isObjectKey(key)) continue;
+      if (listed >= this.#workerAfter) {
+        more = true;
+        break;
+      }
+      const info = await stat(path).catch((err: unknown) => {
+        if (isNotFound(err)) return undefined; // deleted while listing
+        throw err;
+      });
+      if (!info?.isFile()) continue;
+      listed++;
+      last = key;
+      yield { key, size: info.size, modifiedAt: info.mtime, etag: etagOf(info) };
+    }
+    if (more) yield* this.#thread().list(this.root, dir, prefix, last, options.signal);
   }
 
   /**
