@@ -22,9 +22,16 @@ export async function checkData(storage: StorageDriver, manifests: readonly Mani
     if (info.size !== expected) return { state: 'missing', problem: `data object ${key} is ${info.size} bytes, the manifest says ${expected}` };
     return { state: 'present' };
   };
-  const found = await mapLimit(objects, 8, async ({ id, object }) => {
+  // Judged from the listing without a promise each (all of a large catalog's objects, as a
+  // rule); only the objects it did not show are stat'ed.
+  const found: { id: string; state: DataState }[] = [];
+  const unlisted: typeof objects = [];
+  for (const { id, object } of objects) {
     const seen = listed.get(object.key);
-    if (seen) return { id, state: judge(object.key, object.sizeBytes, seen) };
+    if (seen) found.push({ id, state: judge(object.key, object.sizeBytes, seen) });
+    else unlisted.push({ id, object });
+  }
+  const stated = await mapLimit(unlisted, 8, async ({ id, object }) => {
     try {
       return { id, state: judge(object.key, object.sizeBytes, await storage.stat(object.key)) };
     } catch (err) {
@@ -34,7 +41,7 @@ export async function checkData(storage: StorageDriver, manifests: readonly Mani
   // A backup is as bad as its worst object: unknown beats missing beats present.
   const rank = { present: 0, missing: 1, unknown: 2 } as const;
   const states = new Map<string, DataState>(manifests.map((m) => [m.id, { state: 'present' }]));
-  for (const { id, state } of found) {
+  for (const { id, state } of found.concat(stated)) {
     const before = states.get(id);
     if (!before || rank[state.state] > rank[before.state]) states.set(id, state);
   }

@@ -102,6 +102,7 @@ export function parseBackupKey(key: string): BackupKey | undefined {
 
 /** Splits a manifest key of either layout into its parts; undefined for any other key. */
 export function parseManifestKey(key: string): { database: string; id: string; layout: number } | undefined {
+  if (!key.endsWith(`/${MANIFEST_NAME}`)) return undefined; // half a catalog listing's keys: no split, no ID check
   const parsed = parseBackupKey(key);
   if (!parsed || parsed.name !== MANIFEST_NAME) return undefined;
   return { database: parsed.database, id: parsed.id, layout: parsed.layout };

@@ -92,9 +92,13 @@ export interface ListOptions {
   onCacheError?: ((err: unknown) => void) | undefined;
 }
 
-/** Every backup of `database`, newest first; of every database in the store when none is given. */
-export async function listBackups(storage: StorageDriver, database?: string, options: ListOptions = {}): Promise<CatalogListing> {
+/**
+ * Every backup of `database`, newest first; of every database in the store when none is given.
+ * `options` may still be on its way (a cache being read): the listing starts meanwhile.
+ */
+export async function listBackups(storage: StorageDriver, database?: string, pendingOptions: ListOptions | Promise<ListOptions> = {}): Promise<CatalogListing> {
   if (database === undefined) {
+    Promise.resolve(pendingOptions).catch(() => undefined); // not used for a whole-store listing
     const all: CatalogListing = { backups: [], unreadable: [], objects: new Map() };
     for (const name of await listDatabases(storage)) {
       const one = await listBackups(storage, name);
@@ -105,21 +109,29 @@ export async function listBackups(storage: StorageDriver, database?: string, opt
     all.backups.sort(compareNewestFirst);
     return all;
   }
-  let listed: ObjectInfo[];
-  try {
-    listed = await listBackupObjects(storage, database);
-  } catch (err) {
+  const listing = listBackupObjects(storage, database).catch((err: unknown) => {
     throw new AgentError('storage', `list backups in ${storage.location}: ${messageOf(err)}`, { cause: err });
-  }
+  });
+  listing.catch(() => undefined); // awaited below, after the options
+  const options = await pendingOptions;
+  const listed = await listing;
   const objects = new Map(listed.map((o) => [o.key, o]));
   const { cache } = options;
   const manifests = listed.flatMap((info) => {
     const parsed = parseManifestKey(info.key);
     return parsed && parsed.database === database ? [{ ...parsed, info }] : [];
   });
-  const read = await mapLimit(manifests, MANIFEST_FETCH_CONCURRENCY, async ({ id, layout, info }) => {
-    const cached = cache?.lookup(info);
-    if (cached && cached.id === id && cached.database === database && manifestKey(database, id, cached.version) === info.key) return { manifest: cached };
+  // The cache's hits are taken here, without a promise each (a warm listing of 20,000 backups is
+  // all hits); only the misses go to the store, a bounded number at a time.
+  type Read = { manifest: Manifest; unreadable?: undefined } | { manifest?: undefined; unreadable: UnreadableBackup };
+  const read: Read[] = [];
+  const missed: typeof manifests = [];
+  for (const m of manifests) {
+    const cached = cache?.lookup(m.info);
+    if (cached && cached.id === m.id && cached.database === database && manifestKey(database, m.id, cached.version) === m.info.key) read.push({ manifest: cached });
+    else missed.push(m);
+  }
+  const fetched = await mapLimit(missed, MANIFEST_FETCH_CONCURRENCY, async ({ id, layout, info }): Promise<Read> => {
     try {
       const manifest = await readManifestAt(storage, info.key, database, id, layout);
       cache?.remember(info, manifest);
@@ -134,7 +146,8 @@ export async function listBackups(storage: StorageDriver, database?: string, opt
     // The cache only saves reads: one that cannot be written costs the next run its fetches, nothing else.
     await cache.save(storage.location, database).catch((err: unknown) => options.onCacheError?.(err));
   }
-  const backups = read.flatMap((r) => (r.manifest ? [r.manifest] : [])).sort(compareNewestFirst);
-  const unreadable = read.flatMap((r) => (r.unreadable ? [r.unreadable] : []));
+  const all = read.concat(fetched);
+  const backups = all.flatMap((r) => (r.manifest ? [r.manifest] : [])).sort(compareNewestFirst);
+  const unreadable = all.flatMap((r) => (r.unreadable ? [r.unreadable] : []));
   return { backups, unreadable, objects };
 }

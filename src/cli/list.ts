@@ -61,7 +61,8 @@ export async function list(ctx: CommandContext, options: ListCliOptions): Promis
   const archives: string[] = [];
   for (const database of databases) {
     const storage = await ctx.storage(database);
-    const listing = await listBackups(storage, database.name, await ctx.catalog(database));
+    // The manifest cache is read while the listing runs (listBackups takes the pending options).
+    const listing = await listBackups(storage, database.name, ctx.catalog(database));
     // Judged from the listing (a stat only for what it did not show): a backup whose data is gone must not look restorable.
     const data = await checkData(storage, listing.backups, listing.objects);
     rows.push(...listing.backups.map((manifest) => ({ manifest, location: storage.location, data: data.get(manifest.id) })));

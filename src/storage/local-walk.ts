@@ -4,8 +4,10 @@ import { join, relative, sep } from 'node:path';
 import { errnoCode } from './local-fs.ts';
 
 /**
- * Walking the local driver's directory tree: lazily and in key order for listings, or eagerly
- * with directories after their content for the clean-up of crashed writes.
+ * Walking the local driver's directory tree on the main thread: lazily and in key order for
+ * listPrefixes' probes, or eagerly with directories after their content for the clean-up of
+ * crashed writes; and what the worker thread's listings share with them (key order, which files
+ * are objects).
  */
 
 /** The entries of `dir`; none when it is gone (or not a directory: a key's parent that is a file). */
@@ -28,53 +30,36 @@ export function sortEntries<T extends { name: string; isDirectory(): boolean }>(
   return entries.sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0));
 }
 
-function keyOf(root: string, path: string): string {
+/** In-flight files: `<key>.<12 hex>.partial`; never listed and never visible under their key. */
+export const PARTIAL = /\.[0-9a-f]{12}\.partial$/;
+/** The compare-and-swap mutex of a key (local-fs.ts): never listed. */
+export const MUTEX = /\.cas-mutex$/;
+
+/** Whether the file at `key` is an object (not a writer's temp file or a mutex). */
+export const isObjectKey = (key: string): boolean => !PARTIAL.test(key) && !MUTEX.test(key);
+
+export function keyOf(root: string, path: string): string {
   return relative(root, path).split(sep).join('/');
 }
 
 /** `dir/name` without path.join's normalisation: `dir` is already absolute and normal. */
-const childPath = (dir: string, name: string) => (dir.endsWith(sep) ? `${dir}${name}` : `${dir}${sep}${name}`);
+export const childPath = (dir: string, name: string) => (dir.endsWith(sep) ? `${dir}${name}` : `${dir}${sep}${name}`);
 
 /**
  * Every file under `dir` that can hold keys under `prefix`, in ascending key order, read as the
- * caller reads. With `readAhead`, the entries of up to that many of the next sibling directories
- * are read while the caller is still in the current one (a catalog is ~20,000 small backup
- * directories: read one at a time, the walk waits on the disk for each).
+ * caller reads: listPrefixes asks whether a directory holds any object, and stops at the first.
+ * (Listings walk in the worker thread, local-worker.ts.)
  */
-export function walkFiles(root: string, dir: string, prefix: string, readAhead = 0): AsyncIterable<{ path: string; key: string }> {
-  return walkDir(dir, keyOf(root, dir), prefix, readdirOrEmpty(dir), readAhead);
+export function walkFiles(root: string, dir: string, prefix: string): AsyncIterable<{ path: string; key: string }> {
+  return walkDir(dir, keyOf(root, dir), prefix);
 }
 
-async function* walkDir(dir: string, dirKey: string, prefix: string, listed: Promise<Dirent[]>, readAhead: number): AsyncGenerator<{ path: string; key: string }> {
-  const entries = sortEntries(await listed);
-  const keyOfEntry = (entry: Dirent) => (dirKey === '' ? entry.name : `${dirKey}/${entry.name}`);
-  const wanted = (entry: Dirent) => {
-    if (!entry.isDirectory()) return false;
-    const key = keyOfEntry(entry);
-    return key.startsWith(prefix) || prefix.startsWith(`${key}/`);
-  };
-  /** Sub-directories whose entries are being read ahead, by index in `entries`. */
-  const ahead = new Map<number, Promise<Dirent[]>>();
-  let scanned = 0;
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i] as Dirent;
-    const key = keyOfEntry(entry);
+async function* walkDir(dir: string, dirKey: string, prefix: string): AsyncGenerator<{ path: string; key: string }> {
+  for (const entry of sortEntries(await readdirOrEmpty(dir))) {
+    const key = dirKey === '' ? entry.name : `${dirKey}/${entry.name}`;
     const path = childPath(dir, entry.name);
-    if (entry.isFile()) {
-      yield { path, key };
-      continue;
-    }
-    if (!wanted(entry)) continue;
-    for (scanned = Math.max(scanned, i + 1); scanned < entries.length && ahead.size < readAhead; scanned++) {
-      const next = entries[scanned] as Dirent;
-      if (!wanted(next)) continue;
-      const read = readdirOrEmpty(childPath(dir, next.name));
-      read.catch(() => undefined); // awaited when the walk gets there; a walk stopped early never does
-      ahead.set(scanned, read);
-    }
-    const read = ahead.get(i) ?? readdirOrEmpty(path);
-    ahead.delete(i);
-    yield* walkDir(path, key, prefix, read, readAhead);
+    if (entry.isFile()) yield { path, key };
+    else if (entry.isDirectory() && (key.startsWith(prefix) || prefix.startsWith(`${key}/`))) yield* walkDir(path, key, prefix);
   }
 }
 

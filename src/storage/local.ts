@@ -7,13 +7,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
 import { ensureDir, errnoCode, removeEmptyDirs, withMutex } from './local-fs.ts';
-import { readdirOrEmpty, sortEntries, walkFiles, walkTree } from './local-walk.ts';
-import { readAhead } from './read-ahead.ts';
+import { isObjectKey, MUTEX, PARTIAL, readdirOrEmpty, sortEntries, walkFiles, walkTree } from './local-walk.ts';
+import { LocalWorker } from './local-worker-client.ts';
 
-/** In-flight files: `<key>.<12 hex>.partial`; never listed and never visible under their key. */
-const PARTIAL = /\.[0-9a-f]{12}\.partial$/;
-/** The compare-and-swap mutex of a key (local-fs.ts): never listed. */
-const MUTEX = /\.cas-mutex$/;
 
 function isNotFound(err: unknown): boolean {
   const code = errnoCode(err);
@@ -26,16 +22,14 @@ function isDirectory(err: unknown): boolean {
   return code === 'EISDIR' || code === 'EPERM';
 }
 
-/** Directories read, and files stat'ed, ahead of a listing's caller: enough to keep the thread pool busy. */
-const DIRS_READ_AHEAD = 8;
-const STATS_READ_AHEAD = 32;
-
-/** The files of a walk that are objects under `prefix`: not in-flight temp files, not mutexes. */
-async function* objectFiles(files: AsyncIterable<{ path: string; key: string }>, prefix: string): AsyncIterable<{ path: string; key: string }> {
-  for await (const file of files) {
-    if (!PARTIAL.test(file.key) && !MUTEX.test(file.key) && file.key.startsWith(prefix)) yield file;
-  }
-}
+/**
+ * Objects a listing's walk may run ahead of its caller: a whole catalog of 20,000 backups, nearly,
+ * so the walk goes on while the caller reads its manifest cache, yet bounded (a caller that stops
+ * at the binlog archive's millions of keys stops the walk a batch or so later).
+ */
+const LIST_READ_AHEAD = 32_768;
+/** Objects a listing yields from the main thread before the worker thread takes over (starting one costs ~15 MiB and tens of ms). */
+const LIST_WORKER_AFTER = 256;
 
 /** Objects up to this size are read whole by get (one read, no stream buffer). */
 const SMALL_OBJECT = 64 * 1024;
@@ -56,6 +50,7 @@ async function readSmall(handle: FileHandle, size: number, signal: AbortSignal |
     await handle.close();
   }
 }
+
 
 /** The etag of a local object: size and modification time (no content hash: a listing must not read files). */
 function etagOf(info: { size: number; mtimeMs: number }): string {
@@ -98,9 +93,21 @@ export class LocalDriver implements StorageDriver {
   readonly conditionalWrites = true;
   readonly delimiterListing = true;
 
-  constructor(root: string) {
+  readonly #listReadAhead: number;
+  #worker: LocalWorker | undefined;
+
+  readonly #workerAfter: number;
+
+  /**
+   * `listReadAhead`: objects a listing's worker may walk ahead of its caller; `workerAfter`:
+   * objects a listing yields from the main thread before the worker lists the rest (tests make
+   * both small).
+   */
+  constructor(root: string, options: { listReadAhead?: number; workerAfter?: number } = {}) {
     this.root = resolve(root);
     this.location = this.root;
+    this.#listReadAhead = options.listReadAhead ?? LIST_READ_AHEAD;
+    this.#workerAfter = options.workerAfter ?? LIST_WORKER_AFTER;
   }
 
   #path(key: string): string {
@@ -143,9 +150,28 @@ export class LocalDriver implements StorageDriver {
     }
   }
 
+  /** The worker thread that walks listings and reads small objects (local-worker-client.ts). */
+  #thread(): LocalWorker {
+    this.#worker ??= new LocalWorker(this.#listReadAhead);
+    return this.#worker;
+  }
+
   async get(key: string, options: CallOptions = {}): Promise<Readable> {
     const path = this.#path(key);
     options.signal?.throwIfAborted();
+    // While the worker thread runs (a large listing started it: the manifests of a cold catalog
+    // listing come next, 20,000 of them), a small object is read whole there: one message instead
+    // of four thread-pool round trips. A larger one, or any when there is no worker, as below.
+    if (this.#worker?.running) {
+      const small = await this.#worker.read(path, SMALL_OBJECT).catch((err: unknown) => {
+        throw isNotFound(err) ? new StorageNotFoundError(key, { cause: err }) : err;
+      });
+      if (small === 'notFile') throw new StorageNotFoundError(key); // a directory of other keys, not an object
+      if (small !== 'large') {
+        options.signal?.throwIfAborted();
+        return Readable.from([small], { objectMode: false, ...(options.signal ? { signal: options.signal } : {}) });
+      }
+    }
     // Open first so a missing object rejects here rather than as a later stream error.
     const handle = await open(path, 'r').catch((err: unknown) => {
       throw isNotFound(err) ? new StorageNotFoundError(key, { cause: err }) : err;
@@ -162,9 +188,7 @@ export class LocalDriver implements StorageDriver {
       throw new StorageNotFoundError(key); // a directory of other keys, not an object
     }
     // An object never changes under an open handle (put renames a new file into place), so its
-    // size is known: a small one (a manifest) is read whole, in one read into a buffer of its
-    // size, instead of through a stream that allocates 64 KiB for it: a cold catalog listing reads
-    // 20,000 of them.
+    // size is known: a small one is read whole, in one read into a buffer of its size.
     if (info.size <= SMALL_OBJECT) return readSmall(handle, info.size, options.signal);
     return createReadStream('', { fd: handle, ...(options.signal ? { signal: options.signal } : {}) });
   }
@@ -208,24 +232,36 @@ export class LocalDriver implements StorageDriver {
   }
 
   /**
-   * Lazy and in key order: directories are read, and files stat'ed, a bounded number ahead of the
-   * caller (the calls overlap in libuv's thread pool), so a caller that stops early stops the walk.
+   * Lazy and in key order: a worker thread walks the directories and stats the files, a bounded
+   * number of objects (listReadAhead) ahead of the caller, so a caller that stops early stops the
+   * walk, and a hung mount blocks that thread, not the event loop (local-lister.ts).
    */
   async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ObjectInfo> {
     options.signal?.throwIfAborted();
     if (!(await this.#checkRoot())) return;
-    const files = walkFiles(this.root, this.#startDir(prefix), prefix, DIRS_READ_AHEAD);
-    const objects = readAhead(objectFiles(files, prefix), STATS_READ_AHEAD, async ({ path, key }) => {
+    const dir = this.#startDir(prefix);
+    // The first objects are listed here (a small listing does not start a thread: `agent list` of
+    // an empty store, a binlog folder); past them, the worker lists the rest after the last key.
+    let last: string | undefined;
+    let listed = 0;
+    let more = false;
+    for await (const { path, key } of walkFiles(this.root, dir, prefix)) {
+      options.signal?.throwIfAborted();
+      if (!key.startsWith(prefix) || !isObjectKey(key)) continue;
+      if (listed >= this.#workerAfter) {
+        more = true;
+        break;
+      }
       const info = await stat(path).catch((err: unknown) => {
         if (isNotFound(err)) return undefined; // deleted while listing
         throw err;
       });
-      return info?.isFile() ? { key, size: info.size, modifiedAt: info.mtime, etag: etagOf(info) } : undefined;
-    });
-    for await (const object of objects) {
-      options.signal?.throwIfAborted();
-      if (object) yield object;
+      if (!info?.isFile()) continue;
+      listed++;
+      last = key;
+      yield { key, size: info.size, modifiedAt: info.mtime, etag: etagOf(info) };
     }
+    if (more) yield* this.#thread().list(this.root, dir, prefix, last, options.signal);
   }
 
   /**
@@ -366,5 +402,7 @@ export class LocalDriver implements StorageDriver {
   }
 
   /** Holds no client or socket. */
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.#worker?.close();
+  }
 }

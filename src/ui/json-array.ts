@@ -12,12 +12,10 @@ export async function writeJsonArray<T>(stream: NodeJS.WritableStream & { destro
   }
   for (let start = 0; start < items.length; start += chunk) {
     if (stream.destroyed) return;
-    const parts: string[] = [];
-    for (const item of items.slice(start, start + chunk)) {
-      // JSON strings hold no raw newline, so each line of an element gains the array's indent.
-      parts.push(`  ${JSON.stringify(toJson(item), null, 2).replaceAll('\n', '\n  ')}`);
-    }
-    const text = `${start === 0 ? '[\n' : ',\n'}${parts.join(',\n')}${start + chunk >= items.length ? '\n]\n' : ''}`;
+    // One stringify of the chunk as an array: its elements come out indented as in the whole
+    // array's text; only the chunk's own brackets are cut off ("[\n" and "\n]").
+    const array = JSON.stringify(items.slice(start, start + chunk).map(toJson), null, 2);
+    const text = `${start === 0 ? '[\n' : ',\n'}${array.slice(2, -2)}${start + chunk >= items.length ? '\n]\n' : ''}`;
     if (!stream.write(text)) await drained(stream);
   }
 }

@@ -10,6 +10,7 @@ import { listBackups } from '../../src/catalog/listing.ts';
 import { manifestKey } from '../../src/catalog/keys.ts';
 import { AgentError } from '../../src/errors.ts';
 import { LocalDriver } from '../../src/storage/local.ts';
+import { CountingDriver } from '../harness/counting-driver.ts';
 import { testDir } from '../helpers.ts';
 import { storeBackup } from '../retention/stored-backups.ts';
 
@@ -62,5 +63,27 @@ describe('the catalog, read fail-closed', () => {
       get: (target, prop) => (prop === 'stat' ? () => Promise.reject(new Error('timeout')) : (Reflect.get(target, prop) as unknown as (...a: unknown[]) => unknown)),
     });
     expect((await checkData(failing, [present])).get(present.id)).toEqual({ state: 'unknown', error: `stat ${present.objects[0]?.key} in ${storage.location}: timeout` });
+  });
+
+  it('checkData judged from the listing (a stat only for what it did not show): a missing or resized data object is still reported', async () => {
+    const root = await testDir('catalog-check-listed');
+    const real = new LocalDriver(root);
+    const [present, missing, short, long] = [
+      await storeBackup(real, '2026-11-01T01:00:00Z'),
+      await storeBackup(real, '2026-11-02T01:00:00Z'),
+      await storeBackup(real, '2026-11-03T01:00:00Z'),
+      await storeBackup(real, '2026-11-04T01:00:00Z'),
+    ];
+    await unlink(join(root, missing.objects[0]?.key ?? ''));
+    await writeFile(join(root, short.objects[0]?.key ?? ''), 'x');
+    await writeFile(join(root, long.objects[0]?.key ?? ''), Buffer.alloc((long.objects[0]?.sizeBytes ?? 0) + 1));
+    const storage = new CountingDriver(real);
+    const listing = await listBackups(storage, 'shop');
+    const states = await checkData(storage, listing.backups, listing.objects);
+    expect(storage.calls.get('stat')).toBe(1); // the missing one, which the listing did not show
+    expect(states.get(present.id)).toEqual({ state: 'present' });
+    expect(states.get(missing.id)).toEqual({ state: 'missing', problem: `data object ${missing.objects[0]?.key} is missing` });
+    expect(states.get(short.id)).toEqual({ state: 'missing', problem: `data object ${short.objects[0]?.key} is 1 bytes, the manifest says ${short.objects[0]?.sizeBytes}` });
+    expect(states.get(long.id)).toEqual({ state: 'missing', problem: `data object ${long.objects[0]?.key} is ${(long.objects[0]?.sizeBytes ?? 0) + 1} bytes, the manifest says ${long.objects[0]?.sizeBytes}` });
   });
 });

@@ -212,9 +212,10 @@ describe('LocalDriver: keys that name a directory of other keys', () => {
   });
 
   it('list walks lazily in key order: a directory past a bounded read-ahead is read only when the walk nears it', async () => {
-    const driver = new LocalDriver(await testDir('local-lazy'));
-    // Directories are read a few siblings ahead of the caller (as an S3 listing fetches a page
-    // ahead), never the whole tree at once: 80 directories stand between the walk and db/z.
+    // The walk runs a bounded number of objects ahead of the caller (as an S3 listing fetches a
+    // page ahead), never the whole tree at once: 8 here, and 80 directories stand between the
+    // walk and db/z.
+    const driver = new LocalDriver(await testDir('local-lazy'), { listReadAhead: 8, workerAfter: 0 });
     const between = Array.from({ length: 80 }, (_, i) => `db/m${String(i).padStart(2, '0')}/x`);
     for (const key of ['db/1/a', 'db/1/b', ...between, 'db/z/b']) await driver.put(key, bodyOf(key));
     const seen: string[] = [];
@@ -226,6 +227,34 @@ describe('LocalDriver: keys that name a directory of other keys', () => {
       }
     }
     expect(seen).toEqual(['db/1/a', 'db/1/b', ...between, 'db/z/a', 'db/z/b']);
+  });
+
+  it('a listing stopped early or aborted leaves the walk worker serving the next listing and get', async () => {
+    const driver = new LocalDriver(await testDir('local-worker-reuse'), { listReadAhead: 4, workerAfter: 0 });
+    const keys = Array.from({ length: 30 }, (_, i) => `db/${String(i).padStart(2, '0')}/x`);
+    for (const key of keys) await driver.put(key, bodyOf(key));
+    for await (const info of driver.list('db/')) if (info.key === keys[2]) break;
+    const controller = new AbortController();
+    const aborted = (async () => {
+      for await (const info of driver.list('db/', { signal: controller.signal })) if (info.key === keys[5]) controller.abort();
+    })();
+    await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+    expect((await listAll(driver, 'db/')).map((o) => o.key)).toEqual(keys);
+    expect((await readAll(await driver.get(keys[7] as string))).toString()).toBe(keys[7]);
+    await driver.close();
+    // A closed driver's next call starts a worker again.
+    expect((await listAll(driver, 'db/')).length).toBe(30);
+    await driver.close();
+  });
+
+  it.each([0, 1, 3, 7, 12, 100])('a listing handed from the main thread to the worker after %i objects lists every key once, in order', async (workerAfter) => {
+    const root = await testDir('local-handoff');
+    const keys = ['a/0', 'a/1/x', 'a/1/y/z', 'a/1-b', 'a/2/p/q/r', 'a/2/p/s', 'a/20', 'a/3/t', 'a/3/u', 'a/4'];
+    for (const key of keys) await new LocalDriver(root).put(key, bodyOf(key));
+    await writeFile(join(root, 'a', '3', 't.0123456789ab.partial'), 'in flight');
+    const driver = new LocalDriver(root, { workerAfter, listReadAhead: 2 });
+    expect((await listAll(driver, 'a/')).map((o) => o.key)).toEqual([...keys].sort());
+    await driver.close();
   });
 
   it('lists a key that merely ends in .partial; only its own temp files are hidden', async () => {
