@@ -37,14 +37,6 @@ export interface StreamUploadOptions {
   retry?: Partial<RetryPolicy> | undefined;
 }
 
-/**
- * The first part buffer starts at this size and doubles as it fills, up to a part: a body smaller
- * than one part (a binlog segment of a few MiB, a manifest) holds about its own size instead of a
- * whole part, which the allocator would keep resident after it is freed. A large body pays one
- * copy of the first part's first half.
- */
-const FIRST_BUFFER_BYTES = 1024 * 1024;
-
 /** S3's limit of parts per multipart upload. */
 export const MAX_PARTS = 10_000;
 
@@ -89,7 +81,7 @@ export async function uploadStream(client: S3Sender, body: Readable, options: St
       if (buffer) return buffer;
       if (allocated <= queueSize) {
         allocated++;
-        return Buffer.allocUnsafeSlow(allocated === 1 ? Math.min(partSize, FIRST_BUFFER_BYTES) : partSize);
+        return Buffer.allocUnsafeSlow(partSize);
       }
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -144,12 +136,6 @@ export async function uploadStream(client: S3Sender, body: Readable, options: St
         // A full part goes out once more bytes follow it: a body of exactly one part stays a
         // PutObject. A free buffer first: while it is awaited the full part waits too, so at most
         // queueSize parts are in flight.
-        if (current !== undefined && filled === current.length && current.length < partSize) {
-          // The first buffer is full before a part is: it doubles, up to a part.
-          const bigger = Buffer.allocUnsafeSlow(Math.min(partSize, current.length * 2));
-          current.copy(bigger, 0, 0, filled);
-          current = bigger;
-        }
         if (current === undefined || filled === partSize) {
           const next = await acquire();
           if (current !== undefined) dispatch(current, filled);
