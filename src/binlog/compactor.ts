@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { Compression } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
-import { compressionExtension, createCompressor, createDecompressor } from '../pipeline/compress.ts';
+import { compressionExtension, createDecompressor, openCompressor } from '../pipeline/compress.ts';
 import { DigestStream } from '../pipeline/digest.ts';
 import { openVerified } from '../restore/fetch.ts';
 import type { StorageDriver } from '../storage/driver.ts';
@@ -139,8 +139,10 @@ async function mergeAndCommit(options: CompactOptions, merge: Merge): Promise<{ 
   const raw = createHash('sha256');
   const hashRaw = new Transform({ transform: (chunk: Buffer, _e, callback) => (raw.update(chunk), callback(null, chunk)) });
   const digest = new DigestStream();
+  // Compressed like segments and backups: by the zstd command when installed.
+  const { stage: compressor } = await openCompressor(compression, options.signal);
   const put = storage.put(key, digest, { contentType: 'application/octet-stream', ...(options.signal ? { signal: options.signal } : {}) });
-  await Promise.all([pipeline(Readable.from(concatenated(storage, sources, options.signal)), hashRaw, createCompressor(compression), digest), put]);
+  await Promise.all([pipeline(Readable.from(concatenated(storage, sources, options.signal)), hashRaw, compressor, digest), put]);
   await testPause('merge-data');
   const first = sources[0] as SegmentManifest;
   const last = sources.at(-1) as SegmentManifest;

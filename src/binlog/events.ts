@@ -41,18 +41,31 @@ export class BinlogFormatError extends Error {
   override name = 'BinlogFormatError';
 }
 
+/** The event types whose body is read: their bytes are kept whole while they arrive in pieces. */
+const DECODED_TYPES: ReadonlySet<number> = new Set([EventType.FORMAT_DESCRIPTION, EventType.GTID, EventType.ROTATE]);
+
+const EMPTY = Buffer.alloc(0);
+
 /**
  * Finds complete events in the bytes of one binlog file as they arrive. Feed it consecutive
- * buffers with `push(bytes)`; it returns every event that is now complete and keeps (a copy of) the
- * partial tail, so the caller may reuse its buffer.
+ * buffers with `push(bytes)`; it returns every event that is now complete, and the caller may
+ * reuse its buffer. Events inside one pushed buffer are read in place; of an event that straddles
+ * two pushes only the header is copied (the whole event for the few types whose body is read),
+ * and the rest of it is counted, not kept: a row event of megabytes costs no memory, and a read
+ * buffer is never concatenated with a partial tail.
  * `startAt` > 0 starts on a known event boundary (resuming an archived file) with the checksum
  * algorithm given.
  */
 export class EventScanner {
-  #buffer: Buffer = Buffer.alloc(0);
-  /** File offset of #buffer[0]. */
+  /** File offset of the first byte not yet framed into a complete event (the magic, or an event start). */
   #offset: number;
   #checksumAlg: number;
+  /** The kept bytes of the magic or of the event straddling pushes: its header, or all of it for a decoded type. */
+  #partial: Buffer = EMPTY;
+  /** Bytes of the straddling event seen so far (kept or only counted); 0 between events. */
+  #seen = 0;
+  /** The straddling event's size once its header is read; 0 before. */
+  #size = 0;
 
   constructor(startAt = 0, checksumAlg = 1) {
     this.#offset = startAt;
@@ -69,31 +82,66 @@ export class EventScanner {
   }
 
   push(bytes: Buffer): BinlogEvent[] {
-    this.#buffer = this.#buffer.length === 0 ? bytes : Buffer.concat([this.#buffer, bytes]);
     const events: BinlogEvent[] = [];
     let at = 0;
     if (this.#offset === 0) {
-      if (this.#buffer.length < 4) return events;
-      if (!this.#buffer.subarray(0, 4).equals(BINLOG_MAGIC)) throw new BinlogFormatError('not a binlog file: the magic number is missing');
-      at = 4;
+      const take = Math.min(BINLOG_MAGIC.length - this.#partial.length, bytes.length);
+      this.#partial = Buffer.concat([this.#partial, bytes.subarray(0, take)]);
+      at = take;
+      if (this.#partial.length < BINLOG_MAGIC.length) return events;
+      if (!this.#partial.equals(BINLOG_MAGIC)) throw new BinlogFormatError('not a binlog file: the magic number is missing');
+      this.#offset = BINLOG_MAGIC.length;
+      this.#partial = EMPTY;
     }
-    while (this.#buffer.length - at >= HEADER_SIZE) {
-      const size = this.#buffer.readUInt32LE(at + 9);
-      if (size < HEADER_SIZE) throw new BinlogFormatError(`event at ${this.#offset + at} has an impossible size ${size}`);
-      if (this.#buffer.length - at < size) break;
-      events.push(this.#decode(this.#buffer.subarray(at, at + size), this.#offset + at));
+    if (this.#seen > 0) at = this.#straddling(bytes, at, events);
+    if (this.#seen > 0) return events;
+    // Whole events inside `bytes`: read in place.
+    while (bytes.length - at >= HEADER_SIZE) {
+      const size = bytes.readUInt32LE(at + 9);
+      if (size < HEADER_SIZE) throw new BinlogFormatError(`event at ${this.#offset} has an impossible size ${size}`);
+      if (bytes.length - at < size) break;
+      events.push(this.#decode(bytes.subarray(at, at + size), this.#offset, size));
+      this.#offset += size;
       at += size;
     }
-    this.#offset += at;
-    // Keep a copy of the partial tail: the caller may reuse the buffer it pushed.
-    this.#buffer = at === this.#buffer.length ? Buffer.alloc(0) : Buffer.from(this.#buffer.subarray(at));
+    if (at < bytes.length) this.#straddling(bytes, at, events);
     return events;
   }
 
-  #decode(bytes: Buffer, position: number): BinlogEvent {
+  /**
+   * Takes bytes from `at` for the event at #offset that did not (or does not) fit one push: keeps
+   * its header (and all of a decoded type), counts the rest; emits it once complete. Returns
+   * where it stopped reading `bytes`.
+   */
+  #straddling(bytes: Buffer, at: number, events: BinlogEvent[]): number {
+    let i = at;
+    if (this.#size === 0) {
+      const take = Math.min(HEADER_SIZE - this.#partial.length, bytes.length - i);
+      this.#partial = Buffer.concat([this.#partial, bytes.subarray(i, i + take)]);
+      this.#seen += take;
+      i += take;
+      if (this.#partial.length < HEADER_SIZE) return i;
+      this.#size = this.#partial.readUInt32LE(9);
+      if (this.#size < HEADER_SIZE) throw new BinlogFormatError(`event at ${this.#offset} has an impossible size ${this.#size}`);
+    }
+    const take = Math.min(this.#size - this.#seen, bytes.length - i);
+    if (DECODED_TYPES.has(this.#partial.readUInt8(4))) this.#partial = Buffer.concat([this.#partial, bytes.subarray(i, i + take)]);
+    this.#seen += take;
+    i += take;
+    if (this.#seen < this.#size) return i;
+    events.push(this.#decode(this.#partial, this.#offset, this.#size));
+    this.#offset += this.#size;
+    this.#partial = EMPTY;
+    this.#seen = 0;
+    this.#size = 0;
+    return i;
+  }
+
+  /** `bytes` holds the event's header, and all of it for a decoded type; `size` is the whole event's. */
+  #decode(bytes: Buffer, position: number, size: number): BinlogEvent {
     const event: BinlogEvent = {
       position,
-      end: position + bytes.length,
+      end: position + size,
       type: bytes.readUInt8(4),
       timestamp: bytes.readUInt32LE(0),
       serverId: bytes.readUInt32LE(5),

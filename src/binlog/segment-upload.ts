@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { DatabaseConfig } from '../config/normalize.ts';
 import { messageOf } from '../errors.ts';
-import { createCompressor } from '../pipeline/compress.ts';
+import { openCompressor } from '../pipeline/compress.ts';
 import { DigestStream } from '../pipeline/digest.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { withRetries, type RetryPolicy } from '../storage/retry-loop.ts';
@@ -63,7 +63,10 @@ export async function uploadSegment(input: UploadInput): Promise<SegmentManifest
   const archiveOnce = async (): Promise<SegmentManifest> => {
     const began = Date.now();
     const digest = new DigestStream();
-    const compressor = createCompressor(database.compression);
+    // The zstd command when installed, as for backups: its buffers and compression context live in
+    // that short process, not in the capture's heap and thread-pool arenas (Node's zlib zstd left
+    // a ~3 MiB context per thread-pool thread resident under a steady load).
+    const { stage: compressor } = await openCompressor(database.compression);
     const put = storage.put(key, digest, { contentType: 'application/octet-stream' });
     try {
       await Promise.all([feed(path, start, end, input.buffer, compressor), pipeline(compressor, digest), put]);

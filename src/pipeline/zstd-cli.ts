@@ -39,7 +39,12 @@ export function createZstdCliCompressor(path: string, level: number, threads: nu
     );
   };
   tool.stdin.on('error', () => undefined); // reported through the write and end callbacks
+  // highWaterMark 0: Duplex.from calls a write back as soon as `input.write()` returns true, while
+  // the chunk may still wait in `input`'s buffer. With no buffer it waits for 'drain', so a write's
+  // callback means zstd's stdin has taken the chunk, and a caller may reuse its buffer (the binlog
+  // segment upload reads the spool through one).
   const input = new Writable({
+    highWaterMark: 0,
     write(chunk: Buffer, _encoding, callback) {
       tool.stdin.write(chunk, (err) => (err ? explain(err, callback) : callback()));
     },

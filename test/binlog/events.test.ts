@@ -4,6 +4,9 @@ import { binlogFile, chunks, fde, gtid, query, rotate, xid } from './builder.ts'
 
 const T = 1_795_300_000;
 
+/** Splits bytes into chunks of `size` bytes. */
+const fixed = (bytes: Buffer, size: number): Buffer[] => Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) => bytes.subarray(i * size, (i + 1) * size));
+
 describe('EventScanner', () => {
   const file = binlogFile([fde(T), gtid(T + 1, 0, 41), query(T + 1), xid(T + 1), gtid(T + 2, 1, 7, 9), query(T + 2, 300), xid(T + 2), rotate(T + 3, 'mysql-bin.000008')]);
 
@@ -19,6 +22,31 @@ describe('EventScanner', () => {
       expect(events[7]?.rotateTo).toBe('mysql-bin.000008');
       expect(scanner.completeEnd).toBe(file.bytes.length);
     }
+  });
+
+  it('frames the same events for every fixed chunk size, events straddling any number of pushes', () => {
+    for (let size = 1; size <= 64; size++) {
+      const scanner = new EventScanner();
+      const events = fixed(file.bytes, size).flatMap((c) => scanner.push(c));
+      expect(events.map((e) => [e.position, e.end, e.type, e.timestamp])).toEqual(file.bounds.map(([p, e], i) => [p, e, [15, 162, 2, 16, 162, 2, 16, 4][i], [T, T + 1, T + 1, T + 1, T + 2, T + 2, T + 2, T + 3][i]]));
+      expect(events[4]?.gtid).toEqual({ domain: 1, serverId: 9, sequence: 7n });
+      expect(events[7]?.rotateTo).toBe('mysql-bin.000008');
+      expect(scanner.completeEnd).toBe(file.bytes.length);
+    }
+  });
+
+  it('does not reuse the pushed buffers: the caller may overwrite one as soon as push returns', () => {
+    const scanner = new EventScanner();
+    const reused = Buffer.alloc(7);
+    const events = [];
+    for (let at = 0; at < file.bytes.length; at += reused.length) {
+      const n = file.bytes.copy(reused, 0, at, at + reused.length);
+      events.push(...scanner.push(reused.subarray(0, n)));
+      reused.fill(0xee);
+    }
+    expect(events.map((e) => [e.position, e.end])).toEqual(file.bounds);
+    expect(events[1]?.gtid).toEqual({ domain: 0, serverId: 1, sequence: 41n });
+    expect(events[7]?.rotateTo).toBe('mysql-bin.000008');
   });
 
   it('keeps a partial event until the rest arrives; completeEnd stays on the last boundary', () => {
@@ -50,6 +78,9 @@ describe('EventScanner', () => {
     const bad = Buffer.from(file.bytes);
     bad.writeUInt32LE(3, 4 + 9);
     expect(() => new EventScanner().push(bad)).toThrow(/impossible size 3/);
+    // The same header arriving a byte at a time.
+    const scanner = new EventScanner();
+    expect(() => fixed(bad, 1).forEach((c) => scanner.push(c))).toThrow(/impossible size 3/);
   });
 
   it('labels event types as MariaDB numbers them', () => {

@@ -58,6 +58,26 @@ describe('zstd CLI stage', () => {
     expect(Buffer.compare(back.stdout, input)).toBe(0);
   });
 
+  it('calls a write back only once zstd has taken the chunk: a caller may reuse its buffer then', async () => {
+    const input = payload(3 * 1024 * 1024 + 5);
+    const stage = createZstdCliCompressor(ZSTD, 1, 2);
+    const chunks: Buffer[] = [];
+    const collected = pipeline(stage, new Writable({ write: (chunk: Buffer, _enc, cb) => (chunks.push(chunk), cb()) }));
+    // One small buffer reused for every write, as the binlog segment upload does; overwritten at once.
+    const reused = Buffer.alloc(1000);
+    for (let at = 0; at < input.length; at += reused.length) {
+      const n = input.copy(reused, 0, at, at + reused.length);
+      await new Promise<void>((resolve, reject) => stage.write(reused.subarray(0, n), (err) => (err ? reject(err) : resolve())));
+      reused.fill(0x5a);
+    }
+    stage.end();
+    await collected;
+    const file = join(dir, 'reused.zst');
+    await writeFile(file, Buffer.concat(chunks));
+    const back = await execa(ZSTD, ['-dc', file], { encoding: 'buffer' });
+    expect(Buffer.compare(back.stdout, input)).toBe(0);
+  });
+
   it('fails with zstd\'s exit code and stderr when it fails mid-stream, and never ends cleanly', async () => {
     let ended = false;
     const sink = new Writable({

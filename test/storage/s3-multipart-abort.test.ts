@@ -56,6 +56,7 @@ function s3Double(opts: DoubleOptions = {}): { client: S3Like; sent: Sent[]; par
         }
         return {};
       case 'PutObjectCommand':
+        partBytes.set(0, Buffer.from(Body as Uint8Array));
         return { ETag: '"etag-single"' };
       default:
         throw new Error(`the double does not answer ${name}`);
@@ -99,6 +100,19 @@ const settle = (p: Promise<unknown>): Promise<unknown> =>
   );
 
 describe('S3Driver with an S3 client double (s3rver cannot abort multipart uploads)', () => {
+  it('stores every byte in order whether the body fits one part or several', async () => {
+    for (const total of [1, MiB - 1, MiB + 1, 3 * MiB + 12345, PART, PART + 1, 2 * PART + 3 * MiB + 7]) {
+      const { client, partBytes } = s3Double();
+      const bytes = randomBytes(total);
+      // Odd chunk sizes, so chunks straddle the part boundaries.
+      const chunks = Array.from({ length: Math.ceil(total / 300_007) }, (_, i) => bytes.subarray(i * 300_007, (i + 1) * 300_007));
+      await driverFor(client).put(KEY, Readable.from(chunks));
+      const stored = Buffer.concat([...partBytes.entries()].sort(([a], [b]) => a - b).map(([, b]) => b));
+      expect(stored.equals(bytes), `${total} bytes`).toBe(true);
+      expect([...partBytes.keys()], `${total} bytes`).toEqual(total <= PART ? [0] : Array.from({ length: Math.ceil(total / PART) }, (_, i) => i + 1));
+    }
+  });
+
   it('a body failing after 2 full parts: rejects with the body error, aborts the upload, never completes', async () => {
     const { client, sent } = s3Double();
     // Parts are cut once more than a part's worth is buffered: 11 MiB read → parts 1 and 2 sent.
