@@ -4,14 +4,15 @@ import type { Logger } from 'pino';
 import { commitManifest, manifestKeyOf } from '../catalog/catalog.ts';
 import { leasePrefix } from '../lease/leases.ts';
 import { hostname } from 'node:os';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, serializeManifest, type Manifest } from '../catalog/manifest.ts';
+import { ENCRYPTED_MANIFEST_VERSION, encryptionRecord, MANIFEST_FORMAT, PLAIN_MANIFEST_VERSION, serializeManifest, type Manifest } from '../catalog/manifest.ts';
 import type { ServerInfo } from '../capture/server.ts';
 import type { ToolInfo } from '../capture/tools.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { startTool, ToolError } from '../capture/tool-process.ts';
-import type { Compression } from '../config/normalize.ts';
+import type { Compression, Encryption } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
-import { openCompressor } from '../pipeline/compress.ts';
+import { AGE_EXTENSION, createAgeEncryptor, locateAge } from '../pipeline/age-cli.ts';
+import { compressionExtension, openCompressor } from '../pipeline/compress.ts';
 import { CountingStream, DigestStream } from '../pipeline/digest.ts';
 import { ExitGate } from '../pipeline/exit-gate.ts';
 import { BLOCK_SIZE, Rechunk } from '../pipeline/rechunk.ts';
@@ -20,7 +21,7 @@ import { describeStorageError, storageHintOption } from '../storage/errors.ts';
 
 /**
  * The streaming core every backup type shares: a tool's stdout → (1 MiB blocks for Node's zlib) →
- * count → (inspection) → compress → exit gate → SHA-256 → storage, and the manifest commit after
+ * count → (inspection) → compress → (age encrypt) → exit gate → SHA-256 of the stored bytes → storage, and the manifest commit after
  * it. Sizes and the hash are computed in flight: no temp file, memory bounded by the stages' buffers.
  */
 
@@ -29,7 +30,14 @@ export interface CaptureContext {
   database: string;
   storage: StorageDriver;
   compression: Compression;
+  /** Encrypt after compression with the age CLI at `agePath`, to `recipients`; undefined: store as compressed. */
+  encrypt: Encrypt | undefined;
   signal?: AbortSignal | undefined;
+}
+
+export interface Encrypt {
+  agePath: string;
+  recipients: readonly string[];
 }
 
 export interface CaptureRequest {
@@ -69,6 +77,21 @@ export async function checkStorage(storage: StorageDriver, database: string): Pr
   }
 }
 
+/**
+ * How a database's backups are encrypted: the age CLI (located once, before the backup starts, so
+ * a missing `age` fails fast) and the recipients; undefined without an encryption block.
+ */
+export async function encryptionOf(encryption: Encryption | undefined, configuredAge: string | undefined): Promise<Encrypt | undefined> {
+  if (!encryption) return undefined;
+  const age = await locateAge(configuredAge);
+  return { agePath: age.path, recipients: encryption.recipients };
+}
+
+/** The extension of a data object: the compression's, then `.age` when encrypted (`.sql.zst.age`). */
+export function dataExtension(compression: Compression, encrypt: Encrypt | undefined): string {
+  return `${compressionExtension(compression.algorithm)}${encrypt ? AGE_EXTENSION : ''}`;
+}
+
 export async function removeQuietly(storage: StorageDriver, key: string, log: Logger): Promise<void> {
   try {
     await storage.delete(key);
@@ -87,6 +110,7 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
 
   const compressor = await openCompressor(ctx.compression, cancel.signal);
   log.info({ compressor: compressor.engine }, 'compressing the backup stream');
+  if (ctx.encrypt) log.info({ recipients: ctx.encrypt.recipients.length }, 'encrypting the backup stream with age');
   const tool = startTool(file, args, { signal: cancel.signal });
   const raw = new CountingStream();
   const digest = new DigestStream();
@@ -101,6 +125,7 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
     raw,
     ...(request.inspect ? [request.inspect] : []),
     compressor.stage,
+    ...(ctx.encrypt ? [createAgeEncryptor(ctx.encrypt.agePath, ctx.encrypt.recipients, cancel.signal)] : []),
     new ExitGate(tool.done),
     digest,
     body,
@@ -145,11 +170,18 @@ function explainFailure(
   const putError = putResult.status === 'rejected' ? (putResult.reason as unknown) : undefined;
   const storageFailed = putError !== undefined && !(putError instanceof ToolError);
   const chainError: unknown = chainResult.status === 'rejected' ? chainResult.reason : undefined;
-  // The chain's other child, the zstd command: its failure is neither the store's nor the dump
+  // The chain's other children, the zstd and age commands: their failure is neither the store's nor the dump
   // tool's (which then only fails writing to a closed pipe). Its error reaches the chain only when
   // it failed first: torn down after another failure, the chain has that one already.
   const toolName = request.file.split('/').pop();
-  const compressorError = [putError, chainError].find((e) => e instanceof ToolError && e.tool !== toolName);
+  const stageError = [putError, chainError].find((e) => e instanceof ToolError && e.tool !== toolName);
+  if (stageError instanceof ToolError && stageError.tool === 'age') {
+    return new AgentError('tool', `encrypt backup of ${name}: ${messageOf(stageError)}`, {
+      hint: 'the age command failed: its message says why (check tools.age and the recipients of the encryption: block)',
+      cause: stageError,
+    });
+  }
+  const compressorError = stageError;
   if (compressorError instanceof ToolError) {
     return new AgentError('tool', `compress backup of ${name}: ${messageOf(compressorError)}`, {
       hint: 'the zstd command failed: its message says why; AGENT_ZSTD=zlib compresses without it',
@@ -223,6 +255,8 @@ export interface ManifestFields {
   startedAt: Date;
   completedAt: Date;
   compression: Compression;
+  /** The recipients the data object was encrypted to; undefined when stored unencrypted. */
+  encryptedTo: readonly string[] | undefined;
   key: string;
   stream: CapturedStream;
   schemas: string[];
@@ -236,7 +270,7 @@ export interface ManifestFields {
 export function buildManifest(f: ManifestFields): Manifest {
   return {
     format: MANIFEST_FORMAT,
-    version: MANIFEST_VERSION,
+    version: f.encryptedTo ? ENCRYPTED_MANIFEST_VERSION : PLAIN_MANIFEST_VERSION,
     id: f.id,
     database: f.database,
     type: f.type,
@@ -247,7 +281,7 @@ export function buildManifest(f: ManifestFields): Manifest {
     sizeBytes: f.stream.sizeBytes,
     rawSizeBytes: f.stream.rawSizeBytes,
     compression: f.compression,
-    encryption: null,
+    encryption: f.encryptedTo ? encryptionRecord(f.encryptedTo) : null,
     schemas: f.schemas,
     objects: [
       {
