@@ -9,10 +9,11 @@ import type { ServerInfo } from '../capture/server.ts';
 import type { ToolInfo } from '../capture/tools.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { startTool, ToolError } from '../capture/tool-process.ts';
-import type { Compression, Encryption } from '../config/normalize.ts';
+import type { Compression } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
-import { AGE_EXTENSION, createAgeEncryptor, locateAge } from '../pipeline/age-cli.ts';
-import { compressionExtension, openCompressor } from '../pipeline/compress.ts';
+import { createAgeEncryptor } from '../pipeline/age-cli.ts';
+import { openCompressor } from '../pipeline/compress.ts';
+import type { Encrypt } from '../pipeline/encryption.ts';
 import { CountingStream, DigestStream } from '../pipeline/digest.ts';
 import { ExitGate } from '../pipeline/exit-gate.ts';
 import { BLOCK_SIZE, Rechunk } from '../pipeline/rechunk.ts';
@@ -35,10 +36,6 @@ export interface CaptureContext {
   signal?: AbortSignal | undefined;
 }
 
-export interface Encrypt {
-  agePath: string;
-  recipients: readonly string[];
-}
 
 export interface CaptureRequest {
   file: string;
@@ -75,21 +72,6 @@ export async function checkStorage(storage: StorageDriver, database: string): Pr
       cause: err,
     });
   }
-}
-
-/**
- * How a database's backups are encrypted: the age CLI (located once, before the backup starts, so
- * a missing `age` fails fast) and the recipients; undefined without an encryption block.
- */
-export async function encryptionOf(encryption: Encryption | undefined, configuredAge: string | undefined): Promise<Encrypt | undefined> {
-  if (!encryption) return undefined;
-  const age = await locateAge(configuredAge);
-  return { agePath: age.path, recipients: encryption.recipients };
-}
-
-/** The extension of a data object: the compression's, then `.age` when encrypted (`.sql.zst.age`). */
-export function dataExtension(compression: Compression, encrypt: Encrypt | undefined): string {
-  return `${compressionExtension(compression.algorithm)}${encrypt ? AGE_EXTENSION : ''}`;
 }
 
 export async function removeQuietly(storage: StorageDriver, key: string, log: Logger): Promise<void> {

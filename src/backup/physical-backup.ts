@@ -12,7 +12,8 @@ import { AgentError, messageOf } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { describeStorageError } from '../storage/errors.ts';
 import { takeBackupLease, type BackupLease } from './backup-lease.ts';
-import { buildManifest, captureToStorage, checkStorage, commitOrRemove, dataExtension, encryptionOf, type Encrypt } from './capture.ts';
+import { buildManifest, captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
+import { dataExtension, encryptionOf, type Encrypt } from '../pipeline/encryption.ts';
 import type { BackupContext } from './run-backup.ts';
 import { privateTempDir } from '../capture/private-temp.ts';
 

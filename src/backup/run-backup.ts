@@ -11,7 +11,8 @@ import { AgentError } from '../errors.ts';
 import type { ListOptions } from '../catalog/listing.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { takeBackupLease } from './backup-lease.ts';
-import { buildManifest, captureToStorage, checkStorage, commitOrRemove, dataExtension, encryptionOf } from './capture.ts';
+import { buildManifest, captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
+import { dataExtension, encryptionOf } from '../pipeline/encryption.ts';
 
 export interface BackupContext {
   /** prune.lock_ttl is also the TTL of the backup's lease. */
