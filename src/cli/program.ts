@@ -61,7 +61,9 @@ function buildProgram(
     .option('-d, --database <name>', 'database entry (needed when the configuration names several)')
     .option('-b, --backup <id>', 'backup ID (default: the most recent successful backup)', backupId)
     .option('-o, --output <dir>', 'directory to write into', '.')
-    .action((opts: { database?: string; backup?: string; output?: string }) => run(async (ctx) => (await import('./download.ts')).download(ctx, opts)));
+    .option('--decrypt', 'an encrypted backup: write it decrypted (still compressed), with the age identity of the entry or --identity')
+    .option('--identity <file>', 'age identity (key) file for --decrypt (default: encryption.identity_file of the entry)')
+    .action((opts: { database?: string; backup?: string; output?: string; decrypt?: boolean; identity?: string }) => run(async (ctx) => (await import('./download.ts')).download(ctx, opts)));
 
   program
     .command('restore')
@@ -76,6 +78,7 @@ function buildProgram(
     .option('--verify', 'with --datadir: start a throwaway server on the result, run CHECK TABLE and CHECKSUM TABLE, fail on any problem')
     .option('--to-time <time>', 'point-in-time recovery: a base backup, then the archived binlog up to this ISO 8601 time (with zone)')
     .option('--to-gtid <gtid>', 'point-in-time recovery: a base backup, then the archived binlog up to and including this GTID')
+    .option('--identity <file>', 'age identity (key) file for encrypted backups (default: encryption.identity_file of the entry)')
     .action((opts: RestoreCliOptions) => run(async (ctx) => (await import('./restore.ts')).restore(ctx, opts)));
 
   const binlog = program.command('binlog').description('binlog archiving for point-in-time recovery');

@@ -17,6 +17,7 @@ export interface RestoreCliOptions {
   verify?: boolean;
   toTime?: string;
   toGtid?: string;
+  identity?: string;
 }
 
 /**
@@ -53,7 +54,7 @@ export async function restore(ctx: CommandContext, options: RestoreCliOptions): 
   let outcome: RestoreOutcome;
   try {
     outcome = await runRestore(
-      { source, backup: options.backup, point, destination },
+      { source, backup: options.backup, point, destination, identityFile: options.identity },
       {
         config: ctx.config,
         storage,

@@ -11,6 +11,7 @@ import { createDecompressor } from '../pipeline/compress.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { dataObject } from './download.ts';
 import { openVerified, verifyObject } from './fetch.ts';
+import { decryptStages, verifyDecryptable, type Decryption } from './decrypt.ts';
 
 export interface PhysicalRestoreOptions {
   config: Pick<AgentConfig, 'tools'>;
@@ -20,6 +21,8 @@ export interface PhysicalRestoreOptions {
   datadir: string;
   /** Allow a non-empty datadir: it is moved aside, never deleted. */
   replace: boolean;
+  /** How encrypted backups of the chain are decrypted (the identity file). */
+  decryption: Decryption;
   logger: Logger;
   onProgress?: (bytes: number) => void;
   signal?: AbortSignal;
@@ -94,8 +97,14 @@ export async function restorePhysical(options: PhysicalRestoreOptions): Promise<
   }
   // Every object of the chain is checked before the datadir is touched: a mismatch in the last
   // incremental must not cost the existing datadir its place.
+  // An encrypted one is read through age too: a wrong identity is refused here as well.
   for (const manifest of options.chain) {
-    await verifyObject(options.storage, dataObject(manifest), options.signal ? { signal: options.signal } : {});
+    const signal = options.signal ? { signal: options.signal } : {};
+    if (manifest.encryption) {
+      await verifyDecryptable(options.storage, dataObject(manifest), manifest.encryption, options.decryption, { what: `restore backup ${manifest.id} into ${datadir}`, ...signal });
+    } else {
+      await verifyObject(options.storage, dataObject(manifest), signal);
+    }
   }
   log.info({ backups: options.chain.map((m) => m.id) }, 'chain verified');
   if (existing.length > 0) {
@@ -128,7 +137,8 @@ export async function restorePhysical(options: PhysicalRestoreOptions): Promise<
         ...(options.signal ? { signal: options.signal } : {}),
       });
       const tool = startTool(mbstreamPath, ['-x', '-C', dir], { stdin: 'pipe', stdout: 'ignore', ...(options.signal ? { signal: options.signal } : {}) });
-      const [fed, exited] = await Promise.allSettled([pipeline(source, createDecompressor(object.compression), tool.stdin), tool.done]);
+      const decrypt = await decryptStages(manifest.encryption, options.decryption, `restore backup ${manifest.id} into ${datadir}`, options.signal);
+      const [fed, exited] = await Promise.allSettled([pipeline([source, ...decrypt, createDecompressor(object.compression), tool.stdin]), tool.done]);
       if (fed.status === 'rejected' || exited.status === 'rejected') {
         const err = fed.status === 'rejected' ? fed.reason : (exited as PromiseRejectedResult).reason;
         throw err instanceof AgentError ? err : new AgentError('tool', `unpack backup ${manifest.id}: ${messageOf(err)}`, { cause: err });
