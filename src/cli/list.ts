@@ -4,6 +4,7 @@ import { compareNewestFirst, listBackups, type UnreadableBackup } from '../catal
 import { Archive } from '../binlog/archive.ts';
 import { backupPrefix } from '../catalog/keys.ts';
 import { AgentError } from '../errors.ts';
+import { describeRecipients } from '../restore/decrypt.ts';
 import { formatBytes, formatTime, renderTable } from '../ui/format.ts';
 import { writeJsonArray } from '../ui/json-array.ts';
 import { out, type CommandContext } from './context.ts';
@@ -35,6 +36,8 @@ export function listEntry(manifest: Manifest, location: string, data?: DataState
     sizeBytes: manifest.sizeBytes,
     rawSizeBytes: manifest.rawSizeBytes,
     compression: manifest.compression.algorithm,
+    /** null: stored unencrypted; else age and the public recipients whose identities open it. */
+    encryption: manifest.encryption ? { format: manifest.encryption.format, recipients: manifest.encryption.recipients.map((r) => r.recipient) } : null,
     schemas: manifest.schemas,
     binlog: manifest.binlog,
     parent: manifest.physical?.parent ?? null,
@@ -76,8 +79,18 @@ export async function list(ctx: CommandContext, options: ListOptions): Promise<v
     const tz = ctx.config.timezone;
     out(
       renderTable(
-        ['ID', 'DATABASE', 'TYPE', 'TRIGGER', 'CREATED AT', 'SIZE', 'STATUS', 'PARENT'],
-        rows.map(({ manifest: m, data }) => [m.id, m.database, m.type, m.trigger, formatTime(m.startedAt, tz), formatBytes(m.sizeBytes), listStatus(m, data), m.physical?.parent ?? '-']),
+        ['ID', 'DATABASE', 'TYPE', 'TRIGGER', 'CREATED AT', 'SIZE', 'STATUS', 'PARENT', 'ENCRYPTED TO'],
+        rows.map(({ manifest: m, data }) => [
+          m.id,
+          m.database,
+          m.type,
+          m.trigger,
+          formatTime(m.startedAt, tz),
+          formatBytes(m.sizeBytes),
+          listStatus(m, data),
+          m.physical?.parent ?? '-',
+          m.encryption ? `age: ${describeRecipients(m.encryption)}` : '-',
+        ]),
       ),
     );
   }

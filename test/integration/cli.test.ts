@@ -227,7 +227,7 @@ describe('list', () => {
     const result = await agent(['--config', config, 'list'], sourceEnv());
     expect(result.exitCode).toBe(0);
     const lines = result.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+DATABASE\s+TYPE\s+TRIGGER\s+CREATED AT\s+SIZE\s+STATUS\s+PARENT$/);
+    expect(lines[0]).toMatch(/^ID\s+DATABASE\s+TYPE\s+TRIGGER\s+CREATED AT\s+SIZE\s+STATUS\s+PARENT\s+ENCRYPTED TO$/);
     expect(lines.length).toBeGreaterThanOrEqual(3);
     const ids = lines.slice(1).map((l) => l.split(/\s+/)[0] ?? '');
     expect(ids).toEqual([...ids].sort().reverse());
