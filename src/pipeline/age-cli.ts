@@ -86,3 +86,12 @@ export function createAgeDecryptor(path: string, identityFile: string, signal?: 
 export function isWrongIdentity(stderr: string): boolean {
   return NO_MATCH.test(stderr);
 }
+
+/** age's error, without its "report unexpected or unhelpful errors at …" footer: `age: error: …`. */
+export function ageMessage(stderr: string): string {
+  return stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !/report unexpected or unhelpful errors/.test(line))
+    .join('; ');
+}

@@ -6,7 +6,7 @@ import type { EncryptionRecord, ManifestObject } from '../catalog/manifest.ts';
 import { ToolError } from '../capture/tool-process.ts';
 import { shortRecipient } from '../config/age-recipient.ts';
 import { AgentError, messageOf } from '../errors.ts';
-import { createAgeDecryptor, isWrongIdentity, locateAge } from '../pipeline/age-cli.ts';
+import { ageMessage, createAgeDecryptor, isWrongIdentity, locateAge } from '../pipeline/age-cli.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { openVerified, verifyObject } from './fetch.ts';
 
@@ -58,7 +58,7 @@ export function explainDecryptFailure(err: unknown, encryption: EncryptionRecord
       cause: err,
     });
   }
-  return new AgentError('integrity', `${what}: age cannot decrypt it: ${err.stderr.trim() || messageOf(err)}; nothing was written`, {
+  return new AgentError('integrity', `${what}: age cannot decrypt it: ${ageMessage(err.stderr) || messageOf(err)}; nothing was written`, {
     hint: 'the stored object is damaged (truncated or altered): restore another backup',
     cause: err,
   });
@@ -83,14 +83,14 @@ export async function verifyDecryptable(
     source = await openVerified(storage, object, options.signal ? { signal: options.signal } : {});
     await pipeline([source, ...stages, discard]);
   } catch (err) {
-    if (err instanceof AgentError) throw err;
+    const damaged = (found: AgentError) =>
+      new AgentError('integrity', `${options.what}: ${found.message}; nothing was written`, { hint: 'the stored object is damaged: restore another backup', cause: found });
+    if (err instanceof AgentError) throw err.kind === 'integrity' ? damaged(err) : err;
     // age fails at the damaged chunk, before the digest completes at the end: name the stored
     // bytes' mismatch when there is one (one more read, only on failure), else age's own words.
     if (!(err instanceof ToolError && isWrongIdentity(err.stderr))) {
       await verifyObject(storage, object, options.signal ? { signal: options.signal } : {}).catch((found: unknown) => {
-        if (found instanceof AgentError && found.kind === 'integrity') {
-          throw new AgentError('integrity', `${options.what}: ${found.message}; nothing was written`, { hint: 'the stored object is damaged: restore another backup', cause: found });
-        }
+        if (found instanceof AgentError && found.kind === 'integrity') throw damaged(found);
       });
     }
     throw explainDecryptFailure(err, encryption, decryption, options.what) ?? new AgentError('storage', `${options.what}: ${messageOf(err)}`, { cause: err });

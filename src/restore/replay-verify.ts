@@ -5,7 +5,7 @@ import { AgentError, messageOf } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import type { EncryptionRecord } from '../catalog/manifest.ts';
 import { ToolError } from '../capture/tool-process.ts';
-import { isWrongIdentity } from '../pipeline/age-cli.ts';
+import { ageMessage, isWrongIdentity } from '../pipeline/age-cli.ts';
 import { explainDecryptFailure, type Decryption } from './decrypt.ts';
 import { verifyObject } from './fetch.ts';
 import type { PitrPlan, PitrTarget } from './pitr.ts';
@@ -42,7 +42,7 @@ async function nameCorruption(storage: StorageDriver, archive: Archive, segments
     }
   }
   if (err instanceof ToolError && err.tool === 'age') {
-    return new AgentError('integrity', `point-in-time restore: decrypt the binlog archive: ${err.stderr.trim() || messageOf(err)}; nothing was written`, {
+    return new AgentError('integrity', `point-in-time restore: decrypt the binlog archive: ${ageMessage(err.stderr) || messageOf(err)}; nothing was written`, {
       hint: 'a binlog segment is damaged (truncated or altered): choose a target before it, or restore a base backup without --to-time',
       cause: err,
     });
