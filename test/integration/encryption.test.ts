@@ -307,6 +307,16 @@ describe('point-in-time restore over encrypted binlog segments', () => {
     expect(segment.version).toBe(3);
     expect(segment.encryption).toEqual({ format: 'age', recipients: [{ type: 'X25519', recipient: operator.recipient }, { type: 'X25519', recipient: recovery.recipient }] });
     expect(segment.object['rawSha256']).toBeUndefined();
+    // The stock tools read the archive: a file's segments, decrypted and decompressed in key order,
+    // are the server's binlog file byte for byte.
+    const file = data[0]?.split('/')[0] ?? '';
+    const parts: Buffer[] = [];
+    for (const name of data.filter((f) => f.startsWith(`${file}/`)).sort()) {
+      parts.push((await execa('sh', ['-c', 'age -d -i "$1" "$2" | zstd -dc', 'sh', recovery.file, join(binlogDir, name)], { encoding: 'buffer' })).stdout as Buffer);
+    }
+    const archived = Buffer.concat(parts);
+    expect(archived.length).toBeGreaterThan(4);
+    expect(archived.equals((await readFile(join(source.datadir, file))).subarray(0, archived.length))).toBe(true);
 
     const server = await freshServer('enc-pitr');
     try {
