@@ -308,7 +308,7 @@ describe('point-in-time restore over encrypted binlog segments', () => {
     expect(segment.encryption).toEqual({ format: 'age', recipients: [{ type: 'X25519', recipient: operator.recipient }, { type: 'X25519', recipient: recovery.recipient }] });
     expect(segment.object['rawSha256']).toBeUndefined();
     // The stock tools read the archive: a file's segments, decrypted and decompressed in key order,
-    // are the server's binlog file byte for byte.
+    // are the server's binlog file.
     const file = data[0]?.split('/')[0] ?? '';
     const parts: Buffer[] = [];
     for (const name of data.filter((f) => f.startsWith(`${file}/`)).sort()) {
@@ -316,7 +316,13 @@ describe('point-in-time restore over encrypted binlog segments', () => {
     }
     const archived = Buffer.concat(parts);
     expect(archived.length).toBeGreaterThan(4);
-    expect(archived.equals((await readFile(join(source.datadir, file))).subarray(0, archived.length))).toBe(true);
+    const onServer = await readFile(join(source.datadir, file));
+    // The server flags the file it still writes as in use (LOG_EVENT_BINLOG_IN_USE_F, bit 0 of the
+    // format description event's flags at byte 21); the archive's copy of that event is the one
+    // the server sent, without it. Every other byte is the same.
+    const unflagged = Buffer.from(onServer.subarray(0, archived.length));
+    unflagged.writeUInt8((unflagged[21] ?? 0) & ~0x01, 21);
+    expect(archived.equals(unflagged)).toBe(true);
 
     const server = await freshServer('enc-pitr');
     try {
