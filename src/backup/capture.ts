@@ -11,7 +11,7 @@ import { AGENT_VERSION } from '../version.ts';
 import { startTool, ToolError } from '../capture/tool-process.ts';
 import type { Compression } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
-import { createAgeEncryptor } from '../pipeline/age-cli.ts';
+import { AGE_TOOL, createAgeEncryptor } from '../pipeline/age-cli.ts';
 import { openCompressor } from '../pipeline/compress.ts';
 import type { Encrypt } from '../pipeline/encryption.ts';
 import { CountingStream, DigestStream } from '../pipeline/digest.ts';
@@ -157,7 +157,7 @@ function explainFailure(
   // it failed first: torn down after another failure, the chain has that one already.
   const toolName = request.file.split('/').pop();
   const stageError = [putError, chainError].find((e) => e instanceof ToolError && e.tool !== toolName);
-  if (stageError instanceof ToolError && stageError.tool === 'age') {
+  if (stageError instanceof ToolError && stageError.tool === AGE_TOOL) {
     return new AgentError('tool', `encrypt backup of ${name}: ${messageOf(stageError)}`, {
       hint: 'the age command failed: its message says why (check tools.age and the recipients of the encryption: block)',
       cause: stageError,

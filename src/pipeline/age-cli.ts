@@ -19,6 +19,9 @@ import { createToolStage } from './tool-stage.ts';
  * age reads the key from it. Passphrases are not supported: age 1.1 reads them only from a terminal.
  */
 
+/** The name age's errors carry (ToolError.tool), whatever binary tools.age names. */
+export const AGE_TOOL = 'age';
+
 /** The extension of an encrypted object, after the compression's: `dump.sql.zst.age`. */
 export const AGE_EXTENSION = '.age';
 
@@ -70,7 +73,7 @@ export function locateAge(configured: string | undefined): Promise<AgeTool> {
 /** A stage that encrypts what passes to `recipients` (public keys only: the agent cannot decrypt it). */
 export function createAgeEncryptor(path: string, recipients: readonly string[], signal?: AbortSignal): Duplex {
   if (recipients.length === 0) throw new Error('encrypt: no recipients');
-  return createToolStage(path, ageEncryptArgs(recipients), signal);
+  return createToolStage(path, ageEncryptArgs(recipients), signal, AGE_TOOL);
 }
 
 /**
@@ -79,7 +82,7 @@ export function createAgeEncryptor(path: string, recipients: readonly string[], 
  * stream fails the stage (age exits 1) at the damaged chunk.
  */
 export function createAgeDecryptor(path: string, identityFile: string, signal?: AbortSignal): Duplex {
-  return createToolStage(path, ageDecryptArgs(identityFile), signal);
+  return createToolStage(path, ageDecryptArgs(identityFile), signal, AGE_TOOL);
 }
 
 /** Whether an age failure (its stderr) says the identity does not open the file. */

@@ -7,16 +7,17 @@ import { ExitGate } from './exit-gate.ts';
  * the tool's stdin, what it writes comes out. The work runs on other cores, not on the agent's
  * main thread or libuv pool. Started through the one child-process wrapper (no shell, minimal
  * environment, stderr kept); the stage ends only once the tool exited 0, and an error on either
- * side (or `signal`) kills the tool. A tool that fails errors the stage with its exit and stderr.
+ * side (or `signal`) kills the tool. A tool that fails errors the stage with its exit and stderr,
+ * as a ToolError named `name` (default: the program's basename).
  */
-export function createToolStage(path: string, args: readonly string[], signal?: AbortSignal): Duplex {
+export function createToolStage(path: string, args: readonly string[], signal?: AbortSignal, name?: string): Duplex {
   const cancel = new AbortController();
   const abort = (reason: unknown) => {
     if (!cancel.signal.aborted) cancel.abort(reason);
   };
   const onOuterAbort = () => abort(signal?.reason);
   signal?.addEventListener('abort', onOuterAbort, { once: true });
-  const tool = startTool(path, args, { stdin: 'pipe', signal: cancel.signal });
+  const tool = startTool(path, args, { stdin: 'pipe', signal: cancel.signal, ...(name ? { name } : {}) });
   const output = new ExitGate(tool.done);
   // Errors of the tool's stdout reach `output` through pipeline, which destroys it with them.
   pipeline(tool.stdout, output, () => undefined);

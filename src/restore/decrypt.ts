@@ -6,7 +6,7 @@ import type { EncryptionRecord, ManifestObject } from '../catalog/manifest.ts';
 import { ToolError } from '../capture/tool-process.ts';
 import { shortRecipient } from '../config/age-recipient.ts';
 import { AgentError, messageOf } from '../errors.ts';
-import { ageMessage, createAgeDecryptor, isWrongIdentity, locateAge } from '../pipeline/age-cli.ts';
+import { AGE_TOOL, ageMessage, createAgeDecryptor, isWrongIdentity, locateAge } from '../pipeline/age-cli.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { openVerified, verifyObject } from './fetch.ts';
 
@@ -51,7 +51,7 @@ export async function decryptStages(encryption: EncryptionRecord | null | undefi
 
 /** A failure of age while reading `object`, explained: the wrong key (naming the recipients), or damaged data. */
 export function explainDecryptFailure(err: unknown, encryption: EncryptionRecord, decryption: Decryption, what: string): AgentError | undefined {
-  if (!(err instanceof ToolError) || err.tool !== 'age') return undefined;
+  if (!(err instanceof ToolError) || err.tool !== AGE_TOOL) return undefined;
   if (isWrongIdentity(err.stderr)) {
     return new AgentError('refused', `${what}: the identity in ${decryption.identityFile ?? '(none)'} does not open it: it was encrypted to ${describeRecipients(encryption)}; nothing was written`, {
       hint: 'give the identity file of one of these recipients (encryption.identity_file or --identity FILE); `age-keygen -y FILE` prints the recipient of a key file',

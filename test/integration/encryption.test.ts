@@ -224,6 +224,24 @@ describe('encrypted logical backups', () => {
   });
 });
 
+describe('encryption failures on the backup host', () => {
+  it('an age that fails fails the backup: no manifest, no object; a missing age fails before anything starts', async () => {
+    const failing = await backupConfig('local', ['tools:', `  age: ${join(FIXTURES, 'failing-age.sh')}`]);
+    const result = await agent(['--config', failing.path, 'run-now'], ENV);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain('error: source: encrypt backup of source: age exited with code 1: age: error: failed to write output: disk quota exceeded');
+    expect(result.stderr).toContain('hint: the age command failed');
+    const left = await readdir(failing.storageRoot ?? '', { recursive: true });
+    expect(left.filter((f) => /\.(age|json)$/.test(f))).toEqual([]);
+
+    const missing = await backupConfig('local', ['tools:', `  age: ${join(dir, 'no-such-age')}`]);
+    const absent = await agent(['--config', missing.path, 'run-now'], ENV);
+    expect(absent.exitCode).toBe(1);
+    expect(absent.stderr).toMatch(/error: source: run .*no-such-age --version: no-such-age failed to start/);
+    expect(absent.stderr).toContain('hint: check tools.age in the configuration');
+  });
+});
+
 describe('encrypted physical backups', () => {
   it('a full + incremental chain on S3 restores into a datadir with the identity', async () => {
     const backup = await backupConfig('s3');
