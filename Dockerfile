@@ -29,9 +29,10 @@ LABEL org.opencontainers.image.title="backup-agent" \
 # mariadb-binlog (binlog capture, point-in-time recovery); mariadb-backup: physical backups and
 # mbstream (physical restores); mariadb-server-core: mariadbd, started privately by
 # `restore --datadir --verify` and by point-in-time restores into a datadir (never as a service);
-# zstd: restores by hand inside the container; ca-certificates: TLS to S3/GCS.
+# zstd: restores by hand inside the container; age: encryption (encryption: blocks) and decryption;
+# ca-certificates: TLS to S3/GCS.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends mariadb-client mariadb-backup mariadb-server-core zstd ca-certificates \
+ && apt-get install -y --no-install-recommends mariadb-client mariadb-backup mariadb-server-core zstd age ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system backup-agent \

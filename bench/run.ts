@@ -4,13 +4,14 @@
 // row's ratio to its raw row. The raw rows stay in the table so a reader can recompute the ratios.
 //   raw:   mariadb-dump … | zstd -1 > file (and + fsync), … | zstd -1 | aws s3 cp - (s3rver),
 //          mariadb-backup --stream=xbstream | zstd -1 > file (and + fsync)
-//   agent: run-now dump / full / incremental → local and → S3 (s3rver); --version; list (empty)
+//   agent: run-now dump / full / incremental → local and → S3 (s3rver); a dump → local encrypted
+//          with age (compared to the unencrypted agent row, not to a raw one); --version; list (empty)
 // Peak RSS of an agent row is VmHWM of the node process alone (bench/hwm.mjs), not of its tools.
 // BENCH_SIZE_MB sets the SQL size (default 1024; 64 for a quick run), BENCH_RUNS the repeats
 // (default 3), BENCH_BINLOG=0 skips the binlog lag part; BENCH_ONLY=binlog runs only that part
 // (BENCH_BINLOG_SECONDS, BENCH_IDLE_SECONDS). BENCH_S3_PART_MB / BENCH_S3_QUEUE override the S3
 // store's part_size_mb / upload_concurrency; BENCH_ROWS=regex runs only matching rows.
-// Needs /usr/bin/time, zstd, and awscli (for the S3 raw row).
+// Needs /usr/bin/time, zstd, age, and awscli (for the S3 raw row).
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -56,9 +57,13 @@ async function main(): Promise<void> {
     const cnf = join(DIR, 'mariadb', 'my.cnf');
     const rawFile = join(DIR, 'raw.sql.zst');
     const dumpFlags = '--single-transaction --quick --routines --events --triggers --no-tablespaces --hex-blob --master-data=2 --gtid --databases bench';
-    const config = (storage: string) =>
+    // An age key pair for the encrypted row: the config names only the public key.
+    await execa('age-keygen', ['-o', join(DIR, 'age-key.txt')]);
+    const recipient = (await execa('age-keygen', ['-y', join(DIR, 'age-key.txt')])).stdout.trim();
+    const config = (storage: string, extra: string[] = []) =>
       [
         'compression: { algorithm: zstd, level: 1 }',
+        ...extra,
         'storage:',
         storage,
         'databases:',
@@ -70,9 +75,11 @@ async function main(): Promise<void> {
       ].join('\n');
     const localConfig = join(DIR, 'local.yaml');
     const s3Config = join(DIR, 's3.yaml');
+    const encryptedConfig = join(DIR, 'encrypted.yaml');
     const emptyConfig = join(DIR, 'empty.yaml');
     await writeFile(localConfig, config(`  type: local\n  path: ${join(DIR, 'store')}`));
     await writeFile(emptyConfig, config(`  type: local\n  path: ${join(DIR, 'empty-store')}`));
+    await writeFile(encryptedConfig, config(`  type: local\n  path: ${join(DIR, 'encrypted-store')}`, ['encryption:', `  recipients: [${recipient}]`]));
     await writeFile(
       s3Config,
       config(
@@ -106,6 +113,7 @@ async function main(): Promise<void> {
       { name: RAW_DUMP, bytes: 'dump', rss: 'tree', run: () => timedShell(`${rawDump} > ${rawFile}`) },
       { name: `${RAW_DUMP} + fsync`, bytes: 'dump', rss: 'tree', baseline: RAW_DUMP, run: () => timedShell(`${rawDump} > ${rawFile} && sync ${rawFile}`) },
       { name: 'agent: dump → local', bytes: 'dump', rss: 'agent', baseline: RAW_DUMP, target: local, run: () => timedAgent(DIR, runNow(localConfig, 'dump'), env) },
+      { name: 'agent: dump → local, age-encrypted', bytes: 'dump', rss: 'agent', baseline: 'agent: dump → local', target: { ratio: 1.05 }, run: () => timedAgent(DIR, runNow(encryptedConfig, 'dump'), env) },
       { name: 'agent: dump → local, Node zlib zstd', bytes: 'dump', rss: 'agent', baseline: RAW_DUMP, run: () => timedAgent(DIR, runNow(localConfig, 'dump'), { ...env, AGENT_ZSTD: 'zlib' }) },
       ...(haveAws
         ? [{ name: RAW_AWS, bytes: 'dump' as const, rss: 'tree' as const, run: () => timedShell(`${rawDump} | ${AWS} s3 cp - s3://bench/raw/dump.sql.zst --endpoint-url ${s3.endpoint} --only-show-errors`, awsEnv) }]
@@ -161,7 +169,7 @@ async function main(): Promise<void> {
       ...renderTable(rows),
       '',
       'MB/s: uncompressed bytes (SQL text or xbstream) per second. CPU s: user + system seconds of the process tree (tools included, the server not); in brackets the agent\'s node process alone. Peak RSS: agent rows VmHWM of the node process alone; raw rows (tool) the largest process of the pipeline.',
-      'Ratio: a row over the raw row of the same destination in this run (physical to S3 over the local raw row: there is no raw S3 physical row). Incrementals have no raw counterpart.',
+      'Ratio: a row over the raw row of the same destination in this run (physical to S3 over the local raw row: there is no raw S3 physical row; the age-encrypted dump over the unencrypted agent dump). Incrementals have no raw counterpart.',
     ];
     // The table first: the binlog part runs for minutes more and must not take it down with it.
     process.stdout.write(`${lines.join('\n')}\n`);

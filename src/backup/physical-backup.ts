@@ -9,11 +9,11 @@ import { buildPhysicalArgs, parseBinlogPos, parseCheckpoints, parseReplicaPositi
 import { readDatadir, readServerInfo, withConnection, type ServerInfo } from '../capture/server.ts';
 import { locateTool, type ToolInfo } from '../capture/tools.ts';
 import { AgentError, messageOf } from '../errors.ts';
-import { compressionExtension } from '../pipeline/compress.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { describeStorageError } from '../storage/errors.ts';
 import { takeBackupLease, type BackupLease } from './backup-lease.ts';
 import { buildManifest, captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
+import { dataExtension, encryptionOf, type Encrypt } from '../pipeline/encryption.ts';
 import type { BackupContext } from './run-backup.ts';
 import { privateTempDir } from '../capture/private-temp.ts';
 
@@ -42,6 +42,8 @@ export async function runPhysicalBackup(ctx: BackupContext, requested: 'full' | 
   // flavor check, whose error is the one to report for a MySQL server.
   const toolFound = locateTool(ctx.config.tools.backup, ['mariadb-backup', 'mariabackup'], 'tools.backup');
   const storageReached = checkStorage(storage, database.name);
+  const encryptFound = encryptionOf(database.encryption, ctx.config.tools.age);
+  encryptFound.catch(() => undefined);
   toolFound.catch(() => undefined);
   storageReached.catch(() => undefined);
   const { server, datadir } = await withConnection(database.name, database.connection, async (db) => ({
@@ -53,7 +55,7 @@ export async function runPhysicalBackup(ctx: BackupContext, requested: 'full' | 
       hint: 'use type: dump for MySQL servers',
     });
   }
-  const [tool] = await Promise.all([toolFound, storageReached]);
+  const [tool, encrypt] = await Promise.all([toolFound, encryptFound, storageReached]);
   // Ordering against prune (src/lease/prune-guard.ts): the lease is taken BEFORE the catalog is
   // read, then names the chosen parent, then the parent's manifest is checked again. Prune checks
   // the leases before removing a backup's manifest and again after (putting the manifest back if
@@ -69,7 +71,7 @@ export async function runPhysicalBackup(ctx: BackupContext, requested: 'full' | 
     log: ctx.logger.child({ database: database.name, backup: id }),
   });
   try {
-    return await takePhysical(ctx, { id, startedAt, server, datadir, tool, lease, requested });
+    return await takePhysical(ctx, { id, startedAt, server, datadir, tool, encrypt, lease, requested });
   } finally {
     await lease.end();
   }
@@ -81,6 +83,7 @@ interface PhysicalRun {
   server: ServerInfo;
   datadir: string;
   tool: ToolInfo;
+  encrypt: Encrypt | undefined;
   lease: BackupLease;
   requested: 'full' | 'incremental';
 }
@@ -97,7 +100,7 @@ async function parentStillThere(storage: StorageDriver, parent: Manifest): Promi
 async function takePhysical(ctx: BackupContext, run: PhysicalRun): Promise<Manifest> {
   const { database, storage } = ctx;
   const now = ctx.now ?? (() => new Date());
-  const { id, startedAt, server, datadir, tool, lease, requested } = run;
+  const { id, startedAt, server, datadir, tool, encrypt, lease, requested } = run;
   const { backups } = await listBackups(storage, database.name, ctx.catalog);
   let plan = planPhysical(requested, backups, server, database.physical.max_chain_length);
   if (plan.type === 'incremental') {
@@ -111,7 +114,7 @@ async function takePhysical(ctx: BackupContext, run: PhysicalRun): Promise<Manif
   const log = ctx.logger.child({ database: database.name, backup: id, type });
   if (requested === 'incremental' && plan.type === 'full') log.info({ reason: plan.reason }, 'taking a full backup instead of an incremental');
   const parent = plan.type === 'incremental' ? plan.parent : undefined;
-  const key = physicalKey(database.name, id, compressionExtension(database.compression.algorithm));
+  const key = physicalKey(database.name, id, dataExtension(database.compression, encrypt));
   log.info({ tool: tool.versionLine, server: server.version, datadir, parent: parent?.id, storage: storage.location }, 'backup started');
   const signal = ctx.signal ? AbortSignal.any([ctx.signal, lease.signal]) : lease.signal;
   const confirm = async () => {
@@ -136,7 +139,7 @@ async function takePhysical(ctx: BackupContext, run: PhysicalRun): Promise<Manif
           extraArgs: database.physical.extra_args,
         });
         return captureToStorage(
-          { database: database.name, storage, compression: database.compression, signal },
+          { database: database.name, storage, compression: database.compression, encrypt, signal },
           { file: tool.path, args, key, log, action: `back up database ${database.name} with ${tool.name}`, hint: backupHint },
         );
       },
@@ -168,6 +171,7 @@ async function takePhysical(ctx: BackupContext, run: PhysicalRun): Promise<Manif
       startedAt,
       completedAt,
       compression: database.compression,
+      encryptedTo: encrypt?.recipients,
       key,
       stream,
       schemas: [],

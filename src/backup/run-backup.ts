@@ -8,11 +8,11 @@ import { listUserSchemas, readServerInfo, withConnection, type ServerInfo } from
 import { locateTool } from '../capture/tools.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError } from '../errors.ts';
-import { compressionExtension } from '../pipeline/compress.ts';
 import type { ListOptions } from '../catalog/listing.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { takeBackupLease } from './backup-lease.ts';
 import { buildManifest, captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
+import { dataExtension, encryptionOf } from '../pipeline/encryption.ts';
 
 export interface BackupContext {
   /** prune.lock_ttl is also the TTL of the backup's lease. */
@@ -48,17 +48,18 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
   const startedAt = now();
   const id = newBackupId(startedAt);
   const log = ctx.logger.child({ database: database.name, backup: id, type: 'dump' });
-  const key = dumpKey(database.name, id, compressionExtension(database.compression.algorithm));
 
   // Independent checks, side by side: each is a round trip (server, `--version`, store).
-  const [{ server, schemas }, tool] = await Promise.all([
+  const [{ server, schemas }, tool, encrypt] = await Promise.all([
     withConnection(database.name, database.connection, async (db) => {
       const info: ServerInfo = await readServerInfo(db);
       return { server: info, schemas: await resolveSchemas(database, () => listUserSchemas(db, database.excludeSchemas)) };
     }),
     locateTool(ctx.config.tools.dump, ['mariadb-dump', 'mysqldump'], 'tools.dump'),
+    encryptionOf(database.encryption, ctx.config.tools.age),
     checkStorage(storage, database.name),
   ]);
+  const key = dumpKey(database.name, id, dataExtension(database.compression, encrypt));
   const wantCoordinates = database.dump.binlog_coordinates === 'auto' && server.binlogEnabled;
   log.info({ schemas, tool: tool.versionLine, server: server.version, storage: storage.location }, 'backup started');
 
@@ -76,7 +77,7 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
         extraArgs: database.dump.extra_args,
       });
       return captureToStorage(
-        { database: database.name, storage, compression: database.compression, signal },
+        { database: database.name, storage, compression: database.compression, encrypt, signal },
         { file: tool.path, args, key, log, action: `dump database ${database.name}`, inspect: scanner, hint: dumpHint },
       );
     });
@@ -90,6 +91,7 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
       startedAt,
       completedAt,
       compression: database.compression,
+      encryptedTo: encrypt?.recipients,
       key,
       stream,
       schemas,

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { locateTool } from '../capture/tools.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
-import { compressionExtension } from '../pipeline/compress.ts';
+import { dataExtension, encryptionOf } from '../pipeline/encryption.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { markDue, spoolOverLimit, type StorageOutage } from './capture-decisions.ts';
 import { markComplete, type CompleteMarker } from './complete-marker.ts';
@@ -99,7 +99,8 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
   const pollMs = options.pollMs ?? 100;
   const segmentBytes = database.binlog.segment_size_mb * 1024 * 1024;
   const tool = await locateTool(options.config.tools.binlog, ['mariadb-binlog', 'mysqlbinlog'], 'tools.binlog');
-  const extension = compressionExtension(database.compression.algorithm);
+  const encrypt = await encryptionOf(database.encryption, options.config.tools.age);
+  const extension = dataExtension(database.compression, encrypt);
   let resume: ResumePoint = await resumePoint(database, storage, log).catch((err: unknown) => {
     if (err instanceof AgentError) throw err;
     throw new AgentError('storage', `binlog capture of ${database.name}: read the archive in ${storage.location}: ${messageOf(err)}`, { cause: err });
@@ -152,6 +153,7 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
           draft,
           header,
           extension,
+          encrypt,
           log,
           follows: tail.follows,
           signal,

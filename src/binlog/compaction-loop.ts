@@ -74,6 +74,12 @@ export async function withCompaction<T>(
   capture: (compaction: CompactionLoop) => Promise<T>,
 ): Promise<T> {
   const { storage, database, log, signal } = options;
+  if (database.encryption) {
+    // Merging needs the plaintext: an encrypted archive is left as captured (the backup host has
+    // only the public recipients, by design). Restores read its segments one by one.
+    log.info('binlog compaction is off: the archive is encrypted and this host holds no key to merge it');
+    return capture({ notify: () => undefined, stop: () => Promise.resolve() });
+  }
   const loop = startCompactionLoop({ storage, database: database.name, compression: database.compression, log, signal });
   try {
     return await capture(loop);

@@ -185,6 +185,7 @@ async function readAll(storage: StorageDriver, refs: readonly SegmentRef[]): Pro
 /** The sources' bytes in order, each verified against its manifest (size and SHA-256) and its raw size. */
 async function* concatenated(storage: StorageDriver, sources: readonly SegmentManifest[], signal?: AbortSignal): AsyncGenerator<Buffer> {
   for (const m of sources) {
+    if (m.encryption) throw new AgentError('refused', `compact ${m.file}: ${m.object.key} is encrypted; encrypted segments are not merged`);
     const source = await openVerified(storage, { ...m.object, role: 'data' }, signal ? { signal } : {});
     const bytes = source.pipe(createDecompressor(m.object.compression));
     source.on('error', (err) => bytes.destroy(err));

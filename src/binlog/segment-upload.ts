@@ -5,14 +5,17 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { DatabaseConfig } from '../config/normalize.ts';
 import { messageOf } from '../errors.ts';
+import { encryptionRecord } from '../catalog/manifest.ts';
+import { createAgeEncryptor } from '../pipeline/age-cli.ts';
 import { openCompressor } from '../pipeline/compress.ts';
+import type { Encrypt } from '../pipeline/encryption.ts';
 import { DigestStream } from '../pipeline/digest.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { withRetries, type RetryPolicy } from '../storage/retry-loop.ts';
 import { AGENT_VERSION } from '../version.ts';
 import type { SegmentDraft } from './draft.ts';
 import { formatGtidPosition } from './events.ts';
-import { commitSegment, segmentDataKey, type SegmentManifest } from './segments.ts';
+import { commitSegment, ENCRYPTED_SEGMENT_VERSION, SEGMENT_VERSION, segmentDataKey, type SegmentManifest } from './segments.ts';
 
 /** Spool bytes read per step: the size of the capture's one read buffer (tail and uploads). */
 export const READ_BYTES = 1024 * 1024;
@@ -33,7 +36,10 @@ export interface UploadInput {
   file: string;
   draft: SegmentDraft;
   header: { serverId: number; createdAt: string };
+  /** The compression's extension and, when encrypted, `.age`. */
   extension: string;
+  /** Encrypt each segment after compression; undefined: store as compressed. */
+  encrypt?: Encrypt | undefined;
   log: Logger;
   follows: { file: string; end: number } | null;
   signal: AbortSignal;
@@ -67,18 +73,20 @@ export async function uploadSegment(input: UploadInput): Promise<SegmentManifest
     // that short process, not in the capture's heap and thread-pool arenas (Node's zlib zstd left
     // a ~3 MiB context per thread-pool thread resident under a steady load).
     const { stage: compressor } = await openCompressor(database.compression);
+    const encryptor = input.encrypt ? createAgeEncryptor(input.encrypt.agePath, input.encrypt.recipients) : undefined;
     const put = storage.put(key, digest, { contentType: 'application/octet-stream' });
     try {
-      await Promise.all([feed(path, start, end, input.buffer, compressor), pipeline(compressor, digest), put]);
+      await Promise.all([feed(path, start, end, input.buffer, compressor), pipeline([compressor, ...(encryptor ? [encryptor] : []), digest]), put]);
     } catch (err) {
-      // The first failure ends the attempt: stop the rest (the feed stops at its next write).
+      // The first failure ends the attempt: stop the rest (the feed stops at its next write; age is killed).
       compressor.destroy();
+      encryptor?.destroy(err instanceof Error ? err : new Error(String(err)));
       digest.destroy();
       throw err;
     }
     const manifest: SegmentManifest = {
       format: 'backup-agent/binlog-segment',
-      version: 1,
+      version: input.encrypt ? ENCRYPTED_SEGMENT_VERSION : SEGMENT_VERSION,
       database: database.name,
       file,
       start,
@@ -93,6 +101,7 @@ export async function uploadSegment(input: UploadInput): Promise<SegmentManifest
       nextFile: draft.nextFile,
       ...(draft.start === 0 ? { follows } : {}),
       object: { key, sizeBytes: digest.bytes, sha256: digest.sha256, compression: database.compression.algorithm, rawSizeBytes: end - start },
+      ...(input.encrypt ? { encryption: encryptionRecord(input.encrypt.recipients) } : {}),
       capturedAt: input.now().toISOString(),
       agent: { version: AGENT_VERSION, hostname: hostname() },
     };

@@ -1,5 +1,6 @@
 import { text } from 'node:stream/consumers';
 import { z } from 'zod';
+import { encryptionSchema } from '../catalog/manifest.ts';
 import { messageOf } from '../errors.ts';
 import type { ObjectInfo, StorageDriver } from '../storage/driver.ts';
 import { bufferBody } from '../storage/buffer-body.ts';
@@ -10,7 +11,7 @@ import { describeBadName, isBinlogName } from './names.ts';
  * The binlog archive of a database: segments, each a byte range [start, end) of one binlog file,
  * cut on event boundaries. Data first, then the segment's manifest, which commits it:
  *
- *   <database>/binlog/<file>/<start>-<end>.binlog[.zst]   the bytes, compressed
+ *   <database>/binlog/<file>/<start>-<end>.binlog[.zst][.age]   the bytes, compressed (then age-encrypted)
  *   <database>/binlog/<file>/<start>-<end>.json           the manifest (commit marker)
  *
  * Compaction (compaction.ts) merges contiguous segments of one file into level-n objects whose
@@ -34,11 +35,16 @@ export const SEGMENT_FORMAT = 'backup-agent/binlog-segment';
 export const SEGMENT_VERSION = 1;
 /** Version of a merged (level ≥ 1) segment's manifest; level-0 segments stay at version 1. */
 export const MERGED_SEGMENT_VERSION = 2;
+/**
+ * Version of an encrypted (level-0) segment's manifest: `encryption` is set. An agent that knows
+ * only versions 1 and 2 refuses it rather than feed age ciphertext to a decompressor.
+ */
+export const ENCRYPTED_SEGMENT_VERSION = 3;
 const POS_DIGITS = 12;
 
 export const segmentSchema = z.object({
   format: z.literal(SEGMENT_FORMAT),
-  version: z.union([z.literal(SEGMENT_VERSION), z.literal(MERGED_SEGMENT_VERSION)]),
+  version: z.union([z.literal(SEGMENT_VERSION), z.literal(MERGED_SEGMENT_VERSION), z.literal(ENCRYPTED_SEGMENT_VERSION)]),
   database: z.string(),
   /** Compaction level: absent or 0 for a captured segment, n ≥ 1 for a merged one (version 2). */
   level: z.number().int().min(0).max(9).optional(),
@@ -79,6 +85,8 @@ export const segmentSchema = z.object({
     /** Merged only: SHA-256 of the uncompressed bytes (the concatenation of its sources). */
     rawSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   }),
+  /** Set (version 3): the object is age-encrypted after compression, to these public recipients. */
+  encryption: encryptionSchema.optional(),
   capturedAt: z.iso.datetime(),
   agent: z.object({ version: z.string(), hostname: z.string() }),
 });
@@ -134,7 +142,7 @@ export function segmentDataKey(database: string, file: string, start: number, en
 
 const SEGMENT_KEY = /^([^/]+)\/binlog\/([^/]+)\/(\d{12})-(\d{12})(?:\.L([1-9])-(\d{8}T\d{6}Z))?\.json$/;
 /** A segment's data key (any level): group 1 is its base, shared with the manifest key. */
-export const SEGMENT_DATA_KEY = /^(.*\/binlog\/[^/]+\/\d{12}-\d{12}(?:\.L[1-9]-\d{8}T\d{6}Z)?)\.binlog(\.[a-z]+)?$/;
+export const SEGMENT_DATA_KEY = /^(.*\/binlog\/[^/]+\/\d{12}-\d{12}(?:\.L[1-9]-\d{8}T\d{6}Z)?)\.binlog((?:\.[a-z]+){0,2})$/;
 
 /** A segment manifest key (any level); undefined for any other key, and for one whose file part is not a binlog name. */
 export function parseSegmentKey(key: string): (SegmentRef & { database: string }) | undefined {

@@ -67,6 +67,8 @@ export interface ToolOptions {
   stdout?: 'pipe' | 'ignore';
   env?: Record<string, string>;
   cwd?: string;
+  /** The name errors give the tool (default: the program's basename): a role, e.g. `age` for whatever tools.age names. */
+  name?: string;
 }
 
 /** Name shown in errors: the program's basename, never its arguments. */
@@ -89,7 +91,7 @@ export function diesWithAgent(file: string, args: readonly string[]): [string, r
 }
 
 export function startTool(file: string, args: readonly string[], options: ToolOptions = {}): ToolProcess {
-  const name = toolName(file);
+  const name = options.name ?? toolName(file);
   const [command, argv] = diesWithAgent(file, args);
   const child: ResultPromise = execa(command, argv, {
     stdin: options.stdin ?? 'ignore',

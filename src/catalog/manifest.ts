@@ -11,20 +11,44 @@ export const MANIFEST_FORMAT = 'backup-agent/manifest';
 
 export { BACKUP_TYPES, type BackupType } from '../domain/backup.ts';
 /**
- * The newest manifest format version, the one this agent writes. Version 2 changed no field: it
+ * The newest manifest format version this agent reads and writes. Version 2 changed no field: it
  * says the backup lives in the `<database>/backups/<id>/` layout (keys.ts); version 1 manifests
- * (under `<database>/<id>/`) are still read. The version a manifest carries is its layout.
+ * (under `<database>/<id>/`) are still read. Version 3 (same layout as 2) is an encrypted backup:
+ * `encryption` is set, and an agent that knows only version 2 refuses it ("upgrade the agent")
+ * instead of feeding age ciphertext to a decompressor. Backups without encryption are still
+ * written as version 2, so older agents keep reading them.
  */
-export const MANIFEST_VERSION = 2;
-export const MANIFEST_VERSIONS = [1, 2] as const;
+export const MANIFEST_VERSION = 3;
+export const MANIFEST_VERSIONS = [1, 2, 3] as const;
+/** The version an unencrypted backup is written with. */
+export const PLAIN_MANIFEST_VERSION = 2;
+/** The version an encrypted backup is written with. */
+export const ENCRYPTED_MANIFEST_VERSION = 3;
+
+/**
+ * How the data objects are encrypted: age (https://age-encryption.org/v1) to these public
+ * recipients, so `agent list` and an error can say which keys open the backup. Public keys only:
+ * no secret, and no digest of the plaintext.
+ */
+export const encryptionSchema = z.object({
+  format: z.literal('age'),
+  recipients: z.array(z.object({ type: z.literal('X25519'), recipient: z.string() })).min(1),
+});
+
+export type EncryptionRecord = z.infer<typeof encryptionSchema>;
+
+/** Pure: the record of an encryption to `recipients` (X25519 `age1…` keys, checked at config load). */
+export function encryptionRecord(recipients: readonly string[]): EncryptionRecord {
+  return { format: 'age', recipients: recipients.map((recipient) => ({ type: 'X25519', recipient })) };
+}
 
 const objectSchema = z.object({
   /** Key relative to the storage root/prefix. */
   key: z.string(),
   role: z.enum(['data']),
-  /** Bytes stored (after compression). */
+  /** Bytes stored (after compression and encryption). */
   sizeBytes: z.number().int().nonnegative(),
-  /** SHA-256 of the stored bytes, hex. */
+  /** SHA-256 of the stored bytes (the ciphertext, when encrypted), hex. */
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   compression: z.enum(['zstd', 'gzip', 'none']),
   /** Bytes before compression (the SQL text). */
@@ -66,7 +90,7 @@ const binlogSchema = z.object({
 
 export const manifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
-  version: z.union([z.literal(1), z.literal(2)]),
+  version: z.union([z.literal(1), z.literal(2), z.literal(3)]),
   id: z.string(),
   database: z.string(),
   type: z.enum(BACKUP_TYPES),
@@ -77,7 +101,8 @@ export const manifestSchema = z.object({
   sizeBytes: z.number().int().nonnegative(),
   rawSizeBytes: z.number().int().nonnegative(),
   compression: z.object({ algorithm: z.enum(['zstd', 'gzip', 'none']), level: z.number().int() }),
-  encryption: z.null(),
+  /** null: stored as compressed; set (version 3): every data object is age-encrypted. */
+  encryption: encryptionSchema.nullable(),
   schemas: z.array(z.string()),
   objects: z.array(objectSchema).min(1),
   binlog: binlogSchema.nullable(),

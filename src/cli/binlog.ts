@@ -93,6 +93,10 @@ export async function binlogList(ctx: CommandContext, options: { database?: stri
  */
 export async function binlogCompact(ctx: CommandContext, options: { database?: string[] }): Promise<void> {
   for (const database of ctx.databases(options.database)) {
+    if (database.encryption) {
+      out(`${database.name}: not compacted: its archive is encrypted (merging would need its plaintext)`);
+      continue;
+    }
     const storage = await ctx.storage(database);
     const log = ctx.logger.child({ database: database.name, type: 'binlog' });
     const result = await asBinlogWriter({ storage, database: database.name, ttlMs: ctx.config.prune.lock_ttl, log, signal: ctx.signal }, (signal) =>

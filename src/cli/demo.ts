@@ -59,7 +59,7 @@ export async function demo(options: { dir?: string; keep?: boolean }): Promise<v
       out(`\n$ agent --config ${configPath} list`);
       await list(ctx, {});
       out(`\n$ agent --config ${configPath} restore --database shop --target shop-copy`);
-      await restoreLogical({ config: ctx.config, storage, manifest, target: copy, overwrite: false, skipBinlog: false, logger: ctx.logger });
+      await restoreLogical({ config: ctx.config, storage, manifest, target: copy, overwrite: false, skipBinlog: false, decryption: { agePath: undefined, identityFile: undefined }, logger: ctx.logger });
       const before = await source.sql(`CHECKSUM TABLE ${CHECKSUM_TABLES}`);
       const after = await restored.sql(`CHECKSUM TABLE ${CHECKSUM_TABLES}`);
       out(`\nCHECKSUM TABLE on the source:\n${before}\nCHECKSUM TABLE on the restored copy:\n${after}`);

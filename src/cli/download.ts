@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { findBackup } from '../catalog/catalog.ts';
+import { AgentError } from '../errors.ts';
 import { dataObject, downloadBackup } from '../restore/download.ts';
 import { formatBytes, formatTime } from '../ui/format.ts';
 import { createProgress } from '../ui/progress.ts';
@@ -10,9 +11,11 @@ export interface DownloadCliOptions extends FromCliOptions {
   database?: string;
   backup?: string;
   output?: string;
+  decrypt?: boolean;
+  identity?: string;
 }
 
-/** `agent download`: one backup's data file, still compressed, verified against its manifest. */
+/** `agent download`: one backup's data file, still compressed (decrypted with --decrypt), verified against its manifest. */
 export async function download(ctx: CommandContext, options: DownloadCliOptions): Promise<void> {
   const from = fromFlags(options);
   const database = from ? await archiveSource(ctx, from, options.database) : ctx.singleDatabase(options.database);
@@ -26,10 +29,15 @@ export async function download(ctx: CommandContext, options: DownloadCliOptions)
   const object = dataObject(manifest);
   const progress = createProgress('download', object.sizeBytes);
   try {
-    const result = await downloadBackup(storage, manifest, resolve(options.output ?? '.'), { onProgress: progress.update, signal: ctx.signal });
+    if (options.identity !== undefined && !options.decrypt) {
+      throw new AgentError('usage', '--identity needs --decrypt: without it the backup is written as stored', { hint: 'add --decrypt, or drop --identity' });
+    }
+    const decrypt = options.decrypt ? { agePath: ctx.config.tools.age, identityFile: options.identity ?? ('encryption' in database ? (database as { encryption?: { identityFile?: string | undefined } }).encryption?.identityFile : undefined) } : undefined;
+    const result = await downloadBackup(storage, manifest, resolve(options.output ?? '.'), { onProgress: progress.update, signal: ctx.signal, ...(decrypt ? { decrypt } : {}) });
     progress.update(object.sizeBytes);
     progress.stop();
-    out(`${result.path} (${formatBytes(result.sizeBytes)}, SHA-256 verified)`);
+    const how = manifest.encryption ? (decrypt ? ', decrypted' : ', encrypted with age: open it with age -d -i KEY, or download with --decrypt') : '';
+    out(`${result.path} (${formatBytes(result.sizeBytes)}, SHA-256 verified${how})`);
   } finally {
     progress.stop();
   }

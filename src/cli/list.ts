@@ -6,6 +6,7 @@ import { fromFlags, storageFromFlags, type FromCliOptions } from './from-locatio
 import { Archive } from '../binlog/archive.ts';
 import { backupPrefix } from '../catalog/keys.ts';
 import { AgentError } from '../errors.ts';
+import { describeRecipients } from '../restore/decrypt.ts';
 import { formatBytes, formatTime, renderTable } from '../ui/format.ts';
 import { writeJsonArray } from '../ui/json-array.ts';
 import { out, type CommandContext, type StoredDatabase } from './context.ts';
@@ -37,6 +38,8 @@ export function listEntry(manifest: Manifest, location: string, data?: DataState
     sizeBytes: manifest.sizeBytes,
     rawSizeBytes: manifest.rawSizeBytes,
     compression: manifest.compression.algorithm,
+    /** null: stored unencrypted; else age and the public recipients whose identities open it. */
+    encryption: manifest.encryption ? { format: manifest.encryption.format, recipients: manifest.encryption.recipients.map((r) => r.recipient) } : null,
     schemas: manifest.schemas,
     binlog: manifest.binlog,
     parent: manifest.physical?.parent ?? null,
@@ -90,8 +93,18 @@ export async function list(ctx: CommandContext, options: ListCliOptions): Promis
     const tz = ctx.config.timezone;
     out(
       renderTable(
-        ['ID', 'DATABASE', 'TYPE', 'TRIGGER', 'CREATED AT', 'SIZE', 'STATUS', 'PARENT'],
-        rows.map(({ manifest: m, data }) => [m.id, m.database, m.type, m.trigger, formatTime(m.startedAt, tz), formatBytes(m.sizeBytes), listStatus(m, data), m.physical?.parent ?? '-']),
+        ['ID', 'DATABASE', 'TYPE', 'TRIGGER', 'CREATED AT', 'SIZE', 'STATUS', 'PARENT', 'ENCRYPTED TO'],
+        rows.map(({ manifest: m, data }) => [
+          m.id,
+          m.database,
+          m.type,
+          m.trigger,
+          formatTime(m.startedAt, tz),
+          formatBytes(m.sizeBytes),
+          listStatus(m, data),
+          m.physical?.parent ?? '-',
+          m.encryption ? `age: ${describeRecipients(m.encryption)}` : '-',
+        ]),
       ),
     );
   }

@@ -24,6 +24,7 @@ export interface RestoreCliOptions extends FromCliOptions {
   key?: string;
   method?: ForeignMethod;
   schema?: string;
+  identity?: string;
 }
 
 /**
@@ -65,7 +66,7 @@ export async function restore(ctx: CommandContext, options: RestoreCliOptions): 
   let outcome: RestoreOutcome;
   try {
     outcome = await runRestore(
-      { source, backup: options.backup, point, destination },
+      { source, backup: options.backup, point, destination, identityFile: options.identity },
       {
         config: ctx.config,
         storage,

@@ -2,7 +2,7 @@ import type { Compression } from '../domain/backup.ts';
 import { DEFAULT_POLICY, type FamilyPolicy, type RetentionPolicy } from '../domain/retention-policy.ts';
 import type { Schedule } from '../domain/schedule.ts';
 import { cronProblem, DEFAULT_SCHEDULE, toSchedule } from './schedule.ts';
-import type { CompressionConfig, RawConfig, RawDatabaseConfig, RawRetention, StorageConfig } from './schema.ts';
+import type { CompressionConfig, EncryptionConfig, RawConfig, RawDatabaseConfig, RawRetention, StorageConfig } from './schema.ts';
 import { isZeroDuration } from './duration.ts';
 import type { Secret } from './secret.ts';
 
@@ -28,6 +28,16 @@ export interface Connection {
 
 export type { Compression } from '../domain/backup.ts';
 
+/**
+ * A database's age encryption: the public recipients new data objects are encrypted to (never
+ * empty), and the identity file restores decrypt with, when this host has one. Only the path of
+ * the identity is kept: it is handed to `age -d -i PATH`, never read by the agent.
+ */
+export interface Encryption {
+  recipients: string[];
+  identityFile: string | undefined;
+}
+
 export interface DatabaseConfig {
   name: string;
   connection: Connection;
@@ -39,6 +49,8 @@ export interface DatabaseConfig {
   binlog: RawDatabaseConfig['binlog'];
   storage: StorageConfig;
   compression: Compression;
+  /** Client-side encryption of every data object; undefined: stored as compressed. */
+  encryption: Encryption | undefined;
   /** Periodic schedules, time zones resolved; the default is a daily dump at 01:00. */
   schedules: Schedule[];
   retention: RetentionPolicy;
@@ -134,6 +146,26 @@ function checkApi(api: NonNullable<RawConfig['api']>, listenHost: string, issues
   }
 }
 
+/** The shared or the database's own encryption block, as the agent runs on it; issues carry the YAML path. */
+function resolveEncryption(raw: EncryptionConfig | undefined, path: (string | number)[], issues: ConfigIssue[]): Encryption | undefined {
+  if (!raw) return undefined;
+  if (raw.passphrase_file !== undefined) {
+    issues.push({
+      path: [...path, 'passphrase_file'],
+      message:
+        'passphrase encryption is not supported: the age CLI (1.1) reads a passphrase only from a terminal, never from a file or the environment; use an X25519 key pair (age-keygen): its public key as recipients here, its identity file, the one secret, only on restore hosts',
+    });
+  }
+  const recipients = [...new Set([...(raw.recipients ?? []), ...(raw.recipients_file ?? [])])];
+  if (recipients.length === 0 && raw.passphrase_file === undefined) {
+    issues.push({
+      path,
+      message: 'encryption needs recipients or recipients_file: the public keys (age1…) new backups are encrypted to (identity_file alone can only decrypt)',
+    });
+  }
+  return { recipients, identityFile: raw.identity_file };
+}
+
 /** Checks of a storage block the schema cannot express (also used for `--from` flags). */
 export function checkStorage(storage: StorageConfig, path: (string | number)[], issues: ConfigIssue[]): void {
   if (storage.type === 'local') return;
@@ -179,6 +211,7 @@ export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: 
   }
   if (raw.storage) checkStorage(raw.storage, ['storage'], issues);
   if (raw.api) checkApi(raw.api, raw.daemon.listen_host, issues);
+  const sharedEncryption = resolveEncryption(raw.encryption, ['encryption'], issues);
 
   const seen = new Map<string, number>();
   const databases = raw.databases.map((db, i): DatabaseConfig => {
@@ -238,6 +271,7 @@ export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: 
       // When storage is missing an issue is recorded and this placeholder is never used.
       storage: storage ?? { type: 'local', path: '' },
       compression: resolveCompression(raw.compression, db.compression, [...path, 'compression'], issues),
+      encryption: db.encryption ? resolveEncryption(db.encryption, [...path, 'encryption'], issues) : sharedEncryption,
     };
   });
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { BACKUP_TYPES, COMPRESSION_ALGORITHMS } from '../domain/backup.ts';
 import { readCalendarDuration, readDuration } from './duration.ts';
+import { parseRecipientsFile, recipientProblem } from './age-recipient.ts';
 import { Secret } from './secret.ts';
 
 /**
@@ -120,6 +121,56 @@ const compressionSchema = z.strictObject({
   algorithm: z.enum(COMPRESSION_ALGORITHMS).optional(),
   /** zstd 1–19 (default 3), gzip 1–9 (default 6); ignored for none. */
   level: int().pipe(z.int().min(1).max(19)).optional(),
+});
+
+/** An X25519 age recipient (a public key, `age1…`), checked at load (age-recipient.ts). */
+const ageRecipient = z.string().trim().superRefine((text, ctx) => {
+  const problem = recipientProblem(text);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** A file of age recipients (`age -R` format), read at load: its recipients, checked. */
+const recipientsFile = nonEmpty.transform((path, ctx) => {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `cannot read recipients file ${path} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})` });
+    return z.NEVER;
+  }
+  const { recipients, problems } = parseRecipientsFile(text);
+  for (const problem of problems) ctx.addIssue({ code: 'custom', message: `recipients file ${path}, ${problem}` });
+  if (problems.length === 0 && recipients.length === 0) ctx.addIssue({ code: 'custom', message: `recipients file ${path} names no recipient` });
+  return problems.length > 0 ? z.NEVER : recipients;
+});
+
+/**
+ * An age identity file (the private key): only its path is kept, and handed to `age -d -i PATH`.
+ * At load it must be readable and hold an identity; its content is never kept, logged or printed.
+ */
+const identityFile = nonEmpty.superRefine((path, ctx) => {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `cannot read identity file ${path} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})` });
+    return;
+  }
+  if (!/^AGE-SECRET-KEY-1[0-9A-Z]+$/m.test(text)) {
+    ctx.addIssue({ code: 'custom', message: `identity file ${path} holds no age identity (an AGE-SECRET-KEY-1… line, as age-keygen writes)` });
+  }
+});
+
+/**
+ * Client-side encryption with age: data objects are encrypted after compression, before they
+ * leave the host. A backup host needs only the public recipients; the identity is for restores.
+ */
+const encryptionSchema = z.strictObject({
+  recipients: z.array(ageRecipient).optional(),
+  recipients_file: recipientsFile.optional(),
+  identity_file: identityFile.optional(),
+  /** Refused by normalize: age 1.1.1 reads a passphrase only from a terminal. */
+  passphrase_file: nonEmpty.optional(),
 });
 
 const localStorageSchema = z.strictObject({
@@ -267,6 +318,8 @@ export const databaseSchema = z.strictObject({
   retention: retentionSchema.optional(),
   storage: storageSchema.optional(),
   compression: compressionSchema.optional(),
+  /** This database's own encryption block; replaces the shared one. */
+  encryption: encryptionSchema.optional(),
 });
 
 const toolsSchema = z.strictObject({
@@ -280,6 +333,8 @@ const toolsSchema = z.strictObject({
   backup: nonEmpty.optional(),
   /** xbstream extractor used by physical restores; default: mbstream. */
   mbstream: nonEmpty.optional(),
+  /** The age CLI that encrypts and decrypts (encryption: blocks); default: age on PATH. */
+  age: nonEmpty.optional(),
 });
 
 const daemonSchema = z.strictObject({
@@ -352,6 +407,8 @@ export const configSchema = z.strictObject({
   storage: storageSchema.optional(),
   /** The default retention for every database that names none. */
   retention: retentionSchema.optional(),
+  /** The default encryption for every database that names none. */
+  encryption: encryptionSchema.optional(),
   prune: z
     .strictObject({
       /** Objects under a database's prefix with no manifest, older than this, are removed by prune. */
@@ -378,6 +435,7 @@ export type StorageConfig = z.output<typeof storageSchema>;
 export type S3StorageConfig = z.output<typeof s3StorageSchema>;
 export type GcsStorageConfig = z.output<typeof gcsStorageSchema>;
 export type LocalStorageConfig = z.output<typeof localStorageSchema>;
+export type EncryptionConfig = z.output<typeof encryptionSchema>;
 export type CompressionConfig = z.output<typeof compressionSchema>;
 export type RawDatabaseConfig = z.output<typeof databaseSchema>;
 export type TlsConfig = z.output<typeof tlsSchema>;

@@ -14,6 +14,7 @@ import { dataObject } from './download.ts';
 import { openVerified, verifyObject } from './fetch.ts';
 import { describeOccupied, readSchemaObjects } from './occupied.ts';
 import { checkTarget } from './preflight.ts';
+import { decryptStages, explainDecryptFailure, verifyDecryptable, type Decryption } from './decrypt.ts';
 
 export interface RestoreOptions {
   config: Pick<AgentConfig, 'tools'>;
@@ -32,6 +33,8 @@ export interface RestoreOptions {
    * (PITR verifies its binlog here and returns the largest statement the replay will send).
    */
   beforeWrite?: () => Promise<{ largestStatement?: number }>;
+  /** How an encrypted backup is decrypted (the identity file); unused for an unencrypted one. */
+  decryption: Decryption;
   logger: Logger;
   onProgress?: (bytes: number) => void;
   signal?: AbortSignal;
@@ -60,9 +63,19 @@ export async function restoreLogical(options: RestoreOptions): Promise<void> {
       { hint: 'pass --yes to restore over them (objects in the backup are dropped and recreated), or --target another database entry' },
     );
   }
+  const encryption = manifest.encryption;
+  if (encryption) {
+    // Read once through age before anything is written: a wrong identity, a truncated object or
+    // a flipped byte is refused here, whether or not the schemas are empty.
+    log.info({ key: object.key, sizeBytes: object.sizeBytes }, 'encrypted backup: decrypting it once before applying it');
+    await verifyDecryptable(storage, object, encryption, options.decryption, {
+      what: `restore backup ${manifest.id} into ${target.name}`,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
   const needs = { skipBinlog: options.skipBinlog, replay: options.replay ?? false, ...(await options.beforeWrite?.()) };
   await withConnection(target.name, target.connection, (db) => checkTarget(db, target.name, needs));
-  if (occupied.length > 0) {
+  if (occupied.length > 0 && !encryption) {
     log.info({ key: object.key, sizeBytes: object.sizeBytes }, 'target holds data: verifying the backup before applying it');
     await verifyObject(storage, object, options.signal ? { signal: options.signal } : {}).catch((err: unknown) => {
       if (!isIntegrity(err)) throw err;
@@ -74,7 +87,8 @@ export async function restoreLogical(options: RestoreOptions): Promise<void> {
   }
 
   const client = await locateTool(options.config.tools.client, ['mariadb', 'mysql'], 'tools.client');
-  log.info({ schemas: manifest.schemas, sizeBytes: object.sizeBytes, verifiedFirst: occupied.length > 0 }, 'restore started');
+  const verifiedFirst = occupied.length > 0 || encryption !== null;
+  log.info({ schemas: manifest.schemas, sizeBytes: object.sizeBytes, verifiedFirst }, 'restore started');
   const partly = `schema${manifest.schemas.length > 1 ? 's' : ''} ${manifest.schemas.join(', ')} of ${target.name} may be partly restored`;
   await withDefaultsFile(target.connection, client.flavor, async (defaultsFile) => {
     const args = [`--defaults-file=${defaultsFile}`, '--batch', '--max-allowed-packet=1G', '--default-character-set=utf8mb4'];
@@ -89,7 +103,8 @@ export async function restoreLogical(options: RestoreOptions): Promise<void> {
       cancel.abort(err);
       throw err;
     });
-    const feed = pipeline(source, createDecompressor(object.compression), tool.stdin).catch((err: unknown) => {
+    const decrypt = await decryptStages(encryption, options.decryption, `restore backup ${manifest.id} into ${target.name}`, cancel.signal);
+    const feed = pipeline([source, ...decrypt, createDecompressor(object.compression), tool.stdin]).catch((err: unknown) => {
       // The client died or the read failed: stop the other side.
       cancel.abort(err);
       throw err;
@@ -103,7 +118,7 @@ export async function restoreLogical(options: RestoreOptions): Promise<void> {
     // A corrupt archive shows first as bad SQL or a decompression error, long before the digest
     // completes at its end: whatever the symptom, name that cause (one more read, only on failure).
     let corrupt: unknown = isIntegrity(reason) ? reason : undefined;
-    if (!corrupt && occupied.length === 0 && !(line && CONNECTION_LOST.test(line))) {
+    if (!corrupt && !verifiedFirst && !(line && CONNECTION_LOST.test(line))) {
       corrupt = await verifyObject(storage, object, options.signal ? { signal: options.signal } : {}).then(
         () => undefined,
         (err: unknown) => (isIntegrity(err) ? err : undefined),
@@ -112,7 +127,7 @@ export async function restoreLogical(options: RestoreOptions): Promise<void> {
     if (corrupt instanceof AgentError) {
       throw new AgentError('integrity', `restore into ${target.name}: ${corrupt.message}`, {
         hint:
-          occupied.length === 0
+          !verifiedFirst
             ? `the schemas were empty, so the backup was applied as it streamed; ${partly} from a corrupt archive: drop them and restore another backup`
             : `the archive changed after it was verified; ${partly}: restore another backup with --yes`,
         cause: corrupt,
@@ -125,6 +140,10 @@ export async function restoreLogical(options: RestoreOptions): Promise<void> {
       });
     }
     if (reason instanceof AgentError) throw reason;
+    const decryptFailure = encryption ? explainDecryptFailure(reason, encryption, options.decryption, `restore backup ${manifest.id} into ${target.name}`) : undefined;
+    if (decryptFailure) {
+      throw new AgentError(decryptFailure.kind, decryptFailure.message.replace(/; nothing was written$/, ''), { hint: `the archive changed after it was decrypted once; ${partly}: restore another backup with --yes`, cause: reason });
+    }
     throw new AgentError('storage', `restore into ${target.name}: read backup ${manifest.id}: ${messageOf(reason)}`, { cause: reason });
   });
   log.info('restore completed');

@@ -1,6 +1,6 @@
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { Manifest } from '../catalog/manifest.ts';
@@ -12,6 +12,7 @@ import { createDecompressor, type Algorithm } from '../pipeline/compress.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { dataObject } from './download.ts';
 import { openVerified, verifyObject } from './fetch.ts';
+import { decryptStages, verifyDecryptable, type Decryption } from './decrypt.ts';
 
 export interface PhysicalRestoreOptions {
   config: Pick<AgentConfig, 'tools'>;
@@ -21,6 +22,8 @@ export interface PhysicalRestoreOptions {
   datadir: string;
   /** Allow a non-empty datadir: it is moved aside, never deleted. */
   replace: boolean;
+  /** How encrypted backups of the chain are decrypted (the identity file). */
+  decryption: Decryption;
   logger: Logger;
   onProgress?: (bytes: number) => void;
   signal?: AbortSignal;
@@ -100,9 +103,9 @@ export async function claimDatadir(datadir: string, replace: boolean, verify: ()
 }
 
 /** Feeds `source`, decompressed, into an unpacking tool (mbstream -x, tar -x); fails with `what` when either side does. */
-export async function unpackStream(source: Readable, compression: Algorithm, command: string, args: readonly string[], what: string, signal?: AbortSignal, stopsAtEnd = false): Promise<void> {
+export async function unpackStream(source: Readable, compression: Algorithm, command: string, args: readonly string[], what: string, signal?: AbortSignal, stopsAtEnd = false, before: readonly Duplex[] = []): Promise<void> {
   const tool = startTool(command, args, { stdin: 'pipe', stdout: 'ignore', ...(signal ? { signal } : {}) });
-  const [fed, exited] = await Promise.allSettled([pipeline(source, createDecompressor(compression), tool.stdin), tool.done]);
+  const [fed, exited] = await Promise.allSettled([pipeline([source, ...before, createDecompressor(compression), tool.stdin]), tool.done]);
   // tar (`stopsAtEnd`) stops reading at its end-of-archive blocks and exits 0, leaving the record
   // padding after them unread: a closed pipe after a clean exit is the tool being done. mbstream
   // reads to the end, so for it the same is a failure.
@@ -144,9 +147,15 @@ export async function restorePhysical(options: PhysicalRestoreOptions): Promise<
   const log = options.logger.child({ datadir, backup: options.chain.at(-1)?.id });
   // Every object of the chain is checked before the datadir is touched: a mismatch in the last
   // incremental must not cost the existing datadir its place.
+  // An encrypted one is read through age too: a wrong identity is refused here as well.
   const movedAside = await claimDatadir(datadir, options.replace, async () => {
     for (const manifest of options.chain) {
-      await verifyObject(options.storage, dataObject(manifest), options.signal ? { signal: options.signal } : {});
+      const signal = options.signal ? { signal: options.signal } : {};
+      if (manifest.encryption) {
+        await verifyDecryptable(options.storage, dataObject(manifest), manifest.encryption, options.decryption, { what: `restore backup ${manifest.id} into ${datadir}`, ...signal });
+      } else {
+        await verifyObject(options.storage, dataObject(manifest), signal);
+      }
     }
     log.info({ backups: options.chain.map((m) => m.id) }, 'chain verified');
   }, options.now);
@@ -168,7 +177,8 @@ export async function restorePhysical(options: PhysicalRestoreOptions): Promise<
         ...(options.onProgress ? { onProgress: (bytes: number) => options.onProgress?.(base + bytes) } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      await unpackStream(source, object.compression, mbstreamPath, ['-x', '-C', dir], `unpack backup ${manifest.id}`, options.signal);
+      const decrypt = await decryptStages(manifest.encryption, options.decryption, `restore backup ${manifest.id} into ${datadir}`, options.signal);
+      await unpackStream(source, object.compression, mbstreamPath, ['-x', '-C', dir], `unpack backup ${manifest.id}`, options.signal, false, decrypt);
       done += object.sizeBytes;
       log.info({ backup: manifest.id, type: manifest.type }, 'backup unpacked');
     }

@@ -14,6 +14,7 @@ import { AgentError, messageOf } from '../errors.ts';
 import { createDecompressor } from '../pipeline/compress.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { describeToolFailure } from './client-error.ts';
+import { decryptStages, type Decryption } from './decrypt.ts';
 import { openVerified } from './fetch.ts';
 import { GtidStrip } from './gtid-strip.ts';
 import { schemaFilter } from './schema-filter.ts';
@@ -191,6 +192,8 @@ export interface ReplayOptions {
   schemas?: ReadonlySet<string>;
   /** SQL sent first in the session (e.g. FLUSH PRIVILEGES on a server started without grant checks). */
   preamble?: string;
+  /** How encrypted segments are decrypted (the identity file). */
+  decryption: Decryption;
   logger: Logger;
   signal?: AbortSignal;
 }
@@ -228,7 +231,7 @@ export async function replayBinlog(options: ReplayOptions): Promise<ReplayResult
         const segments = plan.segments.filter((s) => s.file === file);
         const startAt = file === plan.from.file ? plan.from.position : 0;
         const reader = startTool(binlogTool.path, [...(startAt > 4 ? [`--start-position=${startAt}`] : []), '-'], { stdin: 'pipe', stdout: 'pipe', signal: cancel.signal });
-        const source = Readable.from(segmentBytes(storage, archive, segments, cancel.signal));
+        const source = Readable.from(segmentBytes(storage, archive, segments, cancel.signal, options.decryption));
         const feed = options.schemas
           ? pipeline(source, cut.filter(file, startAt), schemaFilter(options.schemas, startAt), reader.stdin)
           : pipeline(source, cut.filter(file, startAt), reader.stdin);
@@ -259,12 +262,17 @@ export async function replayBinlog(options: ReplayOptions): Promise<ReplayResult
 }
 
 /** The bytes of consecutive segments of one file, each verified against its manifest. */
-export async function* segmentBytes(storage: StorageDriver, archive: Archive, segments: readonly SegmentRef[], signal: AbortSignal): AsyncGenerator<Buffer> {
+export async function* segmentBytes(storage: StorageDriver, archive: Archive, segments: readonly SegmentRef[], signal: AbortSignal, decryption: Decryption): AsyncGenerator<Buffer> {
   for (const ref of segments) {
     const manifest = await archive.manifest(ref);
     const source = await openVerified(storage, { ...manifest.object, role: 'data' }, { signal });
-    const bytes = source.pipe(createDecompressor(manifest.object.compression));
-    source.on('error', (err) => bytes.destroy(err));
-    for await (const chunk of bytes) yield chunk as Buffer;
+    const decompress = createDecompressor(manifest.object.compression);
+    const decrypt = await decryptStages(manifest.encryption, decryption, `read binlog segment ${manifest.object.key}`, signal);
+    // Any stage's failure destroys them all (age is killed) and ends the loop below with it; so
+    // does a consumer that stops reading (the loop destroys `decompress`).
+    const done = pipeline([source, ...decrypt, decompress]);
+    done.catch(() => undefined);
+    for await (const chunk of decompress) yield chunk as Buffer;
+    await done;
   }
 }

@@ -3,6 +3,10 @@ import { EventScanner } from '../binlog/events.ts';
 import type { SegmentManifest, SegmentRef } from '../binlog/segments.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';
+import type { EncryptionRecord } from '../catalog/manifest.ts';
+import { ToolError } from '../capture/tool-process.ts';
+import { AGE_TOOL, ageMessage, isWrongIdentity } from '../pipeline/age-cli.ts';
+import { explainDecryptFailure, type Decryption } from './decrypt.ts';
 import { verifyObject } from './fetch.ts';
 import type { PitrPlan, PitrTarget } from './pitr.ts';
 import { segmentBytes } from './pitr.ts';
@@ -19,7 +23,11 @@ import { isQueryEvent, isRowsEvent, isStatementEnd, TABLE_MAP } from './row-even
  * A corrupt compressed segment usually fails in the decompressor before its digest completes:
  * check the stored bytes of each segment read, and report a mismatch as the cause if there is one.
  */
-async function nameCorruption(storage: StorageDriver, archive: Archive, segments: readonly SegmentRef[], err: unknown): Promise<AgentError> {
+async function nameCorruption(storage: StorageDriver, archive: Archive, segments: readonly SegmentRef[], err: unknown, decryption: Decryption): Promise<AgentError> {
+  if (err instanceof ToolError && err.tool === AGE_TOOL && isWrongIdentity(err.stderr)) {
+    const encrypted = await firstEncrypted(archive, segments);
+    if (encrypted) return explainDecryptFailure(err, encrypted, decryption, 'point-in-time restore: read the binlog archive') ?? new AgentError('refused', messageOf(err));
+  }
   for (const ref of segments) {
     const manifest = await archive.manifest(ref);
     const found = await verifyObject(storage, { ...manifest.object, role: 'data' }).then(
@@ -33,7 +41,22 @@ async function nameCorruption(storage: StorageDriver, archive: Archive, segments
       });
     }
   }
+  if (err instanceof ToolError && err.tool === AGE_TOOL) {
+    return new AgentError('integrity', `point-in-time restore: decrypt the binlog archive: ${ageMessage(err.stderr) || messageOf(err)}; nothing was written`, {
+      hint: 'a binlog segment is damaged (truncated or altered): choose a target before it, or restore a base backup without --to-time',
+      cause: err,
+    });
+  }
   return err instanceof AgentError ? err : new AgentError('storage', `read binlog for the replay: ${messageOf(err)}`, { cause: err });
+}
+
+/** The encryption of the first encrypted segment among `segments` (the recipients to name). */
+async function firstEncrypted(archive: Archive, segments: readonly SegmentRef[]): Promise<EncryptionRecord | undefined> {
+  for (const ref of segments) {
+    const manifest = await archive.manifest(ref);
+    if (manifest.encryption) return manifest.encryption;
+  }
+  return undefined;
 }
 
 /** Pure: does this segment hold the target (so no later segment is read)? */
@@ -75,6 +98,7 @@ export async function verifyReplay(
   archive: Archive,
   plan: PitrPlan,
   target: PitrTarget,
+  decryption: Decryption,
   signal?: AbortSignal,
 ): Promise<{ segments: number; largestStatement: number }> {
   const sizer = new StatementSizer();
@@ -96,7 +120,7 @@ export async function verifyReplay(
     let held: Buffer = Buffer.alloc(0);
     let passed = 0;
     try {
-      for await (const chunk of segmentBytes(storage, archive, segments, cancel)) {
+      for await (const chunk of segmentBytes(storage, archive, segments, cancel, decryption)) {
         held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
         for (const event of scanner.push(chunk)) {
           if (event.position >= from) sizer.event(event.type, held.subarray(event.position - passed, event.end - passed));
@@ -105,7 +129,7 @@ export async function verifyReplay(
         passed = scanner.completeEnd;
       }
     } catch (err) {
-      throw await nameCorruption(storage, archive, segments, err);
+      throw await nameCorruption(storage, archive, segments, err, decryption);
     }
     read += segments.length;
     if (reached) break;

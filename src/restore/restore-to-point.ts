@@ -11,7 +11,8 @@ import { restoreLogical } from './logical-restore.ts';
 import { restorePhysical } from './physical-restore.ts';
 import { chooseBase, planReplay, replayBinlog, type PitrPlan, type PitrTarget } from './pitr.ts';
 import { verifyReplay } from './replay-verify.ts';
-import type { RestoreDestination, RestoreEnv, RestoreOutcome, RestoreRequest } from './run-restore.ts';
+import { decryptionFor, type RestoreDestination, type RestoreEnv, type RestoreOutcome, type RestoreRequest } from './run-restore.ts';
+import type { Decryption } from './decrypt.ts';
 import { dataObject } from './download.ts';
 import { verifyDatadir } from './verify-datadir.ts';
 import { privateTempDir } from '../capture/private-temp.ts';
@@ -41,7 +42,7 @@ export async function restoreToPoint(request: RestoreRequest, target: PitrTarget
   }
   const plan = await planReplay(archive, base, target, summary.lastRecoverableAt);
   env.on?.selected?.(base, plan.from);
-  const job: PointJob = { source: source.name, base, backups, unreadable, plan, archive, target, started: Date.now() };
+  const job: PointJob = { source: source.name, base, backups, unreadable, plan, archive, target, decryption: decryptionFor(request, env.config), started: Date.now() };
   if (destination.kind === 'datadir') return datadirToPoint(destination, job, env);
   return serverToPoint(destination, job, env);
 }
@@ -56,11 +57,12 @@ interface PointJob {
   plan: PitrPlan;
   archive: Archive;
   target: PitrTarget;
+  decryption: Decryption;
   started: number;
 }
 
 async function checkReplay(job: PointJob, env: RestoreEnv): Promise<{ largestStatement?: number }> {
-  const checked = await verifyReplay(env.storage, job.archive, job.plan, job.target, env.signal);
+  const checked = await verifyReplay(env.storage, job.archive, job.plan, job.target, job.decryption, env.signal);
   env.logger.info(checked, 'binlog for the replay verified');
   return { largestStatement: checked.largestStatement };
 }
@@ -73,6 +75,7 @@ async function serverToPoint(destination: Extract<RestoreDestination, { kind: 's
     target: destination.target,
     overwrite: destination.overwrite,
     skipBinlog: destination.skipBinlog,
+    decryption: job.decryption,
     replay: true,
     // The binlog the replay needs is read and checked before the base is written.
     beforeWrite: () => checkReplay(job, env),
@@ -88,6 +91,7 @@ async function serverToPoint(destination: Extract<RestoreDestination, { kind: 's
     connection: destination.target.connection,
     targetName: destination.target.name,
     skipBinlog: destination.skipBinlog,
+    decryption: job.decryption,
     // A dump holds only its schemas: writes to any other (and to mysql.*) are not replayed.
     schemas: new Set(job.base.schemas),
     logger: env.logger,
@@ -120,6 +124,7 @@ async function datadirToPoint(destination: Extract<RestoreDestination, { kind: '
     chain,
     datadir: destination.path,
     replace: destination.replace,
+    decryption: job.decryption,
     logger: env.logger,
     signal: env.signal,
   });
@@ -140,6 +145,7 @@ async function datadirToPoint(destination: Extract<RestoreDestination, { kind: '
         skipBinlog: false,
         // Started without grant checks; loading them lets replayed account statements run.
         preamble: 'FLUSH PRIVILEGES;\n',
+        decryption: job.decryption,
         logger: env.logger,
         signal: env.signal,
       });

@@ -6,6 +6,7 @@ import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { restoreChain } from './chain.ts';
+import type { Decryption } from './decrypt.ts';
 import { dataObject } from './download.ts';
 import { restoreLogical } from './logical-restore.ts';
 import { restorePhysical } from './physical-restore.ts';
@@ -41,12 +42,26 @@ export type RestoreDestination =
 
 export interface RestoreRequest {
   /** Whose backups: the database's name is its folder in the store (a configured entry, or one of a `--from` store). */
-  source: Pick<DatabaseConfig, 'name'>;
+  source: Pick<DatabaseConfig, 'name'> & Partial<Pick<DatabaseConfig, 'encryption'>>;
   /** A backup ID; undefined: the newest completed backup of the destination's kind. Not with `point`. */
   backup?: string | undefined;
   /** Restore to this point in time: the base is chosen for it and the binlog replayed up to it. */
   point?: PitrTarget | undefined;
   destination: RestoreDestination;
+  /**
+   * The age identity file for encrypted backups (`--identity`); default: the source entry's
+   * encryption.identity_file, else the target entry's. Only its path is ever passed on.
+   */
+  identityFile?: string | undefined;
+}
+
+/** How this restore decrypts: the identity file it names or the configured one, and tools.age. */
+export function decryptionFor(request: RestoreRequest, config: Pick<AgentConfig, 'tools'>): Decryption {
+  const target = request.destination.kind === 'server' ? request.destination.target : undefined;
+  return {
+    agePath: config.tools.age,
+    identityFile: request.identityFile ?? request.source.encryption?.identityFile ?? target?.encryption?.identityFile,
+  };
 }
 
 /** Told as the restore goes, so a caller can report a step even if a later one fails. */
@@ -109,6 +124,7 @@ export async function runRestore(request: RestoreRequest, env: RestoreEnv): Prom
     target: destination.target,
     overwrite: destination.overwrite,
     skipBinlog: destination.skipBinlog,
+    decryption: decryptionFor(request, env.config),
     logger: env.logger,
     onProgress: (bytes) => env.on?.progress?.(bytes, total),
     signal: env.signal,
@@ -142,6 +158,7 @@ async function restoreDatadir(
     chain,
     datadir: destination.path,
     replace: destination.replace,
+    decryption: decryptionFor(request, env.config),
     logger: env.logger,
     onProgress: (bytes) => env.on?.progress?.(bytes, total),
     signal: env.signal,

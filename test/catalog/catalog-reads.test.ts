@@ -22,13 +22,13 @@ describe('the catalog, read fail-closed', () => {
     const b = await storeBackup(storage, '2026-11-02T01:00:00Z');
     await storeBackup(storage, '2026-11-03T01:00:00Z');
     await writeFile(join(root, manifestKey('shop', a.id)), 'not json');
-    await writeFile(join(root, manifestKey('shop', b.id)), JSON.stringify({ ...b, version: 3 }));
+    await writeFile(join(root, manifestKey('shop', b.id)), JSON.stringify({ ...b, version: 4 }));
     const { backups, unreadable } = await listBackups(storage, 'shop');
     expect(backups).toHaveLength(1);
     expect(unreadable.map((u) => [u.id, u.newerVersion])).toEqual(
       expect.arrayContaining([
         [a.id, undefined],
-        [b.id, 3],
+        [b.id, 4],
       ]),
     );
   });

@@ -78,11 +78,22 @@ describe('manifest', () => {
 
   it('rejects a newer version and says to upgrade', () => {
     const text = json((m) => (m['version'] = MANIFEST_VERSION + 1));
-    expect(() => parseManifest(text)).toThrow(/version 3 is newer.*upgrade the agent/);
+    expect(() => parseManifest(text)).toThrow(/version 4 is newer.*upgrade the agent/);
   });
 
   it('rejects a newer version even when the rest of the document is unknown to this agent', () => {
     expect(() => parseManifest(JSON.stringify({ format: MANIFEST_FORMAT, version: 7, entirely: 'different' }))).toThrow(/upgrade/);
+  });
+
+  it('reads an encrypted (version 3) manifest and the unencrypted version 2 one beside it', () => {
+    const recipient = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
+    const encrypted = parseManifest(json((m) => {
+      m['version'] = 3;
+      m['encryption'] = { format: 'age', recipients: [{ type: 'X25519', recipient }] };
+    }));
+    expect(encrypted.encryption?.recipients).toEqual([{ type: 'X25519', recipient }]);
+    expect(parseManifest(json((m) => (m['version'] = 2))).encryption).toBeNull();
+    expect(() => parseManifest(json((m) => (m['encryption'] = { format: 'gpg', recipients: [] })))).toThrow(/invalid at encryption/);
   });
 
   it('rejects text that is not JSON', () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { commitManifest } from '../../src/catalog/catalog.ts';
 import { dumpKey, newBackupId, physicalKey } from '../../src/catalog/keys.ts';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../../src/catalog/manifest.ts';
+import { MANIFEST_FORMAT, PLAIN_MANIFEST_VERSION, type Manifest } from '../../src/catalog/manifest.ts';
 import { mapLimit } from '../../src/catalog/map-limit.ts';
 import type { StorageDriver } from '../../src/storage/driver.ts';
 import { LocalDriver } from '../../src/storage/local.ts';
@@ -69,7 +69,7 @@ function manifestOf(database: string, i: number, layout: 1 | 2): Manifest {
 
 /** Writes `backups` backups of `database` (layout 2 unless `layout` says 1) and `binlogFiles` × 100 segments beside them. */
 export async function generateCatalog(storage: StorageDriver, database: string, backups: number, options: { binlogFiles?: number; layout?: 1 | 2; concurrency?: number } = {}): Promise<GeneratedCatalog> {
-  const layout = options.layout ?? MANIFEST_VERSION;
+  const layout = options.layout ?? PLAIN_MANIFEST_VERSION;
   await mapLimit(
     Array.from({ length: backups }, (_, i) => i),
     options.concurrency ?? 32,

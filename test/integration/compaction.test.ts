@@ -121,7 +121,7 @@ async function fileBytes(storage: StorageDriver): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();
   for (const file of new Set(archive.refs.map((r) => r.file))) {
     const parts: Buffer[] = [];
-    for await (const chunk of segmentBytes(storage, archive, archive.refs.filter((r) => r.file === file), new AbortController().signal)) parts.push(chunk);
+    for await (const chunk of segmentBytes(storage, archive, archive.refs.filter((r) => r.file === file), new AbortController().signal, { agePath: undefined, identityFile: undefined })) parts.push(chunk);
     files.set(file, Buffer.concat(parts));
   }
   return files;

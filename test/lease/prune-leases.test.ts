@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { commitManifest } from '../../src/catalog/catalog.ts';
 import { listBackups } from '../../src/catalog/listing.ts';
 import { backupPrefix, manifestKey, newBackupId, physicalKey } from '../../src/catalog/keys.ts';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../../src/catalog/manifest.ts';
+import { MANIFEST_FORMAT, PLAIN_MANIFEST_VERSION, type Manifest } from '../../src/catalog/manifest.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { DatabaseConfig } from '../../src/config/normalize.ts';
 import { acquireLease, type LeaseRecord } from '../../src/lease/lease.ts';
@@ -43,7 +43,7 @@ async function storePhysical(storage: StorageDriver, iso: string, parent: Manife
   await storage.put(key, Readable.from([data]));
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
-    version: MANIFEST_VERSION,
+    version: PLAIN_MANIFEST_VERSION,
     id,
     database: 'shop',
     type: parent ? 'incremental' : 'full',

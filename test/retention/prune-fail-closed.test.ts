@@ -91,9 +91,9 @@ describe('prune fails closed on what it cannot read', () => {
     const root = await testDir('prune-newer');
     const { storage, backups } = await fiveDays(root);
     const newer = backups[4] as Manifest;
-    await writeFile(join(root, manifestKey('shop', newer.id)), JSON.stringify({ ...newer, version: 3, somethingNew: true }));
+    await writeFile(join(root, manifestKey('shop', newer.id)), JSON.stringify({ ...newer, version: 4, somethingNew: true }));
     const err = await failure(prune(storage, database('{ keep_last: 1 }'), options()));
-    expect(err.message).toBe(`prune database shop: 1 manifest written by a newer agent (format version 3; this agent reads 2): shop/backups/${newer.id}/manifest.json; nothing was removed`);
+    expect(err.message).toBe(`prune database shop: 1 manifest written by a newer agent (format version 4; this agent reads 3): shop/backups/${newer.id}/manifest.json; nothing was removed`);
     expect(err.hint).toBe('upgrade this agent: it leaves backups of a newer format alone and does not guess what they need');
     for (const b of backups) expect(existsSync(join(root, b.objects[0]?.key ?? ''))).toBe(true);
     expect(existsSync(join(root, manifestKey('shop', newer.id)))).toBe(true);

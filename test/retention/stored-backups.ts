@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { commitManifest } from '../../src/catalog/catalog.ts';
 import { dumpKey, newBackupId, physicalKey } from '../../src/catalog/keys.ts';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type BackupType, type Manifest } from '../../src/catalog/manifest.ts';
+import { MANIFEST_FORMAT, PLAIN_MANIFEST_VERSION, type BackupType, type Manifest } from '../../src/catalog/manifest.ts';
 import type { StorageDriver } from '../../src/storage/driver.ts';
 
 export interface StoredBackupOptions {
@@ -24,7 +24,7 @@ export async function storeBackup(storage: StorageDriver, iso: string, options: 
   const started = new Date(iso);
   const id = newBackupId(started);
   const data = Buffer.from(`-- ${type} of ${iso}\n`);
-  const layout = options.layout ?? MANIFEST_VERSION;
+  const layout = options.layout ?? PLAIN_MANIFEST_VERSION;
   const key = type === 'dump' ? dumpKey(database, id, '', layout) : physicalKey(database, id, '', layout);
   await storage.put(key, Readable.from([data]));
   const manifest: Manifest = {
