@@ -152,21 +152,21 @@ describe('agent prune: families, per local store', () => {
   });
 
   it('an unreadable manifest or one of a newer format: nothing removed past orphan_grace 0s, exit 1, and why', async () => {
-    for (const damage of ['not JSON', 'version 3'] as const) {
+    for (const damage of ['not JSON', 'version 4'] as const) {
       const dir = await testDir('prune-unreadable');
       const store = join(dir, 'store');
       const storage = new LocalDriver(store);
       const backups: Manifest[] = [];
       for (let day = 1; day <= 4; day++) backups.push(await storeBackup(storage, `2026-11-0${day}T01:00:00Z`));
       const bad = backups[1] as Manifest;
-      await writeFile(join(store, manifestKey('shop', bad.id)), damage === 'not JSON' ? '{"format": "backup-agent/man' : JSON.stringify({ ...bad, version: 3 }));
+      await writeFile(join(store, manifestKey('shop', bad.id)), damage === 'not JSON' ? '{"format": "backup-agent/man' : JSON.stringify({ ...bad, version: 4 }));
       const config = await writeConfig(dir, yaml(store, '{ keep_last: 1 }', '0s'));
       const result = await agent(['--config', config, 'prune']);
       expect(result.exitCode).toBe(1);
       expect(result.stderr).toContain(
         damage === 'not JSON'
           ? `error: shop: prune database shop: cannot read 1 manifest (shop/backups/${bad.id}/manifest.json: manifest is not JSON: `
-          : `error: shop: prune database shop: 1 manifest written by a newer agent (format version 3; this agent reads 2): shop/backups/${bad.id}/manifest.json; nothing was removed`,
+          : `error: shop: prune database shop: 1 manifest written by a newer agent (format version 4; this agent reads 3): shop/backups/${bad.id}/manifest.json; nothing was removed`,
       );
       expect(result.stderr).toMatch(/hint: (repair or remove the unreadable manifest by hand|upgrade this agent)/);
       for (const b of backups) expect(existsSync(join(store, b.objects[0]?.key ?? '')), `${damage}: data of ${b.id}`).toBe(true);
