@@ -118,7 +118,12 @@ function writeLoad(): { stop(): Promise<number> } {
 async function segmentsOnDisk(): Promise<string[]> {
   const root = join(dataDir, 'binlog', 'backups', 'source', 'binlog');
   const entries = await readdir(root, { recursive: true }).catch(() => [] as string[]);
-  return entries.filter((e) => e.endsWith('.json._S3rver_object')).map((e) => e.replace('.json._S3rver_object', '')).sort();
+  // Segment manifests only: not the archive's complete-through marker (binlog/complete-through.json).
+  return entries
+    .filter((e) => e.endsWith('.json._S3rver_object'))
+    .map((e) => e.replace('.json._S3rver_object', ''))
+    .filter((e) => e !== 'complete-through')
+    .sort();
 }
 
 function startCapture(): AgentProcess {
