@@ -148,7 +148,9 @@ export async function assertStoreConsistent(config: string, options: Consistency
   }
   const all = new Set(keys);
   const isLease = (k: string) => k.startsWith(`${database}/leases/`) && k.endsWith('.json');
-  const strays = keys.filter((k) => !owned.has(k) && !isCommittedSegment(k, all) && !isLease(k));
+  // The archive's complete-through marker (binlog/complete-marker.ts) is the archive's own record, not a stray.
+  const isCompleteMarker = (k: string) => /\/binlog\/complete-through\.json$/.test(k);
+  const strays = keys.filter((k) => !owned.has(k) && !isCommittedSegment(k, all) && !isLease(k) && !isCompleteMarker(k));
   const leases = keys.filter(isLease);
 
   const newest = listed[0];
