@@ -13,7 +13,8 @@ export { DEFAULT_POLICY, type FamilyPolicy, type PeriodicPolicy, type RetentionP
  * (dumps) and physical (full backups and their incrementals). In each family, periodic backups go
  * through restic's `forget` rules (periodic.ts) and manual ones through their own count, then the
  * newest backup of the family is kept whatever the policy says. A family may have its own rules.
- * The pitr_window keeps the base a point-in-time restore to its start needs, and every base a kept
+ * The newest backup that passed `agent verify` is kept until a newer one passes (a restore test's
+ * proof is not thrown away for an unproven backup). The pitr_window keeps the base a point-in-time restore to its start needs, and every base a kept
  * backup depends on is kept, transitively: a physical rule counts restore points (each kept
  * incremental keeps its chain), as restic counts snapshots.
  *
@@ -34,6 +35,8 @@ export interface RetentionItem {
   pitrBaseAt?: Date | undefined;
   /** Why the backup's own data cannot serve a restore (missing, short); undefined when it is all there. */
   dataProblem?: string | undefined;
+  /** The newest passed verification of this backup (`agent verify`): its depth and when; undefined when none passed. */
+  verified?: { depth: string; at: Date } | undefined;
 }
 
 export interface Kept<T extends RetentionItem> {
@@ -119,6 +122,11 @@ export function applyRetention<T extends RetentionItem>(items: readonly T[], pol
     const newest = members[0];
     if (newest) add(newest.id, 'newest successful');
   }
+
+  // A proven backup is worth more than an unproven one: the newest backup that passed `agent verify`
+  // stays until a newer one passes too, whatever the counts say (its chain stays with it below).
+  const verified = counted.find((i) => i.verified !== undefined);
+  if (verified?.verified) add(verified.id, `newest verified (${verified.verified.depth}, ${verified.verified.at.toISOString()})`);
 
   if (policy.pitrWindow) {
     const windowStart = subtractCalendar(now, policy.pitrWindow, timeZone);

@@ -196,3 +196,36 @@ describe('edge cases', () => {
     expect(result.remove).toEqual([]);
   });
 });
+
+describe('verified backups', () => {
+  const at = new Date('2026-03-10T04:00:00Z');
+  const manual = (iso: string, verified?: boolean): RetentionItem => ({ ...item(iso, undefined, 'manual'), verified: verified ? { depth: 'restore', at } : undefined });
+  const keepLast1 = { periodic: {}, manual: { last: 1 } } as RetentionPolicy;
+
+  it('keeps the newest verified backup when the counts would remove it, and says why', () => {
+    const old = manual('2026-03-01T00:00:00Z', true);
+    const newer = manual('2026-03-02T00:00:00Z');
+    const newest = manual('2026-03-03T00:00:00Z');
+    const result = applyRetention([old, newer, newest], keepLast1, TZ, NOW);
+    expect(result.remove.map((i) => i.id)).toEqual([newer.id]);
+    expect(result.keep.find((k) => k.item.id === old.id)?.reasons).toEqual([`newest verified (restore, ${at.toISOString()})`]);
+  });
+
+  it('lets an older verified backup go once a newer one is verified', () => {
+    const old = manual('2026-03-01T00:00:00Z', true);
+    const newer = manual('2026-03-02T00:00:00Z', true);
+    const newest = manual('2026-03-03T00:00:00Z');
+    const result = applyRetention([old, newer, newest], keepLast1, TZ, NOW);
+    expect(result.remove.map((i) => i.id)).toEqual([old.id]);
+    expect(keptWith(result, `newest verified (restore, ${at.toISOString()})`)).toEqual([newer.time.toISOString()]);
+  });
+
+  it('a verified backup that cannot be restored protects nothing: the newest restorable verified one is kept', () => {
+    const good = manual('2026-03-01T00:00:00Z', true);
+    const broken = { ...manual('2026-03-02T00:00:00Z', true), dataProblem: 'dump.sql.zst is missing' };
+    const newest = manual('2026-03-03T00:00:00Z');
+    const result = applyRetention([good, broken, newest], keepLast1, TZ, NOW);
+    expect(result.remove).toEqual([]);
+    expect(keptWith(result, `newest verified (restore, ${at.toISOString()})`)).toEqual([good.time.toISOString()]);
+  });
+});
