@@ -1,7 +1,7 @@
 import type { Compression } from '../domain/backup.ts';
 import { DEFAULT_POLICY, type FamilyPolicy, type RetentionPolicy } from '../domain/retention-policy.ts';
-import type { Schedule } from '../domain/schedule.ts';
-import { cronProblem, DEFAULT_SCHEDULE, toSchedule } from './schedule.ts';
+import type { Schedule, VerifySchedule } from '../domain/schedule.ts';
+import { cronProblem, DEFAULT_SCHEDULE, toSchedule, toVerifySchedule } from './schedule.ts';
 import type { CompressionConfig, EncryptionConfig, RawConfig, RawDatabaseConfig, RawRetention, StorageConfig } from './schema.ts';
 import { isZeroDuration } from './duration.ts';
 import type { Secret } from './secret.ts';
@@ -53,6 +53,8 @@ export interface DatabaseConfig {
   encryption: Encryption | undefined;
   /** Periodic schedules, time zones resolved; the default is a daily dump at 01:00. */
   schedules: Schedule[];
+  /** `type: verify` schedules: the daemon proves backups on them (agent verify). */
+  verifySchedules: VerifySchedule[];
   retention: RetentionPolicy;
 }
 
@@ -237,7 +239,9 @@ export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: 
     } else if (db.storage) {
       checkStorage(db.storage, [...path, 'storage'], issues);
     }
-    const schedules = (db.schedules ?? [DEFAULT_SCHEDULE]).map((raw, j) => {
+    const schedules: Schedule[] = [];
+    const verifySchedules: VerifySchedule[] = [];
+    (db.schedules ?? [DEFAULT_SCHEDULE]).forEach((raw, j) => {
       const at = [...path, 'schedules', j];
       if ((raw.at === undefined) === (raw.cron === undefined)) {
         issues.push({ path: at, message: 'give either at: "HH:MM" or cron: "…"' });
@@ -249,11 +253,20 @@ export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: 
         const problem = cronProblem(raw.cron, zone);
         if (problem) issues.push({ path: [...at, 'cron'], message: problem });
       }
-      return toSchedule(raw, isValidTimeZone(rootTimezone) ? rootTimezone : 'UTC');
+      const zoneDefault = isValidTimeZone(rootTimezone) ? rootTimezone : 'UTC';
+      if (raw.type === 'verify') {
+        verifySchedules.push(toVerifySchedule(raw, zoneDefault));
+        return;
+      }
+      for (const field of ['depth', 'backups'] as const) {
+        if (raw[field] !== undefined) issues.push({ path: [...at, field], message: `only a verify schedule (type: verify) takes ${field}` });
+      }
+      schedules.push(toSchedule({ ...raw, type: raw.type }, zoneDefault));
     });
     return {
       name: db.name,
       schedules,
+      verifySchedules,
       retention: toRetentionPolicy(db.retention ?? raw.retention),
       connection: {
         host: db.socket ? undefined : (db.host ?? '127.0.0.1'),

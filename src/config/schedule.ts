@@ -1,6 +1,6 @@
 import { Cron } from 'croner';
 import type { BackupType } from '../domain/backup.ts';
-import type { Schedule } from '../domain/schedule.ts';
+import type { Schedule, VerifySchedule } from '../domain/schedule.ts';
 
 /**
  * A schedule entry of the file (`at: "03:00"` or `cron: "…"`) turned into the Schedule the
@@ -13,6 +13,9 @@ export interface RawScheduleInput {
   cron?: string | undefined;
   timezone?: string | undefined;
   jitter?: number | undefined;
+  /** Only on a `type: verify` entry (config refuses them elsewhere). */
+  depth?: string | undefined;
+  backups?: 'latest' | 'new' | undefined;
 }
 
 /** The default when a database names no schedule: one logical backup a day at 01:00. */
@@ -27,6 +30,14 @@ export function cronProblem(pattern: string, timezone = 'UTC'): string | undefin
   } catch (err) {
     return `invalid cron "${pattern}": ${(err as Error).message}`;
   }
+}
+
+/** A `type: verify` entry of the file as the daemon runs it (depth archive and the newest backups unless told). */
+export function toVerifySchedule(raw: Omit<RawScheduleInput, 'type'> & { depth?: string | undefined; backups?: 'latest' | 'new' | undefined }, defaultTimezone: string): VerifySchedule {
+  const timing = toSchedule({ ...raw, type: 'dump' }, defaultTimezone);
+  const depth = (raw.depth ?? 'archive') as VerifySchedule['depth'];
+  const backups = raw.backups ?? 'latest';
+  return { ...timing, type: 'verify', depth, backups, description: `verify ${backups === 'latest' ? 'the newest backups' : 'new backups'} at depth ${depth}, ${timing.description}` };
 }
 
 export function toSchedule(raw: RawScheduleInput, defaultTimezone: string): Schedule {

@@ -4,6 +4,7 @@ import { BACKUP_TYPES, COMPRESSION_ALGORITHMS } from '../domain/backup.ts';
 import { readCalendarDuration, readDuration } from './duration.ts';
 import { parseRecipientsFile, recipientProblem } from './age-recipient.ts';
 import { Secret } from './secret.ts';
+import { VERIFY_DEPTHS } from '../verify/types.ts';
 
 /**
  * The configuration schema: the single source of truth for what the YAML file may say.
@@ -56,10 +57,15 @@ const secretUrl = z.url().transform((value) => new Secret(value));
 
 /**
  * When a backup type runs: a daily time (`at: "03:00"`) or a cron expression (5 fields, or 6 with
- * seconds first), in `timezone` (default: the top-level timezone).
+ * seconds first), in `timezone` (default: the top-level timezone). `type: verify` runs
+ * `agent verify` instead: at `depth`, on the newest backup or on every backup not yet verified.
  */
 const scheduleSchema = z.strictObject({
-  type: z.enum(BACKUP_TYPES).default('dump'),
+  type: z.enum([...BACKUP_TYPES, 'verify']).default('dump'),
+  /** verify only: how deep (default archive). */
+  depth: z.enum(VERIFY_DEPTHS as [string, ...string[]]).optional(),
+  /** verify only: `latest` (the newest backup of each type family) or `new` (every backup not verified yet at this depth). */
+  backups: z.enum(['latest', 'new']).optional(),
   at: z
     .string()
     .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time HH:MM, e.g. "03:00"')

@@ -13,7 +13,8 @@ import { createLogger } from '../logger.ts';
 import { attachNotifier } from '../notify/notifier.ts';
 import { prune } from '../retention/prune.ts';
 import { isOverdue, nextRun } from '../scheduler/schedule.ts';
-import type { Schedule } from '../domain/schedule.ts';
+import type { Schedule, VerifySchedule } from '../domain/schedule.ts';
+import type { VerifyDepth } from '../verify/types.ts';
 import { join } from 'node:path';
 import { ApiScheduleStore, newScheduleId, readScheduleInput, stateDir, toRunSchedule, type ApiSchedule } from './api-schedules.ts';
 import { Scheduler, type ScheduledJob } from '../scheduler/scheduler.ts';
@@ -139,9 +140,20 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     return job.record;
   };
   const scheduler = new Scheduler({
-    announce: (next) => bus.emit('schedule:next', next),
+    announce: (next) => bus.emit('schedule:next', { database: next.database, type: next.type, at: next.at }),
     logger,
     onDue: (job) => void backupJob(job.database, job.schedule.type, 'periodic'),
+  });
+  // Verifications (type: verify schedules): proofs that backups restore, in the same slots as backups.
+  const verifyJob = (database: string, depth: VerifyDepth, backups: 'latest' | 'new', trigger: Trigger, requestedBy?: string) => {
+    const job = jobs.create('verify', { database, trigger: requestedBy === undefined ? trigger : 'api', requestedBy });
+    void runner.runVerify(database, depth, backups, trigger, job);
+    return job.record;
+  };
+  const verifyScheduler = new Scheduler<VerifySchedule>({
+    announce: (next) => board.verifyNext(next.database, next.schedule.description, next.at),
+    logger,
+    onDue: (job) => void verifyJob(job.database, job.schedule.depth, job.schedule.backups, 'periodic'),
   });
   const binlog = new BinlogSupervisor({ bus, logger, storage: (database) => context.storage(database), catalog: (database) => context.catalog(database) });
   const applyBinlog = (next: AgentConfig): void => {
@@ -281,13 +293,22 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     }
     board.retain(new Set(config.databases.map((d) => d.name)));
     scheduler.start(scheduledJobs(config, apiSchedules.list()));
+    verifyScheduler.start(config.databases.flatMap((database) => database.verifySchedules.map((schedule) => ({ database: database.name, schedule }))));
     for (const s of apiSchedules.list()) board.describe(s.database, s.type, toRunSchedule(s, config.timezone).description);
   };
 
   const legacy: HttpDeps = {
     ready: () => ready,
     metrics,
-    status: () => ({ pid: process.pid, startedAt: startedAt.toISOString(), version: AGENT_VERSION, jobs: board.snapshot(), binlog: binlog.snapshot(), prune: board.pruneSnapshot() }),
+    status: () => ({
+      pid: process.pid,
+      startedAt: startedAt.toISOString(),
+      version: AGENT_VERSION,
+      jobs: board.snapshot(),
+      binlog: binlog.snapshot(),
+      prune: board.pruneSnapshot(),
+      verify: board.verifySnapshot(),
+    }),
   };
   let server: Server;
   let closeServer: () => Promise<void>;
@@ -388,6 +409,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       ready = false;
       logger.info({ signal, running: runner.runningCount, graceMs: config.daemon.shutdown_grace }, 'shutting down');
       scheduler.stop();
+      verifyScheduler.stop();
       dailyPrune?.stop();
       // Captures archive what they have fetched, then stop; backups get the grace to finish.
       await Promise.all([binlog.stopAll(), runner.drain(config.daemon.shutdown_grace)]);

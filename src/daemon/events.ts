@@ -4,6 +4,7 @@ import type { Manifest } from '../catalog/manifest.ts';
 import type { BackupType, Trigger } from '../domain/backup.ts';
 import type { NextRun } from '../domain/schedule.ts';
 import type { CaptureHealth } from './binlog-health.ts';
+import type { VerifyDepth, VerifyOutcome } from '../verify/types.ts';
 
 export type { BackupType, Trigger } from '../domain/backup.ts';
 export type { NextRun } from '../domain/schedule.ts';
@@ -92,6 +93,30 @@ export interface PruneFailed {
   hint: string | undefined;
 }
 
+/** A verification run of the daemon (a `type: verify` schedule): which database, how deep. */
+export interface VerifyRef {
+  database: string;
+  depth: VerifyDepth;
+  trigger: Trigger;
+}
+
+export interface VerifySucceeded extends VerifyRef {
+  /** One per backup verified, every one ok (empty when there was nothing to verify). */
+  outcomes: VerifyOutcome[];
+  at: Date;
+  durationMs: number;
+}
+
+export interface VerifyFailed extends VerifyRef {
+  /** Every backup verified, the failed ones among them; empty when the run itself failed (store unreadable, no disk). */
+  outcomes: VerifyOutcome[];
+  /** One short line: which backup and what (no secrets: errors never carry them). */
+  message: string;
+  hint: string | undefined;
+  at: Date;
+  durationMs: number;
+}
+
 /** Something the daemon could not do outside a job (read the catalog at start-up, …). */
 export interface DaemonProblem {
   database: string | undefined;
@@ -112,6 +137,9 @@ export interface DaemonEvents {
   'binlog:storage-error': [{ database: string; message: string }];
   'prune:success': [PruneSucceeded];
   'prune:failure': [PruneFailed];
+  'verify:start': [VerifyRef];
+  'verify:success': [VerifySucceeded];
+  'verify:failure': [VerifyFailed];
   'daemon:problem': [DaemonProblem];
 }
 

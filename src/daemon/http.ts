@@ -1,12 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { BinlogStatus } from './binlog-supervisor.ts';
-import type { JobStatus, PruneStatus } from './status-board.ts';
+import type { JobStatus, PruneStatus, VerifyStatus } from './status-board.ts';
 
 export interface HttpDeps {
   /** False while starting and once shutdown has begun: /readyz answers 503. */
   ready: () => boolean;
   metrics: { contentType: string; render(): Promise<string> };
-  status: () => { pid: number; startedAt: string; version: string; jobs: JobStatus[]; binlog?: Record<string, BinlogStatus>; prune?: Record<string, PruneStatus> };
+  status: () => { pid: number; startedAt: string; version: string; jobs: JobStatus[]; binlog?: Record<string, BinlogStatus>; prune?: Record<string, PruneStatus>; verify?: Record<string, VerifyStatus> };
 }
 
 export interface HttpReply {

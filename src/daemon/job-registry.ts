@@ -7,12 +7,12 @@ import { messageOf } from '../errors.ts';
 import type { BackupType, Trigger } from './events.ts';
 
 /**
- * Every job the daemon ran or runs (backups, prunes, restores), with an ID the API hands out:
+ * Every job the daemon ran or runs (backups, prunes, restores, verifications), with an ID the API hands out:
  * status, a message, bytes so far and timing. Kept in memory, newest first, the last
  * `limit` of them: the catalog is the lasting record of backups, the log of everything.
  */
 
-export type JobKind = 'backup' | 'prune' | 'restore';
+export type JobKind = 'backup' | 'prune' | 'restore' | 'verify';
 export type JobState = 'scheduled' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface JobRecord {

@@ -8,6 +8,32 @@ import type { StorageDriver } from '../storage/driver.ts';
 import { brief } from './brief.ts';
 import type { JobHandle } from './job-registry.ts';
 import type { BackupType, DaemonEventBus, Trigger } from './events.ts';
+import type { VerifyDepth, VerifyOutcome } from '../verify/types.ts';
+
+/** How the daemon verifies an entry's backups (src/verify): the newest ones, or every one not verified yet at `depth`. */
+export type VerifyRun = (input: {
+  config: AgentConfig;
+  database: DatabaseConfig;
+  storage: StorageDriver;
+  catalog: ListOptions | undefined;
+  depth: VerifyDepth;
+  backups: 'latest' | 'new';
+  signal: AbortSignal;
+  logger: Logger;
+}) => Promise<VerifyOutcome[]>;
+
+export type VerifyRunOutcome = { status: 'succeeded' | 'failed'; outcomes: VerifyOutcome[]; error?: unknown } | { status: 'skipped'; reason: 'overlap' };
+
+/** Pure: one line saying which backups failed verification and the first thing wrong with each. */
+export function verifyFailureMessage(database: string, depth: VerifyDepth, outcomes: readonly VerifyOutcome[]): string {
+  const failed = outcomes.filter((o) => !o.ok);
+  const parts = failed.map((o) => {
+    const first = o.problems[0];
+    const what = first ? `${first.key === undefined ? '' : `${first.key}: `}${first.message}` : 'failed';
+    return `backup ${o.backupId}: ${what}${o.problems.length > 1 ? ` (and ${o.problems.length - 1} more problem${o.problems.length > 2 ? 's' : ''})` : ''}`;
+  });
+  return `verification of ${database} at depth ${depth} failed for ${failed.length} of ${outcomes.length} backup${outcomes.length === 1 ? '' : 's'}: ${parts.join('; ')}`;
+}
 
 export interface JobRunnerDeps {
   bus: DaemonEventBus;
@@ -19,6 +45,8 @@ export interface JobRunnerDeps {
   catalog?: (database: DatabaseConfig) => Promise<ListOptions>;
   maxConcurrent: () => number;
   now?: () => Date;
+  /** Runs verifications (type: verify schedules); without it, verify jobs fail saying so. */
+  verify?: VerifyRun;
 }
 
 export type RunOutcome =
@@ -28,7 +56,8 @@ export type RunOutcome =
 
 interface Running {
   controller: AbortController;
-  done: Promise<RunOutcome>;
+  /** Settles when the job has finished (a backup's RunOutcome or a verification's). */
+  done: Promise<unknown>;
 }
 
 /**
@@ -36,7 +65,7 @@ interface Running {
  * database whatever its type (a full and an incremental of one server at once would compete for
  * the same redo log and the incremental's base).
  */
-const jobKey = (database: string, type: BackupType) => `${database}\u0000${type === 'dump' ? 'dump' : 'physical'}`;
+const jobKey = (database: string, type: BackupType | 'verify') => `${database}\u0000${type === 'dump' ? 'dump' : type === 'verify' ? 'verify' : 'physical'}`;
 
 /**
  * Runs backup jobs: never the same database and type (physical types count as one) twice at once (a second request is skipped
@@ -140,6 +169,68 @@ export class JobRunner {
         durationMs: now().getTime() - startedAt.getTime(),
       });
       return { status: 'failed', error };
+    } finally {
+      this.#release();
+    }
+  }
+
+  /**
+   * Starts a verification of `database` unless one is running (the same overlap rule as backups:
+   * skipped with a log line), in one of the `maxConcurrent` slots backups use. Emits verify:start,
+   * then verify:success, or verify:failure when a backup failed verification or the run itself
+   * failed; resolves when it has finished.
+   */
+  runVerify(database: string, depth: VerifyDepth, backups: 'latest' | 'new', trigger: Trigger, job?: JobHandle): Promise<VerifyRunOutcome> {
+    const key = jobKey(database, 'verify');
+    if (this.#running.has(key)) {
+      this.#deps.logger.warn({ database, depth, trigger }, 'verification skipped: the previous one is still going');
+      job?.failed(new Error(`skipped: a verification of ${database} is still running`));
+      return Promise.resolve({ status: 'skipped', reason: 'overlap' });
+    }
+    const controller = new AbortController();
+    job?.signal.addEventListener('abort', () => controller.abort(job.signal.reason), { once: true });
+    const done = this.#verify(database, depth, backups, trigger, controller.signal, job).finally(() => this.#running.delete(key));
+    this.#running.set(key, { controller, done });
+    return done;
+  }
+
+  async #verify(name: string, depth: VerifyDepth, backups: 'latest' | 'new', trigger: Trigger, signal: AbortSignal, job: JobHandle | undefined): Promise<VerifyRunOutcome> {
+    const now = this.#deps.now ?? (() => new Date());
+    const log = this.#deps.logger.child({ database: name, verify: depth, trigger });
+    const startedAt = now();
+    const fail = (outcomes: VerifyOutcome[], message: string, hint: string | undefined, error: unknown): VerifyRunOutcome => {
+      log.error({ error: message, hint }, 'verification failed');
+      const at = now();
+      this.#deps.bus.emit('verify:failure', { database: name, depth, trigger, outcomes, message: brief(message), hint: hint === undefined ? undefined : brief(hint), at, durationMs: at.getTime() - startedAt.getTime() });
+      job?.failed(error);
+      return { status: 'failed', outcomes, error };
+    };
+    try {
+      await this.#slot(signal);
+    } catch (error) {
+      return fail([], `verification of ${name} cancelled before it started: ${messageOf(error)}`, undefined, error);
+    }
+    job?.started();
+    try {
+      this.#deps.bus.emit('verify:start', { database: name, depth, trigger });
+      const config = this.#deps.config();
+      const database = config.databases.find((d) => d.name === name);
+      if (!database) throw new AgentError('config', `database entry ${name} is no longer in the configuration`);
+      if (!this.#deps.verify) throw new AgentError('internal', 'this daemon cannot verify backups');
+      const shared = await this.#deps.storage(database);
+      const catalog = await this.#deps.catalog?.(database);
+      const outcomes = await this.#deps.verify({ config, database, storage: shared, catalog, depth, backups, signal, logger: this.#deps.logger });
+      if (outcomes.some((o) => !o.ok)) {
+        const message = verifyFailureMessage(name, depth, outcomes);
+        return fail(outcomes, message, undefined, new AgentError('integrity', message));
+      }
+      const at = now();
+      log.info({ verified: outcomes.map((o) => o.backupId) }, outcomes.length === 0 ? 'verification: nothing to verify' : 'verification passed');
+      this.#deps.bus.emit('verify:success', { database: name, depth, trigger, outcomes, at, durationMs: at.getTime() - startedAt.getTime() });
+      job?.succeeded(outcomes.length === 0 ? 'nothing to verify' : `verified ${outcomes.map((o) => o.backupId).join(', ')} at depth ${depth}`, outcomes[0]?.backupId);
+      return { status: 'succeeded', outcomes };
+    } catch (error) {
+      return fail([], `verification of ${name} could not run: ${messageOf(error)}`, error instanceof AgentError ? error.hint : undefined, error);
     } finally {
       this.#release();
     }

@@ -244,6 +244,26 @@ export function createMetrics(bus: DaemonEventBus): Metrics {
   bus.on('prune:failure', (event) => pruneFailures.inc({ database: event.database }));
   bus.on('daemon:problem', (event) => daemonProblems.inc({ what: event.what }));
 
+  // Verification (type: verify schedules): when a backup was last proven, and every failed proof.
+  const lastVerified = new Gauge({
+    name: 'backup_agent_last_verified_timestamp_seconds',
+    help: 'When a backup of the database last passed verification (agent verify), as a Unix timestamp.',
+    labelNames: ['database', 'depth'] as const,
+    registers,
+  });
+  const verifyFailures = new Counter({
+    name: 'backup_agent_verify_failures_total',
+    help: 'Verification runs of the daemon that failed: a backup failed verification, or the verification could not run.',
+    labelNames: ['database'] as const,
+    registers,
+  });
+  bus.on('verify:success', (event) => {
+    verifyFailures.inc({ database: event.database }, 0);
+    const newest = Math.max(...event.outcomes.map((o) => Date.parse(o.finishedAt)));
+    if (Number.isFinite(newest)) lastVerified.set({ database: event.database, depth: event.depth }, seconds(newest));
+  });
+  bus.on('verify:failure', (event) => verifyFailures.inc({ database: event.database }));
+
   const metrics: Metrics = {
     registry,
     contentType: registry.contentType,

@@ -22,12 +22,22 @@ export interface PruneStatus {
   lastFailure: { at: string; why: string; error: string; hint: string | undefined } | undefined;
 }
 
+/** What /status shows of the daemon's verifications (type: verify schedules) of one database. */
+export interface VerifyStatus {
+  /** Each verify schedule with its next run. */
+  schedules: { description: string; nextRun: string | undefined }[];
+  running: boolean;
+  lastSuccess: { at: string; depth: string; backups: string[] } | undefined;
+  lastFailure: { at: string; depth: string; error: string; hint: string | undefined } | undefined;
+}
+
 const key = (database: string, type: BackupType) => `${database}\u0000${type}`;
 
 /** Keeps the latest state of every job from the daemon's events. */
 export class StatusBoard {
   readonly #jobs = new Map<string, JobStatus>();
   readonly #prunes = new Map<string, PruneStatus>();
+  readonly #verifies = new Map<string, VerifyStatus>();
 
   constructor(bus: DaemonEventBus) {
     const prune = (database: string) => {
@@ -40,6 +50,19 @@ export class StatusBoard {
     });
     bus.on('prune:failure', (e) => {
       prune(e.database).lastFailure = { at: e.at.toISOString(), why: e.why, error: e.message, hint: e.hint };
+    });
+    bus.on('verify:start', (e) => {
+      this.#verify(e.database).running = true;
+    });
+    bus.on('verify:success', (e) => {
+      const v = this.#verify(e.database);
+      v.running = false;
+      v.lastSuccess = { at: e.at.toISOString(), depth: e.depth, backups: e.outcomes.map((o) => o.backupId) };
+    });
+    bus.on('verify:failure', (e) => {
+      const v = this.#verify(e.database);
+      v.running = false;
+      v.lastFailure = { at: e.at.toISOString(), depth: e.depth, error: e.message, hint: e.hint };
     });
     bus.on('job:start', (e) => {
       this.#job(e.database, e.type).running = true;
@@ -69,6 +92,23 @@ export class StatusBoard {
     return job;
   }
 
+  #verify(database: string): VerifyStatus {
+    let found = this.#verifies.get(database);
+    if (!found) this.#verifies.set(database, (found = { schedules: [], running: false, lastSuccess: undefined, lastFailure: undefined }));
+    return found;
+  }
+
+  /** A verify schedule's next run (undefined: it stopped); a schedule's description identifies it within its database. */
+  verifyNext(database: string, description: string, at: Date | undefined): void {
+    const v = this.#verify(database);
+    v.schedules = v.schedules.filter((s) => s.description !== description);
+    if (at !== undefined) v.schedules.push({ description, nextRun: at.toISOString() });
+  }
+
+  verifySnapshot(): Record<string, VerifyStatus> {
+    return Object.fromEntries([...this.#verifies].map(([name, v]) => [name, structuredClone(v)]));
+  }
+
   /** Sets the schedule description of a job (on start and on reload). */
   describe(database: string, type: BackupType, schedule: string | undefined): void {
     this.#job(database, type).schedule = schedule;
@@ -86,6 +126,7 @@ export class StatusBoard {
   retain(databases: ReadonlySet<string>): void {
     for (const [k, job] of this.#jobs) if (!databases.has(job.database)) this.#jobs.delete(k);
     for (const name of this.#prunes.keys()) if (!databases.has(name)) this.#prunes.delete(name);
+    for (const name of this.#verifies.keys()) if (!databases.has(name)) this.#verifies.delete(name);
   }
 
   pruneSnapshot(): Record<string, PruneStatus> {

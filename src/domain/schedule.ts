@@ -16,6 +16,13 @@ export interface Schedule {
   description: string;
 }
 
+/** A `type: verify` schedule: `agent verify` at `depth` on the newest backup(s) or on every backup not verified yet. */
+export interface VerifySchedule extends Omit<Schedule, 'type'> {
+  type: 'verify';
+  depth: 'objects' | 'archive' | 'restore';
+  backups: 'latest' | 'new';
+}
+
 /** A job's next run, as the scheduler announces it. */
 export interface NextRun {
   database: string;

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { NotificationsConfig } from '../config/schema.ts';
 import { Secret } from '../config/secret.ts';
 import { isAlarming, type CaptureHealth } from '../daemon/binlog-health.ts';
-import type { BinlogHealthChange, DaemonEvents, DaemonEventBus, JobFailed, JobRef, JobStarted, JobSucceeded, PruneFailed } from '../daemon/events.ts';
+import type { BinlogHealthChange, DaemonEvents, DaemonEventBus, JobFailed, JobRef, JobStarted, JobSucceeded, PruneFailed, VerifyFailed } from '../daemon/events.ts';
 import { messageOf } from '../errors.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { deliver, type DeliveryRequest } from './deliver.ts';
@@ -48,6 +48,22 @@ export interface PruneWebhookPayload {
   at: string;
   /** What started the prune: "after a periodic backup" or "daily". */
   why: string;
+  error: string;
+  hint?: string;
+  agent: { version: string; hostname: string };
+}
+
+/**
+ * The JSON body sent to webhooks with `failure` in `on` when a daemon verification fails: a backup
+ * failed `agent verify` at `depth`, or the verification could not run.
+ */
+export interface VerifyWebhookPayload {
+  event: 'verify.failed';
+  database: string;
+  at: string;
+  depth: 'objects' | 'archive' | 'restore';
+  /** The backups that failed, each with its problems (as `agent verify --json` prints them). */
+  failed: { id: string; problems: { key?: string; message: string }[] }[];
   error: string;
   hint?: string;
   agent: { version: string; hostname: string };
@@ -172,6 +188,22 @@ export function attachNotifier(bus: DaemonEventBus, config: NotificationsConfig,
     for (const { heartbeat, index } of heartbeatsOfDatabase(event.database)) failPing(index, heartbeat.url, text, 'heartbeat prune failure');
   };
 
+  const onVerifyFailure = (event: VerifyFailed): void => {
+    const payload: VerifyWebhookPayload = {
+      event: 'verify.failed',
+      database: event.database,
+      at: event.at.toISOString(),
+      depth: event.depth,
+      failed: event.outcomes.filter((o) => !o.ok).map((o) => ({ id: o.backupId, problems: o.problems.slice(0, 20).map((p) => ({ ...(p.key === undefined ? {} : { key: p.key }), message: p.message })) })),
+      error: event.message,
+      ...(event.hint === undefined ? {} : { hint: event.hint }),
+      agent,
+    };
+    for (const webhook of webhooksFor({ database: event.database }, 'failure')) track(send({ url: webhook.url, method: 'POST', body: payload }, 'webhook verify.failed'));
+    const text = `verification of ${event.database} failed: ${event.message}${event.hint === undefined ? '' : `\nhint: ${event.hint}`}`.slice(0, MAX_PING_BODY);
+    for (const { heartbeat, index } of heartbeatsOfDatabase(event.database)) failPing(index, heartbeat.url, text, 'heartbeat verify failure');
+  };
+
   const onStart = (event: JobStarted): void => {
     for (const { heartbeat, index } of heartbeatsFor(event)) {
       ping(index, { url: new Secret(appendPath(heartbeat.url.reveal(), 'start')), method: 'GET' }, 'heartbeat start');
@@ -238,12 +270,14 @@ export function attachNotifier(bus: DaemonEventBus, config: NotificationsConfig,
     'job:failure': guarded('job:failure', onFailure),
     'binlog:health': guarded('binlog:health', onBinlogHealth),
     'prune:failure': guarded('prune:failure', onPruneFailure),
+    'verify:failure': guarded('verify:failure', onVerifyFailure),
   };
   bus.on('job:start', listeners['job:start']);
   bus.on('job:success', listeners['job:success']);
   bus.on('job:failure', listeners['job:failure']);
   bus.on('binlog:health', listeners['binlog:health']);
   bus.on('prune:failure', listeners['prune:failure']);
+  bus.on('verify:failure', listeners['verify:failure']);
 
   return {
     async flush() {
@@ -255,6 +289,7 @@ export function attachNotifier(bus: DaemonEventBus, config: NotificationsConfig,
       bus.off('job:failure', listeners['job:failure']);
       bus.off('binlog:health', listeners['binlog:health']);
       bus.off('prune:failure', listeners['prune:failure']);
+      bus.off('verify:failure', listeners['verify:failure']);
     },
   };
 }

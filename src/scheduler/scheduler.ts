@@ -1,18 +1,21 @@
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
-import type { NextRun, Schedule } from '../domain/schedule.ts';
+import type { Schedule } from '../domain/schedule.ts';
 
-export interface ScheduledJob {
+/** What the scheduler needs of a schedule: backup schedules and verify schedules alike. */
+export type Timed = Pick<Schedule, 'cron' | 'timezone' | 'jitterMs' | 'description'> & { type: string };
+
+export interface ScheduledJob<S extends Timed = Schedule> {
   database: string;
-  schedule: Schedule;
+  schedule: S;
 }
 
-export interface SchedulerDeps {
+export interface SchedulerDeps<S extends Timed = Schedule> {
   /** Told each job's next run when it is scheduled, after it fires, and (as undefined) when it stops. Must not throw. */
-  announce: (next: NextRun) => void;
+  announce: (next: { database: string; type: S['type']; at: Date | undefined; schedule: S }) => void;
   logger: Logger;
   /** Called when a job is due (after its jitter). Must not throw. */
-  onDue: (job: ScheduledJob) => void;
+  onDue: (job: ScheduledJob<S>) => void;
   random?: () => number;
 }
 
@@ -21,16 +24,16 @@ export interface SchedulerDeps {
  * announces each job's next run. It only decides *when*; the job runner decides whether a job may
  * run (overlap, concurrency).
  */
-export class Scheduler {
-  readonly #deps: SchedulerDeps;
-  #crons: { job: ScheduledJob; cron: Cron }[] = [];
+export class Scheduler<S extends Timed = Schedule> {
+  readonly #deps: SchedulerDeps<S>;
+  #crons: { job: ScheduledJob<S>; cron: Cron }[] = [];
   readonly #jitterTimers = new Set<NodeJS.Timeout>();
 
-  constructor(deps: SchedulerDeps) {
+  constructor(deps: SchedulerDeps<S>) {
     this.#deps = deps;
   }
 
-  start(jobs: readonly ScheduledJob[]): void {
+  start(jobs: readonly ScheduledJob<S>[]): void {
     this.stop();
     for (const job of jobs) {
       const cron = new Cron(job.schedule.cron, { timezone: job.schedule.timezone, protect: false, catch: true }, () => {
@@ -46,7 +49,7 @@ export class Scheduler {
     }
   }
 
-  #fire(job: ScheduledJob): void {
+  #fire(job: ScheduledJob<S>): void {
     const delay = Math.floor((this.#deps.random ?? Math.random)() * job.schedule.jitterMs);
     if (delay <= 0) {
       this.#deps.onDue(job);
@@ -59,12 +62,12 @@ export class Scheduler {
     this.#jitterTimers.add(timer);
   }
 
-  #announce(job: ScheduledJob, cron: Cron): void {
-    this.#deps.announce({ database: job.database, type: job.schedule.type, at: cron.nextRun() ?? undefined });
+  #announce(job: ScheduledJob<S>, cron: Cron): void {
+    this.#deps.announce({ database: job.database, type: job.schedule.type, at: cron.nextRun() ?? undefined, schedule: job.schedule });
   }
 
   /** Next run per scheduled job. */
-  nextRuns(): { database: string; schedule: Schedule; at: Date | undefined }[] {
+  nextRuns(): { database: string; schedule: S; at: Date | undefined }[] {
     return this.#crons.map(({ job, cron }) => ({ database: job.database, schedule: job.schedule, at: cron.nextRun() ?? undefined }));
   }
 
@@ -72,7 +75,7 @@ export class Scheduler {
   stop(): void {
     for (const { job, cron } of this.#crons) {
       cron.stop();
-      this.#deps.announce({ database: job.database, type: job.schedule.type, at: undefined });
+      this.#deps.announce({ database: job.database, type: job.schedule.type, at: undefined, schedule: job.schedule });
     }
     this.#crons = [];
     for (const timer of this.#jitterTimers) clearTimeout(timer);

@@ -468,4 +468,42 @@ describe('binlog capture and prune notifications', () => {
     expect(receiver.requests.find((r) => r.url === '/hb/fail')?.body).toBe('prune of prod failed: prune prod: locked by host-b\nhint: wait for the other prune');
     notifier.detach();
   });
+  it('verify.failed goes to failure webhooks with the failed backups and their problems, and fails the heartbeat', async () => {
+    const bus = new DaemonEventBus();
+    const notifier = attachNotifier(
+      bus,
+      notifications({ webhooks: [{ url: `${receiver.base}/hook` }, { url: `${receiver.base}/ok-only`, on: ['success'] }], heartbeats: [{ url: `${receiver.base}/hb` }] }),
+      memoryLogger().logger,
+      { backoffMs: 10 },
+    );
+    const problem = { backupId: '20261130T010000Z', key: 'prod/backups/20261130T010000Z/dump.sql.zst', message: 'the zstd stream ends early' };
+    bus.emit('verify:failure', {
+      database: 'prod',
+      depth: 'archive',
+      trigger: 'periodic',
+      outcomes: [
+        { database: 'prod', backupId: '20261201T010000Z', depth: 'archive', ok: true, problems: [], startedAt: '2026-12-01T05:00:00.000Z', finishedAt: '2026-12-01T05:00:10.000Z' },
+        { database: 'prod', backupId: '20261130T010000Z', depth: 'archive', ok: false, problems: [problem], startedAt: '2026-12-01T05:00:10.000Z', finishedAt: '2026-12-01T05:00:20.000Z' },
+      ],
+      message: 'verification of prod at depth archive failed for 1 of 2 backups: backup 20261130T010000Z: prod/backups/20261130T010000Z/dump.sql.zst: the zstd stream ends early',
+      hint: undefined,
+      at: new Date('2026-12-01T05:00:20.000Z'),
+      durationMs: 20_000,
+    });
+    await notifier.flush();
+    expect(JSON.parse(receiver.requests.find((r) => r.url === '/hook')!.body)).toEqual({
+      event: 'verify.failed',
+      database: 'prod',
+      at: '2026-12-01T05:00:20.000Z',
+      depth: 'archive',
+      failed: [{ id: '20261130T010000Z', problems: [{ key: problem.key, message: problem.message }] }],
+      error: 'verification of prod at depth archive failed for 1 of 2 backups: backup 20261130T010000Z: prod/backups/20261130T010000Z/dump.sql.zst: the zstd stream ends early',
+      agent,
+    });
+    expect(receiver.requests.some((r) => r.url === '/ok-only')).toBe(false);
+    expect(receiver.requests.find((r) => r.url === '/hb/fail')?.body).toBe(
+      'verification of prod failed: verification of prod at depth archive failed for 1 of 2 backups: backup 20261130T010000Z: prod/backups/20261130T010000Z/dump.sql.zst: the zstd stream ends early',
+    );
+    notifier.detach();
+  });
 });
