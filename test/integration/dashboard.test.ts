@@ -3,7 +3,7 @@
 // backup list, a manual backup followed to its end, a schedule made and changed from the settings
 // page, a download whose SHA-256 matches the manifest, a restore with its typed confirmation, and
 // a viewer who is offered none of it (and gets 403 when forcing it). Screenshots go to test-results/.
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { execa, type ResultPromise } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -53,10 +53,18 @@ describe('the web dashboard', () => {
 
   /** The manifest of a backup, read from s3rver where the daemon stored it. */
   const manifestOf = async (location: string) => {
-    const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(location);
+    const match = /^s3:\/\/([^/]+)\/(.+?)\/?$/.exec(location);
     if (!match) throw new Error(`not an s3 location: ${location}`);
-    const answer = await s3Client(inject('s3').endpoint).send(new GetObjectCommand({ Bucket: match[1], Key: `${match[2]}/manifest.json` }));
-    return JSON.parse(await (answer.Body as { transformToString(): Promise<string> }).transformToString());
+    const client = s3Client(inject('s3').endpoint);
+    try {
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: match[1], Prefix: `${match[2]}/` }));
+      const key = listed.Contents?.map((o) => o.Key ?? '').find((k) => k.endsWith('/manifest.json'));
+      if (!key) throw new Error(`no manifest under ${location}: ${JSON.stringify(listed.Contents?.map((o) => o.Key))}`);
+      const answer = await client.send(new GetObjectCommand({ Bucket: match[1], Key: key }));
+      return JSON.parse((await answer.Body?.transformToString()) ?? '');
+    } finally {
+      client.destroy();
+    }
   };
 
   const signIn = async (role: Role, viewport = { width: 1280, height: 900 }): Promise<Page> => {
@@ -163,7 +171,6 @@ describe('the web dashboard', () => {
     expect(await card.locator('tr[data-type="dump"] .age').getAttribute('class')).toBe('age ok');
     expect(await card.locator('tr[data-type="dump"]').textContent()).toContain('daily at 03:00 (Europe/Paris)');
     await card.locator('svg.timeline rect.bar.keep').first().waitFor();
-    await page.screenshot({ path: join(SHOTS, 'dashboard-overview.png'), fullPage: true });
 
     await page.locator('nav.main a[href="#backups"]').click();
     await expect.poll(() => page.locator('table.backups tbody tr').count()).toBe(1);
@@ -186,6 +193,11 @@ describe('the web dashboard', () => {
     expect(await newest.getAttribute('data-id')).toBe(finished.backup_id);
     expect(await newest.textContent()).toContain('manual');
     await page.screenshot({ path: join(SHOTS, 'dashboard-backups.png'), fullPage: true });
+    await page.locator('nav.main a[href="#overview"]').click();
+    await expect.poll(() => card.locator('svg.timeline rect.bar.keep').count()).toBe(2);
+    await page.screenshot({ path: join(SHOTS, 'dashboard-overview.png'), fullPage: true });
+    await page.locator('nav.main a[href="#backups"]').click();
+    await expect.poll(() => page.locator('table.backups tbody tr').count()).toBe(2);
     // Filters: no periodic backup yet.
     await page.locator('select[name="trigger"]').selectOption('periodic');
     await page.getByText('No backups match.').waitFor();
@@ -284,7 +296,7 @@ describe('the web dashboard', () => {
     await go.click();
     const refusal = dialog.locator('p.error');
     await refusal.waitFor();
-    expect(await refusal.textContent()).toMatch(new RegExp(`^restore into source: schema ${schema} already holds data; nothing was written \\(send "overwrite": true`));
+    expect(await refusal.textContent()).toMatch(new RegExp(`^restore into source: schema ${schema} \\([^)]*\\) already holds data; nothing was written \\(send "overwrite": true`));
     await dialog.locator('#restore-overwrite').check();
     await go.click();
     const job = page.locator('#jobs li').first();
@@ -315,7 +327,16 @@ describe('the web dashboard', () => {
       });
       return { status: response.status, body: await response.json() };
     });
-    expect(forced).toEqual({ status: 403, body: { error: 'the viewer role may not do this: it needs admin', hint: 'an operator may run a backup once (schedule: "once"); recurring schedules need admin' } });
+    expect(forced).toEqual({ status: 403, body: { error: 'the viewer role may not do this: it needs operator' } });
+    const restore = await page.evaluate(async () => {
+      const response = await fetch('/v1/restores', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${sessionStorage.getItem('backup-agent-token')}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ database: 'source', overwrite: true }),
+      });
+      return { status: response.status, body: await response.json() };
+    });
+    expect(restore).toEqual({ status: 403, body: { error: 'the viewer role may not do this: it needs admin' } });
     // Signing out forgets the token.
     await page.getByRole('button', { name: 'Sign out' }).click();
     expect(await page.evaluate(() => sessionStorage.getItem('backup-agent-token'))).toBeNull();
