@@ -147,36 +147,36 @@ async function loadStatus(): Promise<Json> {
   return status;
 }
 
-function timeline(retention: Json, now: Date): SVGSVGElement {
+/** Backups over the last days or months (bar height: size), kept or dropped by retention, and why. */
+function timeline(retention: Json, now: Date): HTMLElement {
   const ns = 'http://www.w3.org/2000/svg';
-  const width = 600;
-  const height = 80;
+  const width = 1000;
+  const height = 100;
+  const backups: Json[] = retention.backups;
+  const kept = backups.filter((b) => b.keep);
+  const dropped = backups.filter((b) => !b.keep);
+  const span = timelineSpanDays(kept.map((b) => b.created_at), now);
   const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('viewBox', `0 0 ${width} ${height + 16}`);
+  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  svg.setAttribute('preserveAspectRatio', 'none');
   svg.setAttribute('class', 'timeline');
   svg.setAttribute('role', 'img');
-  const backups: Json[] = retention.backups;
-  const span = timelineSpanDays(backups.filter((b) => b.keep).map((b) => b.created_at), now);
-  svg.setAttribute('aria-label', `backups over the last ${span} days: ${backups.filter((b) => b.keep).length} kept, ${backups.filter((b) => !b.keep).length} to drop`);
+  svg.setAttribute('aria-label', `backups over the last ${span} days: ${kept.length} kept, ${dropped.length} dropped at the next prune`);
   const max = Math.max(1, ...backups.map((b) => b.size_bytes));
-  const axis = document.createElementNS(ns, 'line');
-  for (const [k, v] of Object.entries({ x1: '0', x2: String(width), y1: String(height), y2: String(height), class: 'axis' })) axis.setAttribute(k, v);
-  svg.append(axis);
-  for (const [label, x] of [[`${span} days ago`, 2], ['now', width - 24]] as const) {
-    const text = document.createElementNS(ns, 'text');
-    text.setAttribute('x', String(x));
-    text.setAttribute('y', String(height + 13));
-    text.textContent = label;
-    svg.append(text);
+  for (let day = 0; day <= span; day += span <= 14 ? 1 : span <= 92 ? 7 : 30) {
+    const tick = document.createElementNS(ns, 'line');
+    const x = String(((1 - day / span) * (width - 4)).toFixed(1));
+    for (const [k, v] of Object.entries({ x1: x, x2: x, y1: '0', y2: String(height), class: 'tick' })) tick.setAttribute(k, v);
+    svg.append(tick);
   }
   for (const b of backups) {
     const at = timelinePosition(b.created_at, now, span);
     if (at === undefined) continue;
-    const barHeight = Math.max(4, (Math.sqrt(b.size_bytes) / Math.sqrt(max)) * (height - 4));
+    const barHeight = Math.max(6, (Math.sqrt(b.size_bytes) / Math.sqrt(max)) * (height - 2));
     const rect = document.createElementNS(ns, 'rect');
-    rect.setAttribute('x', (at * (width - 6)).toFixed(1));
+    rect.setAttribute('x', (at * (width - 4)).toFixed(1));
     rect.setAttribute('y', (height - barHeight).toFixed(1));
-    rect.setAttribute('width', '5');
+    rect.setAttribute('width', '4');
     rect.setAttribute('height', barHeight.toFixed(1));
     rect.setAttribute('class', `bar ${b.keep ? 'keep' : 'drop'} ${b.type}`);
     const title = document.createElementNS(ns, 'title');
@@ -184,7 +184,39 @@ function timeline(retention: Json, now: Date): SVGSVGElement {
     rect.append(title);
     svg.append(rect);
   }
-  return svg;
+  const total = (list: Json[]) => formatBytes(list.reduce((sum, b) => sum + b.size_bytes, 0));
+  return h(
+    'figure',
+    { class: 'timeline' },
+    svg,
+    h('div', { class: 'axis-labels' }, h('span', {}, formatTime(new Date(now.getTime() - span * 86_400_000).toISOString(), zone)), h('span', {}, 'now')),
+    h(
+      'figcaption',
+      {},
+      h('span', { class: 'key keep' }, `${kept.length} kept (${total(kept)})`),
+      ' ',
+      h('span', { class: 'key drop' }, `${dropped.length} dropped at the next prune (${total(dropped)})`),
+    ),
+    h(
+      'details',
+      { class: 'reasons' },
+      h('summary', {}, 'What retention keeps, and why'),
+      h(
+        'ul',
+        {},
+        ...backups.map((b) =>
+          h(
+            'li',
+            { 'data-id': b.id, class: b.keep ? 'keep' : 'drop' },
+            h('span', { class: 'mono' }, b.id),
+            ` ${b.type}, ${formatBytes(b.size_bytes)}: `,
+            b.keep ? `kept (${b.reasons.join(', ')})` : 'dropped at the next prune',
+            b.problem ? h('span', { class: 'error' }, ` — ${b.problem}`) : '',
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 async function renderOverview(view: HTMLElement): Promise<void> {
@@ -239,7 +271,7 @@ async function renderOverview(view: HTMLElement): Promise<void> {
         : null;
     const chart = h('div', { class: 'chart' }, h('p', { class: 'muted' }, 'Loading the retention timeline…'));
     void api('GET', `/v1/retention?database=${encodeURIComponent(d.name)}`).then(
-      (r) => chart.replaceChildren(h('h4', {}, 'Timeline (bar height: size; faded: dropped at the next prune)'), r.backups.length > 0 ? timeline(r, now) : h('p', { class: 'muted' }, 'No backups yet.')),
+      (r) => chart.replaceChildren(h('h4', {}, 'Backups over time (bar height: size)'), r.backups.length > 0 ? timeline(r, now) : h('p', { class: 'muted' }, 'No backups yet.')),
       (err) => showError(chart, err),
     );
     return h(

@@ -171,6 +171,12 @@ describe('the web dashboard', () => {
     expect(await card.locator('tr[data-type="dump"] .age').getAttribute('class')).toBe('age ok');
     expect(await card.locator('tr[data-type="dump"]').textContent()).toContain('daily at 03:00 (Europe/Paris)');
     await card.locator('svg.timeline rect.bar.keep').first().waitFor();
+    // The timeline shows retention's own decision and reasons.
+    const retention = (await call('GET', '/v1/retention?database=source', 'viewer')).json;
+    expect(retention.backups).toHaveLength(1);
+    expect(retention.backups[0]).toMatchObject({ type: 'dump', keep: true, reasons: expect.arrayContaining([expect.any(String)]) });
+    await card.locator('details.reasons summary').click();
+    expect(await card.locator(`details.reasons li[data-id="${retention.backups[0].id}"]`).textContent()).toContain(`kept (${retention.backups[0].reasons.join(', ')})`);
 
     await page.locator('nav.main a[href="#backups"]').click();
     await expect.poll(() => page.locator('table.backups tbody tr').count()).toBe(1);
