@@ -111,7 +111,8 @@ async function follow(job: Json, label: string): Promise<Json> {
   $('#jobs-panel').hidden = false;
   const draw = (j: Json) => {
     line.className = `job ${j.status}`;
-    line.replaceChildren(h('strong', {}, label), ` — ${j.status}`, j.bytes > 0 ? ` · ${formatBytes(j.bytes)}` : '', j.message ? ` · ${j.message}` : '');
+    const open = j.status === 'scheduled' || j.status === 'running';
+    line.replaceChildren(h('strong', {}, label), ` — ${j.status}`, j.bytes > 0 ? ` · ${formatBytes(j.bytes)}` : '', j.message ? ` · ${j.message}` : '', open ? cancelButton(j.id, line) : '');
   };
   draw(job);
   let current = job;
@@ -127,6 +128,21 @@ async function follow(job: Json, label: string): Promise<Json> {
   }
   void route();
   return current;
+}
+
+/** A Cancel button for a job that runs, for roles that may cancel; the API's answer is shown beside it. */
+function cancelButton(id: string, where: HTMLElement): HTMLElement | string {
+  if (!me || !can(me.role, 'cancel')) return '';
+  const button: HTMLButtonElement = h('button', {
+    type: 'button',
+    class: 'link',
+    'data-action': 'cancel-job',
+    onclick: () => {
+      button.disabled = true;
+      api('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`).catch((err: unknown) => where.append(h('span', { class: 'error' }, ` · ${(err as Error).message}`)));
+    },
+  }, 'Cancel');
+  return button;
 }
 
 async function manualBackup(database: string, type: string, out: HTMLElement): Promise<void> {
@@ -242,9 +258,11 @@ async function renderOverview(view: HTMLElement): Promise<void> {
         h('td', { 'data-label': 'Last failure' }, t.last_failure ? h('span', { class: 'error' }, `${formatTime(t.last_failure.at, zone)}: ${t.last_failure.error}`) : '—'),
       );
     });
-    const running = d.running_jobs.map((j: Json) =>
-      h('li', { class: 'job running' }, `${j.kind}${j.type ? ` ${j.type}` : ''} (${j.trigger}) ${j.status}`, j.bytes > 0 ? ` · ${formatBytes(j.bytes)}` : '', j.started_at ? ` · since ${formatTime(j.started_at, zone, true)}` : ''),
-    );
+    const running = d.running_jobs.map((j: Json) => {
+      const line = h('li', { class: 'job running', 'data-job': j.id }, `${j.kind}${j.type ? ` ${j.type}` : ''} (${j.trigger}${j.requested_by ? `, by ${j.requested_by}` : ''}) ${j.status}`, j.bytes > 0 ? ` · ${formatBytes(j.bytes)}` : '', j.started_at ? ` · since ${formatTime(j.started_at, zone, true)} ` : ' ');
+      line.append(cancelButton(j.id, line));
+      return line;
+    });
     const binlog = d.binlog
       ? h(
           'div',
