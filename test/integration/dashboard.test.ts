@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { freePort } from '../harness/child-process.ts';
 import { createS3Bucket, s3Client } from '../harness/s3-server.ts';
-import { AGENT, REPO, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
+import type { Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
+import { AGENT, freshServer, REPO, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKENS = { viewer: 'view'.repeat(10), operator: 'oper'.repeat(10), admin: 'admi'.repeat(10) } as const;
@@ -31,6 +32,8 @@ describe('the web dashboard', () => {
   let output = '';
   let browser: Browser;
   let base: string;
+  /** A second entry with binlog archiving, on a server of its own. */
+  let orders: Sandbox;
 
   const call = async (method: string, path: string, role: Role, body?: unknown) => {
     const response = await fetch(`${base}${path}`, {
@@ -81,7 +84,7 @@ describe('the web dashboard', () => {
     expect(response?.headers()['content-security-policy']).toContain("script-src 'self'");
     await page.locator('#token').fill(TOKENS[role]);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect.poll(() => page.locator('#who').textContent()).toBe(`${role}-bot (${role})`);
+    await expect.poll(() => page.locator('#who').textContent(), { timeout: 30_000 }).toBe(`${role}-bot (${role})`);
     // The token is in the tab's session storage, never in the address.
     expect(page.url()).not.toContain(TOKENS[role]);
     expect(await page.evaluate(() => sessionStorage.getItem('backup-agent-token'))).toBe(TOKENS[role]);
@@ -93,6 +96,8 @@ describe('the web dashboard', () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/setup.sh (apt-get install chromium)`);
     await sourceSql(sampleDataSql(schema, 300));
     await createS3Bucket(inject('s3').endpoint, bucket);
+    orders = await freshServer('dashboard-orders');
+    await orders.sql(sampleDataSql('orders', 100));
     dir = await testDir('dashboard');
     port = await freePort();
     base = `http://127.0.0.1:${port}`;
@@ -124,10 +129,17 @@ describe('the web dashboard', () => {
         `    schemas: [${schema}]`,
         '    schedules:',
         '      - at: "03:00"',
+        '  - name: orders',
+        '    host: 127.0.0.1',
+        `    port: ${orders.port}`,
+        '    user: agent',
+        '    password: ${TARGET_DB_PASSWORD}',
+        '    schemas: [orders]',
+        `    binlog: { enabled: true, segment_age: 200ms, spool_dir: ${join(dir, 'spool')} }`,
         '',
       ].join('\n'),
     );
-    child = execa(process.execPath, [AGENT, '--config', config, 'daemon'], { env: { ...sourceEnv(), STATE_DIRECTORY: join(dir, 'state') }, reject: false, stdin: 'ignore', buffer: false });
+    child = execa(process.execPath, [AGENT, '--config', config, 'daemon'], { env: { ...sourceEnv(), TARGET_DB_PASSWORD: 'target-pw', STATE_DIRECTORY: join(dir, 'state') }, reject: false, stdin: 'ignore', buffer: false });
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     await until(async () => (output.includes('"daemon started"') ? true : undefined), 'the daemon to start');
@@ -143,6 +155,7 @@ describe('the web dashboard', () => {
     await browser?.close();
     child?.kill('SIGTERM');
     await child;
+    await orders?.stop();
   });
 
   it('serves the page without a token, with a strict policy, and the API still wants one', async () => {
@@ -166,7 +179,7 @@ describe('the web dashboard', () => {
   it('signs an admin in, shows the overview and the backups, runs a manual backup to its end and shows the new row', async () => {
     const page = await signIn('admin');
     const card = page.locator('section.card[data-database="source"]');
-    await expect.poll(() => card.locator('tr[data-type="dump"] .age').textContent()).toMatch(/ago$/);
+    await expect.poll(() => card.locator('tr[data-type="dump"] .age').textContent(), { timeout: 30_000 }).toMatch(/ago$/);
     // A fresh backup of a daily schedule is on time.
     expect(await card.locator('tr[data-type="dump"] .age').getAttribute('class')).toBe('age ok');
     expect(await card.locator('tr[data-type="dump"]').textContent()).toContain('daily at 03:00 (Europe/Paris)');
@@ -179,7 +192,7 @@ describe('the web dashboard', () => {
     expect(await card.locator(`details.reasons li[data-id="${retention.backups[0].id}"]`).textContent()).toContain(`kept (${retention.backups[0].reasons.join(', ')})`);
 
     await page.locator('nav.main a[href="#backups"]').click();
-    await expect.poll(() => page.locator('table.backups tbody tr').count()).toBe(1);
+    await expect.poll(() => page.locator('table.backups tbody tr').count(), { timeout: 30_000 }).toBe(1);
     const before = (await call('GET', '/v1/backups', 'viewer')).json.backups;
     expect(await page.locator('table.backups tbody tr').first().getAttribute('data-id')).toBe(before[0].id);
     expect(await page.locator('table.backups thead').textContent()).toContain('Created (Europe/Paris)');
@@ -194,21 +207,21 @@ describe('the web dashboard', () => {
     expect(finished).toMatchObject({ status: 'succeeded', requested_by: 'admin-bot', trigger: 'api' });
 
     await page.locator('nav.main a[href="#backups"]').click();
-    await expect.poll(() => page.locator('table.backups tbody tr').count()).toBe(2);
+    await expect.poll(() => page.locator('table.backups tbody tr').count(), { timeout: 30_000 }).toBe(2);
     const newest = page.locator('table.backups tbody tr').first();
     expect(await newest.getAttribute('data-id')).toBe(finished.backup_id);
     expect(await newest.textContent()).toContain('manual');
     await page.screenshot({ path: join(SHOTS, 'dashboard-backups.png'), fullPage: true });
     await page.locator('nav.main a[href="#overview"]').click();
-    await expect.poll(() => card.locator('svg.timeline rect.bar.keep').count()).toBe(2);
+    await expect.poll(() => card.locator('svg.timeline rect.bar.keep').count(), { timeout: 30_000 }).toBe(2);
     await page.screenshot({ path: join(SHOTS, 'dashboard-overview.png'), fullPage: true });
     await page.locator('nav.main a[href="#backups"]').click();
-    await expect.poll(() => page.locator('table.backups tbody tr').count()).toBe(2);
+    await expect.poll(() => page.locator('table.backups tbody tr').count(), { timeout: 30_000 }).toBe(2);
     // Filters: no periodic backup yet.
     await page.locator('select[name="trigger"]').selectOption('periodic');
     await page.getByText('No backups match.').waitFor();
     await page.locator('select[name="trigger"]').selectOption('');
-    await expect.poll(() => page.locator('table.backups tbody tr').count()).toBe(2);
+    await expect.poll(() => page.locator('table.backups tbody tr').count(), { timeout: 30_000 }).toBe(2);
 
     // A phone: the same page, stacked.
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
@@ -346,6 +359,29 @@ describe('the web dashboard', () => {
     // Signing out forgets the token.
     await page.getByRole('button', { name: 'Sign out' }).click();
     expect(await page.evaluate(() => sessionStorage.getItem('backup-agent-token'))).toBeNull();
+    await page.context().close();
+  });
+  it('shows binlog archiving on the overview: healthy, connected, recoverable to a time, no gaps', async () => {
+    const dump = await call('POST', '/v1/backups/schedules', 'operator', { database: 'orders', type: 'dump', schedule: 'once' });
+    expect(dump.status).toBe(202);
+    await until(async () => ((await call('GET', `/v1/jobs/${dump.json.job.id}`, 'viewer')).json.job.status === 'succeeded' ? true : undefined), 'the base backup of orders');
+    await orders.sql("INSERT INTO orders.customers (name, email, created_at) VALUES ('late', 'late@example.com', NOW())");
+    const binlog = await until(async () => {
+      const { json } = await call('GET', '/v1/status?database=orders', 'viewer');
+      const b = json.databases[0].binlog;
+      return b?.health === 'healthy' && b.last_recoverable_at ? b : undefined;
+    }, 'the capture to be healthy with a recoverable time');
+    expect(binlog).toMatchObject({ connected: true, gaps: [], error: null });
+    const page = await signIn('viewer');
+    const card = page.locator('section.card[data-database="orders"]');
+    await card.locator('.binlog').waitFor();
+    expect(await card.locator('.binlog .health').textContent()).toBe('healthy');
+    const line = (await card.locator('.binlog p').first().textContent()) as string;
+    expect(line).toContain(' · connected');
+    expect(line).not.toContain('recoverable to —');
+    expect(await card.locator('.binlog').textContent()).toContain('No gaps in the archive.');
+    // No schedule of its own in the file: the default daily dump; the fresh backup is on time.
+    expect(await card.locator('tr[data-type="dump"] .age').getAttribute('class')).toBe('age ok');
     await page.context().close();
   });
 });
