@@ -250,7 +250,11 @@ async function renderOverview(view: HTMLElement): Promise<void> {
           'td',
           { 'data-label': 'Last success' },
           t.last_success ? formatTime(t.last_success.completed_at, zone) : 'never',
-          t.last_success ? h('span', { class: `age ${level}`, title: t.expected_interval_seconds ? `expected every ${formatDuration(t.expected_interval_seconds)}` : 'no schedule' }, `${formatDuration(t.age_seconds)} ago`) : null,
+          t.last_success
+            ? h('span', { class: `age ${level}`, title: t.expected_interval_seconds ? `expected every ${formatDuration(t.expected_interval_seconds)}` : 'no schedule' }, `${formatDuration(t.age_seconds)} ago`)
+            : level === 'red'
+              ? h('span', { class: 'age red', title: 'scheduled, but no backup of this type in the store' }, 'no backup yet')
+              : null,
         ),
         h('td', { 'data-label': 'Size' }, t.last_success ? formatBytes(t.last_success.size_bytes) : '—'),
         h('td', { 'data-label': 'Schedule' }, t.schedules.length > 0 ? t.schedules.join('; ') : 'none'),
@@ -274,7 +278,7 @@ async function renderOverview(view: HTMLElement): Promise<void> {
             h('span', { class: `health ${d.binlog.health}` }, d.binlog.health),
             d.binlog.connected ? ' · connected' : ' · not connected',
             d.binlog.lag_seconds !== null ? ` · lag ${formatDuration(d.binlog.lag_seconds)}` : '',
-            ` · recoverable to ${formatTime(d.binlog.last_recoverable_at, zone, true)}`,
+            d.binlog.last_recoverable_at ? ` · recoverable to ${formatTime(d.binlog.last_recoverable_at, zone, true)}` : ' · nothing recoverable yet (no backup inside the archive)',
           ),
           d.binlog.error ? h('p', { class: 'error' }, d.binlog.error) : null,
           d.binlog.gaps && d.binlog.gaps.length > 0
