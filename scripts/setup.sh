@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the agent and its tests need on Debian/Ubuntu, idempotently:
 #  - apt: mariadb-server, mariadb-client, mariadb-backup, zstd, age, and for tests and bench systemd,
-#    sysbench, time, awscli, openssl (only those missing; needs root or sudo)
+#    sysbench, time, awscli, openssl, chromium (only those missing; needs root or sudo)
 #  - Node.js 24 LTS: the system node when it is ≥ 24, else a project-local copy in .tools/node,
 #    installed from the npm registry (package node-linux-<arch>) — no other download source
 #  - npm ci and the TypeScript build
@@ -32,13 +32,14 @@ command -v sysbench >/dev/null || need+=(sysbench)         # npm run bench: the 
 [ -x /usr/bin/time ] || need+=(time)                        # npm run bench: peak RSS
 [ -x /usr/bin/aws ] || need+=(awscli)                       # npm run bench: the raw `aws s3 cp -` row
 command -v openssl >/dev/null || need+=(openssl)           # the tests: a certificate for a TLS-only server
+[ -x /usr/bin/chromium ] || need+=(chromium)                # the tests: the web dashboard in a real headless browser
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]} with apt"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 export PATH="$PATH:/usr/sbin:/sbin"
-for tool in mariadbd mariadb-install-db mariadb mariadb-dump zstd age age-keygen systemd-analyze; do
+for tool in mariadbd mariadb-install-db mariadb mariadb-dump zstd age age-keygen systemd-analyze chromium; do
   command -v "$tool" >/dev/null || { log "missing $tool after install"; exit 1; }
 done
 

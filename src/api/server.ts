@@ -19,6 +19,9 @@ import { backupPrefix } from '../catalog/keys.ts';
 import { allows, TokenTable, type Caller } from './auth.ts';
 import type { RestoreApiRequest, ScheduleView } from '../daemon/daemon.ts';
 import type { ScheduleInput } from '../daemon/api-schedules.ts';
+import { planPrune } from '../retention/prune.ts';
+import { expectedIntervalSeconds, shortestInterval } from './overview.ts';
+import { registerUi } from './ui-assets.ts';
 
 /**
  * The daemon's HTTP API (/v1, JSON, bearer tokens with roles) beside health, metrics and status,
@@ -203,6 +206,7 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
       },
     });
   }
+  registerUi(app, log);
   app.get('/v1/openapi.json', { config: { rateLimit: false }, schema: { hide: true } }, async () => app.swagger());
 
   const databaseNames = () => deps.config().databases.map((d) => d.name);
@@ -474,6 +478,176 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
     if (!cancelled) throw new ApiError(409, `job ${request.params.id} has already finished`);
     return reply.status(202).send({ job: jobJson(deps.jobs.get(request.params.id) as JobRecord) });
   });
+
+  app.get('/v1/whoami', { config: { role: 'viewer' }, schema: { summary: 'The caller: its token name and role (what the dashboard offers depends on it)', response: { 200: { type: 'object', properties: { name: { type: 'string' }, role: { type: 'string' } } } } } }, async (request) => ({
+    name: (request.caller as Caller).name,
+    role: (request.caller as Caller).role,
+  }));
+
+  // The dashboard's overview: per entry, the newest backup of each type and how late it is against
+  // its schedules, the next run, running jobs with their bytes, the binlog capture and the archive's gaps.
+  app.get<{ Querystring: { database?: string } }>(
+    '/v1/status',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Per database entry: last successful backup of each type and its age against the expected interval, next run, running jobs, binlog archiving and gaps',
+        querystring: { type: 'object', additionalProperties: false, properties: { database: { type: 'string', minLength: 1 } } },
+        response: {
+          200: {
+            type: 'object',
+            required: ['now', 'timezone', 'databases'],
+            properties: {
+              now: { type: 'string' },
+              timezone: { type: 'string' },
+              databases: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['name', 'types', 'running_jobs', 'binlog'],
+                  properties: {
+                    name: { type: 'string' },
+                    error: { type: ['string', 'null'] },
+                    types: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        properties: {
+                          type: { type: 'string' },
+                          schedules: { type: 'array', items: { type: 'string' } },
+                          next_run: { type: ['string', 'null'] },
+                          expected_interval_seconds: { type: ['integer', 'null'] },
+                          last_success: { type: ['object', 'null'], additionalProperties: true },
+                          age_seconds: { type: ['integer', 'null'] },
+                          last_failure: { type: ['object', 'null'], additionalProperties: true },
+                        },
+                      },
+                    },
+                    running_jobs: { type: 'array', items: { type: 'object', additionalProperties: true } },
+                    binlog: { type: ['object', 'null'], additionalProperties: true },
+                  },
+                },
+              },
+            },
+          },
+          '4xx': errorSchema,
+        },
+      },
+    },
+    async (request) => {
+      const config = deps.config();
+      const now = new Date();
+      const databases = request.query.database === undefined ? config.databases : [entry(request.query.database, 'querystring.database')];
+      const board = deps.legacy.status();
+      const schedules = deps.schedules.list();
+      const running = deps.jobs.list().filter((j) => j.finishedAt === undefined);
+      const out = [];
+      for (const database of databases) {
+        let backups: Manifest[] = [];
+        let error: string | null = null;
+        let gaps: unknown[] | null = null;
+        try {
+          const storage = await deps.storage(database);
+          backups = (await listBackups(storage, database.name, await deps.catalog(database))).backups;
+          if (database.binlog.enabled) gaps = (await (await Archive.load(storage, database.name)).summarize(backups)).gaps;
+        } catch (err) {
+          error = messageOf(err);
+        }
+        const ofDatabase = schedules.filter((v) => v.database === database.name && v.active);
+        const types = BACKUP_TYPES.filter((t) => ofDatabase.some((v) => v.type === t) || backups.some((b) => b.type === t)).map((type) => {
+          const mine = ofDatabase.filter((v) => v.type === type);
+          const newest = backups.find((b) => b.type === type);
+          const next = mine.map((v) => v.next_run).filter((n): n is string => n !== null).sort()[0] ?? null;
+          const failure = board.jobs.find((j) => j.database === database.name && j.type === type)?.last;
+          return {
+            type,
+            schedules: mine.map((v) => v.description),
+            next_run: next,
+            expected_interval_seconds: shortestInterval(mine.map((v) => expectedIntervalSeconds(v.cron, v.timezone, now))),
+            last_success: newest ? { id: newest.id, trigger: newest.trigger, completed_at: newest.completedAt, size_bytes: newest.sizeBytes } : null,
+            age_seconds: newest ? Math.max(0, Math.round((now.getTime() - new Date(newest.completedAt).getTime()) / 1000)) : null,
+            last_failure: failure?.result === 'failure' ? { at: failure.at, error: failure.error, hint: failure.hint ?? null } : null,
+          };
+        });
+        const capture = board.binlog?.[database.name];
+        out.push({
+          name: database.name,
+          error,
+          types,
+          running_jobs: running.filter((j) => j.database === database.name || (j.kind === 'prune' && j.database.split(',').includes(database.name))).map(jobJson),
+          binlog: database.binlog.enabled
+            ? {
+                health: capture?.health ?? 'starting',
+                connected: capture?.connected ?? false,
+                lag_seconds: capture?.lagSeconds ?? null,
+                pending_bytes: capture?.pendingBytes ?? null,
+                last_event_at: capture?.lastEventAt ?? null,
+                last_recoverable_at: capture?.lastRecoverableAt ?? null,
+                error: capture?.error ?? null,
+                gaps,
+              }
+            : null,
+        });
+      }
+      return { now: now.toISOString(), timezone: config.timezone, databases: out };
+    },
+  );
+
+  // The dashboard's timeline: what retention would keep and drop today, and why, with sizes. The
+  // prune plan's own decision (read-only: nothing is locked or removed).
+  app.get<{ Querystring: { database: string } }>(
+    '/v1/retention',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'What retention keeps (with its reasons) and would drop today, read-only: the plan of agent prune --dry-run',
+        querystring: { type: 'object', additionalProperties: false, required: ['database'], properties: { database: { type: 'string', minLength: 1 } } },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              database: { type: 'string' },
+              backups: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    id: { type: 'string' },
+                    type: { type: 'string' },
+                    trigger: { type: 'string' },
+                    created_at: { type: 'string' },
+                    size_bytes: { type: 'integer' },
+                    keep: { type: 'boolean' },
+                    reasons: { type: 'array', items: { type: 'string' } },
+                    problem: { type: ['string', 'null'] },
+                  },
+                },
+              },
+            },
+          },
+          '4xx': errorSchema,
+        },
+      },
+    },
+    async (request) => {
+      const config = deps.config();
+      const database = entry(request.query.database, 'querystring.database');
+      const plan = await planPrune(await deps.storage(database), database, config.timezone, new Date(), config.prune.orphan_grace, await deps.catalog(database));
+      const problems = new Map(plan.unrestorable.map((u) => [u.manifest.id, u.problem]));
+      const row = (m: Manifest, keep: boolean, reasons: string[]) => ({
+        id: m.id,
+        type: m.type,
+        trigger: m.trigger,
+        created_at: m.startedAt,
+        size_bytes: m.sizeBytes,
+        keep,
+        reasons,
+        problem: problems.get(m.id) ?? null,
+      });
+      const backups = [...plan.keep.map((k) => row(k.manifest, true, k.reasons)), ...plan.remove.map((m) => row(m, false, []))].sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
+      return { database: database.name, backups };
+    },
+  );
 
   app.post<{ Body: { database?: string; dry_run: boolean } }>(
     '/v1/prune',

@@ -123,6 +123,9 @@ describe('the daemon API', () => {
       ['GET', '/v1/restores/job-nope', 'viewer', 404],
       ['POST', '/v1/restores', 'admin', 400, { database: 'nope' }],
       ['POST', '/v1/prune', 'operator', 200, { dry_run: true }],
+      ['GET', '/v1/status', 'viewer', 200],
+      ['GET', '/v1/retention?database=source', 'viewer', 200],
+      ['GET', '/v1/whoami', 'viewer', 200],
     ];
     const rank: Role[] = ['viewer', 'operator', 'admin'];
     for (const [method, path, needed, expected, body] of endpoints) {
@@ -276,6 +279,45 @@ describe('the daemon API', () => {
     expect(result.json.reports[0].keep.length).toBeGreaterThan(0);
   });
 
+  it('reports the overview and the retention timeline to a viewer: ages against the schedule, next runs, and the prune plan’s own keep decision', async () => {
+    expect((await call('GET', '/v1/whoami', 'operator')).json).toEqual({ name: 'operator-bot', role: 'operator' });
+    const { status, json } = await call('GET', '/v1/status', 'viewer');
+    expect(status).toBe(200);
+    expect(json.timezone).toBe('UTC');
+    const now = Date.parse(json.now);
+    expect(Math.abs(now - Date.now())).toBeLessThan(60_000);
+    const newest = (await call('GET', '/v1/backups?database=source&type=dump&page_size=1', 'viewer')).json.backups[0];
+    const [source, target] = json.databases;
+    expect(source).toMatchObject({ name: 'source', error: null, binlog: null, running_jobs: [] });
+    // The file's "0 0 1 1 *": next on the 1st of January, a year between runs.
+    const next = new Date(Date.UTC(new Date(now).getUTCFullYear() + 1, 0, 1));
+    const year = (Date.UTC(next.getUTCFullYear() + 1, 0, 1) - next.getTime()) / 1000;
+    expect(source.types).toEqual([
+      {
+        type: 'dump',
+        schedules: ['cron "0 0 1 1 *" (UTC)'],
+        next_run: next.toISOString(),
+        expected_interval_seconds: year,
+        last_success: { id: newest.id, trigger: 'manual', completed_at: newest.completed_at, size_bytes: newest.size_bytes },
+        age_seconds: Math.max(0, Math.round((now - Date.parse(newest.completed_at)) / 1000)),
+        last_failure: null,
+      },
+    ]);
+    // An entry with a schedule and no backup yet.
+    expect(target).toMatchObject({ name: 'copy', types: [{ type: 'dump', last_success: null, age_seconds: null, expected_interval_seconds: year }] });
+    expect((await call('GET', '/v1/status?database=copy', 'viewer')).json.databases.map((d: { name: string }) => d.name)).toEqual(['copy']);
+    expect((await call('GET', '/v1/status?database=nope', 'viewer')).json).toEqual({ error: 'querystring.database: no database entry named nope', hint: 'the configuration names: source, copy' });
+
+    const retention = await call('GET', '/v1/retention?database=source', 'viewer');
+    expect(retention.status).toBe(200);
+    const plan = (await call('POST', '/v1/prune', 'operator', { database: 'source', dry_run: true })).json.reports[0];
+    const kept = retention.json.backups.filter((b: { keep: boolean }) => b.keep);
+    expect(kept.map((b: { id: string; reasons: string[] }) => [b.id, b.reasons])).toEqual(plan.keep.map((k: { id: string; reasons: string[] }) => [k.id, k.reasons]));
+    expect(retention.json.backups.filter((b: { keep: boolean }) => !b.keep).map((b: { id: string }) => b.id)).toEqual(plan.remove.map((r: { id: string }) => r.id));
+    expect(retention.json.backups[0]).toMatchObject({ type: 'dump', trigger: 'manual', size_bytes: expect.any(Number), created_at: expect.any(String), problem: null });
+    expect(await call('GET', '/v1/retention', 'viewer')).toMatchObject({ status: 400, json: { error: 'querystring.database: missing' } });
+  });
+
   it('cancels a running job, and says when a job has finished or does not exist', async () => {
     expect((await call('POST', '/v1/jobs/job-nope/cancel', 'operator')).status).toBe(404);
     const { json } = await call('GET', '/v1/jobs', 'viewer');
@@ -346,7 +388,8 @@ describe('the daemon API', () => {
     const doc = await call('GET', '/v1/openapi.json');
     expect(doc.status).toBe(200);
     expect(doc.json.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.json.paths)).toEqual(expect.arrayContaining(['/v1/backups', '/v1/backups/{id}', '/v1/backups/{id}/download', '/v1/backups/schedules', '/v1/backups/schedules/{id}', '/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/cancel', '/v1/prune', '/v1/restores', '/v1/restores/{id}']));
+    expect(Object.keys(doc.json.paths)).toEqual(expect.arrayContaining(['/v1/backups', '/v1/backups/{id}', '/v1/backups/{id}/download', '/v1/backups/schedules', '/v1/backups/schedules/{id}', '/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/cancel', '/v1/prune', '/v1/restores', '/v1/restores/{id}', '/v1/status', '/v1/retention', '/v1/whoami']));
+    expect(Object.keys(doc.json.paths).filter((p) => p.startsWith('/ui'))).toEqual([]);
   });
 
   it('limits each token to its rate: 429 past it, other tokens unaffected', async () => {
