@@ -165,7 +165,7 @@ async function takePhysical(ctx: BackupContext, run: PhysicalRun): Promise<Manif
 
     // verify.record_figures: a snapshot right after mariadb-backup finished, whose consistent point
     // is its end (BACKUP STAGE BLOCK_COMMIT): equal positions when nothing committed in between.
-    const figures = database.verify.record_figures ? await takeTableFigures({ database: database.name, connection: database.connection, schemas: undefined, logger: log, now }) : undefined;
+    const figures = database.verify.record_figures ? await takeTableFigures({ database: database.name, connection: database.connection, schemas: undefined, logger: log, signal, now }) : undefined;
     if (figures && !figures.figures) log.warn({ reason: figures.reason }, 'table figures not recorded');
     const completedAt = now();
     const manifest = buildManifest({

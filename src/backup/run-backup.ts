@@ -66,6 +66,8 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
 
   // The lease first: from now on prune spares this backup's objects and uploads.
   const lease = await takeBackupLease({ storage, database: database.name, id, type: 'dump', ttlMs: ctx.config.prune.lock_ttl, log });
+  // Closes the figures' session when the dump fails: no full read goes on for a backup that is not.
+  const figuresCancel = new AbortController();
   try {
     const signal = ctx.signal ? AbortSignal.any([ctx.signal, lease.signal]) : lease.signal;
     // verify.record_figures: a snapshot of its own, opened as soon as the dump has written its
@@ -73,7 +75,7 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
     // in between), read while the dump streams.
     let figures: Promise<FiguresResult> | undefined;
     const takeFigures = () => {
-      figures = takeTableFigures({ database: database.name, connection: database.connection, schemas, logger: log, now });
+      figures = takeTableFigures({ database: database.name, connection: database.connection, schemas, logger: log, signal: figuresCancel.signal, now });
     };
     const scanner = new CoordinatesScanner(database.verify.record_figures && wantCoordinates ? { onPosition: takeFigures } : {});
     if (database.verify.record_figures && !wantCoordinates) {
@@ -125,6 +127,7 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
     );
     return manifest;
   } finally {
+    figuresCancel.abort();
     await lease.end();
   }
 }

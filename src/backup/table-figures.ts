@@ -25,42 +25,55 @@ export async function takeTableFigures(input: {
   /** The schemas the backup holds; undefined: every user schema (a physical backup). */
   schemas: readonly string[] | undefined;
   logger: Logger;
+  /** Aborted: the session is closed at once (the backup failed or was cancelled). */
+  signal?: AbortSignal | undefined;
   now?: () => Date;
 }): Promise<FiguresResult> {
   const now = input.now ?? (() => new Date());
   try {
+    input.signal?.throwIfAborted();
     return await withConnection(input.database, input.connection, async (db) => {
-      await db.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
-      await db.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+      const close = () => db.destroy();
+      input.signal?.addEventListener('abort', close, { once: true });
       try {
-        const at = await snapshotPosition(db);
-        if (!at) return { figures: undefined, reason: 'the server reports no binlog position for a snapshot (binary logging off, or not MariaDB)' };
-        const takenAt = now().toISOString();
-        const tables: TableFigures['tables'] = [];
-        const schemas = input.schemas ?? (await listUserSchemas(db));
-        if (schemas.length > 0) {
-          const [rows] = await db.query<mysql.RowDataPacket[]>(
-            "SELECT table_schema AS s, table_name AS t FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND engine = 'InnoDB' AND table_schema IN (?) ORDER BY table_schema, table_name",
-            [schemas],
-          );
-          for (const row of rows) {
-            const schema = String(row['s']);
-            const table = String(row['t']);
-            const name = `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`;
-            const [count] = await db.query<mysql.RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${name}`);
-            const [sum] = await db.query<mysql.RowDataPacket[]>(`CHECKSUM TABLE ${name} EXTENDED`);
-            const checksum: unknown = sum[0]?.['Checksum'];
-            tables.push({ schema, table, rows: Number(count[0]?.['n']), checksum: checksum === null || checksum === undefined ? null : String(checksum as string) });
-          }
-        }
-        input.logger.info({ at, tables: tables.length }, 'table figures recorded');
-        return { figures: { method: 'consistent-snapshot', at, takenAt, tables } };
+        return await readFigures(db, input, now);
       } finally {
-        await db.query('COMMIT');
+        input.signal?.removeEventListener('abort', close);
       }
     });
   } catch (err) {
-    return { figures: undefined, reason: messageOf(err) };
+    return { figures: undefined, reason: input.signal?.aborted ? 'the backup ended before the figures were read' : messageOf(err) };
+  }
+}
+
+async function readFigures(db: mysql.Connection, input: { schemas: readonly string[] | undefined; logger: Logger }, now: () => Date): Promise<FiguresResult> {
+  await db.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+  await db.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+  try {
+    const at = await snapshotPosition(db);
+    if (!at) return { figures: undefined, reason: 'the server reports no binlog position for a snapshot (binary logging off, or not MariaDB)' };
+    const takenAt = now().toISOString();
+    const tables: TableFigures['tables'] = [];
+    const schemas = input.schemas ?? (await listUserSchemas(db));
+    if (schemas.length > 0) {
+      const [rows] = await db.query<mysql.RowDataPacket[]>(
+        "SELECT table_schema AS s, table_name AS t FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND engine = 'InnoDB' AND table_schema IN (?) ORDER BY table_schema, table_name",
+        [schemas],
+      );
+      for (const row of rows) {
+        const schema = String(row['s']);
+        const table = String(row['t']);
+        const name = `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`;
+        const [count] = await db.query<mysql.RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${name}`);
+        const [sum] = await db.query<mysql.RowDataPacket[]>(`CHECKSUM TABLE ${name} EXTENDED`);
+        const checksum: unknown = sum[0]?.['Checksum'];
+        tables.push({ schema, table, rows: Number(count[0]?.['n']), checksum: checksum === null || checksum === undefined ? null : String(checksum as string) });
+      }
+    }
+    input.logger.info({ at, tables: tables.length }, 'table figures recorded');
+    return { figures: { method: 'consistent-snapshot', at, takenAt, tables } };
+  } finally {
+    await db.query('COMMIT');
   }
 }
 
