@@ -30,8 +30,12 @@ import type { VerifyProblem } from './types.ts';
 export interface RestoreDepthInput {
   config: Pick<AgentConfig, 'tools'>;
   storage: StorageDriver;
-  /** The database entry whose backup this is (its name is its folder in the store; its encryption). */
-  database: DatabaseConfig;
+  /**
+   * Whose backup this is: its name is its folder in the store (the binlog archive is read there);
+   * its encryption's identity file decrypts when `identityFile` is not given. A configured entry,
+   * or a `--from` store's database.
+   */
+  database: Pick<DatabaseConfig, 'name'> & Partial<Pick<DatabaseConfig, 'encryption'>>;
   /** As the catalog gives them: a dump alone, or full → each incremental up to the one verified (restoreChain). */
   chain: readonly Manifest[];
   /** Replay the archived binlog from the backup's position up to the last recoverable time. */
@@ -122,7 +126,7 @@ async function restoreInto(input: RestoreDepthInput, dir: string, decryption: De
         config: input.config,
         storage: input.storage,
         manifest: first,
-        target: { ...input.database, name: 'the throwaway server', connection: socketConnection(server) },
+        target: { name: 'the throwaway server', connection: socketConnection(server) },
         overwrite: false,
         skipBinlog: false,
         replay: input.replayBinlog ?? false,
