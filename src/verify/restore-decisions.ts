@@ -1,4 +1,6 @@
+import { parseGtidPosition } from '../binlog/events.ts';
 import type { Manifest } from '../catalog/manifest.ts';
+import type { PitrTarget } from '../restore/pitr.ts';
 import type { RecordedTable } from '../restore/verify-datadir.ts';
 
 /**
@@ -41,22 +43,48 @@ export type FiguresVerdict =
 
 const SELF_ONLY = 'its tables were checked against themselves only (CHECK TABLE, CHECKSUM TABLE, row counts)';
 
+/** What the restore did to the data after the backup: nothing, replayed the binlog to its end, or to the figures' point. */
+export type Replayed = 'none' | 'to-end' | 'to-figures';
+
 /**
  * Pure: whether the figures recorded with `backup` (the last of its chain) describe what the
- * restore produced: only when their snapshot's binlog position is the backup's own, and no binlog
- * was replayed past it.
+ * restore produced: when their snapshot's binlog position is the backup's own and nothing was
+ * replayed, or when the binlog was replayed exactly to their point.
  */
-export function figuresVerdict(backup: Pick<Manifest, 'id' | 'binlog' | 'figures'>, replayed: boolean): FiguresVerdict {
+export function figuresVerdict(backup: Pick<Manifest, 'id' | 'binlog' | 'figures'>, replayed: Replayed): FiguresVerdict {
   const figures = backup.figures;
   if (!figures) return { compare: false, notice: `backup ${backup.id} has no figures recorded at backup time: ${SELF_ONLY}` };
   const not = (why: string): FiguresVerdict => ({ compare: false, notice: `the figures recorded with backup ${backup.id} were not compared: ${why}; ${SELF_ONLY}` });
   if (figures.method !== 'consistent-snapshot') return not(`they were taken by a method this agent does not know (${figures.method})`);
-  if (replayed) return not(`they describe the backup's point, and the binlog was replayed past it`);
+  const recorded = { compare: true as const, recorded: new Map(figures.tables.map((t) => [`${t.schema}.${t.table}`, { rows: t.rows, checksum: t.checksum }])) };
+  if (replayed === 'to-figures') return recorded;
+  if (replayed === 'to-end') return not(`they describe the backup's point, and the binlog was replayed past it`);
   const own = backup.binlog;
   if (!own) return not('the backup records no binlog position to match them with');
-  const at = `${figures.at.file}:${figures.at.position}`;
-  if (figures.at.file !== own.file || figures.at.position !== own.position) {
-    return not(`they describe binlog position ${at}, the backup ${own.file}:${own.position} (transactions committed between the two snapshots)`);
+  if (!samePoint(figures.at, own)) {
+    return not(`they describe binlog position ${figures.at.file}:${figures.at.position}, the backup ${own.file}:${own.position} (transactions committed between the two snapshots)`);
   }
-  return { compare: true, recorded: new Map(figures.tables.map((t) => [`${t.schema}.${t.table}`, { rows: t.rows, checksum: t.checksum }])) };
+  return recorded;
+}
+
+const samePoint = (a: { file: string; position: number }, b: { file: string; position: number }): boolean => a.file === b.file && a.position === b.position;
+
+/**
+ * Pure: the GTID to replay the archive to so that a restore of `backup` reaches the point its
+ * figures describe, when they were taken after it (writes between the two snapshots); undefined
+ * when there is no such point to reach (no figures, the same point, no single-domain GTID).
+ */
+export function figuresReplayTarget(backup: Pick<Manifest, 'binlog' | 'figures'>): PitrTarget | undefined {
+  const figures = backup.figures;
+  if (!figures || figures.method !== 'consistent-snapshot' || !backup.binlog || samePoint(figures.at, backup.binlog) || !figures.at.gtid) return undefined;
+  let position;
+  try {
+    position = parseGtidPosition(figures.at.gtid);
+  } catch {
+    // Not a MariaDB GTID position (a MySQL GTID set): no target this agent can replay to.
+    return undefined;
+  }
+  const [entry, ...more] = [...position.entries()];
+  if (!entry || more.length > 0) return undefined;
+  return { kind: 'gtid', gtid: { domain: entry[0], serverId: entry[1].serverId, sequence: entry[1].sequence }, text: figures.at.gtid };
 }

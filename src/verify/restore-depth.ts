@@ -10,11 +10,11 @@ import { AgentError, messageOf } from '../errors.ts';
 import type { Decryption } from '../restore/decrypt.ts';
 import { restoreLogical } from '../restore/logical-restore.ts';
 import { restorePhysical } from '../restore/physical-restore.ts';
-import { planReplay, replayBinlog, type PitrTarget } from '../restore/pitr.ts';
+import { planReplay, replayBinlog, type PitrPlan, type PitrTarget, type ReplayResult } from '../restore/pitr.ts';
 import { verifyServer } from '../restore/verify-datadir.ts';
 import { startSandbox, type Sandbox } from '../sandbox/mariadb-sandbox.ts';
 import type { StorageDriver } from '../storage/driver.ts';
-import { datadirEstimate, figuresVerdict, spaceRefusal } from './restore-decisions.ts';
+import { datadirEstimate, figuresReplayTarget, figuresVerdict, spaceRefusal, type Replayed } from './restore-decisions.ts';
 import type { VerifyProblem } from './types.ts';
 
 /**
@@ -67,11 +67,18 @@ export async function verifyByRestore(input: RestoreDepthInput): Promise<VerifyP
   let server: Sandbox | undefined;
   try {
     const decryption: Decryption = { agePath: input.config.tools.age, identityFile: input.identityFile ?? input.database.encryption?.identityFile };
-    let replayed = false;
+    let replayed: Replayed = 'none';
     try {
       server = await restoreInto(input, dir, decryption);
       input.signal?.throwIfAborted();
-      if (input.replayBinlog) replayed = await replayToEnd(input, backup, server, decryption);
+      if (input.replayBinlog) {
+        if (await replayToEnd(input, backup, server, decryption)) replayed = 'to-end';
+      } else {
+        // Figures taken after the backup (writes between the two snapshots): reach their point
+        // by replaying the archive to their GTID, when the archive holds it.
+        const target = figuresReplayTarget(backup);
+        if (target && (await replayToFigures(input, backup, server, decryption, target, notice))) replayed = 'to-figures';
+      }
       input.signal?.throwIfAborted();
     } catch (err) {
       if (input.signal?.aborted || !(err instanceof AgentError) || NOT_THE_BACKUP.has(err.kind)) throw err;
@@ -162,7 +169,33 @@ async function replayToEnd(input: RestoreDepthInput, backup: Manifest, server: S
   }
   const target: PitrTarget = { kind: 'time', at: new Date(summary.lastRecoverableAt), text: summary.lastRecoverableAt };
   const plan = await planReplay(archive, backup, target, summary.lastRecoverableAt);
-  const result = await replayBinlog({
+  const result = await replay(input, backup, server, decryption, archive, plan, target);
+  input.logger.info({ transactions: result.transactions, to: summary.lastRecoverableAt }, 'binlog replayed to the last recoverable time');
+  return result.transactions > 0;
+}
+
+/**
+ * Replays the archive to the GTID of the figures' snapshot; false (with a notice) when the
+ * archive does not hold the binlog from the backup to there, which is no fault of the backup.
+ */
+async function replayToFigures(input: RestoreDepthInput, backup: Manifest, server: Sandbox, decryption: Decryption, target: PitrTarget, notice: (message: string) => void): Promise<boolean> {
+  const archive = await Archive.load(input.storage, input.database.name);
+  const summary = await archive.summarize([backup]);
+  let plan;
+  try {
+    plan = await planReplay(archive, backup, target, summary.lastRecoverableAt);
+  } catch (err) {
+    if (!(err instanceof AgentError) || err.kind !== 'refused') throw err;
+    notice(`the binlog archive cannot take backup ${backup.id} to the point of its figures (GTID ${target.text}): ${err.message}`);
+    return false;
+  }
+  const result = await replay(input, backup, server, decryption, archive, plan, target);
+  input.logger.info({ transactions: result.transactions, to: target.text }, "binlog replayed to the figures' point");
+  return true;
+}
+
+async function replay(input: RestoreDepthInput, backup: Manifest, server: Sandbox, decryption: Decryption, archive: Archive, plan: PitrPlan, target: PitrTarget): Promise<ReplayResult> {
+  return replayBinlog({
     config: input.config,
     storage: input.storage,
     archive,
@@ -173,12 +206,11 @@ async function replayToEnd(input: RestoreDepthInput, backup: Manifest, server: S
     skipBinlog: false,
     // A dump holds only its schemas: writes to any other are not replayed (as a PITR does).
     ...(backup.type === 'dump' ? { schemas: new Set(backup.schemas) } : {}),
-    // Started without grant checks; loading them lets replayed account statements run.
+    // A server on a restored datadir starts without grant checks; loading them lets replayed
+    // account statements run (harmless on the fresh server of a dump, which has them).
     preamble: 'FLUSH PRIVILEGES;\n',
     decryption,
     logger: input.logger,
     ...(input.signal ? { signal: input.signal } : {}),
   });
-  input.logger.info({ transactions: result.transactions, to: summary.lastRecoverableAt }, 'binlog replayed to the last recoverable time');
-  return result.transactions > 0;
 }

@@ -16,6 +16,7 @@ import type { AgentConfig } from '../../src/config/normalize.ts';
 import { startSandbox, type Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { openStorage } from '../../src/storage/open.ts';
+import { takeTableFigures } from '../../src/backup/table-figures.ts';
 import { verifyByRestore } from '../../src/verify/restore-depth.ts';
 import { freePort } from '../harness/child-process.ts';
 import { AGENT, agent, storageYaml, testDir, writeConfig } from '../helpers.ts';
@@ -92,18 +93,24 @@ function recordingLogger(): { logger: pino.Logger; lines: Record<string, unknown
   return { logger: pino({ level: 'info' }, sink), lines };
 }
 
+/** Waits until the capture has archived everything written up to now. */
+async function archived(): Promise<void> {
+  const wrote = new Date();
+  for (let i = 0; ; i++) {
+    const status = await captureStatus();
+    if (status?.connected && status.pendingBytes === 0 && status.lastEventAt && Date.parse(status.lastEventAt) >= Math.floor(wrote.getTime() / 1000) * 1000) return;
+    if (i > 300) throw new Error(`the capture did not archive the writes: ${JSON.stringify(status)}\n${daemonLog.join('')}`);
+    await sleep(100);
+  }
+}
+
 describe('verify --depth restore with the binlog replayed', () => {
   it('restores a dump, replays the archive to the last recoverable time, and does not compare figures of the dump’s point', async () => {
     const dump = await runNow('source');
     expect(dump.figures?.at).toEqual(dump.binlog);
+    await sleep(1100); // the writes land in a later second than the dump
     await source.sql("INSERT INTO shop.customers (name, email, created_at) VALUES ('after the dump', 'after@example.com', NOW(6)); UPDATE shop.orders SET total = total + 1 WHERE id <= 10");
-    const wrote = new Date();
-    for (let i = 0; ; i++) {
-      const status = await captureStatus();
-      if (status?.connected && status.pendingBytes === 0 && status.lastEventAt && Date.parse(status.lastEventAt) >= Math.floor(wrote.getTime() / 1000) * 1000) break;
-      if (i > 300) throw new Error(`the capture did not archive the writes: ${JSON.stringify(status)}\n${daemonLog.join('')}`);
-      await sleep(100);
-    }
+    await archived();
 
     const storage = await openStorage(config.databases[0]?.storage as AgentConfig['databases'][number]['storage']);
     try {
@@ -127,6 +134,39 @@ describe('verify --depth restore with the binlog replayed', () => {
       expect(missing).toEqual([
         { backupId: unarchived.id, message: `restore failed: the binlog archive holds nothing to replay from backup ${unarchived.id}'s position (${unarchived.binlog?.file}:${unarchived.binlog?.position})` },
       ]);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it("compares figures taken after the backup once the archive is replayed to their GTID, and catches a difference there", async () => {
+    const dump = await runNow('source');
+    await sleep(1100);
+    await source.sql("INSERT INTO shop.customers (name, email, created_at) VALUES ('between', 'between@example.com', NOW(6)), ('between 2', 'between2@example.com', NOW(6)); DELETE FROM shop.orders WHERE id <= 5");
+    await archived();
+    const entry = config.databases.find((d) => d.name === 'source');
+    if (!entry) throw new Error('no entry');
+    // Figures whose snapshot is later than the dump's, as when writes land between the two snapshots.
+    const taken = await takeTableFigures({ database: 'source', connection: entry.connection, schemas: ['shop'], logger: pino({ level: 'silent' }) });
+    const later = taken.figures;
+    if (!later) throw new Error(`no figures: ${JSON.stringify(taken)}`);
+    expect(later.at).not.toEqual(dump.binlog);
+    const customers = later.tables.find((t) => t.table === 'customers')?.rows ?? -1;
+    expect(customers).toBeGreaterThan(dump.figures?.tables.find((t) => t.table === 'customers')?.rows ?? Infinity);
+
+    const storage = await openStorage(entry.storage);
+    try {
+      const { logger, lines } = recordingLogger();
+      const notices: string[] = [];
+      const problems = await verifyByRestore({ config, storage, database: entry, chain: [{ ...dump, figures: later }], logger, onNotice: (m) => notices.push(m) });
+      expect(problems).toEqual([]);
+      expect(notices).toEqual([]);
+      expect(lines.find((l) => l['msg'] === "binlog replayed to the figures' point")).toMatchObject({ to: later.at.gtid });
+
+      // The same, with figures that say one more customer row: caught after the replay.
+      const wrong = { ...later, tables: later.tables.map((t) => (t.table === 'customers' ? { ...t, rows: t.rows + 1 } : t)) };
+      const caught = await verifyByRestore({ config, storage, database: entry, chain: [{ ...dump, figures: wrong }], logger: pino({ level: 'silent' }) });
+      expect(caught).toEqual([{ backupId: dump.id, message: `shop.customers: ${customers} rows, ${customers + 1} at backup time` }]);
     } finally {
       await storage.close();
     }
