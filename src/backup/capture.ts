@@ -247,6 +247,8 @@ export interface ManifestFields {
   schemas: string[];
   binlog: Manifest['binlog'];
   physical?: Manifest['physical'];
+  /** Table figures at backup time (verify.record_figures), when taken. */
+  figures?: Manifest['figures'];
   server: ServerInfo;
   tool: ToolInfo;
 }
@@ -280,6 +282,7 @@ export function buildManifest(f: ManifestFields): Manifest {
     ],
     binlog: f.binlog,
     ...(f.physical ? { physical: f.physical } : {}),
+    ...(f.figures ? { figures: f.figures } : {}),
     server: { flavor: f.server.flavor, version: f.server.version, serverId: f.server.serverId, hostname: f.server.hostname },
     tool: { name: f.tool.name, version: f.tool.versionLine },
     agent: { version: AGENT_VERSION, hostname: hostname() },

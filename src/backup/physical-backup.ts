@@ -16,6 +16,7 @@ import { buildManifest, captureToStorage, checkStorage, commitOrRemove } from '.
 import { dataExtension, encryptionOf, type Encrypt } from '../pipeline/encryption.ts';
 import type { BackupContext } from './run-backup.ts';
 import { privateTempDir } from '../capture/private-temp.ts';
+import { takeTableFigures } from './table-figures.ts';
 
 function backupHint(stderr: string): string {
   if (/Access denied/i.test(stderr)) return 'check user and password of this database entry, and the grants for mariadb-backup in README';
@@ -162,11 +163,16 @@ async function takePhysical(ctx: BackupContext, run: PhysicalRun): Promise<Manif
       log.warn('physical.replica is set but mariadb-backup reported no replica position: is this server a replica?');
     }
 
+    // verify.record_figures: a snapshot right after mariadb-backup finished, whose consistent point
+    // is its end (BACKUP STAGE BLOCK_COMMIT): equal positions when nothing committed in between.
+    const figures = database.verify.record_figures ? await takeTableFigures({ database: database.name, connection: database.connection, schemas: undefined, logger: log, signal, now }) : undefined;
+    if (figures && !figures.figures) log.warn({ reason: figures.reason }, 'table figures not recorded');
     const completedAt = now();
     const manifest = buildManifest({
       id,
       database: database.name,
       type,
+      ...(figures?.figures ? { figures: figures.figures } : {}),
       trigger: ctx.trigger,
       startedAt,
       completedAt,

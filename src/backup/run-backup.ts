@@ -13,6 +13,7 @@ import type { StorageDriver } from '../storage/driver.ts';
 import { takeBackupLease } from './backup-lease.ts';
 import { buildManifest, captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
 import { dataExtension, encryptionOf } from '../pipeline/encryption.ts';
+import { takeTableFigures, type FiguresResult } from './table-figures.ts';
 
 export interface BackupContext {
   /** prune.lock_ttl is also the TTL of the backup's lease. */
@@ -65,9 +66,21 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
 
   // The lease first: from now on prune spares this backup's objects and uploads.
   const lease = await takeBackupLease({ storage, database: database.name, id, type: 'dump', ttlMs: ctx.config.prune.lock_ttl, log });
+  // Closes the figures' session when the dump fails: no full read goes on for a backup that is not.
+  const figuresCancel = new AbortController();
   try {
     const signal = ctx.signal ? AbortSignal.any([ctx.signal, lease.signal]) : lease.signal;
-    const scanner = new CoordinatesScanner();
+    // verify.record_figures: a snapshot of its own, opened as soon as the dump has written its
+    // snapshot's position (so it is at or after the dump's point, equal when nothing committed
+    // in between), read while the dump streams.
+    let figures: Promise<FiguresResult> | undefined;
+    const takeFigures = () => {
+      figures = takeTableFigures({ database: database.name, connection: database.connection, schemas, logger: log, signal: figuresCancel.signal, now });
+    };
+    const scanner = new CoordinatesScanner(database.verify.record_figures && wantCoordinates ? { onPosition: takeFigures } : {});
+    if (database.verify.record_figures && !wantCoordinates) {
+      log.warn('verify.record_figures is set but the dump records no binlog coordinates (binary logging is off): no table figures recorded');
+    }
     const stream = await withDefaultsFile(database.connection, tool.flavor, async (defaultsFile) => {
       const args = buildDumpArgs({
         defaultsFile,
@@ -82,11 +95,15 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
       );
     });
 
+    const recorded = figures ? await figures : undefined;
+    if (recorded && !recorded.figures) log.warn({ reason: recorded.reason }, 'table figures not recorded');
+    if (database.verify.record_figures && wantCoordinates && !figures) log.warn('table figures not recorded: the dump wrote no binlog position in its head');
     const completedAt = now();
     const manifest = buildManifest({
       id,
       database: database.name,
       type: 'dump',
+      ...(recorded?.figures ? { figures: recorded.figures } : {}),
       trigger: ctx.trigger,
       startedAt,
       completedAt,
@@ -110,6 +127,7 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
     );
     return manifest;
   } finally {
+    figuresCancel.abort();
     await lease.end();
   }
 }

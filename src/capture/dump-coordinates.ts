@@ -29,6 +29,14 @@ export function parseDumpCoordinates(head: string, tail: string): BinlogCoordina
 export class CoordinatesScanner extends Transform {
   #head: Buffer[] = [];
   #headBytes = 0;
+  /** Called once when the head names the snapshot's file/position: the dump's snapshot exists by then. */
+  #onPosition: (() => void) | undefined;
+
+  constructor(options: { onPosition?: () => void } = {}) {
+    super();
+    this.#onPosition = options.onPosition;
+  }
+
   /** The most recent chunks, just enough of them to cover TAIL_LIMIT bytes; never copied. */
   #recent: Buffer[] = [];
   #recentBytes = 0;
@@ -38,6 +46,11 @@ export class CoordinatesScanner extends Transform {
       const take = Buffer.from(chunk.subarray(0, HEAD_LIMIT - this.#headBytes));
       this.#head.push(take);
       this.#headBytes += take.length;
+      if (this.#onPosition && positionPattern.test(Buffer.concat(this.#head).toString('utf8'))) {
+        const call = this.#onPosition;
+        this.#onPosition = undefined;
+        call();
+      }
     }
     this.#recent.push(chunk);
     this.#recentBytes += chunk.length;

@@ -88,6 +88,33 @@ const binlogSchema = z.object({
   gtid: z.string().nullable(),
 });
 
+/**
+ * Row counts and checksums of every table of the backup, taken at backup time when the entry sets
+ * `verify.record_figures`, so a restore test compares with the source, not only with itself. They
+ * come from a consistent-snapshot session of their own, opened right after the backup's snapshot:
+ * `at` is that snapshot's binlog position, and the figures describe the backup's data only when
+ * `at` equals the manifest's `binlog` (no transaction committed in between). Optional, added
+ * without a version change: an agent that predates it ignores it (zod drops unknown fields) and
+ * only loses the comparison.
+ */
+const figuresSchema = z.object({
+  /** How they were taken; `consistent-snapshot` is the only method this agent compares. */
+  method: z.string(),
+  /** The binlog coordinates of the figures' snapshot. */
+  at: binlogSchema,
+  takenAt: z.iso.datetime(),
+  tables: z.array(
+    z.object({
+      schema: z.string(),
+      table: z.string(),
+      /** SELECT COUNT(*) in the snapshot. */
+      rows: z.number().int().nonnegative(),
+      /** CHECKSUM TABLE … EXTENDED in the snapshot (decimal, 64-bit as a string); null when the server gave none. */
+      checksum: z.string().regex(/^\d+$/).nullable(),
+    }),
+  ),
+});
+
 export const manifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
   version: z.union([z.literal(1), z.literal(2), z.literal(3)]),
@@ -108,6 +135,8 @@ export const manifestSchema = z.object({
   binlog: binlogSchema.nullable(),
   /** Physical backups only. */
   physical: physicalSchema.optional(),
+  /** Table figures at backup time (verify.record_figures); absent when not recorded. */
+  figures: figuresSchema.optional(),
   server: z.object({
     flavor: z.enum(['mariadb', 'mysql']),
     version: z.string(),
@@ -123,6 +152,7 @@ export type ManifestObject = z.infer<typeof objectSchema>;
 export type BinlogCoordinates = z.infer<typeof binlogSchema>;
 export type PhysicalInfo = z.infer<typeof physicalSchema>;
 export type PrimaryCoordinates = z.infer<typeof primarySchema>;
+export type TableFigures = z.infer<typeof figuresSchema>;
 
 /** A manifest written by a newer agent, in a format version this one does not know. */
 export class NewerManifestError extends Error {

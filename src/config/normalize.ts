@@ -47,6 +47,7 @@ export interface DatabaseConfig {
   dump: RawDatabaseConfig['dump'];
   physical: RawDatabaseConfig['physical'];
   binlog: RawDatabaseConfig['binlog'];
+  verify: RawDatabaseConfig['verify'];
   storage: StorageConfig;
   compression: Compression;
   /** Client-side encryption of every data object; undefined: stored as compressed. */
@@ -239,6 +240,19 @@ export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: 
     } else if (db.storage) {
       checkStorage(db.storage, [...path, 'storage'], issues);
     }
+    const encryption = db.encryption ? resolveEncryption(db.encryption, [...path, 'encryption'], issues) : sharedEncryption;
+    if (db.verify.record_figures && db.dump.binlog_coordinates === 'off') {
+      issues.push({
+        path: [...path, 'verify', 'record_figures'],
+        message: 'needs dump.binlog_coordinates: auto: the figures are compared only when their binlog position is the backup\'s own',
+      });
+    }
+    if (db.verify.record_figures && encryption) {
+      issues.push({
+        path: [...path, 'verify', 'record_figures'],
+        message: 'the figures (table names, row counts, checksums) would be stored unencrypted in the manifest of an encrypted backup; turn one of them off',
+      });
+    }
     const schedules: Schedule[] = [];
     const verifySchedules: VerifySchedule[] = [];
     (db.schedules ?? [DEFAULT_SCHEDULE]).forEach((raw, j) => {
@@ -281,10 +295,11 @@ export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: 
       dump: db.dump,
       physical: db.physical,
       binlog: db.binlog,
+      verify: db.verify,
       // When storage is missing an issue is recorded and this placeholder is never used.
       storage: storage ?? { type: 'local', path: '' },
       compression: resolveCompression(raw.compression, db.compression, [...path, 'compression'], issues),
-      encryption: db.encryption ? resolveEncryption(db.encryption, [...path, 'encryption'], issues) : sharedEncryption,
+      encryption,
     };
   });
 

@@ -299,6 +299,16 @@ const binlogSchema = z.strictObject({
   server_id: int().pipe(z.int().min(1).max(4294967295)).optional(),
 });
 
+const verifySchema = z.strictObject({
+  /**
+   * Record each table's row count and CHECKSUM TABLE in the manifest at backup time, from a
+   * consistent snapshot opened right after the backup's own, so a restore test compares with the
+   * source. Costs one more full read of every table per backup (README). Needs binary logging
+   * (the snapshot's binlog position says which point the figures describe).
+   */
+  record_figures: bool().default(false),
+});
+
 const databaseNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export const databaseSchema = z.strictObject({
@@ -319,6 +329,7 @@ export const databaseSchema = z.strictObject({
   dump: dumpSchema.prefault({}),
   physical: physicalSchema.prefault({}),
   binlog: binlogSchema.prefault({}),
+  verify: verifySchema.prefault({}),
   /** Default: one logical backup a day at 01:00 in the top-level timezone. */
   schedules: z.array(scheduleSchema).optional(),
   retention: retentionSchema.optional(),

@@ -20,8 +20,8 @@ export interface RestoreOptions {
   config: Pick<AgentConfig, 'tools'>;
   storage: StorageDriver;
   manifest: Manifest;
-  /** The database entry whose server receives the data. */
-  target: DatabaseConfig;
+  /** The database entry whose server receives the data (only its name and connection are used). */
+  target: Pick<DatabaseConfig, 'name' | 'connection'>;
   /** Allow writing into schemas that already hold tables, views, routines, triggers or events. */
   overwrite: boolean;
   /** Do not write the restored statements to the target's binary log (needs SUPER/BINLOG ADMIN). */

@@ -28,6 +28,12 @@ export interface SandboxOptions {
    * accounts require. `port` is ignored.
    */
   private?: boolean;
+  /**
+   * A private server that keeps grant checks: for a fresh datadir the agent fills itself (root over
+   * the socket, no password). Without grant tables MariaDB disables the event scheduler, and a
+   * dump's CREATE EVENT fails.
+   */
+  grantTables?: boolean;
   /** More `[mysqld]` options, one per line (e.g. TLS for a test). */
   serverOptions?: readonly string[];
 }
@@ -43,14 +49,14 @@ export interface Sandbox {
   stop(): Promise<void>;
 }
 
-function myCnf(dir: string, datadir: string, port: number, serverId: number, isPrivate: boolean, serverOptions: readonly string[] = []): string {
+function myCnf(dir: string, datadir: string, port: number, serverId: number, isPrivate: boolean, grantTables: boolean, serverOptions: readonly string[] = []): string {
   return [
     '[mysqld]',
     'user=root',
     `datadir=${datadir}`,
     `socket=${join(dir, 'mysqld.sock')}`,
     // A private server takes a replay: mariadb-binlog sends a row-event group as one statement.
-    ...(isPrivate ? ['skip-networking', 'skip-grant-tables', 'skip-log-bin', 'max_allowed_packet=1G'] : [`port=${port}`, 'bind-address=127.0.0.1', `log-bin=${join(datadir, 'mysql-bin')}`]),
+    ...(isPrivate ? ['skip-networking', ...(grantTables ? [] : ['skip-grant-tables']), 'skip-log-bin', 'max_allowed_packet=1G'] : [`port=${port}`, 'bind-address=127.0.0.1', `log-bin=${join(datadir, 'mysql-bin')}`]),
     `pid-file=${join(dir, 'mysqld.pid')}`,
     `log-error=${join(dir, 'error.log')}`,
     `tmpdir=${dir}`,
@@ -86,7 +92,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const datadir = options.existingDatadir ?? join(dir, 'data');
   const cnf = join(dir, 'my.cnf');
   await mkdir(dir, { recursive: true });
-  await writeFile(cnf, myCnf(dir, datadir, options.port, options.serverId ?? 1, options.private ?? false, options.serverOptions));
+  await writeFile(cnf, myCnf(dir, datadir, options.port, options.serverId ?? 1, options.private ?? false, options.grantTables ?? false, options.serverOptions));
   const defaults = `--defaults-file=${cnf}`;
   // The agent's environment holds secrets a throwaway server has no use for.
   const env = toolEnvironment(process.env);

@@ -268,6 +268,25 @@ describe('CoordinatesScanner', () => {
     });
   }
 
+  it('calls onPosition once, as soon as the head names the position (the dump snapshot exists by then), never without one', async () => {
+    const calls: number[] = [];
+    const scanner = new CoordinatesScanner({ onPosition: () => calls.push(seen) });
+    let seen = 0;
+    const counter = new PassThrough();
+    counter.on('data', (c: Buffer) => (seen += c.length));
+    const text = MARIADB_HEAD + rows(1024 * 1024) + MARIADB_TAIL;
+    const data = Buffer.from(text);
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < data.length; at += 100) chunks.push(data.subarray(at, at + 100));
+    await pipeline(Readable.from(chunks, { objectMode: false }), counter, scanner, new PassThrough().resume());
+    expect(calls).toHaveLength(1);
+    // Early in the stream: what passed the counter by then is the head plus what stream buffers hold.
+    expect(calls[0]).toBeLessThan(Buffer.byteLength(MARIADB_HEAD) + 128 * 1024);
+    let none = 0;
+    await pipeline(Readable.from([Buffer.from(PLAIN_HEAD + rows(4096))]), new CoordinatesScanner({ onPosition: () => none++ }), new PassThrough().resume());
+    expect(none).toBe(0);
+  });
+
   it('finds a MariaDB GTID at the end of a dump far larger than its head and tail windows', async () => {
     const text = MARIADB_HEAD + rows(3 * 1024 * 1024) + MARIADB_TAIL;
     const result = await scan(text, () => 1 + randomBytes(4).readUInt32LE() % (96 * 1024));

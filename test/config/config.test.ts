@@ -350,3 +350,29 @@ describe('parseConfig: an alias bomb', () => {
     expect(config.databases.map((d) => d.connection.host)).toEqual(['db1', 'db1']);
   });
 });
+
+describe('verify.record_figures', () => {
+  it('is off by default and can be turned on per entry', () => {
+    const config = parse(`${LOCAL}\ndatabases:\n  - name: a\n  - name: b\n    verify: { record_figures: true }\n`);
+    expect(config.databases.map((d) => d.verify.record_figures)).toEqual([false, true]);
+  });
+
+  it('is refused, naming its YAML path, without the dump coordinates that say which point the figures describe', () => {
+    const err = configError(`${LOCAL}\ndatabases:\n  - name: a\n    dump: { binlog_coordinates: 'off' }\n    verify: { record_figures: true }\n`);
+    expect(problems(err)).toEqual([
+      expect.stringContaining("databases[0].verify.record_figures: needs dump.binlog_coordinates: auto: the figures are compared only when their binlog position is the backup's own"),
+    ]);
+  });
+
+  it('is refused for an encrypted entry: the figures would sit in the manifest unencrypted', () => {
+    const err = configError(
+      `${LOCAL}\nencryption:\n  recipients: [age1wp679wqnhntv2lh3kjegsmdp96tl2cvyk4hwgk7eacc4fy2juclsr36lsz]\ndatabases:\n  - name: a\n    verify: { record_figures: true }\n`,
+    );
+    expect(problems(err)).toEqual([expect.stringContaining('databases[0].verify.record_figures: the figures (table names, row counts, checksums) would be stored unencrypted in the manifest of an encrypted backup; turn one of them off')]);
+  });
+
+  it('names an unknown key under verify', () => {
+    const err = configError(`${LOCAL}\ndatabases:\n  - name: a\n    verify: { record_figure: true }\n`);
+    expect(problems(err).join('\n')).toContain('databases[0].verify');
+  });
+});

@@ -83,19 +83,21 @@ describe('--verify verdict', () => {
     const result = judge({
       expectedSchemas: ['shop', 'gone'],
       presentSchemas: ['shop', 'mysql'],
-      tables: [table('ok', '1'), table('broken', null), table('bad', '2', ['error: Corrupt']), table('changed', '3')],
+      tables: [table('ok', '1'), table('broken', null), table('bad', '2', ['error: Corrupt']), table('changed', '3'), { ...table('short', '6'), rows: 999 }],
       recorded: new Map([
-        ['shop.ok', '1'],
-        ['shop.changed', '4'],
-        ['shop.missing', '5'],
+        ['shop.ok', { rows: 0, checksum: '1' }],
+        ['shop.changed', { rows: 0, checksum: '4' }],
+        ['shop.short', { rows: 1000, checksum: '6' }],
+        ['shop.missing', { rows: 1, checksum: '5' }],
       ]),
     });
-    expect(result.lines).toEqual(['shop.ok\t1', 'shop.broken\tNULL', 'shop.bad\t2', 'shop.changed\t3']);
+    expect(result.lines).toEqual(['shop.ok\t1', 'shop.broken\tNULL', 'shop.bad\t2', 'shop.changed\t3', 'shop.short\t6']);
     expect(result.failures).toEqual([
       'schema gone of the backup is absent',
       'CHECKSUM TABLE shop.broken: NULL (the server cannot read the table)',
       'CHECK TABLE shop.bad: error: Corrupt',
       'shop.changed: checksum 3 differs from 4 recorded at backup time',
+      'shop.short: 999 rows, 1000 at backup time',
       'table shop.missing recorded at backup time is absent',
     ]);
   });
