@@ -17,7 +17,9 @@ import type { StorageDriver } from '../storage/driver.ts';
 import { listStatus } from '../cli/list.ts';
 import { backupPrefix } from '../catalog/keys.ts';
 import { allows, TokenTable, type Caller } from './auth.ts';
-import type { RestoreApiRequest, ScheduleView } from '../daemon/daemon.ts';
+import type { ScheduleView } from '../daemon/daemon.ts';
+import type { RestoreApiRequest } from '../daemon/api-restore.ts';
+import { Secret } from '../config/secret.ts';
 import type { ScheduleInput } from '../daemon/api-schedules.ts';
 
 /**
@@ -404,7 +406,7 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
     return reply.status(204).send();
   });
 
-  app.post<{ Body: { database: string; target?: string; backup_id?: string; to_time?: string; to_gtid?: string; overwrite?: boolean; binlog?: boolean; source?: Parameters<typeof import('../cli/from-location.ts').storageFromRequest>[0] } }>(
+  app.post<{ Body: { database: string; target?: string; backup_id?: string; to_time?: string; to_gtid?: string; overwrite?: boolean; binlog?: boolean; identity?: string; source?: Parameters<typeof import('../cli/from-location.ts').storageFromRequest>[0] } }>(
     '/v1/restores',
     {
       config: { role: 'admin' },
@@ -422,6 +424,13 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
             to_gtid: { type: 'string', minLength: 1 },
             overwrite: { type: 'boolean', default: false },
             binlog: { type: 'boolean', default: true },
+            identity: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 16384,
+              description:
+                'An encrypted backup: the age identity that opens it, the content of a key file (AGE-SECRET-KEY-1… lines; # comments allowed). Default: encryption.identity_file of the source entry, else of the target. A secret: never logged or returned; age reads it from a 0600 file in a private temp directory, unlinked, for the job\'s lifetime',
+            },
             source: {
               type: 'object',
               additionalProperties: false,
@@ -448,7 +457,17 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
       const b = request.body;
       const from = b.source === undefined ? undefined : (await import('../cli/from-location.ts')).storageFromRequest(b.source, 'body.source');
       const job = await deps.restore(
-        { database: b.database, from, target: b.target, backupId: b.backup_id, toTime: b.to_time, toGtid: b.to_gtid, overwrite: b.overwrite ?? false, skipBinlog: b.binlog === false },
+        {
+          database: b.database,
+          from,
+          target: b.target,
+          backupId: b.backup_id,
+          toTime: b.to_time,
+          toGtid: b.to_gtid,
+          overwrite: b.overwrite ?? false,
+          skipBinlog: b.binlog === false,
+          identity: b.identity === undefined ? undefined : new Secret(b.identity),
+        },
         (request.caller as Caller).name,
       );
       return reply.status(202).header('location', `/v1/restores/${job.id}`).send({ restore: jobJson(job) });
