@@ -2,7 +2,6 @@
 // roles (the whole role × endpoint matrix), a backup run through the API and downloaded with its
 // SHA-256 checked, jobs, prune, validation errors that name the field, pagination, the rate limit,
 // and the audit log that names tokens, never shows them.
-import { execa, type ResultPromise } from 'execa';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,7 +11,8 @@ import { createS3Bucket } from '../harness/s3-server.ts';
 import type { Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { freePort } from '../harness/child-process.ts';
-import { agent, AGENT, freshServer, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
+import { startDaemon, type DaemonProcess } from '../harness/daemon-process.ts';
+import { agent, freshServer, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
 
 const TOKENS = { viewer: 'v'.repeat(40), operator: 'o'.repeat(20) + 'p'.repeat(20), admin: 'a'.repeat(24) + 'd'.repeat(24) } as const;
 type Role = keyof typeof TOKENS;
@@ -21,8 +21,10 @@ describe('the daemon API', () => {
   const schema = uniqueName('api').replace('-', '_');
   let dir: string;
   let port: number;
-  let child: ResultPromise;
-  let output = '';
+  let daemon: DaemonProcess | undefined;
+  /** The output of every daemon process of this file (a test restarts it). */
+  let earlier = '';
+  const output = () => earlier + (daemon?.output() ?? '');
   let copy: Sandbox;
 
   const call = async (method: string, path: string, role?: Role | 'bad', body?: unknown) => {
@@ -45,7 +47,7 @@ describe('the daemon API', () => {
     for (;;) {
       const found = await probe();
       if (found !== undefined) return found;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${output}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${output()}`);
       await sleep(200);
     }
   };
@@ -87,21 +89,20 @@ describe('the daemon API', () => {
       ].join('\n'),
     );
     configPath = config;
-    await startDaemon();
+    await restartDaemon();
   });
 
   let configPath: string;
-  const startDaemon = async () => {
-    const before = (output.match(/"daemon started"/g) ?? []).length;
-    child = execa(process.execPath, [AGENT, '--config', configPath, 'daemon'], { env: { ...sourceEnv(), TARGET_DB_PASSWORD: 'target-pw', STATE_DIRECTORY: join(dir, 'state') }, reject: false, stdin: 'ignore', buffer: false });
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await until(async () => ((output.match(/"daemon started"/g) ?? []).length > before ? true : undefined), 'the daemon to start');
+  const restartDaemon = async () => {
+    if (daemon) {
+      await daemon.stop();
+      earlier += daemon.output();
+    }
+    daemon = await startDaemon(configPath, { env: { ...sourceEnv(), TARGET_DB_PASSWORD: 'target-pw', STATE_DIRECTORY: join(dir, 'state') } });
   };
 
   afterAll(async () => {
-    child?.kill('SIGTERM');
-    await child;
+    await daemon?.stop();
     await copy?.stop();
   });
 
@@ -262,7 +263,7 @@ describe('the daemon API', () => {
     }, 'the restore from the other bucket');
     expect(done.status, done.message).toBe('succeeded');
     expect(await copy.sql(`SELECT COUNT(*) FROM \`${schema}\`.customers WHERE name = 'kept'`)).toBe('0');
-    expect(output).not.toContain('S3RVER');
+    expect(output()).not.toContain('S3RVER');
     const bad = await call('POST', '/v1/restores', 'admin', { database: 'shop', target: 'copy', source: { ...source, options: { part_size_mb: 1 } } });
     expect(bad.status).toBe(400);
     expect(bad.json.error).toMatch(/^body\.source\.options\.part_size_mb: /);
@@ -317,9 +318,7 @@ describe('the daemon API', () => {
     expect((await call('DELETE', `/v1/backups/schedules/${id}`, 'admin')).status).toBe(204);
     expect((await call('GET', `/v1/backups/schedules/${id}`, 'viewer')).status).toBe(404);
 
-    child.kill('SIGTERM');
-    await child;
-    await startDaemon();
+    await restartDaemon();
     const after = (await call('GET', '/v1/backups/schedules?database=source', 'viewer')).json.schedules;
     expect(after.map((v: { id: string }) => v.id)).toEqual(['file-source-0', kept.json.schedule.id]);
     expect(after[1]).toMatchObject({ type: 'full', description: 'daily at 04:30 (UTC)', next_run: expect.stringMatching(/T04:30:00/) });
@@ -361,13 +360,13 @@ describe('the daemon API', () => {
   });
 
   it('logs every API request with the token name, never a token', async () => {
-    const audit = output
+    const audit = output()
       .split('\n')
       .filter((l) => l.includes('"api request"'))
       .map((l) => JSON.parse(l));
     expect(audit.length).toBeGreaterThan(20);
     expect(audit).toContainEqual(expect.objectContaining({ token: 'operator-bot', method: 'POST', path: '/v1/backups/schedules', status: 202 }));
     expect(audit).toContainEqual(expect.objectContaining({ token: null, status: 401 }));
-    for (const token of Object.values(TOKENS)) expect(output).not.toContain(token);
+    for (const token of Object.values(TOKENS)) expect(output()).not.toContain(token);
   });
 });
