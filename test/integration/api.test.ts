@@ -177,6 +177,42 @@ describe('the daemon API', () => {
     expect(bytes.length).toBe(manifest.objects[0].sizeBytes);
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(manifest.objects[0].sha256);
     expect(download.headers.get('x-backup-sha256')).toBe(manifest.objects[0].sha256);
+    expect(download.headers.get('accept-ranges')).toBe('bytes');
+    const etag = `"${manifest.objects[0].sha256}"`;
+    expect(download.headers.get('etag')).toBe(etag);
+
+    // Ranges: each 206 body is the slice of the archive verified above.
+    const size = bytes.length;
+    const ranged = (range: string, extra: Record<string, string> = {}) =>
+      fetch(`http://127.0.0.1:${port}/v1/backups/${backup.id}/download`, { headers: { authorization: `Bearer ${TOKENS.admin}`, range, ...extra } });
+    for (const [range, start, end] of [
+      ['bytes=0-0', 0, 0],
+      ['bytes=10-99', 10, 99],
+      [`bytes=${size - 7}-`, size - 7, size - 1],
+      ['bytes=-25', size - 25, size - 1],
+      [`bytes=100-${size + 500}`, 100, size - 1],
+    ] as const) {
+      const part = await ranged(range);
+      expect(part.status, range).toBe(206);
+      expect(part.headers.get('content-range')).toBe(`bytes ${start}-${end}/${size}`);
+      expect(part.headers.get('content-length')).toBe(String(end - start + 1));
+      expect(Buffer.from(await part.arrayBuffer()).equals(bytes.subarray(start, end + 1)), range).toBe(true);
+    }
+    for (const range of [`bytes=${size}-`, `bytes=${size + 10}-${size + 20}`, 'bytes=-0']) {
+      const refused = await ranged(range);
+      expect(refused.status, range).toBe(416);
+      expect(refused.headers.get('content-range')).toBe(`bytes */${size}`);
+      expect(((await refused.json()) as { error: string }).error).toBe(`range not satisfiable: ${range} of an archive of ${size} bytes`);
+    }
+    // If-Range with the archive's ETag resumes; with another, or several ranges, the whole archive comes.
+    expect((await ranged('bytes=5-9', { 'if-range': etag })).status).toBe(206);
+    for (const [range, extra] of [['bytes=5-9', { 'if-range': '"0000"' }], ['bytes=0-1,5-6', {}]] as const) {
+      const whole = await ranged(range, extra);
+      expect(whole.status, range).toBe(200);
+      expect(Buffer.from(await whole.arrayBuffer()).equals(bytes)).toBe(true);
+    }
+    // Viewers and operators may not download, ranged or not.
+    expect((await fetch(`http://127.0.0.1:${port}/v1/backups/${backup.id}/download`, { headers: { authorization: `Bearer ${TOKENS.operator}`, range: 'bytes=0-9' } })).status).toBe(403);
   });
 
   it('pages, filters and refuses bad queries and bodies naming the field', async () => {
