@@ -297,18 +297,6 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     throw err;
   }
   const address = server.address();
-  logger.info(
-    { version: AGENT_VERSION, pid: process.pid, listen: typeof address === 'object' && address ? `${address.address}:${address.port}` : address, databases: config.databases.map((d) => d.name) },
-    'daemon started',
-  );
-
-  schedule();
-  applyBinlog(config);
-  await catchUp(config, context, (database, type, trigger) => void backupJob(database, type, trigger), logger, bus, (manifest) => {
-    board.seed(manifest);
-    seedLastSuccess(metrics, manifest.database, manifest.type, new Date(manifest.completedAt), manifest.sizeBytes);
-  });
-  ready = true;
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -369,6 +357,31 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
     process.on('SIGHUP', onHangup);
+
+    // Only now that signals are handled: a SIGHUP or SIGTERM from here on (during the catch-up
+    // too) is a reload or a graceful stop, never the default action that kills the process.
+    logger.info(
+      { version: AGENT_VERSION, pid: process.pid, listen: typeof address === 'object' && address ? `${address.address}:${address.port}` : address, databases: config.databases.map((d) => d.name) },
+      'daemon started',
+    );
+    schedule();
+    applyBinlog(config);
+    const startJob = (database: string, type: BackupType, trigger: Trigger) => {
+      if (!stopping) void backupJob(database, type, trigger);
+    };
+    catchUp(config, context, startJob, logger, bus, (manifest) => {
+      board.seed(manifest);
+      seedLastSuccess(metrics, manifest.database, manifest.type, new Date(manifest.completedAt), manifest.sizeBytes);
+    }).then(
+      () => {
+        if (!stopping) ready = true;
+      },
+      (err: unknown) => {
+        logger.error({ error: messageOf(err) }, 'catch-up at start-up failed');
+        bus.emit('daemon:problem', { database: undefined, what: 'catch up at start-up', message: brief(messageOf(err)) });
+        if (!stopping) ready = true;
+      },
+    );
   });
 }
 

@@ -39,14 +39,8 @@ export async function startDaemon(config: string, options: DaemonStart = {}): Pr
     partial += chunk.toString();
     const lines = partial.split('\n');
     partial = lines.pop() ?? '';
-    for (const line of lines) {
-      if (!line.trim()) continue;
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // Not a log line (a crash trace): kept in output() only.
-      }
-    }
+    // Log lines are JSON objects; anything else (a crash trace) is kept in output() only.
+    for (const line of lines) if (line.startsWith('{')) logs.push(JSON.parse(line) as Record<string, unknown>);
   });
   child.stderr?.on('data', (chunk: Buffer) => {
     text += chunk.toString();

@@ -358,6 +358,12 @@ describe('the daemon API', () => {
     const after = (await call('GET', '/v1/backups/schedules?database=source', 'viewer')).json.schedules;
     expect(after.map((v: { id: string }) => v.id)).toEqual(['file-source-0', kept.json.schedule.id]);
     expect(after[1]).toMatchObject({ type: 'full', description: 'daily at 04:30 (UTC)', next_run: expect.stringMatching(/T04:30:00/) });
+
+    // A reload (SIGHUP) keeps them too.
+    daemon?.child.kill('SIGHUP');
+    await daemon?.waitFor('configuration reloaded');
+    const reloaded = (await call('GET', '/v1/backups/schedules?database=source', 'viewer')).json.schedules;
+    expect(reloaded.map((v: { id: string }) => v.id)).toEqual(['file-source-0', kept.json.schedule.id]);
   });
 
   it('`agent run-now` beside the daemon runs the backup in the daemon and reports its result; --local runs it in the CLI', async () => {
@@ -393,6 +399,19 @@ describe('the daemon API', () => {
     expect(limited.status).toBe(429);
     expect(limited.json.error).toMatch(/^rate limit: more than 120 requests in /);
     expect((await call('GET', '/v1/jobs', 'operator')).status).toBe(200);
+  });
+
+  it('refuses to restore a physical backup through the API, saying where it goes (400)', async () => {
+    const started = await call('POST', '/v1/backups/schedules', 'operator', { database: 'source', type: 'full', schedule: 'once' });
+    expect(started.status, started.text).toBe(202);
+    const done = await until(async () => {
+      const { json } = await call('GET', `/v1/jobs/${started.json.job.id}`, 'operator');
+      return json.job.finished_at ? json.job : undefined;
+    }, 'the full backup');
+    expect(done.status, done.message).toBe('succeeded');
+    const refused = await call('POST', '/v1/restores', 'admin', { database: 'source', target: 'copy', overwrite: true, backup_id: done.backup_id });
+    expect(refused.status).toBe(400);
+    expect(refused.json.error).toBe(`body.backup_id: backup ${done.backup_id} is a physical (full) backup: restore it with agent restore --datadir on the host`);
   });
 
   it('logs every API request with the token name, never a token', async () => {
