@@ -388,6 +388,9 @@ describe('the daemon API', () => {
     expect(doc.status).toBe(200);
     expect(doc.json.openapi).toBe('3.1.0');
     expect(Object.keys(doc.json.paths)).toEqual(expect.arrayContaining(['/v1/backups', '/v1/backups/{id}', '/v1/backups/{id}/download', '/v1/backups/schedules', '/v1/backups/schedules/{id}', '/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/cancel', '/v1/prune', '/v1/restores', '/v1/restores/{id}']));
+    const restoreBody = doc.json.paths['/v1/restores'].post.requestBody.content['application/json'].schema;
+    expect(restoreBody.properties.identity).toMatchObject({ type: 'string', description: expect.stringContaining('never logged or returned') });
+    expect(doc.json.paths['/v1/backups/{id}/download'].get.summary).toContain('Range: bytes=a-b');
   });
 
   it('limits each token to its rate: 429 past it, other tokens unaffected', async () => {
