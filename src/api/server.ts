@@ -111,6 +111,7 @@ function jobJson(job: JobRecord) {
     requested_by: job.requestedBy ?? null,
     status: job.status,
     message: job.message ?? null,
+    hint: job.hint ?? null,
     bytes: job.bytes,
     created_at: job.createdAt,
     started_at: isoOrNull(job.startedAt),

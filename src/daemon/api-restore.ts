@@ -116,7 +116,8 @@ export function createApiRestore(deps: ApiRestoreDeps): (request: RestoreApiRequ
       },
       (err: unknown) => {
         const message = scrub(messageOf(err));
-        job.failed(new Error(message));
+        const hint = err instanceof AgentError && err.hint !== undefined ? scrub(err.hint) : undefined;
+        job.failed(new AgentError(err instanceof AgentError ? err.kind : 'storage', message, hint === undefined ? {} : { hint }));
         log.error({ job: job.record.id, error: message }, 'restore through the API failed');
         deps.bus.emit('daemon:problem', { database: source.name, what: 'restore through the API', message: brief(message) });
       },

@@ -163,6 +163,7 @@ describe('encrypted backups restored through the API', () => {
     expect(refused.message).toMatch(
       new RegExp(`^restore backup \\S+ into copy: the identity given in the request \\(${short(wrong.recipient).replace('…', '.')}\\) does not open it: it was encrypted to ${short(given.recipient).replace('…', '.')}; nothing was written$`),
     );
+    expect(refused.hint).toBe('give the identity of one of these recipients (body.identity of POST /v1/restores, or encryption.identity_file of the source or target entry on the daemon host); `age-keygen -y FILE` prints the recipient of a key file');
     expect(await schemaChecksums(copy.sql, schema)).toBe(before);
 
     const none = await restore({ database: 'keyless', target: 'copy', overwrite: true });

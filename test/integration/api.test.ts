@@ -394,10 +394,12 @@ describe('the daemon API', () => {
   });
 
   it('limits each token to its rate: 429 past it, other tokens unaffected', async () => {
-    const statuses: number[] = [];
-    for (let i = 0; i < 130; i++) statuses.push((await call('GET', '/v1/jobs', 'viewer')).status);
-    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
-    expect(statuses.slice(0, 100).every((s) => s === 200)).toBe(true);
+    // All at once, so they land in one 10 s window even on a loaded machine (one by one, they did not always).
+    const statuses = await Promise.all(Array.from({ length: 130 }, async () => (await call('GET', '/v1/jobs', 'viewer')).status));
+    expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(0);
+    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(120);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(10);
     const limited = await call('GET', '/v1/jobs', 'viewer');
     expect(limited.status).toBe(429);
     expect(limited.json.error).toMatch(/^rate limit: more than 120 requests in /);
