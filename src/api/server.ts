@@ -12,12 +12,15 @@ import type { JobRecord, JobRegistry } from '../daemon/job-registry.ts';
 import { BACKUP_TYPES, type BackupType } from '../domain/backup.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { dataObject } from '../restore/download.ts';
-import { openVerified } from '../restore/fetch.ts';
+import { openRange, openVerified } from '../restore/fetch.ts';
+import { ifRangeHolds, parseRange } from './range.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { listStatus } from '../cli/list.ts';
 import { backupPrefix } from '../catalog/keys.ts';
 import { allows, TokenTable, type Caller } from './auth.ts';
-import type { RestoreApiRequest, ScheduleView } from '../daemon/daemon.ts';
+import type { ScheduleView } from '../daemon/daemon.ts';
+import type { RestoreApiRequest } from '../daemon/api-restore.ts';
+import { Secret } from '../config/secret.ts';
 import type { ScheduleInput } from '../daemon/api-schedules.ts';
 import { planPrune } from '../retention/prune.ts';
 import { expectedIntervalSeconds, shortestInterval } from './overview.ts';
@@ -111,6 +114,7 @@ function jobJson(job: JobRecord) {
     requested_by: job.requestedBy ?? null,
     status: job.status,
     message: job.message ?? null,
+    hint: job.hint ?? null,
     bytes: job.bytes,
     created_at: job.createdAt,
     started_at: isoOrNull(job.startedAt),
@@ -285,7 +289,17 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
 
   app.get<{ Params: { id: string } }>(
     '/v1/backups/:id/download',
-    { config: { role: 'admin' }, schema: { summary: 'The stored archive of a backup, verified against its SHA-256 as it streams', params: idParams } },
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'The stored archive of a backup: whole, verified against its SHA-256 as it streams (200), or one byte range (Range: bytes=a-b, a- or -n; 206, 416)',
+        description:
+          'A whole download is checked against the manifest: a size or SHA-256 mismatch cuts the body before its end, so a client never sees a clean end of a corrupt archive. A range is checked for the stored size and the bytes sent; the ETag is the SHA-256 (If-Range with it resumes a download; anything else sends the whole archive). Several ranges in one header are answered with the whole archive.',
+        params: idParams,
+        headers: { type: 'object', properties: { range: { type: 'string' }, 'if-range': { type: 'string' } } },
+        response: { '4xx': errorSchema, '5xx': errorSchema },
+      },
+    },
     async (request, reply) => {
       const backup = await findBackup(request.params.id);
       const database = entry(backup.database, 'database');
@@ -295,14 +309,33 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
       if (!manifest) throw new ApiError(404, `no backup ${backup.id}`);
       const object = dataObject(manifest);
       const name = object.key.split('/').at(-1) ?? 'backup';
+      const etag = `"${object.sha256}"`;
+      reply
+        .header('accept-ranges', 'bytes')
+        .header('etag', etag)
+        .header('content-type', 'application/octet-stream')
+        .header('content-disposition', `attachment; filename="${name.replace(/"/g, '')}"`)
+        .header('x-backup-sha256', object.sha256);
+      const ifRange = request.headers['if-range'];
+      const range = ifRangeHolds(Array.isArray(ifRange) ? ifRange[0] : ifRange, etag) ? parseRange(request.headers.range, object.sizeBytes) : ({ kind: 'full' } as const);
+      if (range.kind === 'unsatisfiable') {
+        return reply
+          .status(416)
+          .header('content-type', 'application/json; charset=utf-8')
+          .header('content-range', `bytes */${object.sizeBytes}`)
+          .send({ error: `range not satisfiable: ${request.headers.range ?? ''} of an archive of ${object.sizeBytes} bytes` });
+      }
+      if (range.kind === 'partial') {
+        const part = await openRange(storage, object, range.start, range.end);
+        return reply
+          .status(206)
+          .header('content-range', `bytes ${range.start}-${range.end}/${object.sizeBytes}`)
+          .header('content-length', String(range.end - range.start + 1))
+          .send(part);
+      }
       // A mismatch fails the stream before its end: the client sees a cut body, never a clean one.
       const body = await openVerified(storage, object);
-      return reply
-        .header('content-type', 'application/octet-stream')
-        .header('content-length', String(object.sizeBytes))
-        .header('content-disposition', `attachment; filename="${name.replace(/"/g, '')}"`)
-        .header('x-backup-sha256', object.sha256)
-        .send(body);
+      return reply.header('content-length', String(object.sizeBytes)).send(body);
     },
   );
 
@@ -408,7 +441,7 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
     return reply.status(204).send();
   });
 
-  app.post<{ Body: { database: string; target?: string; backup_id?: string; to_time?: string; to_gtid?: string; overwrite?: boolean; binlog?: boolean; source?: Parameters<typeof import('../cli/from-location.ts').storageFromRequest>[0] } }>(
+  app.post<{ Body: { database: string; target?: string; backup_id?: string; to_time?: string; to_gtid?: string; overwrite?: boolean; binlog?: boolean; identity?: string; source?: Parameters<typeof import('../cli/from-location.ts').storageFromRequest>[0] } }>(
     '/v1/restores',
     {
       config: { role: 'admin' },
@@ -426,6 +459,13 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
             to_gtid: { type: 'string', minLength: 1 },
             overwrite: { type: 'boolean', default: false },
             binlog: { type: 'boolean', default: true },
+            identity: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 16384,
+              description:
+                'An encrypted backup: the age identity that opens it, the content of a key file (AGE-SECRET-KEY-1… lines; # comments allowed). Default: encryption.identity_file of the source entry, else of the target. A secret: never logged or returned; age reads it from a 0600 file in a private temp directory, unlinked, for the job\'s lifetime',
+            },
             source: {
               type: 'object',
               additionalProperties: false,
@@ -452,7 +492,17 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
       const b = request.body;
       const from = b.source === undefined ? undefined : (await import('../cli/from-location.ts')).storageFromRequest(b.source, 'body.source');
       const job = await deps.restore(
-        { database: b.database, from, target: b.target, backupId: b.backup_id, toTime: b.to_time, toGtid: b.to_gtid, overwrite: b.overwrite ?? false, skipBinlog: b.binlog === false },
+        {
+          database: b.database,
+          from,
+          target: b.target,
+          backupId: b.backup_id,
+          toTime: b.to_time,
+          toGtid: b.to_gtid,
+          overwrite: b.overwrite ?? false,
+          skipBinlog: b.binlog === false,
+          identity: b.identity === undefined ? undefined : new Secret(b.identity),
+        },
         (request.caller as Caller).name,
       );
       return reply.status(202).header('location', `/v1/restores/${job.id}`).send({ restore: jobJson(job) });

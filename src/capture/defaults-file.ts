@@ -1,8 +1,5 @@
-import { existsSync, rmSync } from 'node:fs';
-import { mkdtemp, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Connection } from '../config/normalize.ts';
+import { removeSecretFiles, withSecretFile } from './secret-file.ts';
 
 /**
  * Credentials reach MariaDB/MySQL tools through an option file in a private (0700) temp directory,
@@ -48,24 +45,12 @@ export function renderDefaultsFile(connection: Connection, flavor: ClientFlavor,
   return `${lines.join('\n')}\n`;
 }
 
-/** Directories of defaults files not yet removed, for removeDefaultsFiles on a forced exit. */
-const live = new Set<string>();
+/** Removes every defaults file still in place, synchronously (a forced exit): see removeSecretFiles. */
+export const removeDefaultsFiles = removeSecretFiles;
 
 /**
- * Removes every defaults file still in place, synchronously: a forced exit (a second
- * SIGINT/SIGTERM) does not run the `finally` that normally does it.
- */
-export function removeDefaultsFiles(): void {
-  for (const dir of live) rmSync(dir, { recursive: true, force: true });
-  live.clear();
-}
-
-/**
- * Calls `fn` with the path of a fresh defaults file. The file is written 0600 in a private
- * directory, opened, and its name removed at once: the tools read it through the agent's open
- * descriptor (`/proc/<agent pid>/fd/<n>`, which opens the unlinked file for a process of the same
- * user), so no credentials stay on disk while the tool runs, and a SIGKILL of the agent leaves
- * none behind. Without /proc the file keeps its name until `fn` settles, as before.
+ * Calls `fn` with the path of a fresh defaults file: 0600 in a private directory, its name removed
+ * before the tool starts, read through the agent's open descriptor (capture/secret-file.ts).
  */
 export async function withDefaultsFile<T>(
   connection: Connection,
@@ -73,26 +58,5 @@ export async function withDefaultsFile<T>(
   fn: (path: string) => Promise<T>,
   group: 'client' | 'mariadb-backup' = 'client',
 ): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'backup-agent-'));
-  live.add(dir);
-  const removeDir = async (): Promise<void> => {
-    if (!live.has(dir)) return;
-    await rm(dir, { recursive: true, force: true });
-    live.delete(dir);
-  };
-  let handle: FileHandle | undefined;
-  try {
-    const path = join(dir, 'client.cnf');
-    await writeFile(path, renderDefaultsFile(connection, flavor, group), { mode: 0o600, flag: 'wx' });
-    handle = await open(path, 'r');
-    const byDescriptor = `/proc/${process.pid}/fd/${handle.fd}`;
-    if (existsSync(byDescriptor)) {
-      await removeDir();
-      return await fn(byDescriptor);
-    }
-    return await fn(path);
-  } finally {
-    await handle?.close();
-    await removeDir();
-  }
+  return withSecretFile('client.cnf', renderDefaultsFile(connection, flavor, group), fn);
 }

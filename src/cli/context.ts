@@ -15,8 +15,12 @@ export interface GlobalOptions {
   logLevel?: string;
 }
 
-/** What the catalog and storage of a database need: its name (the folder in the store) and its storage. */
-export type StoredDatabase = Pick<DatabaseConfig, 'name' | 'storage'>;
+/**
+ * What the catalog and storage of a database need: its name (the folder in the store) and its
+ * storage; and, for a configured entry, its encryption (the identity file restores and downloads
+ * decrypt with). A `--from` store has none.
+ */
+export type StoredDatabase = Pick<DatabaseConfig, 'name' | 'storage'> & Partial<Pick<DatabaseConfig, 'encryption'>>;
 
 /** What every command gets: the loaded config, a logger, and storage drivers shared per target. */
 export class CommandContext {

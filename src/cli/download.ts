@@ -32,7 +32,7 @@ export async function download(ctx: CommandContext, options: DownloadCliOptions)
     if (options.identity !== undefined && !options.decrypt) {
       throw new AgentError('usage', '--identity needs --decrypt: without it the backup is written as stored', { hint: 'add --decrypt, or drop --identity' });
     }
-    const decrypt = options.decrypt ? { agePath: ctx.config.tools.age, identityFile: options.identity ?? ('encryption' in database ? (database as { encryption?: { identityFile?: string | undefined } }).encryption?.identityFile : undefined) } : undefined;
+    const decrypt = options.decrypt ? { agePath: ctx.config.tools.age, identityFile: options.identity ?? database.encryption?.identityFile } : undefined;
     const result = await downloadBackup(storage, manifest, resolve(options.output ?? '.'), { onProgress: progress.update, signal: ctx.signal, ...(decrypt ? { decrypt } : {}) });
     progress.update(object.sizeBytes);
     progress.stop();

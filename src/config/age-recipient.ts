@@ -5,10 +5,10 @@
  * and 58 characters. This is encoding, not cryptography: the `age` CLI does all the crypto.
  */
 
-const CHARSET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
+export const BECH32_CHARSET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
 const GENERATOR = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
 
-function polymod(values: readonly number[]): number {
+export function polymod(values: readonly number[]): number {
   let chk = 1;
   for (const value of values) {
     const top = chk >>> 25;
@@ -18,7 +18,7 @@ function polymod(values: readonly number[]): number {
   return chk >>> 0;
 }
 
-function expandHrp(hrp: string): number[] {
+export function expandHrp(hrp: string): number[] {
   const codes = [...hrp].map((c) => c.charCodeAt(0));
   return [...codes.map((c) => c >>> 5), 0, ...codes.map((c) => c & 31)];
 }
@@ -33,7 +33,7 @@ export function recipientProblem(text: string): string | undefined {
   if (data.length !== 58) return `must be "age1" followed by 58 characters, not ${data.length}`;
   const values: number[] = [];
   for (const c of data) {
-    const value = CHARSET.indexOf(c);
+    const value = BECH32_CHARSET.indexOf(c);
     if (value < 0) return `character "${c}" cannot occur in an age recipient (Bech32)`;
     values.push(value);
   }

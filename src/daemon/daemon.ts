@@ -4,8 +4,8 @@ import type { Logger } from 'pino';
 import { describeUnreadable } from '../catalog/catalog.ts';
 import { listBackups } from '../catalog/listing.ts';
 import type { Manifest } from '../catalog/manifest.ts';
-import { CommandContext, type StoredDatabase } from '../cli/context.ts';
-import type { StorageConfig } from '../config/schema.ts';
+import { CommandContext } from '../cli/context.ts';
+import { createApiRestore } from './api-restore.ts';
 import { loadConfig } from '../config/load.ts';
 import type { AgentConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
@@ -19,11 +19,6 @@ import { join } from 'node:path';
 import { ApiScheduleStore, newScheduleId, readScheduleInput, stateDir, toRunSchedule, type ApiSchedule } from './api-schedules.ts';
 import { Scheduler, type ScheduledJob } from '../scheduler/scheduler.ts';
 import { AGENT_VERSION } from '../version.ts';
-import { findBackup } from '../catalog/catalog.ts';
-import { withConnection } from '../capture/server.ts';
-import { parseTarget } from '../restore/pitr.ts';
-import { describeOccupied, readSchemaObjects } from '../restore/occupied.ts';
-import { runRestore } from '../restore/run-restore.ts';
 import { BinlogSupervisor } from './binlog-supervisor.ts';
 import { brief } from './brief.ts';
 import { DaemonEventBus } from './events.ts';
@@ -49,19 +44,6 @@ function scheduledJobs(config: AgentConfig, fromApi: readonly ApiSchedule[] = []
     ...config.databases.flatMap((database) => database.schedules.map((schedule) => ({ database: database.name, schedule }))),
     ...fromApi.filter((s) => names.has(s.database)).map((s) => ({ database: s.database, schedule: toRunSchedule(s, config.timezone) })),
   ];
-}
-
-/** A restore asked for through the API (POST /v1/restores). */
-export interface RestoreApiRequest {
-  database: string;
-  /** Another store (`source` of the request): the database is then that store's folder, and `target` an entry. */
-  from?: StorageConfig | undefined;
-  target?: string | undefined;
-  backupId?: string | undefined;
-  toTime?: string | undefined;
-  toGtid?: string | undefined;
-  overwrite: boolean;
-  skipBinlog: boolean;
 }
 
 /** A schedule as the API shows it, from the file (read-only there) or made through the API. */
@@ -193,55 +175,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     })().finally(() => pruning.delete(name));
     pruning.set(name, task);
   };
-  /**
-   * A restore asked for through the API into a configured entry's server: checked at once (the
-   * entries, the backup, and a target that holds data without `overwrite` is refused before the
-   * job exists), then run as a job.
-   */
-  const restoreNow = async (request: RestoreApiRequest, requestedBy: string) => {
-    const entry = config.databases.find((d) => d.name === request.database);
-    if (!entry && !request.from) throw new AgentError('usage', `body.database: no database entry named ${request.database}`);
-    const source: StoredDatabase = request.from ? { name: request.database, storage: request.from } : (entry as StoredDatabase);
-    const target = config.databases.find((d) => d.name === (request.target ?? request.database));
-    if (!target) throw new AgentError('usage', `body.target: no database entry named ${request.target ?? request.database}`, { hint: `the configuration names: ${config.databases.map((d) => d.name).join(', ')}` });
-    let point;
-    try {
-      point = parseTarget(request.toTime, request.toGtid);
-    } catch (err) {
-      throw new AgentError('usage', messageOf(err).replace('--to-time', 'body.to_time').replace('--to-gtid', 'body.to_gtid'));
-    }
-    if (point && request.backupId !== undefined) throw new AgentError('usage', 'body.backup_id: give a backup, or a point in time (to_time, to_gtid), not both');
-    const storage = await context.storage(source);
-    const catalog = await context.catalog(source);
-    if (!point) {
-      const manifest = await findBackup(storage, source.name, request.backupId, ['dump'], catalog);
-      if (manifest.type !== 'dump') throw new AgentError('usage', `body.backup_id: backup ${manifest.id} is a physical (${manifest.type}) backup: restore it with agent restore --datadir on the host`);
-      const occupied = await withConnection(target.name, target.connection, async (db) => describeOccupied(await readSchemaObjects(db, manifest.schemas)));
-      if (occupied.length > 0 && !request.overwrite) {
-        throw new AgentError('refused', `restore into ${target.name}: schema${occupied.length > 1 ? 's' : ''} ${occupied.join(', ')} already hold${occupied.length > 1 ? '' : 's'} data; nothing was written`, {
-          hint: 'send "overwrite": true to restore over them (objects in the backup are dropped and recreated)',
-        });
-      }
-    }
-    const job = jobs.create('restore', { database: source.name, trigger: 'api', requestedBy });
-    job.started();
-    logger.info({ job: job.record.id, database: source.name, target: target.name, backup: request.backupId, toTime: request.toTime, toGtid: request.toGtid, by: requestedBy }, 'restore started through the API');
-    void runRestore(
-      { source, backup: request.backupId, point, destination: { kind: 'server', target, overwrite: request.overwrite, skipBinlog: request.skipBinlog } },
-      { config, storage, logger, signal: job.signal, catalog, on: { progress: (bytes) => job.progress(bytes) } },
-    ).then(
-      (outcome) => {
-        job.succeeded(`restored ${outcome.restored.map((m) => m.id).join(' + ')} into ${outcome.into}${outcome.replay ? ` and replayed ${outcome.replay.transactions} transactions` : ''}`, outcome.restored[0]?.id);
-        logger.info({ job: job.record.id, into: outcome.into }, 'restore through the API completed');
-      },
-      (err: unknown) => {
-        job.failed(err);
-        logger.error({ job: job.record.id, error: messageOf(err) }, 'restore through the API failed');
-        bus.emit('daemon:problem', { database: source.name, what: 'restore through the API', message: brief(messageOf(err)) });
-      },
-    );
-    return job.record;
-  };
+  const restoreNow = createApiRestore({ config: () => config, context: () => context, jobs, logger, bus });
 
   /** A prune asked for through the API: one job over the named databases, reported as `agent prune --json` reports it. */
   const pruneNow = async (names: readonly string[], dryRun: boolean, requestedBy: string) => {
@@ -384,18 +318,6 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     throw err;
   }
   const address = server.address();
-  logger.info(
-    { version: AGENT_VERSION, pid: process.pid, listen: typeof address === 'object' && address ? `${address.address}:${address.port}` : address, databases: config.databases.map((d) => d.name) },
-    'daemon started',
-  );
-
-  schedule();
-  applyBinlog(config);
-  await catchUp(config, context, (database, type, trigger) => void backupJob(database, type, trigger), logger, bus, (manifest) => {
-    board.seed(manifest);
-    seedLastSuccess(metrics, manifest.database, manifest.type, new Date(manifest.completedAt), manifest.sizeBytes);
-  });
-  ready = true;
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -457,6 +379,31 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
     process.on('SIGHUP', onHangup);
+
+    // Only now that signals are handled: a SIGHUP or SIGTERM from here on (during the catch-up
+    // too) is a reload or a graceful stop, never the default action that kills the process.
+    logger.info(
+      { version: AGENT_VERSION, pid: process.pid, listen: typeof address === 'object' && address ? `${address.address}:${address.port}` : address, databases: config.databases.map((d) => d.name) },
+      'daemon started',
+    );
+    schedule();
+    applyBinlog(config);
+    const startJob = (database: string, type: BackupType, trigger: Trigger) => {
+      if (!stopping) void backupJob(database, type, trigger);
+    };
+    catchUp(config, context, startJob, logger, bus, (manifest) => {
+      board.seed(manifest);
+      seedLastSuccess(metrics, manifest.database, manifest.type, new Date(manifest.completedAt), manifest.sizeBytes);
+    }).then(
+      () => {
+        if (!stopping) ready = true;
+      },
+      (err: unknown) => {
+        logger.error({ error: messageOf(err) }, 'catch-up at start-up failed');
+        bus.emit('daemon:problem', { database: undefined, what: 'catch up at start-up', message: brief(messageOf(err)) });
+        if (!stopping) ready = true;
+      },
+    );
   });
 }
 

@@ -3,7 +3,7 @@ import { Transform, type Readable } from 'node:stream';
 import type { PutOptions, StorageDriver } from '../storage/driver.ts';
 import { BufferBody } from '../storage/buffer-body.ts';
 import { ForwardingDriver } from '../storage/forwarding.ts';
-import { messageOf } from '../errors.ts';
+import { AgentError, messageOf } from '../errors.ts';
 import type { BackupType, Trigger } from './events.ts';
 
 /**
@@ -26,6 +26,8 @@ export interface JobRecord {
   requestedBy: string | undefined;
   status: JobState;
   message: string | undefined;
+  /** What to do about a failure, when the error says (an AgentError's hint). */
+  hint: string | undefined;
   /** Bytes written to (backups) or read from (restores) the store so far. */
   bytes: number;
   createdAt: string;
@@ -70,6 +72,7 @@ export class JobRegistry {
       requestedBy: fields.requestedBy,
       status: 'scheduled',
       message: undefined,
+      hint: undefined,
       bytes: 0,
       createdAt: this.#now().toISOString(),
       startedAt: undefined,
@@ -102,7 +105,10 @@ export class JobRegistry {
         record.backupId = backupId;
         finish('succeeded', message);
       },
-      failed: (error) => finish(controller.signal.aborted ? 'cancelled' : 'failed', messageOf(error)),
+      failed: (error) => {
+        if (record.finishedAt === undefined && error instanceof AgentError) record.hint = error.hint;
+        finish(controller.signal.aborted ? 'cancelled' : 'failed', messageOf(error));
+      },
     };
   }
 

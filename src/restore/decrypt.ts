@@ -22,7 +22,16 @@ import { openVerified, verifyObject } from './fetch.ts';
 export interface Decryption {
   agePath: string | undefined;
   identityFile: string | undefined;
+  /**
+   * How messages name the identity and say where to give another: for an identity given in an
+   * API request, whose file is a private temp file the user never saw (`identity`), and where an
+   * API caller gives one. Default: the file's path, and encryption.identity_file or --identity FILE.
+   */
+  label?: { identity?: string | undefined; where: string } | undefined;
 }
+
+const nameOf = (d: Decryption) => d.label?.identity ?? `the identity in ${d.identityFile ?? '(none)'}`;
+const whereOf = (d: Decryption) => d.label?.where ?? 'encryption.identity_file or --identity FILE';
 
 /** The recipients an object was encrypted to, for messages: `age1abc…xyz, age1def…uvw`. */
 export function describeRecipients(encryption: EncryptionRecord): string {
@@ -34,14 +43,16 @@ export async function decryptStages(encryption: EncryptionRecord | null | undefi
   if (!encryption) return [];
   if (decryption.identityFile === undefined) {
     throw new AgentError('refused', `${what}: it is encrypted with age to ${describeRecipients(encryption)}, and no identity is configured; nothing was written`, {
-      hint: 'set encryption.identity_file of the database entry (or pass --identity FILE) to the age key of one of these recipients',
+      hint: decryption.label
+        ? `give the age key of one of these recipients (${decryption.label.where})`
+        : 'set encryption.identity_file of the database entry (or pass --identity FILE) to the age key of one of these recipients',
     });
   }
   try {
     await access(decryption.identityFile, constants.R_OK);
   } catch (err) {
-    throw new AgentError('refused', `${what}: cannot read the identity file ${decryption.identityFile} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}); nothing was written`, {
-      hint: 'give the path of a readable age key file (encryption.identity_file or --identity FILE)',
+    throw new AgentError('refused', `${what}: cannot read ${decryption.label?.identity ?? `the identity file ${decryption.identityFile}`} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}); nothing was written`, {
+      hint: `give the path of a readable age key file (${whereOf(decryption)})`,
       cause: err,
     });
   }
@@ -53,8 +64,8 @@ export async function decryptStages(encryption: EncryptionRecord | null | undefi
 export function explainDecryptFailure(err: unknown, encryption: EncryptionRecord, decryption: Decryption, what: string): AgentError | undefined {
   if (!(err instanceof ToolError) || err.tool !== AGE_TOOL) return undefined;
   if (isWrongIdentity(err.stderr)) {
-    return new AgentError('refused', `${what}: the identity in ${decryption.identityFile ?? '(none)'} does not open it: it was encrypted to ${describeRecipients(encryption)}; nothing was written`, {
-      hint: 'give the identity file of one of these recipients (encryption.identity_file or --identity FILE); `age-keygen -y FILE` prints the recipient of a key file',
+    return new AgentError('refused', `${what}: ${nameOf(decryption)} does not open it: it was encrypted to ${describeRecipients(encryption)}; nothing was written`, {
+      hint: `give the identity${decryption.label?.identity ? '' : ' file'} of one of these recipients (${whereOf(decryption)}); \`age-keygen -y FILE\` prints the recipient of a key file`,
       cause: err,
     });
   }

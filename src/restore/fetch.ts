@@ -44,6 +44,38 @@ export async function openVerified(
 }
 
 /**
+ * Opens bytes `start`..`end` (inclusive) of a data object. A part cannot be checked against the
+ * manifest's SHA-256, so what can be is: the stored object exists with the manifest's size, and
+ * exactly the asked-for bytes arrive (a short read fails the stream before its end).
+ */
+export async function openRange(storage: StorageDriver, object: ManifestObject, start: number, end: number, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+  const call = options.signal ? { signal: options.signal } : {};
+  let source: Readable;
+  try {
+    const info = await storage.stat(object.key, call);
+    if (!info) throw new AgentError('integrity', `${object.key}: missing from ${storage.location}, though its manifest is there`);
+    if (info.size !== object.sizeBytes) throw new AgentError('integrity', `${object.key}: size mismatch: the store holds ${info.size} bytes, the manifest says ${object.sizeBytes}`);
+    source = await storage.get(object.key, { ...call, range: { start, end } });
+  } catch (err) {
+    if (err instanceof AgentError) throw err;
+    throw new AgentError('storage', `read ${object.key} from ${storage.location}: ${describeStorageError(err)}`, { cause: err });
+  }
+  const expected = end - start + 1;
+  let bytes = 0;
+  const check = new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      bytes += chunk.length;
+      callback(null, chunk);
+    },
+    flush(callback: TransformCallback) {
+      callback(bytes === expected ? undefined : new AgentError('integrity', `${object.key}: read ${bytes} bytes of the range ${start}-${end}, expected ${expected}`));
+    },
+  });
+  source.on('error', (err) => check.destroy(err));
+  return source.pipe(check);
+}
+
+/**
  * Reads a whole object once, in fixed memory, only to check its size and SHA-256: the pass before
  * anything is written where a late mismatch would leave the target half-overwritten.
  */

@@ -12,7 +12,7 @@ import type { StorageDriver } from '../storage/driver.ts';
 import { clientErrorLine, describeToolFailure } from './client-error.ts';
 import { dataObject } from './download.ts';
 import { openVerified, verifyObject } from './fetch.ts';
-import { describeOccupied, readSchemaObjects } from './occupied.ts';
+import { refuseOccupied } from './occupied.ts';
 import { checkTarget } from './preflight.ts';
 import { decryptStages, explainDecryptFailure, verifyDecryptable, type Decryption } from './decrypt.ts';
 
@@ -55,14 +55,9 @@ export async function restoreLogical(options: RestoreOptions): Promise<void> {
   const log = options.logger.child({ database: manifest.database, backup: manifest.id, target: target.name });
   const object = dataObject(manifest);
 
-  const occupied = await withConnection(target.name, target.connection, async (db) => describeOccupied(await readSchemaObjects(db, manifest.schemas)));
-  if (occupied.length > 0 && !options.overwrite) {
-    throw new AgentError(
-      'refused',
-      `restore into ${target.name}: schema${occupied.length > 1 ? 's' : ''} ${occupied.join(', ')} already hold${occupied.length > 1 ? '' : 's'} data`,
-      { hint: 'pass --yes to restore over them (objects in the backup are dropped and recreated), or --target another database entry' },
-    );
-  }
+  const occupied = await refuseOccupied(target, manifest.schemas, options.overwrite, {
+    hint: 'pass --yes to restore over them (objects in the backup are dropped and recreated), or --target another database entry',
+  });
   const encryption = manifest.encryption;
   if (encryption) {
     // Read once through age before anything is written: a wrong identity, a truncated object or

@@ -1,4 +1,7 @@
 import type mysql from 'mysql2/promise';
+import { withConnection } from '../capture/server.ts';
+import type { DatabaseConfig } from '../config/normalize.ts';
+import { AgentError } from '../errors.ts';
 
 /**
  * What a target schema already holds. A schema "holds data" when it has any table, view, routine,
@@ -51,4 +54,26 @@ export async function readSchemaObjects(db: mysql.Connection, schemas: readonly 
     const n = (key: string) => Number(r?.[key] ?? 0);
     return { schema, tables: n('tables'), views: n('views'), routines: n('routines'), triggers: n('triggers'), events: n('events') };
   });
+}
+
+/**
+ * The refusal of a restore into schemas that hold data, as the caller words it: the CLI says
+ * `--yes`, the API `"overwrite": true` (and, refusing before its job exists, that nothing was
+ * written). Reads the target's schemas once and returns what they hold (empty when nothing), so
+ * a caller that goes on knows whether to verify the backup before writing over data.
+ */
+export async function refuseOccupied(
+  target: Pick<DatabaseConfig, 'name' | 'connection'>,
+  schemas: readonly string[],
+  overwrite: boolean,
+  refusal: { hint: string; nothingWritten?: boolean },
+): Promise<string[]> {
+  const occupied = await withConnection(target.name, target.connection, async (db) => describeOccupied(await readSchemaObjects(db, schemas)));
+  if (occupied.length > 0 && !overwrite) {
+    const several = occupied.length > 1;
+    throw new AgentError('refused', `restore into ${target.name}: schema${several ? 's' : ''} ${occupied.join(', ')} already hold${several ? '' : 's'} data${refusal.nothingWritten ? '; nothing was written' : ''}`, {
+      hint: refusal.hint,
+    });
+  }
+  return occupied;
 }

@@ -53,6 +53,8 @@ export interface RestoreRequest {
    * encryption.identity_file, else the target entry's. Only its path is ever passed on.
    */
   identityFile?: string | undefined;
+  /** How messages name `identityFile` and where to give another (an API request's identity lives in a temp file the user never saw). */
+  identityLabel?: Decryption['label'];
 }
 
 /** How this restore decrypts: the identity file it names or the configured one, and tools.age. */
@@ -61,6 +63,7 @@ export function decryptionFor(request: RestoreRequest, config: Pick<AgentConfig,
   return {
     agePath: config.tools.age,
     identityFile: request.identityFile ?? request.source.encryption?.identityFile ?? target?.encryption?.identityFile,
+    ...(request.identityLabel ? { label: request.identityLabel } : {}),
   };
 }
 

@@ -26,6 +26,27 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** Bytes `start` to `end` of an object, both inclusive (the convention of HTTP's Range header). */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface GetOptions extends CallOptions {
+  /**
+   * Read only these bytes. An `end` past the object's last byte reads to its end; a `start` past
+   * it reads nothing (an empty stream). A negative, fractional or reversed range is a RangeError.
+   */
+  range?: ByteRange;
+}
+
+/** Throws a RangeError for a range no driver can read (checked by every driver before a request). */
+export function assertValidRange(range: ByteRange | undefined): void {
+  if (range === undefined) return;
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) throw new RangeError(`invalid byte range ${start}-${end}`);
+}
+
 export interface PutOptions extends CallOptions {
   contentType?: string;
 }
@@ -63,8 +84,11 @@ export interface StorageDriver {
    */
   put(key: string, body: Readable, options?: PutOptions): Promise<{ size: number }>;
 
-  /** Opens `key` for reading. Rejects with StorageNotFoundError when it does not exist. */
-  get(key: string, options?: CallOptions): Promise<Readable>;
+  /**
+   * Opens `key` for reading, whole or (with `range`) the bytes of the range. Rejects with
+   * StorageNotFoundError when it does not exist.
+   */
+  get(key: string, options?: GetOptions): Promise<Readable>;
 
   /** Size, time and etag of `key`, or undefined when it does not exist. */
   stat(key: string, options?: CallOptions): Promise<ObjectInfo | undefined>;

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { CallOptions, ObjectInfo, PutOptions, StorageDriver, VersionedObject } from './driver.ts';
+import type { CallOptions, GetOptions, ObjectInfo, PutOptions, StorageDriver, VersionedObject } from './driver.ts';
 
 /**
  * A driver that hands every call to another: the base of decorators around any backend (the
@@ -29,7 +29,7 @@ export class ForwardingDriver implements StorageDriver {
     return this.inner.put(key, body, options);
   }
 
-  get(key: string, options?: CallOptions): Promise<Readable> {
+  get(key: string, options?: GetOptions): Promise<Readable> {
     return this.inner.get(key, options);
   }
 

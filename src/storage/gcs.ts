@@ -1,10 +1,10 @@
 import { Storage, type Bucket } from '@google-cloud/storage';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { GcsStorageConfig } from '../config/schema.ts';
 import { CountingStream } from '../pipeline/digest.ts';
 import { abortable } from './abortable.ts';
-import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
+import { assertValidKey, assertValidRange, StorageNotFoundError, type CallOptions, type GetOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
 import { prefixesByWalking } from './prefix-listing.ts';
 
 export function createGcsBucket(config: GcsStorageConfig): Bucket {
@@ -69,18 +69,23 @@ export class GcsDriver implements StorageDriver {
     return { size: counter.bytes };
   }
 
-  async get(key: string, options: CallOptions = {}): Promise<Readable> {
+  async get(key: string, options: GetOptions = {}): Promise<Readable> {
     assertValidKey(key);
+    assertValidRange(options.range);
+    const { range } = options;
     const file = this.#bucket.file(key);
     // createReadStream reports a missing object only once read; check first so callers get a
     // StorageNotFoundError up front.
+    let size: number;
     try {
-      await abortable(file.getMetadata(), options.signal);
+      const [meta] = await abortable(file.getMetadata(), options.signal);
+      size = Number(meta.size ?? 0);
     } catch (err) {
       if (isNotFound(err)) throw new StorageNotFoundError(key, { cause: err });
       throw err;
     }
-    const stream = file.createReadStream({ validation: false });
+    if (range && range.start >= size) return Readable.from([]);
+    const stream = file.createReadStream({ validation: false, ...(range ? { start: range.start, end: Math.min(range.end, size - 1) } : {}) });
     if (options.signal) {
       const signal = options.signal;
       const onAbort = () => stream.destroy(signal.reason as Error);

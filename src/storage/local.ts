@@ -5,7 +5,7 @@ import { link, open, readFile, rename, rmdir, stat, unlink, writeFile, type File
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
+import { assertValidKey, assertValidRange, StorageNotFoundError, type CallOptions, type GetOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
 import { ensureDir, errnoCode, removeEmptyDirs, withMutex } from './local-fs.ts';
 import { isObjectKey, MUTEX, PARTIAL, readdirOrEmpty, sortEntries, walkFiles, walkTree } from './local-walk.ts';
 import { LocalWorker } from './local-worker-client.ts';
@@ -156,13 +156,15 @@ export class LocalDriver implements StorageDriver {
     return this.#worker;
   }
 
-  async get(key: string, options: CallOptions = {}): Promise<Readable> {
+  async get(key: string, options: GetOptions = {}): Promise<Readable> {
     const path = this.#path(key);
+    assertValidRange(options.range);
     options.signal?.throwIfAborted();
+    const { range } = options;
     // While the worker thread runs (a large listing started it: the manifests of a cold catalog
     // listing come next, 20,000 of them), a small object is read whole there: one message instead
     // of four thread-pool round trips. A larger one, or any when there is no worker, as below.
-    if (this.#worker?.running) {
+    if (this.#worker?.running && !range) {
       const small = await this.#worker.read(path, SMALL_OBJECT).catch((err: unknown) => {
         throw isNotFound(err) ? new StorageNotFoundError(key, { cause: err }) : err;
       });
@@ -189,6 +191,13 @@ export class LocalDriver implements StorageDriver {
     }
     // An object never changes under an open handle (put renames a new file into place), so its
     // size is known: a small one is read whole, in one read into a buffer of its size.
+    if (range) {
+      if (range.start >= info.size) {
+        await handle.close();
+        return Readable.from([]);
+      }
+      return createReadStream('', { fd: handle, start: range.start, end: Math.min(range.end, info.size - 1), ...(options.signal ? { signal: options.signal } : {}) });
+    }
     if (info.size <= SMALL_OBJECT) return readSmall(handle, info.size, options.signal);
     return createReadStream('', { fd: handle, ...(options.signal ? { signal: options.signal } : {}) });
   }

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
+import { assertValidKey, assertValidRange, StorageNotFoundError, type CallOptions, type GetOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
 import { prefixesByWalking } from './prefix-listing.ts';
 
 interface Stored {
@@ -49,12 +49,14 @@ export class MemoryDriver implements StorageDriver {
     return { key, size: found.data.length, modifiedAt: found.modifiedAt, etag: String(found.generation) };
   }
 
-  async get(key: string, options: CallOptions = {}): Promise<Readable> {
+  async get(key: string, options: GetOptions = {}): Promise<Readable> {
     assertValidKey(key);
+    assertValidRange(options.range);
     options.signal?.throwIfAborted();
     const found = this.objects.get(key);
     if (!found) throw new StorageNotFoundError(key);
-    return Readable.from([found.data]);
+    const { range } = options;
+    return Readable.from([range ? found.data.subarray(range.start, range.end + 1) : found.data]);
   }
 
   async getVersioned(key: string, options: CallOptions = {}): Promise<VersionedObject | undefined> {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { CallOptions, ObjectInfo, PutOptions, StorageDriver, VersionedObject } from './driver.ts';
+import type { CallOptions, GetOptions, ObjectInfo, PutOptions, StorageDriver, VersionedObject } from './driver.ts';
 
 /**
  * Places every key of a driver under `prefix/` (the `prefix` setting of S3 and GCS storage), so
@@ -25,7 +25,7 @@ export class PrefixedDriver implements StorageDriver {
     return this.#inner.put(this.#prefix + key, body, options);
   }
 
-  get(key: string, options?: CallOptions): Promise<Readable> {
+  get(key: string, options?: GetOptions): Promise<Readable> {
     return this.#inner.get(this.#prefix + key, options);
   }
 

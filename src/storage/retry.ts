@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { BufferBody } from './buffer-body.ts';
-import type { CallOptions, ObjectInfo, PutOptions, StorageDriver, VersionedObject } from './driver.ts';
+import type { CallOptions, GetOptions, ObjectInfo, PutOptions, StorageDriver, VersionedObject } from './driver.ts';
 import { ForwardingDriver } from './forwarding.ts';
 import { retryOrThrow, withRetries, type RetryOptions, type RetryPolicy } from './retry-loop.ts';
 
@@ -61,7 +61,7 @@ export class RetryingDriver extends ForwardingDriver {
     return this.#retry('put', key, options, (attempt) => this.inner.put(key, attempt === 1 ? body : body.replay(), options));
   }
 
-  override get(key: string, options?: CallOptions): Promise<Readable> {
+  override get(key: string, options?: GetOptions): Promise<Readable> {
     return this.#retry('get', key, options, () => this.inner.get(key, options));
   }
 

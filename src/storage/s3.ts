@@ -10,9 +10,9 @@ import {
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
 import { fromIni } from '@aws-sdk/credential-provider-ini';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { S3StorageConfig } from '../config/schema.ts';
-import { assertValidKey, StorageNotFoundError, type CallOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
+import { assertValidKey, assertValidRange, StorageNotFoundError, type ByteRange, type CallOptions, type GetOptions, type ObjectInfo, type PutOptions, type StorageDriver, type VersionedObject } from './driver.ts';
 import { prefixesByWalking } from './prefix-listing.ts';
 import type { RetryPolicy } from './retry-loop.ts';
 import { uploadStream, type S3Sender } from './s3-upload.ts';
@@ -87,6 +87,40 @@ function isNotFound(err: unknown): boolean {
 }
 
 /**
+ * The bytes of `range` from a ranged GET's body, checked against the Content-Range the store
+ * answered: S3-compatible stores differ (s3rver answers `bytes=0-0` with the whole object), so the
+ * body is cut at the range's length, and a store that started elsewhere is an error, not data.
+ */
+function exactRange(body: Readable, contentRange: string | undefined, range: ByteRange): Readable {
+  const answered = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(contentRange ?? '');
+  const start = answered ? Number(answered[1]) : 0;
+  if (start !== range.start) {
+    body.destroy();
+    throw new Error(`the store answered a read of bytes ${range.start}-${range.end} with ${contentRange ? contentRange : 'the whole object'}`);
+  }
+  let left = range.end - range.start + 1;
+  return Readable.from(
+    (async function* () {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        if (chunk.length >= left) {
+          yield chunk.subarray(0, left);
+          return; // ends the iteration, which destroys the body
+        }
+        left -= chunk.length;
+        yield chunk;
+      }
+    })(),
+    { objectMode: false },
+  );
+}
+
+/** 416 Range Not Satisfiable: a ranged GET whose start is past the object's end. */
+function isInvalidRange(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'InvalidRange' || e.$metadata?.httpStatusCode === 416;
+}
+
+/**
  * A conditional request that did not hold: 412 Precondition Failed, or 409 Conflict (a concurrent
  * conditional write to the same key won). AWS documents both for PutObject and DeleteObject.
  */
@@ -135,13 +169,17 @@ export class S3Driver implements StorageDriver {
     });
   }
 
-  async get(key: string, options: CallOptions = {}): Promise<Readable> {
+  async get(key: string, options: GetOptions = {}): Promise<Readable> {
     assertValidKey(key);
+    assertValidRange(options.range);
+    const { range } = options;
     try {
-      const out = await this.#client.send(new GetObjectCommand({ Bucket: this.#options.bucket, Key: key }), sendOptions(options));
-      return out.Body as Readable;
+      const out = await this.#client.send(new GetObjectCommand({ Bucket: this.#options.bucket, Key: key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }), sendOptions(options));
+      return range ? exactRange(out.Body as Readable, out.ContentRange, range) : (out.Body as Readable);
     } catch (err) {
       if (isNotFound(err)) throw new StorageNotFoundError(key, { cause: err });
+      // A start past the end: S3 answers 416 InvalidRange (for an object that exists); the contract says empty.
+      if (range && isInvalidRange(err)) return Readable.from([]);
       throw err;
     }
   }

@@ -1,14 +1,14 @@
 // The API over TLS: the daemon serves HTTPS with the configured certificate and key, plain HTTP
 // gets nothing, and `agent run-now` reaches it through the certificate of the configuration.
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { freePort } from '../harness/child-process.ts';
-import { agent, AGENT, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
+import { startDaemon, type DaemonProcess } from '../harness/daemon-process.ts';
+import { agent, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
 
 const TOKEN = 'k'.repeat(48);
 
@@ -17,8 +17,7 @@ describe('the API over TLS', () => {
   let dir: string;
   let port: number;
   let config: string;
-  let child: ResultPromise;
-  let output = '';
+  let daemon: DaemonProcess | undefined;
   let ca: Buffer;
 
   const get = (path: string, token?: string) =>
@@ -62,19 +61,11 @@ describe('the API over TLS', () => {
         '',
       ].join('\n'),
     );
-    child = execa(process.execPath, [AGENT, '--config', config, 'daemon'], { env: sourceEnv(), reject: false, stdin: 'ignore', buffer: false });
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const deadline = Date.now() + 30_000;
-    while (!output.includes('"daemon started"')) {
-      if (Date.now() > deadline) throw new Error(`the daemon did not start:\n${output}`);
-      await sleep(50);
-    }
+    daemon = await startDaemon(config, { env: sourceEnv() });
   });
 
   afterAll(async () => {
-    child?.kill('SIGTERM');
-    await child;
+    await daemon?.stop();
   });
 
   it('serves HTTPS with the configured certificate; plain HTTP gets no answer', async () => {

@@ -1,7 +1,7 @@
 // The real daemon process (`agent daemon`) with schedules every few seconds, against the harness's
 // MariaDB and a local store: periodic backups, overlap skipping, graceful and cancelling
 // shutdown, reload with a broken config, /metrics and `agent status`.
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
@@ -11,7 +11,8 @@ import { acquireLock } from '../../src/retention/lock.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { LocalDriver } from '../../src/storage/local.ts';
 import { freePort } from '../harness/child-process.ts';
-import { agent, AGENT, fixtureWith, FIXTURES, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
+import { startDaemon as startProcess } from '../harness/daemon-process.ts';
+import { agent, fixtureWith, FIXTURES, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
 
 const schema = uniqueName('daemon').replace('-', '_');
 beforeAll(async () => {
@@ -74,33 +75,9 @@ async function startDaemon(opts: Omit<Parameters<typeof configYaml>[0], 'store' 
   // The agent gives its tools a minimal environment: the fixture's variables go in a wrapper.
   const dump = opts.dump && Object.keys(env).length > 0 ? await fixtureWith(dir, opts.dump, env) : opts.dump;
   await writeFile(config, configYaml({ ...opts, ...(dump ? { dump } : {}), store, port }));
-  const child = execa(process.execPath, [AGENT, '--config', config, 'daemon'], {
-    env: { ...sourceEnv(), ...env },
-    reject: false,
-    stdin: 'ignore',
-    buffer: false,
-  });
-  const logs: Record<string, unknown>[] = [];
-  let partial = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    partial += chunk.toString();
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
-  });
-  child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk));
-  const waitFor = async (msg: string, count = 1, timeoutMs = 30_000) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = logs.filter((l) => l['msg'] === msg);
-      if (found.length >= count) return found;
-      if (Date.now() > deadline) throw new Error(`no ${count}× "${msg}" in the daemon log after ${timeoutMs} ms:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`);
-      await sleep(50);
-    }
-  };
-  const daemon = { child, logs, port, config, store, dir, waitFor };
+  const started = await startProcess(config, { env: { ...sourceEnv(), ...env }, forwardStderr: true });
+  const daemon = { child: started.child, logs: started.logs, port, config, store, dir, waitFor: started.waitFor };
   running.push(daemon);
-  await waitFor('daemon started');
   return daemon;
 }
 

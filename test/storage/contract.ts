@@ -194,6 +194,21 @@ export function storageContract(name: string, make: () => Promise<ContractSubjec
       await expect(driver.stat(`${area('nothing')}/x`)).resolves.toBeUndefined();
     });
 
+    it('get with a range reads those bytes: inside, to the end, clipped past the end, empty from past the end', async () => {
+      const key = `${area('range')}/obj.bin`;
+      const data = randomBytes(300_001);
+      await driver.put(key, bodyOf(data));
+      const ranged = async (start: number, end: number) => readAll(await driver.get(key, { range: { start, end } }));
+      expect(await ranged(0, 0)).toEqual(data.subarray(0, 1));
+      expect(await ranged(1000, 199_999)).toEqual(data.subarray(1000, 200_000));
+      expect(await ranged(300_000, 300_000)).toEqual(data.subarray(300_000));
+      expect(await ranged(250_000, 10_000_000)).toEqual(data.subarray(250_000));
+      expect((await ranged(300_001, 300_100)).length).toBe(0);
+      await expect(driver.get(key, { range: { start: 5, end: 4 } })).rejects.toBeInstanceOf(RangeError);
+      await expect(driver.get(key, { range: { start: -1, end: 4 } })).rejects.toBeInstanceOf(RangeError);
+      await expect(driver.get(`${area('range')}/missing.bin`, { range: { start: 0, end: 9 } })).rejects.toBeInstanceOf(StorageNotFoundError);
+    });
+
     it('get of a missing key rejects with StorageNotFoundError', async () => {
       const key = `${area('missing')}/nope.bin`;
       const err: unknown = await driver.get(key).then(
