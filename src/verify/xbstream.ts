@@ -44,7 +44,7 @@ export class XbstreamScanner extends Writable {
   /** Bytes of the stream read (the decompressed xbstream). */
   bytes = 0;
   #state: State = { at: 'fixed' };
-  #pending = Buffer.alloc(0);
+  #pending: Buffer = Buffer.alloc(0);
   #keeping: Buffer[] = [];
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
