@@ -96,9 +96,11 @@ interface ArchiveSummary {
 /** Runs `agent binlog capture` while rows are written, until the archive holds several segments up to the server's position. */
 async function captureSegments(): Promise<void> {
   const child: ResultPromise = execa(process.execPath, [AGENT, '--config', config, 'binlog', 'capture'], { reject: false, stdin: 'ignore', all: true });
+  const segmentCount = async () => (await listKeys('verify/binlog/')).filter((k) => k.endsWith('.json') && !k.includes('/verify/')).length;
+  for (let i = 0; i < 100 && (await segmentCount()) === 0; i++) await sleep(100);
   for (let i = 0; i < 4; i++) {
     await server.sql(`INSERT INTO shop.orders (customer_id, total, placed_at) VALUES (1, ${i + 1}, NOW())`);
-    await sleep(400);
+    await sleep(700);
   }
   const [file, position] = (await server.sql('SHOW MASTER STATUS')).split('\t');
   for (let i = 0; i < 150; i++) {
