@@ -196,16 +196,17 @@ export function systemTablespaces(dataFilePath: string | undefined): string[] {
 export function prepareProblems(files: ReadonlyMap<string, XbstreamFile>, kept: ReadonlyMap<string, string>, expected: XbstreamExpectation): string[] {
   const problems: string[] = [];
   const has = (path: string) => files.has(path);
+  const missing = new Set<string>();
   for (const path of ['xtrabackup_checkpoints', 'backup-my.cnf', 'ib_logfile0']) {
     if (!has(path)) problems.push(`the xbstream holds no ${path}, which mariadb-backup --prepare needs`);
   }
   const cnf = parseSettings(kept.get('backup-my.cnf') ?? '');
   for (const space of systemTablespaces(cnf.get('innodb_data_file_path'))) {
     const needed = expected.type === 'full' ? [space] : [`${space}.delta`, `${space}.meta`];
-    for (const path of needed) if (!has(path)) problems.push(`the xbstream holds no ${path} (the system tablespace${expected.type === 'incremental' ? `'s changes` : ''}), which mariadb-backup --prepare needs`);
+    for (const path of needed) if (!has(path) && !missing.has(path) && missing.add(path)) problems.push(`the xbstream holds no ${path} (the system tablespace${expected.type === 'incremental' ? `'s changes` : ''}), which mariadb-backup --prepare needs`);
   }
   for (const path of files.keys()) {
-    if (path.endsWith('.delta') && !has(`${path.slice(0, -'.delta'.length)}.meta`)) problems.push(`the xbstream holds ${path} without its ${path.slice(0, -'.delta'.length)}.meta`);
+    if (path.endsWith('.delta') && !has(`${path.slice(0, -'.delta'.length)}.meta`) && !missing.has(`${path.slice(0, -'.delta'.length)}.meta`)) problems.push(`the xbstream holds ${path} without its ${path.slice(0, -'.delta'.length)}.meta`);
   }
   const open = [...files.entries()].filter(([, f]) => !f.ended).map(([path]) => path);
   if (open.length > 0) problems.push(`the xbstream ends before the end of ${open.slice(0, 3).join(', ')}${open.length > 3 ? ` and ${open.length - 3} more files` : ''}`);
