@@ -25,6 +25,7 @@ const PREFIX = 'backups/prod/';
 let dump: Manifest;
 let full: Manifest;
 let incremental: Manifest;
+let identity: string;
 
 interface Manifest {
   id: string;
@@ -80,10 +81,10 @@ function dropXbstreamFile(stream: Buffer, path: string): Buffer {
 
 const zstd = (args: string[], input: Buffer) => execFileSync('zstd', args, { input, maxBuffer: 1 << 30 });
 
-const verify = (...args: string[]) => agent(['--config', config, 'verify', ...args]);
+const verify = (...args: string[]) => agent(['--config', config, 'verify', ...(args.includes('--database') ? [] : ['--database', 'verify']), ...args]);
 
 async function runNow(type: string): Promise<Manifest> {
-  const result = await agent(['--config', config, 'run-now', '--type', type, '--json']);
+  const result = await agent(['--config', config, 'run-now', '--database', 'verify', '--type', type, '--json']);
   expect(result.stderr).toBe('');
   expect(result.exitCode).toBe(0);
   return (JSON.parse(result.stdout) as Manifest[])[0]!;
@@ -121,6 +122,9 @@ beforeAll(async () => {
   const storage = await storageYaml('s3');
   bucket = /bucket: (\S+)/.exec(storage)?.[1] ?? '';
   s3 = s3Client(inject('s3').endpoint);
+  identity = join(dir, 'age-key.txt');
+  await execa('age-keygen', ['-o', identity]);
+  const recipient = (await execa('age-keygen', ['-y', identity])).stdout.trim();
   config = await writeConfig(
     dir,
     [
@@ -132,6 +136,11 @@ beforeAll(async () => {
       '    user: root',
       '    schemas: [shop]',
       `    binlog: { enabled: true, segment_age: 200ms, spool_dir: ${join(dir, 'spool')} }`,
+      '  - name: sealed',
+      `    socket: ${server.socket}`,
+      '    user: root',
+      '    schemas: [shop]',
+      `    encryption: { recipients: [${recipient}] }`,
       '',
     ].join('\n'),
   );
@@ -271,6 +280,45 @@ describe('agent verify', () => {
     } finally {
       await putBytes(key, saved);
     }
+  });
+
+  it('binlog archive: a segment with a flipped event byte (recompressed, manifest rewritten) passes objects and fails archive on its CRC-32', async () => {
+    const segments = (await listKeys('verify/binlog/')).filter((k) => /\.binlog\.zst$/.test(k));
+    const key = segments.at(-1)!;
+    const manifestKeyOf = key.replace(/\.binlog\.zst$/, '.json');
+    const [data, manifestText] = [await getBytes(key), await getBytes(manifestKeyOf)];
+    const raw = zstd(['-d', '-c'], data);
+    const damaged = Buffer.from(raw);
+    damaged[damaged.length - 10]! ^= 0x01; // inside the last event, before its checksum
+    const packed = zstd(['-q', '-c', '--check'], damaged);
+    const manifest = JSON.parse(manifestText.toString()) as { object: { sizeBytes: number; sha256: string } };
+    manifest.object.sizeBytes = packed.length;
+    manifest.object.sha256 = createHash('sha256').update(packed).digest('hex');
+    await putBytes(key, packed);
+    await putBytes(manifestKeyOf, Buffer.from(JSON.stringify(manifest)));
+    try {
+      expect((await verify('--binlog', '--depth', 'objects')).exitCode).toBe(0);
+      const result = await verify('--binlog', '--depth', 'archive');
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(`error: verify/binlog: ${key.replace(/\./g, '\\.')}: the segment is not a clean run of binlog events: the event at \\d+ fails its CRC-32`));
+    } finally {
+      await putBytes(key, data);
+      await putBytes(manifestKeyOf, manifestText);
+    }
+  });
+
+  it('an encrypted backup without an identity is checked to its stored bytes only, and says so; with --identity to its content', async () => {
+    const taken = await agent(['--config', config, 'run-now', '--database', 'sealed', '--json']);
+    expect(taken.exitCode).toBe(0);
+    const id = (JSON.parse(taken.stdout) as Manifest[])[0]!.id;
+    const bare = await agent(['--config', config, 'verify', '--database', 'sealed', '--json']);
+    expect(bare.exitCode).toBe(0);
+    expect(bare.stderr).toContain(`note: sealed/${id}: the archive depth could only check the stored bytes: the backup is encrypted with age to age1`);
+    expect(JSON.parse(bare.stdout)).toMatchObject([{ backupId: id, depth: 'objects', requestedDepth: 'archive', ok: true }]);
+    const opened = await agent(['--config', config, 'verify', '--database', 'sealed', '--identity', identity, '--json']);
+    expect(opened.stderr).toBe('');
+    expect(opened.exitCode).toBe(0);
+    expect(JSON.parse(opened.stdout)).toMatchObject([{ backupId: id, depth: 'archive', ok: true }]);
   });
 
   it('usage: clashing selections and an unknown depth exit 2 naming the flag', async () => {
