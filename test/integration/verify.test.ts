@@ -4,6 +4,7 @@
 // message naming the backup, the object and what is wrong. Damage is made in the store with the
 // S3 API (and the manifest rewritten to match, where the test says so), then undone.
 import { execFileSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -319,6 +320,19 @@ describe('agent verify', () => {
     expect(opened.stderr).toBe('');
     expect(opened.exitCode).toBe(0);
     expect(JSON.parse(opened.stdout)).toMatchObject([{ backupId: id, depth: 'archive', ok: true }]);
+  });
+
+  it('prune removes a backup together with its verification records', async () => {
+    const before = await listKeys(`verify/backups/${dump.id}/verify/`);
+    expect(before.length).toBeGreaterThan(0);
+    const newer = await runNow('dump');
+    const yaml = (await readFile(config, 'utf8')).replace("    schemas: [shop]\n    binlog:", "    schemas: [shop]\n    retention: { keep_last: 1, manual: { keep_last: 1 } }\n    binlog:");
+    const pruneConfig = join(dir, 'prune.yaml');
+    await writeFile(pruneConfig, yaml);
+    const pruned = await agent(['--config', pruneConfig, 'prune', '--database', 'verify']);
+    expect(pruned.exitCode, pruned.stderr).toBe(0);
+    expect(await listKeys(`verify/backups/${dump.id}/`)).toEqual([]);
+    expect((await listKeys(`verify/backups/${newer.id}/`)).length).toBeGreaterThan(0);
   });
 
   it('usage: clashing selections and an unknown depth exit 2 naming the flag', async () => {
