@@ -74,6 +74,7 @@ export async function verify(ctx: CommandContext, options: VerifyCliOptions): Pr
   }
   const reports: { report: VerifyReport; record: string | undefined }[] = [];
   const failures: string[] = [];
+  const errors: unknown[] = [];
   const say = (line: string) => {
     if (!options.json) out(line);
   };
@@ -82,8 +83,18 @@ export async function verify(ctx: CommandContext, options: VerifyCliOptions): Pr
     const storage = await ctx.storage(target.stored);
     const name = target.stored.name;
     const decryption = { agePath: ctx.config.tools.age, identityFile: options.identity ?? target.config?.encryption?.identityFile };
-    const run = async (work: () => Promise<VerifyReport>, layout: number) => {
-      const report = await work();
+    const run = async (work: () => Promise<VerifyReport>, layout: number, what: string) => {
+      let report: VerifyReport;
+      try {
+        report = await work();
+      } catch (err) {
+        // The environment failed (a tool, the store, the disk), not the backup: reported, no record written.
+        if (ctx.signal.aborted) throw err;
+        process.stderr.write(`error: ${name}/${what}: verify: ${messageOf(err)}\n`);
+        if (err instanceof AgentError && err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+        errors.push(err);
+        return;
+      }
       let record: string | undefined;
       // With --from the store may be another agent's, read with read-only credentials: no record.
       if (!from) {
@@ -104,14 +115,19 @@ export async function verify(ctx: CommandContext, options: VerifyCliOptions): Pr
     };
     const backups = chosen.kind === 'none' ? [] : await selectBackups(ctx, target, storage, chosen, failures);
     for (const { manifest, chain } of backups) {
-      await run(() => verifyBackup({ storage, database: target.config, manifest, chain, depth, decryption, logger: ctx.logger, signal: ctx.signal }), manifest.version);
+      await run(() => verifyBackup({ storage, database: target.config, manifest, chain, depth, decryption, config: ctx.config, logger: ctx.logger, signal: ctx.signal }), manifest.version, manifest.id);
     }
-    if (options.binlog) await run(() => verifyBinlogArchive({ storage, database: name, depth, decryption, logger: ctx.logger, signal: ctx.signal }), 0);
+    if (options.binlog) await run(() => verifyBinlogArchive({ storage, database: name, depth, decryption, logger: ctx.logger, signal: ctx.signal }), 0, 'binlog');
     if (backups.length === 0 && !options.binlog && chosen.kind !== 'none') process.stderr.write(`note: ${name}: no backups to verify\n`);
   }
   if (options.json) out(JSON.stringify(reports.map((r) => reportJson(r.report, r.record)), null, 2));
   if (failures.length > 0) {
     throw new AgentError('integrity', `${failures.length} problem${failures.length === 1 ? '' : 's'} found by verify`, { reported: true });
+  }
+  if (errors.length > 0) {
+    // Nothing found wrong with a backup, but some could not be verified: the kind of the first error sets the exit code.
+    const [first] = errors;
+    throw new AgentError(first instanceof AgentError ? first.kind : 'internal', `${errors.length} verification${errors.length === 1 ? '' : 's'} could not be run`, { reported: true });
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Manifest, ManifestObject } from '../catalog/manifest.ts';
-import type { DatabaseConfig } from '../config/normalize.ts';
+import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { messageOf } from '../errors.ts';
 import { describeRecipients, decryptStages, type Decryption } from '../restore/decrypt.ts';
 import { DumpScanner } from '../restore/foreign-format.ts';
@@ -30,6 +30,8 @@ export interface BackupVerifyInput {
   chain: Manifest[];
   depth: VerifyDepth;
   decryption: Decryption;
+  /** The agent's tools (the restore depth starts a server and the restore tools). */
+  config: Pick<AgentConfig, 'tools'>;
   logger: Logger;
   signal: AbortSignal;
   now?: () => Date;
@@ -109,22 +111,20 @@ export async function verifyBackup(input: BackupVerifyInput): Promise<VerifyRepo
       notes.push('the restore depth needs a configured database entry (its tools): not run for a store given with --from; verified at depth archive');
       depth = 'archive';
     } else {
-      try {
-        problems.push(
-          ...(await verifyByRestore({
-            storage: input.storage,
-            database: input.database,
-            manifest,
-            chain: input.chain,
-            identityFile: input.decryption.identityFile,
-            logger: log,
-            signal: input.signal,
-          })),
-        );
-      } catch (err) {
-        if (input.signal.aborted) throw err;
-        problems.push({ backupId: manifest.id, message: `the restore test failed: ${messageOf(err)}` });
-      }
+      // A throw says the environment failed (no disk, no server binary), not the backup: it
+      // reaches the caller, which reports it without recording a verdict on the backup.
+      problems.push(
+        ...(await verifyByRestore({
+          config: input.config,
+          storage: input.storage,
+          database: input.database,
+          chain: input.chain,
+          identityFile: input.decryption.identityFile,
+          logger: log,
+          signal: input.signal,
+          onNotice: (message) => notes.push(message),
+        })),
+      );
     }
   }
   return {
