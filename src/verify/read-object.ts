@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { ToolError } from '../capture/tool-process.ts';
-import { messageOf } from '../errors.ts';
+import { AgentError, messageOf } from '../errors.ts';
 import { createDecompressor, zstdEngine, type Algorithm } from '../pipeline/compress.ts';
 import { ageMessage } from '../pipeline/age-cli.ts';
 import { createToolStage } from '../pipeline/tool-stage.ts';
@@ -34,7 +34,7 @@ export interface DecodePlan {
 }
 
 export interface ObjectReading {
-  /** Problems with the stored bytes: missing, size, SHA-256, unreadable. */
+  /** Problems with the stored bytes: missing, size, SHA-256. (A store that fails to answer throws: that is no verdict on the backup.) */
   stored: string[];
   /** Why the content does not decode (decryption, decompression or the scanner), when it does not. */
   decode: string | undefined;
@@ -65,8 +65,9 @@ export async function readObject(storage: StorageDriver, object: StoredObject, d
   try {
     source = await storage.get(object.key, signal ? { signal } : {});
   } catch (err) {
-    if (signal?.aborted) throw err;
-    result.stored.push(err instanceof StorageNotFoundError ? 'the object is missing' : `cannot be read from ${storage.location}: ${describeStorageError(err)}`);
+    // Missing is a verdict on the backup; any other failure is the store's, not the backup's: thrown.
+    if (!(err instanceof StorageNotFoundError)) throw new AgentError('storage', `read ${object.key} from ${storage.location}: ${describeStorageError(err)}`, { cause: err });
+    result.stored.push('the object is missing');
     return result;
   }
   const hash = createHash('sha256');
@@ -106,11 +107,10 @@ export async function readObject(storage: StorageDriver, object: StoredObject, d
       }
     }
   } catch (err) {
-    if (signal?.aborted) throw err;
-    result.stored.push(`reading it from ${storage.location} failed after ${bytes} bytes: ${describeStorageError(err)}`);
     head?.destroy(new Error('the stored object could not be read to its end'));
     await chain;
-    return result;
+    if (signal?.aborted) throw err;
+    throw new AgentError('storage', `read ${object.key} from ${storage.location}: failed after ${bytes} bytes: ${describeStorageError(err)}`, { cause: err });
   }
   if (alive()) head?.end();
   await chain;
