@@ -4,7 +4,8 @@
 // row's ratio to its raw row. The raw rows stay in the table so a reader can recompute the ratios.
 //   raw:   mariadb-dump … | zstd -1 > file (and + fsync), … | zstd -1 | aws s3 cp - (s3rver),
 //          mariadb-backup --stream=xbstream | zstd -1 > file (and + fsync)
-//   agent: run-now dump / full / incremental → local and → S3 (s3rver); a dump → local encrypted
+//   raw:   sha256sum FILE && zstd -t FILE over the newest local dump object
+//   agent: run-now dump / full / incremental → local and → S3 (s3rver); verify --depth archive of that dump; a dump → local encrypted
 //          with age (compared to the unencrypted agent row, not to a raw one); --version; list (empty)
 // Peak RSS of an agent row is VmHWM of the node process alone (bench/hwm.mjs), not of its tools.
 // BENCH_SIZE_MB sets the SQL size (default 1024; 64 for a quick run), BENCH_RUNS the repeats
@@ -107,12 +108,16 @@ async function main(): Promise<void> {
     const RAW_DUMP = 'raw: mariadb-dump | zstd -1 > file';
     const RAW_AWS = 'raw: mariadb-dump | zstd -1 | aws s3 cp -';
     const RAW_BACKUP = 'raw: mariadb-backup | zstd -1 > file';
+    const RAW_VERIFY = 'raw: sha256sum + zstd -t (newest dump, local)';
     const local = { ratio: 1.0 };
     /** Each step of one round, in order; a row's samples are collected over the rounds. */
     const steps: (Omit<Row, 'samples' | 'bytes'> & { bytes: 'dump' | 'full' | 'none'; run: () => Promise<Sample> })[] = [
       { name: RAW_DUMP, bytes: 'dump', rss: 'tree', run: () => timedShell(`${rawDump} > ${rawFile}`) },
       { name: `${RAW_DUMP} + fsync`, bytes: 'dump', rss: 'tree', baseline: RAW_DUMP, run: () => timedShell(`${rawDump} > ${rawFile} && sync ${rawFile}`) },
       { name: 'agent: dump → local', bytes: 'dump', rss: 'agent', baseline: RAW_DUMP, target: local, run: () => timedAgent(DIR, runNow(localConfig, 'dump'), env) },
+      // The newest dump object of the local store, checked by the stock tools (two reads, the second from the page cache) and by `agent verify` (one read feeding SHA-256 and zstd -d).
+      { name: RAW_VERIFY, bytes: 'dump', rss: 'tree', run: () => timedShell(`f=$(ls -1 ${join(DIR, 'store', 'bench', 'backups')}/*/dump.sql.zst | tail -n 1) && sha256sum "$f" > /dev/null && zstd -t -q "$f"`) },
+      { name: 'agent: verify --depth archive (local)', bytes: 'dump', rss: 'agent', baseline: RAW_VERIFY, target: { ratio: 1.1 }, run: () => timedAgent(DIR, agent(localConfig, 'verify', '--database', 'bench', '--latest', '--depth', 'archive'), env) },
       { name: 'agent: dump → local, age-encrypted', bytes: 'dump', rss: 'agent', baseline: 'agent: dump → local', target: { ratio: 1.05 }, run: () => timedAgent(DIR, runNow(encryptedConfig, 'dump'), env) },
       { name: 'agent: dump → local, Node zlib zstd', bytes: 'dump', rss: 'agent', baseline: RAW_DUMP, run: () => timedAgent(DIR, runNow(localConfig, 'dump'), { ...env, AGENT_ZSTD: 'zlib' }) },
       ...(haveAws

@@ -10,6 +10,9 @@ import { describeRecipients } from '../restore/decrypt.ts';
 import { formatBytes, formatTime, renderTable } from '../ui/format.ts';
 import { writeJsonArray } from '../ui/json-array.ts';
 import { out, type CommandContext, type StoredDatabase } from './context.ts';
+import { newestRecords, verifiedCell, type RecordSummary } from '../verify/record.ts';
+import { readRecord } from '../verify/record-store.ts';
+import type { VerificationRecord } from '../verify/record.ts';
 
 export interface ListCliOptions extends FromCliOptions {
   database?: string;
@@ -24,7 +27,7 @@ export function listStatus(manifest: Manifest, data: DataState | undefined): str
 }
 
 /** The stable JSON shape of one backup in `agent list --json`. */
-export function listEntry(manifest: Manifest, location: string, data?: DataState) {
+export function listEntry(manifest: Manifest, location: string, data?: DataState, verified?: ListedVerification) {
   return {
     id: manifest.id,
     database: manifest.database,
@@ -44,7 +47,15 @@ export function listEntry(manifest: Manifest, location: string, data?: DataState
     binlog: manifest.binlog,
     parent: manifest.physical?.parent ?? null,
     location: `${location}/${backupPrefix(manifest.database, manifest.id, manifest.version)}`,
+    /** The newest verification record (agent verify), or null: depth, time, result; a failed one with its problems. */
+    verified: verified ? { depth: verified.summary.depth, at: verified.summary.at, ok: verified.summary.ok, key: verified.summary.key, ...(verified.record ? { problems: verified.record.problems, notes: verified.record.notes, agent: verified.record.agent } : {}) } : null,
   };
+}
+
+/** A backup's newest verification: what its key says, and the record itself when it was read (a failed one, with --json). */
+export interface ListedVerification {
+  summary: RecordSummary;
+  record?: VerificationRecord | undefined;
 }
 
 /** The configured entries to list, or the databases of the --from store (one with --database). */
@@ -59,7 +70,7 @@ async function listedDatabases(ctx: CommandContext, options: ListCliOptions): Pr
 /** `agent list`: every backup of the configured databases, newest first. */
 export async function list(ctx: CommandContext, options: ListCliOptions): Promise<void> {
   const databases = await listedDatabases(ctx, options);
-  const rows: { manifest: Manifest; location: string; data: DataState | undefined }[] = [];
+  const rows: { manifest: Manifest; location: string; data: DataState | undefined; verified: ListedVerification | undefined }[] = [];
   const unreadable: UnreadableBackup[] = [];
   const archives: string[] = [];
   for (const database of databases) {
@@ -68,7 +79,20 @@ export async function list(ctx: CommandContext, options: ListCliOptions): Promis
     const listing = await listBackups(storage, database.name, ctx.catalog(database));
     // Judged from the listing (a stat only for what it did not show): a backup whose data is gone must not look restorable.
     const data = await checkData(storage, listing.backups, listing.objects);
-    rows.push(...listing.backups.map((manifest) => ({ manifest, location: storage.location, data: data.get(manifest.id) })));
+    // Verification records sit in the backup folders the listing walked: their keys say depth, time and result.
+    const records = newestRecords(listing.objects.keys());
+    const verified = new Map<string, ListedVerification>();
+    for (const [id, summary] of records) {
+      // A failed record is read for its problems (--json only): a rare object, never one per backup.
+      const record = options.json && !summary.ok
+        ? await readRecord(storage, summary.key).catch((err: unknown) => {
+            process.stderr.write(`warning: ${database.name}/${id}: verification record ${summary.key} cannot be read: ${(err as Error).message}\n`);
+            return undefined;
+          })
+        : undefined;
+      verified.set(id, { summary, record });
+    }
+    rows.push(...listing.backups.map((manifest) => ({ manifest, location: storage.location, data: data.get(manifest.id), verified: verified.get(manifest.id) })));
     unreadable.push(...listing.unreadable);
     // A --from store's databases say nothing of their binlog settings: their archive is summarised when it has segments.
     if ((database.binlog?.enabled ?? true) && !options.json) {
@@ -86,15 +110,15 @@ export async function list(ctx: CommandContext, options: ListCliOptions): Promis
   rows.sort((a, b) => compareNewestFirst(a.manifest, b.manifest));
 
   if (options.json) {
-    await writeJsonArray(process.stdout, rows, (r) => listEntry(r.manifest, r.location, r.data));
+    await writeJsonArray(process.stdout, rows, (r) => listEntry(r.manifest, r.location, r.data, r.verified));
   } else if (rows.length === 0 && unreadable.length === 0) {
     out(`no backups${options.database ? ` of ${options.database}` : ''}`);
   } else {
     const tz = ctx.config.timezone;
     out(
       renderTable(
-        ['ID', 'DATABASE', 'TYPE', 'TRIGGER', 'CREATED AT', 'SIZE', 'STATUS', 'PARENT', 'ENCRYPTED TO'],
-        rows.map(({ manifest: m, data }) => [
+        ['ID', 'DATABASE', 'TYPE', 'TRIGGER', 'CREATED AT', 'SIZE', 'STATUS', 'VERIFIED', 'PARENT', 'ENCRYPTED TO'],
+        rows.map(({ manifest: m, data, verified }) => [
           m.id,
           m.database,
           m.type,
@@ -102,6 +126,7 @@ export async function list(ctx: CommandContext, options: ListCliOptions): Promis
           formatTime(m.startedAt, tz),
           formatBytes(m.sizeBytes),
           listStatus(m, data),
+          verifiedCell(verified?.summary, (iso) => formatTime(iso, tz)),
           m.physical?.parent ?? '-',
           m.encryption ? `age: ${describeRecipients(m.encryption)}` : '-',
         ]),

@@ -3,11 +3,15 @@ import type { CommandContext, GlobalOptions } from './context.ts';
 import type { RestoreCliOptions } from './restore.ts';
 import type { ListCliOptions } from './list.ts';
 import type { DownloadCliOptions } from './download.ts';
+import type { VerifyCliOptions } from './verify.ts';
 import { isBackupId } from '../catalog/keys.ts';
 // The backup types from the leaf module, which loads nothing (not zod).
 import { BACKUP_TYPES, type BackupType } from '../domain/backup.ts';
 import { AgentError, ExitCode, messageOf } from '../errors.ts';
 import { AGENT_VERSION } from '../version.ts';
+
+/** The depths of `agent verify` (verify/types.ts; repeated here so --help loads nothing of it). */
+const VERIFY_DEPTH_CHOICES = ['objects', 'archive', 'restore'];
 
 /**
  * argv → one command. The only place that turns errors into `error: …` (+ `hint: …`) on stderr and
@@ -108,6 +112,20 @@ function buildProgram(
     .option('--identity <file>', 'age identity (key) file for encrypted backups (default: encryption.identity_file of the entry)');
   addFromOptions(restoreCommand);
   restoreCommand.action((opts: RestoreCliOptions) => run(async (ctx) => (await import('./restore.ts')).restore(ctx, opts), usesFrom(opts)));
+
+  addFromOptions(
+    program
+      .command('verify')
+      .description('prove backups are whole: every object with its size and SHA-256 (objects), the content decoded to its end and well formed (archive, the default), or restored into a throwaway server (restore)')
+      .option('-d, --database <name>', 'only this database entry (with --from: this database of that store)')
+      .option('-b, --backup <id>', 'verify this backup', backupId)
+      .option('--all', 'verify every backup')
+      .option('--latest', 'verify the newest backup of each entry (the default)')
+      .option('--binlog', 'verify the binlog archive too (alone: only the archive)')
+      .addOption(new Option('--depth <depth>', 'how deep: objects, archive or restore').choices(VERIFY_DEPTH_CHOICES).default('archive'))
+      .option('--identity <file>', 'age identity (key) file for encrypted backups (default: encryption.identity_file of the entry)')
+      .option('--json', 'print JSON'),
+  ).action((opts: VerifyCliOptions) => run(async (ctx) => (await import('./verify.ts')).verify(ctx, opts), usesFrom(opts)));
 
   const binlog = program.command('binlog').description('binlog archiving for point-in-time recovery');
   binlog

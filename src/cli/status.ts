@@ -8,6 +8,41 @@ import { messageOf } from '../errors.ts';
 import { nextRun } from '../scheduler/schedule.ts';
 import { formatBytes, formatTime, renderTable } from '../ui/format.ts';
 import { out, type CommandContext } from './context.ts';
+import { listBackupObjects } from '../catalog/listing.ts';
+import { newestRecords, recordFolder, BINLOG_ARCHIVE_ID, type RecordSummary } from '../verify/record.ts';
+
+/** Per entry, the newest verification record of any of its backups and of its binlog archive (read from the store's keys). */
+interface EntryVerification {
+  backup: (RecordSummary & { backupId: string }) | null;
+  binlog: RecordSummary | null;
+  error?: string;
+}
+
+async function lastVerifications(ctx: CommandContext): Promise<Record<string, EntryVerification>> {
+  const result: Record<string, EntryVerification> = {};
+  for (const database of ctx.config.databases) {
+    try {
+      const storage = await ctx.storage(database);
+      const keys = (await listBackupObjects(storage, database.name)).map((o) => o.key);
+      for await (const o of storage.list(recordFolder(database.name, BINLOG_ARCHIVE_ID, 0))) keys.push(o.key);
+      let backup: EntryVerification['backup'] = null;
+      let binlog: RecordSummary | null = null;
+      for (const [backupId, summary] of newestRecords(keys)) {
+        if (backupId === BINLOG_ARCHIVE_ID) binlog = summary;
+        else if (!backup || summary.at > backup.at) backup = { ...summary, backupId };
+      }
+      result[database.name] = { backup, binlog };
+    } catch (err) {
+      result[database.name] = { backup: null, binlog: null, error: brief(`cannot read the verification records: ${messageOf(err)}`) };
+    }
+  }
+  return result;
+}
+
+function verificationText(v: RecordSummary | null, tz: string, id?: string): string {
+  if (!v) return 'never';
+  return `${v.ok ? 'ok' : 'FAILED'} at depth ${v.depth}, ${formatTime(v.at, tz)}${id ? ` (${id})` : ''}`;
+}
 
 interface DaemonStatus {
   pid: number;
@@ -112,8 +147,9 @@ export async function status(ctx: CommandContext, options: { json?: boolean }): 
   const live = await askDaemon(ctx.config);
   const jobs = live?.jobs ?? (await offlineStatus(ctx, new Date()));
   const binlog = live ? (live.binlog ?? {}) : await offlineBinlog(ctx);
+  const verifications = await lastVerifications(ctx);
   if (options.json) {
-    out(JSON.stringify({ daemon: live ? { running: true, pid: live.pid, startedAt: live.startedAt, version: live.version } : { running: false }, jobs, binlog }, null, 2));
+    out(JSON.stringify({ daemon: live ? { running: true, pid: live.pid, startedAt: live.startedAt, version: live.version } : { running: false }, jobs, binlog, verifications }, null, 2));
     return;
   }
   const tz = ctx.config.timezone;
@@ -154,4 +190,11 @@ export async function status(ctx: CommandContext, options: { json?: boolean }): 
       ),
     );
   }
+  out('');
+  out(
+    renderTable(
+      ['DATABASE', 'LAST VERIFICATION', 'BINLOG ARCHIVE VERIFIED'],
+      Object.entries(verifications).map(([name, v]) => [name, v.error ? `unreadable: ${v.error}` : verificationText(v.backup, tz, v.backup?.backupId), v.error ? '-' : verificationText(v.binlog, tz)]),
+    ),
+  );
 }

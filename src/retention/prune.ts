@@ -12,6 +12,7 @@ import { describeStorageError } from '../storage/errors.ts';
 import { chooseCover } from '../binlog/cover.ts';
 import { binlogPrefix, compareFiles, parseSegmentKey, SEGMENT_DATA_KEY, type SegmentRef } from '../binlog/segments.ts';
 import { acquireLock, lockKey } from './lock.ts';
+import { recordFolder } from '../verify/record.ts';
 import { PruneGuard } from '../lease/prune-guard.ts';
 import { catalogUnreadableError, dataUnknownError } from './fail-closed.ts';
 import { applyRetention, FAMILIES, type Family, type RetentionItem } from './policy.ts';
@@ -242,6 +243,8 @@ export async function prune(storage: StorageDriver, database: DatabaseConfig, op
           continue;
         }
         for (const object of manifest.objects) await storage.delete(object.key);
+        // Its verification records (agent verify) go with it: none outlives its backup.
+        for await (const record of storage.list(recordFolder(manifest.database, manifest.id, manifest.version))) await storage.delete(record.key);
       } catch (err) {
         throw new AgentError('storage', `remove backup ${manifest.id} of ${database.name} from ${storage.location}: ${describeStorageError(err)}`, { cause: err });
       }

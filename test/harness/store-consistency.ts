@@ -150,7 +150,9 @@ export async function assertStoreConsistent(config: string, options: Consistency
   const isLease = (k: string) => k.startsWith(`${database}/leases/`) && k.endsWith('.json');
   // The archive's complete-through marker (binlog/complete-marker.ts) is the archive's own record, not a stray.
   const isCompleteMarker = (k: string) => /\/binlog\/complete-through\.json$/.test(k);
-  const strays = keys.filter((k) => !owned.has(k) && !isCommittedSegment(k, all) && !isLease(k) && !isCompleteMarker(k));
+  // Verification records (agent verify) of a listed backup, or of the binlog archive, are that backup's or archive's own; one of a backup no longer listed is a stray.
+  const isOwnRecord = (k: string) => /\/binlog\/verify\/[^/]+\.json$/.test(k) || listed.some((id) => k.startsWith(`${database}/backups/${id}/verify/`) || k.startsWith(`${database}/${id}/verify/`));
+  const strays = keys.filter((k) => !owned.has(k) && !isCommittedSegment(k, all) && !isLease(k) && !isCompleteMarker(k) && !isOwnRecord(k));
   const leases = keys.filter(isLease);
 
   const newest = listed[0];

@@ -228,11 +228,11 @@ describe('list', () => {
     const result = await agent(['--config', config, 'list'], sourceEnv());
     expect(result.exitCode).toBe(0);
     const lines = result.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+DATABASE\s+TYPE\s+TRIGGER\s+CREATED AT\s+SIZE\s+STATUS\s+PARENT\s+ENCRYPTED TO$/);
+    expect(lines[0]).toMatch(/^ID\s+DATABASE\s+TYPE\s+TRIGGER\s+CREATED AT\s+SIZE\s+STATUS\s+VERIFIED\s+PARENT\s+ENCRYPTED TO$/);
     expect(lines.length).toBeGreaterThanOrEqual(3);
     const ids = lines.slice(1).map((l) => l.split(/\s+/)[0] ?? '');
     expect(ids).toEqual([...ids].sort().reverse());
-    expect(lines[1]).toMatch(/source\s+dump\s+manual\s+\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC\s+[\d.]+ (B|KiB|MiB)\s+completed\s+-\s+-$/);
+    expect(lines[1]).toMatch(/source\s+dump\s+manual\s+\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC\s+[\d.]+ (B|KiB|MiB)\s+completed\s+-\s+-\s+-$/);
   });
 
   it('fails for a database that cannot be reached, without stopping the others (run-now)', async () => {

@@ -45,7 +45,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   config: ['domain', 'errors.ts'],
 };
 
-const ENGINES = ['backup', 'binlog', 'capture', 'catalog', 'lease', 'pipeline', 'restore', 'retention', 'sandbox', 'storage'];
+const ENGINES = ['backup', 'binlog', 'capture', 'catalog', 'lease', 'pipeline', 'restore', 'retention', 'sandbox', 'storage', 'verify'];
 
 /** Imports that are refused outright, whatever else the module imports. */
 const FORBIDDEN: Record<string, readonly string[]> = {
