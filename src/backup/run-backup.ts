@@ -12,7 +12,7 @@ import type { ListOptions } from '../catalog/listing.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { takeBackupLease } from './backup-lease.ts';
 import { buildManifest, captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
-import { dataExtension, encryptionOf } from '../pipeline/encryption.ts';
+import { dataExtension, encryptionOf, recordOf } from '../pipeline/encryption.ts';
 
 export interface BackupContext {
   /** prune.lock_ttl is also the TTL of the backup's lease. */
@@ -91,7 +91,7 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
       startedAt,
       completedAt,
       compression: database.compression,
-      encryptedTo: encrypt?.recipients,
+      encryption: encrypt ? recordOf(encrypt) : undefined,
       key,
       stream,
       schemas,

@@ -53,14 +53,20 @@ export interface RestoreRequest {
    * encryption.identity_file, else the target entry's. Only its path is ever passed on.
    */
   identityFile?: string | undefined;
+  /**
+   * The passphrase file for passphrase-encrypted backups (`--passphrase-file`); default: the
+   * source entry's encryption.passphrase_file, else the target entry's. Only its path is passed on.
+   */
+  passphraseFile?: string | undefined;
 }
 
-/** How this restore decrypts: the identity file it names or the configured one, and tools.age. */
+/** How this restore decrypts: the identity and passphrase files it names or the configured ones, and tools.age. */
 export function decryptionFor(request: RestoreRequest, config: Pick<AgentConfig, 'tools'>): Decryption {
   const target = request.destination.kind === 'server' ? request.destination.target : undefined;
   return {
     agePath: config.tools.age,
     identityFile: request.identityFile ?? request.source.encryption?.identityFile ?? target?.encryption?.identityFile,
+    passphraseFile: request.passphraseFile ?? request.source.encryption?.passphrase?.file ?? target?.encryption?.passphrase?.file,
   };
 }
 
