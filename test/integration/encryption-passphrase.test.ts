@@ -210,6 +210,7 @@ describe('point-in-time restore over passphrase-encrypted binlog segments', () =
       if (i > 300) throw new Error(`the binlog capture did not connect:\n${log.join('')}`);
       await sleep(100);
     }
+    expect(log.join('')).toContain('binlog segments are encrypted to a passphrase: one scrypt per segment');
 
     await runNow(backup.path);
     const db = await mysql.createConnection({ host: '127.0.0.1', port: sourcePort, user: 'agent', password: PASSWORD });
