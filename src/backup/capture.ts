@@ -4,16 +4,15 @@ import type { Logger } from 'pino';
 import { commitManifest, manifestKeyOf } from '../catalog/catalog.ts';
 import { leasePrefix } from '../lease/leases.ts';
 import { hostname } from 'node:os';
-import { ENCRYPTED_MANIFEST_VERSION, encryptionRecord, MANIFEST_FORMAT, PLAIN_MANIFEST_VERSION, serializeManifest, type Manifest } from '../catalog/manifest.ts';
+import { ENCRYPTED_MANIFEST_VERSION, MANIFEST_FORMAT, PLAIN_MANIFEST_VERSION, serializeManifest, type EncryptionRecord, type Manifest } from '../catalog/manifest.ts';
 import type { ServerInfo } from '../capture/server.ts';
 import type { ToolInfo } from '../capture/tools.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { startTool, ToolError } from '../capture/tool-process.ts';
 import type { Compression } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
-import { AGE_TOOL, createAgeEncryptor } from '../pipeline/age-cli.ts';
 import { openCompressor } from '../pipeline/compress.ts';
-import type { Encrypt } from '../pipeline/encryption.ts';
+import { createEncryptor, describeEncrypt, isAgeFailure, type Encrypt } from '../pipeline/encryption.ts';
 import { CountingStream, DigestStream } from '../pipeline/digest.ts';
 import { ExitGate } from '../pipeline/exit-gate.ts';
 import { BLOCK_SIZE, Rechunk } from '../pipeline/rechunk.ts';
@@ -32,7 +31,7 @@ export interface CaptureContext {
   database: string;
   storage: StorageDriver;
   compression: Compression;
-  /** Encrypt after compression with the age CLI at `agePath`, to `recipients`; undefined: store as compressed. */
+  /** Encrypt after compression (age to recipients, or to a passphrase); undefined: store as compressed. */
   encrypt: Encrypt | undefined;
   signal?: AbortSignal | undefined;
 }
@@ -94,7 +93,7 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
   const compressor = await openCompressor(ctx.compression, cancel.signal);
   log.info({ compressor: compressor.engine }, 'compressing the backup stream');
   collectBeforeStream();
-  if (ctx.encrypt) log.info({ recipients: ctx.encrypt.recipients.length }, 'encrypting the backup stream with age');
+  if (ctx.encrypt) log.info(describeEncrypt(ctx.encrypt), 'encrypting the backup stream with age');
   const tool = startTool(file, args, { signal: cancel.signal });
   // The raw stream is the larger side: its byte count paces the GCs that free dead chunks.
   const raw = new CountingStream(releaseChunks());
@@ -110,7 +109,7 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
     raw,
     ...(request.inspect ? [request.inspect] : []),
     compressor.stage,
-    ...(ctx.encrypt ? [createAgeEncryptor(ctx.encrypt.agePath, ctx.encrypt.recipients, cancel.signal)] : []),
+    ...(ctx.encrypt ? [createEncryptor(ctx.encrypt, cancel.signal)] : []),
     new ExitGate(tool.done),
     digest,
     body,
@@ -159,14 +158,20 @@ function explainFailure(
   // tool's (which then only fails writing to a closed pipe). Its error reaches the chain only when
   // it failed first: torn down after another failure, the chain has that one already.
   const toolName = request.file.split('/').pop();
-  const stageError = [putError, chainError].find((e) => e instanceof ToolError && e.tool !== toolName);
-  if (stageError instanceof ToolError && stageError.tool === AGE_TOOL) {
+  const stageError = [putError, chainError].find((e) => (e instanceof ToolError && e.tool !== toolName) || isAgeFailure(e));
+  const compressorError: unknown = stageError;
+  if (stageError instanceof ToolError && isAgeFailure(stageError)) {
     return new AgentError('tool', `encrypt backup of ${name}: ${messageOf(stageError)}`, {
       hint: 'the age command failed: its message says why (check tools.age and the recipients of the encryption: block)',
       cause: stageError,
     });
   }
-  const compressorError = stageError;
+  if (isAgeFailure(stageError)) {
+    return new AgentError('tool', `encrypt backup of ${name} with the passphrase: ${messageOf(stageError)}`, {
+      hint: 'check encryption.passphrase_file: the file must stay readable by the agent',
+      cause: stageError,
+    });
+  }
   if (compressorError instanceof ToolError) {
     return new AgentError('tool', `compress backup of ${name}: ${messageOf(compressorError)}`, {
       hint: 'the zstd command failed: its message says why; AGENT_ZSTD=zlib compresses without it',
@@ -240,8 +245,8 @@ export interface ManifestFields {
   startedAt: Date;
   completedAt: Date;
   compression: Compression;
-  /** The recipients the data object was encrypted to; undefined when stored unencrypted. */
-  encryptedTo: readonly string[] | undefined;
+  /** How the data object was encrypted; undefined when stored unencrypted. */
+  encryption: EncryptionRecord | undefined;
   key: string;
   stream: CapturedStream;
   schemas: string[];
@@ -257,7 +262,7 @@ export interface ManifestFields {
 export function buildManifest(f: ManifestFields): Manifest {
   return {
     format: MANIFEST_FORMAT,
-    version: f.encryptedTo ? ENCRYPTED_MANIFEST_VERSION : PLAIN_MANIFEST_VERSION,
+    version: f.encryption ? ENCRYPTED_MANIFEST_VERSION : PLAIN_MANIFEST_VERSION,
     id: f.id,
     database: f.database,
     type: f.type,
@@ -268,7 +273,7 @@ export function buildManifest(f: ManifestFields): Manifest {
     sizeBytes: f.stream.sizeBytes,
     rawSizeBytes: f.stream.rawSizeBytes,
     compression: f.compression,
-    encryption: f.encryptedTo ? encryptionRecord(f.encryptedTo) : null,
+    encryption: f.encryption ?? null,
     schemas: f.schemas,
     objects: [
       {

@@ -13,7 +13,7 @@ import type { StorageDriver } from '../storage/driver.ts';
 import { describeStorageError } from '../storage/errors.ts';
 import { takeBackupLease, type BackupLease } from './backup-lease.ts';
 import { buildManifest, captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
-import { dataExtension, encryptionOf, type Encrypt } from '../pipeline/encryption.ts';
+import { dataExtension, encryptionOf, recordOf, type Encrypt } from '../pipeline/encryption.ts';
 import type { BackupContext } from './run-backup.ts';
 import { privateTempDir } from '../capture/private-temp.ts';
 import { takeTableFigures } from './table-figures.ts';
@@ -177,7 +177,7 @@ async function takePhysical(ctx: BackupContext, run: PhysicalRun): Promise<Manif
       startedAt,
       completedAt,
       compression: database.compression,
-      encryptedTo: encrypt?.recipients,
+      encryption: encrypt ? recordOf(encrypt) : undefined,
       key,
       stream,
       schemas: [],

@@ -12,7 +12,7 @@ import type { ListOptions } from '../catalog/listing.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { takeBackupLease } from './backup-lease.ts';
 import { buildManifest, captureToStorage, checkStorage, commitOrRemove } from './capture.ts';
-import { dataExtension, encryptionOf } from '../pipeline/encryption.ts';
+import { dataExtension, encryptionOf, recordOf } from '../pipeline/encryption.ts';
 import { takeTableFigures, type FiguresResult } from './table-figures.ts';
 
 export interface BackupContext {
@@ -108,7 +108,7 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
       startedAt,
       completedAt,
       compression: database.compression,
-      encryptedTo: encrypt?.recipients,
+      encryption: encrypt ? recordOf(encrypt) : undefined,
       key,
       stream,
       schemas,

@@ -101,6 +101,14 @@ export async function runBinlogCapture(options: CaptureOptions): Promise<void> {
   const tool = await locateTool(options.config.tools.binlog, ['mariadb-binlog', 'mysqlbinlog'], 'tools.binlog');
   const encrypt = await encryptionOf(database.encryption, options.config.tools.age);
   const extension = dataExtension(database.compression, encrypt);
+  if (encrypt?.kind === 'passphrase') {
+    // age runs scrypt once per file: each segment pays it (2^(factor+10) bytes of memory, seconds
+    // of a core at age's default 18), and a point-in-time restore pays it twice per segment read.
+    log.warn(
+      { scryptWorkFactor: encrypt.workFactor, segmentAgeMs: database.binlog.segment_age },
+      'binlog segments are encrypted to a passphrase: one scrypt per segment; with frequent segments lower encryption.scrypt_work_factor or use recipients (a key pair)',
+    );
+  }
   let resume: ResumePoint = await resumePoint(database, storage, log).catch((err: unknown) => {
     if (err instanceof AgentError) throw err;
     throw new AgentError('storage', `binlog capture of ${database.name}: read the archive in ${storage.location}: ${messageOf(err)}`, { cause: err });

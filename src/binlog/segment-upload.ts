@@ -5,10 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { DatabaseConfig } from '../config/normalize.ts';
 import { messageOf } from '../errors.ts';
-import { encryptionRecord } from '../catalog/manifest.ts';
-import { createAgeEncryptor } from '../pipeline/age-cli.ts';
 import { openCompressor } from '../pipeline/compress.ts';
-import type { Encrypt } from '../pipeline/encryption.ts';
+import { createEncryptor, recordOf, type Encrypt } from '../pipeline/encryption.ts';
 import { DigestStream } from '../pipeline/digest.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { withRetries, type RetryPolicy } from '../storage/retry-loop.ts';
@@ -73,7 +71,7 @@ export async function uploadSegment(input: UploadInput): Promise<SegmentManifest
     // that short process, not in the capture's heap and thread-pool arenas (Node's zlib zstd left
     // a ~3 MiB context per thread-pool thread resident under a steady load).
     const { stage: compressor } = await openCompressor(database.compression);
-    const encryptor = input.encrypt ? createAgeEncryptor(input.encrypt.agePath, input.encrypt.recipients) : undefined;
+    const encryptor = input.encrypt ? createEncryptor(input.encrypt) : undefined;
     const put = storage.put(key, digest, { contentType: 'application/octet-stream' });
     try {
       await Promise.all([feed(path, start, end, input.buffer, compressor), pipeline([compressor, ...(encryptor ? [encryptor] : []), digest]), put]);
@@ -101,7 +99,7 @@ export async function uploadSegment(input: UploadInput): Promise<SegmentManifest
       nextFile: draft.nextFile,
       ...(draft.start === 0 ? { follows } : {}),
       object: { key, sizeBytes: digest.bytes, sha256: digest.sha256, compression: database.compression.algorithm, rawSizeBytes: end - start },
-      ...(input.encrypt ? { encryption: encryptionRecord(input.encrypt.recipients) } : {}),
+      ...(input.encrypt ? { encryption: recordOf(input.encrypt) } : {}),
       capturedAt: input.now().toISOString(),
       agent: { version: AGENT_VERSION, hostname: hostname() },
     };

@@ -26,20 +26,40 @@ export const PLAIN_MANIFEST_VERSION = 2;
 export const ENCRYPTED_MANIFEST_VERSION = 3;
 
 /**
- * How the data objects are encrypted: age (https://age-encryption.org/v1) to these public
- * recipients, so `agent list` and an error can say which keys open the backup. Public keys only:
- * no secret, and no digest of the plaintext.
+ * How the data objects are encrypted: age (https://age-encryption.org/v1) to these recipients, so
+ * `agent list` and an error can say which keys open the backup. An X25519 recipient is recorded
+ * by its public key; a passphrase (age's scrypt recipient, always a file's only one) by its type
+ * alone: no salt, no work factor, nothing derived from the passphrase. No secret, and no digest
+ * of the plaintext.
  */
-export const encryptionSchema = z.object({
-  format: z.literal('age'),
-  recipients: z.array(z.object({ type: z.literal('X25519'), recipient: z.string() })).min(1),
-});
+const recipientRecordSchema = z.discriminatedUnion('type', [z.object({ type: z.literal('X25519'), recipient: z.string() }), z.object({ type: z.literal('scrypt') })]);
+
+export const encryptionSchema = z
+  .object({
+    format: z.literal('age'),
+    recipients: z.array(recipientRecordSchema).min(1),
+  })
+  .refine((e) => e.recipients.length === 1 || e.recipients.every((r) => r.type !== 'scrypt'), {
+    message: 'a scrypt (passphrase) recipient must be the only one',
+    path: ['recipients'],
+  });
 
 export type EncryptionRecord = z.infer<typeof encryptionSchema>;
+export type RecipientRecord = z.infer<typeof recipientRecordSchema>;
 
 /** Pure: the record of an encryption to `recipients` (X25519 `age1…` keys, checked at config load). */
 export function encryptionRecord(recipients: readonly string[]): EncryptionRecord {
   return { format: 'age', recipients: recipients.map((recipient) => ({ type: 'X25519', recipient })) };
+}
+
+/** Pure: the record of an encryption to a passphrase (age's scrypt recipient). */
+export function passphraseRecord(): EncryptionRecord {
+  return { format: 'age', recipients: [{ type: 'scrypt' }] };
+}
+
+/** Whether a record says the data opens with a passphrase, not with an identity. */
+export function isPassphraseRecord(encryption: EncryptionRecord): boolean {
+  return encryption.recipients.some((r) => r.type === 'scrypt');
 }
 
 const objectSchema = z.object({

@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
 import { findBackup } from '../catalog/catalog.ts';
+import { isPassphraseRecord } from '../catalog/manifest.ts';
+import type { Encryption } from '../config/normalize.ts';
 import { AgentError } from '../errors.ts';
 import { dataObject, downloadBackup } from '../restore/download.ts';
 import { formatBytes, formatTime } from '../ui/format.ts';
@@ -13,6 +15,7 @@ export interface DownloadCliOptions extends FromCliOptions {
   output?: string;
   decrypt?: boolean;
   identity?: string;
+  passphraseFile?: string;
 }
 
 /** `agent download`: one backup's data file, still compressed (decrypted with --decrypt), verified against its manifest. */
@@ -29,14 +32,20 @@ export async function download(ctx: CommandContext, options: DownloadCliOptions)
   const object = dataObject(manifest);
   const progress = createProgress('download', object.sizeBytes);
   try {
-    if (options.identity !== undefined && !options.decrypt) {
-      throw new AgentError('usage', '--identity needs --decrypt: without it the backup is written as stored', { hint: 'add --decrypt, or drop --identity' });
+    for (const [flag, set] of [
+      ['--identity', options.identity],
+      ['--passphrase-file', options.passphraseFile],
+    ] as const) {
+      if (set !== undefined && !options.decrypt) throw new AgentError('usage', `${flag} needs --decrypt: without it the backup is written as stored`, { hint: `add --decrypt, or drop ${flag}` });
     }
-    const decrypt = options.decrypt ? { agePath: ctx.config.tools.age, identityFile: options.identity ?? database.encryption?.identityFile } : undefined;
+    const decrypt = options.decrypt
+      ? { agePath: ctx.config.tools.age, identityFile: options.identity ?? database.encryption?.identityFile, passphraseFile: options.passphraseFile ?? database.encryption?.passphrase?.file }
+      : undefined;
     const result = await downloadBackup(storage, manifest, resolve(options.output ?? '.'), { onProgress: progress.update, signal: ctx.signal, ...(decrypt ? { decrypt } : {}) });
     progress.update(object.sizeBytes);
     progress.stop();
-    const how = manifest.encryption ? (decrypt ? ', decrypted' : ', encrypted with age: open it with age -d -i KEY, or download with --decrypt') : '';
+    const opens = manifest.encryption && isPassphraseRecord(manifest.encryption) ? 'age -d (it asks for the passphrase)' : 'age -d -i KEY';
+    const how = manifest.encryption ? (decrypt ? ', decrypted' : `, encrypted with age: open it with ${opens}, or download with --decrypt`) : '';
     out(`${result.path} (${formatBytes(result.sizeBytes)}, SHA-256 verified${how})`);
   } finally {
     progress.stop();

@@ -1,4 +1,4 @@
-import type { Manifest } from '../catalog/manifest.ts';
+import { isPassphraseRecord, type Manifest } from '../catalog/manifest.ts';
 import { checkData, type DataState } from '../catalog/data-check.ts';
 import { compareNewestFirst, listBackups, listDatabases, type UnreadableBackup } from '../catalog/listing.ts';
 import type { DatabaseConfig } from '../config/normalize.ts';
@@ -41,8 +41,14 @@ export function listEntry(manifest: Manifest, location: string, data?: DataState
     sizeBytes: manifest.sizeBytes,
     rawSizeBytes: manifest.rawSizeBytes,
     compression: manifest.compression.algorithm,
-    /** null: stored unencrypted; else age and the public recipients whose identities open it. */
-    encryption: manifest.encryption ? { format: manifest.encryption.format, recipients: manifest.encryption.recipients.map((r) => r.recipient) } : null,
+    /** null: stored unencrypted; else age and the public recipients whose identities open it, or `passphrase: true` (scrypt). */
+    encryption: manifest.encryption
+      ? {
+          format: manifest.encryption.format,
+          recipients: manifest.encryption.recipients.flatMap((r) => (r.type === 'X25519' ? [r.recipient] : [])),
+          passphrase: isPassphraseRecord(manifest.encryption),
+        }
+      : null,
     schemas: manifest.schemas,
     binlog: manifest.binlog,
     parent: manifest.physical?.parent ?? null,

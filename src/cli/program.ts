@@ -89,8 +89,9 @@ function buildProgram(
       .option('-d, --database <name>', 'database entry (needed when the configuration, or the --from store, holds several)')
       .option('-b, --backup <id>', 'backup ID (default: the most recent successful backup)', backupId)
       .option('-o, --output <dir>', 'directory to write into', '.')
-      .option('--decrypt', 'an encrypted backup: write it decrypted (still compressed), with the age identity of the entry or --identity')
-      .option('--identity <file>', 'age identity (key) file for --decrypt (default: encryption.identity_file of the entry)'),
+      .option('--decrypt', 'an encrypted backup: write it decrypted (still compressed), with the age identity (or passphrase) of the entry, --identity or --passphrase-file')
+      .option('--identity <file>', 'age identity (key) file for --decrypt (default: encryption.identity_file of the entry)')
+      .option('--passphrase-file <file>', 'file holding the passphrase of a passphrase-encrypted backup, for --decrypt (default: encryption.passphrase_file of the entry)'),
   ).action((opts: DownloadCliOptions) => run(async (ctx) => (await import('./download.ts')).download(ctx, opts), usesFrom(opts)));
 
   const restoreCommand = program
@@ -109,7 +110,8 @@ function buildProgram(
     .option('--key <object>', 'with --from: restore this object, made by plain mysqldump or mariabackup (no manifest), instead of a backup of the agent')
     .addOption(new Option('--method <tool>', 'with --key: what made the object').choices(['mysqldump', 'mariabackup']))
     .option('--schema <name>', 'with --key and a dump made without --databases: the schema that receives it')
-    .option('--identity <file>', 'age identity (key) file for encrypted backups (default: encryption.identity_file of the entry)');
+    .option('--identity <file>', 'age identity (key) file for encrypted backups (default: encryption.identity_file of the entry)')
+    .option('--passphrase-file <file>', 'file holding the passphrase of passphrase-encrypted backups (default: encryption.passphrase_file of the entry)');
   addFromOptions(restoreCommand);
   restoreCommand.action((opts: RestoreCliOptions) => run(async (ctx) => (await import('./restore.ts')).restore(ctx, opts), usesFrom(opts)));
 

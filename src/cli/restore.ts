@@ -25,6 +25,7 @@ export interface RestoreCliOptions extends FromCliOptions {
   method?: ForeignMethod;
   schema?: string;
   identity?: string;
+  passphraseFile?: string;
 }
 
 /**
@@ -66,7 +67,7 @@ export async function restore(ctx: CommandContext, options: RestoreCliOptions): 
   let outcome: RestoreOutcome;
   try {
     outcome = await runRestore(
-      { source, backup: options.backup, point, destination, identityFile: options.identity },
+      { source, backup: options.backup, point, destination, identityFile: options.identity, passphraseFile: options.passphraseFile },
       {
         config: ctx.config,
         storage,
@@ -127,6 +128,9 @@ async function restoreObject(ctx: CommandContext, options: RestoreCliOptions): P
   }
   const storage = await ctx.storage({ name: '', storage: storageFromFlags(from as FromFlags) });
   const { restoreForeign } = await import('../restore/foreign-restore.ts');
+  // An age-encrypted archive: --identity / --passphrase-file, else the target entry's encryption: block.
+  const configured = options.target !== undefined ? ctx.database(options.target, '--target').encryption : undefined;
+  const decryption = { agePath: ctx.config.tools.age, identityFile: options.identity ?? configured?.identityFile, passphraseFile: options.passphraseFile ?? configured?.passphrase?.file };
   let progress: Progress | undefined;
   const started = Date.now();
   let outcome;
@@ -135,6 +139,7 @@ async function restoreObject(ctx: CommandContext, options: RestoreCliOptions): P
       {
         key,
         method,
+        decryption,
         destination:
           options.datadir !== undefined
             ? { kind: 'datadir', path: options.datadir, replace: options.replaceDatadir ?? false }
@@ -153,13 +158,14 @@ async function restoreObject(ctx: CommandContext, options: RestoreCliOptions): P
     progress?.stop();
   }
   const took = formatDuration(Date.now() - started);
-  const what = `${outcome.content === 'sql' ? 'SQL dump' : outcome.content}${outcome.compression === 'none' ? '' : ` (${outcome.compression})`}`;
+  const what = `${outcome.content === 'sql' ? 'SQL dump' : `mariabackup ${outcome.content}`}${outcome.compression === 'none' ? '' : ` (${outcome.compression})`}`;
+  const article = outcome.encrypted ? 'an age-encrypted' : 'a';
   if (outcome.unterminated) process.stderr.write(`warning: ${key} does not end with mysqldump's "-- Dump completed" line: if it was cut short, the restore is incomplete\n`);
   if (outcome.content === 'sql') {
-    out(`restored ${key}, a ${what} of ${formatBytes(outcome.bytes)}, into ${outcome.into} (${outcome.schemas.join(', ')}) in ${took}`);
+    out(`restored ${key}, ${article} ${what} of ${formatBytes(outcome.bytes)}, into ${outcome.into} (${outcome.schemas.join(', ')}) in ${took}`);
     return;
   }
-  out(`restored ${key}, a mariabackup ${what} of ${formatBytes(outcome.bytes)}, into ${outcome.into} in ${took}; prepared, ready for a server (chown -R mysql:mysql ${outcome.into} before starting one as mysql)`);
+  out(`restored ${key}, ${article} ${what} of ${formatBytes(outcome.bytes)}, into ${outcome.into} in ${took}; prepared, ready for a server (chown -R mysql:mysql ${outcome.into} before starting one as mysql)`);
   if (options.verify) {
     const { verifyDatadir } = await import('../restore/verify-datadir.ts');
     report(outcome.into, await verifyDatadir(outcome.into));

@@ -62,3 +62,21 @@ export function parseRecipientsFile(text: string): { recipients: string[]; probl
 export function shortRecipient(recipient: string): string {
   return recipient.length > 20 ? `${recipient.slice(0, 10)}…${recipient.slice(-6)}` : recipient;
 }
+
+/** age's scrypt work factor (log2 of N) for new passphrase-encrypted files: the CLI's default. */
+export const SCRYPT_DEFAULT_WORK_FACTOR = 18;
+/** Below this a passphrase is too cheap to guess; above the maximum the age library refuses to decrypt. */
+export const SCRYPT_MIN_WORK_FACTOR = 10;
+export const SCRYPT_MAX_WORK_FACTOR = 20;
+
+/**
+ * The passphrase a passphrase file holds: its one line, without the line break that ends it (so
+ * `echo SECRET > file` and an editor's file give the passphrase one types at `age -d`'s prompt),
+ * or why the file holds none. Pure; the caller never logs the result.
+ */
+export function parsePassphrase(text: string): { passphrase: string } | { problem: string } {
+  const passphrase = text.replace(/\r?\n$/, '');
+  if (passphrase === '') return { problem: 'is empty: it must hold the passphrase on one line' };
+  if (/[\r\n]/.test(passphrase)) return { problem: 'holds more than one line: the passphrase is its one line, as age -d asks for it' };
+  return { passphrase };
+}

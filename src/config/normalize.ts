@@ -2,6 +2,7 @@ import type { Compression } from '../domain/backup.ts';
 import { DEFAULT_POLICY, type FamilyPolicy, type RetentionPolicy } from '../domain/retention-policy.ts';
 import type { Schedule, VerifySchedule } from '../domain/schedule.ts';
 import { cronProblem, DEFAULT_SCHEDULE, toSchedule, toVerifySchedule } from './schedule.ts';
+import { SCRYPT_DEFAULT_WORK_FACTOR } from './age-recipient.ts';
 import type { CompressionConfig, EncryptionConfig, RawConfig, RawDatabaseConfig, RawRetention, StorageConfig } from './schema.ts';
 import { isZeroDuration } from './duration.ts';
 import type { Secret } from './secret.ts';
@@ -29,12 +30,17 @@ export interface Connection {
 export type { Compression } from '../domain/backup.ts';
 
 /**
- * A database's age encryption: the public recipients new data objects are encrypted to (never
- * empty), and the identity file restores decrypt with, when this host has one. Only the path of
- * the identity is kept: it is handed to `age -d -i PATH`, never read by the agent.
+ * A database's age encryption: new data objects go either to the public recipients or to the
+ * passphrase (age's scrypt recipient, which must be a file's only one): exactly one of the two is
+ * set. The identity file is what restores of X25519-encrypted objects decrypt with, when this
+ * host has one. Only paths are kept: the identity is handed to `age -d -i PATH`, the passphrase
+ * is read by the worker thread that uses it.
  */
 export interface Encryption {
+  /** X25519 recipients (`age1…`); empty when a passphrase encrypts. */
   recipients: string[];
+  /** The passphrase file and scrypt's work factor for new objects; undefined with recipients. */
+  passphrase: { file: string; workFactor: number } | undefined;
   identityFile: string | undefined;
 }
 
@@ -152,21 +158,24 @@ function checkApi(api: NonNullable<RawConfig['api']>, listenHost: string, issues
 /** The shared or the database's own encryption block, as the agent runs on it; issues carry the YAML path. */
 function resolveEncryption(raw: EncryptionConfig | undefined, path: (string | number)[], issues: ConfigIssue[]): Encryption | undefined {
   if (!raw) return undefined;
-  if (raw.passphrase_file !== undefined) {
+  const recipients = [...new Set([...(raw.recipients ?? []), ...(raw.recipients_file ?? [])])];
+  if (raw.passphrase_file !== undefined && (raw.recipients !== undefined || raw.recipients_file !== undefined)) {
     issues.push({
       path: [...path, 'passphrase_file'],
-      message:
-        'passphrase encryption is not supported: the age CLI (1.1) reads a passphrase only from a terminal, never from a file or the environment; use an X25519 key pair (age-keygen): its public key as recipients here, its identity file, the one secret, only on restore hosts',
+      message: `passphrase_file and ${raw.recipients !== undefined ? 'recipients' : 'recipients_file'}: age allows a passphrase (scrypt) only as a file's one recipient; encrypt either to the passphrase or to the public keys`,
     });
   }
-  const recipients = [...new Set([...(raw.recipients ?? []), ...(raw.recipients_file ?? [])])];
+  if (raw.scrypt_work_factor !== undefined && raw.passphrase_file === undefined) {
+    issues.push({ path: [...path, 'scrypt_work_factor'], message: 'needs passphrase_file: the work factor is the cost of the passphrase (scrypt) encryption' });
+  }
   if (recipients.length === 0 && raw.passphrase_file === undefined) {
     issues.push({
       path,
-      message: 'encryption needs recipients or recipients_file: the public keys (age1…) new backups are encrypted to (identity_file alone can only decrypt)',
+      message: 'encryption needs recipients, recipients_file or passphrase_file: the public keys (age1…) or the passphrase new backups are encrypted to (identity_file alone can only decrypt)',
     });
   }
-  return { recipients, identityFile: raw.identity_file };
+  const passphrase = raw.passphrase_file === undefined ? undefined : { file: raw.passphrase_file, workFactor: raw.scrypt_work_factor ?? SCRYPT_DEFAULT_WORK_FACTOR };
+  return { recipients: passphrase ? [] : recipients, passphrase, identityFile: raw.identity_file };
 }
 
 /** Checks of a storage block the schema cannot express (also used for `--from` flags). */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { BACKUP_TYPES, COMPRESSION_ALGORITHMS } from '../domain/backup.ts';
 import { readCalendarDuration, readDuration } from './duration.ts';
-import { parseRecipientsFile, recipientProblem } from './age-recipient.ts';
+import { parsePassphrase, parseRecipientsFile, recipientProblem, SCRYPT_MAX_WORK_FACTOR, SCRYPT_MIN_WORK_FACTOR } from './age-recipient.ts';
 import { Secret } from './secret.ts';
 import { VERIFY_DEPTHS } from '../verify/types.ts';
 
@@ -168,15 +168,35 @@ const identityFile = nonEmpty.superRefine((path, ctx) => {
 });
 
 /**
+ * A passphrase file (age's scrypt recipient): only its path is kept, and the passphrase is read
+ * from it where it is used (the worker thread that encrypts or decrypts). At load it must be
+ * readable and hold one non-empty line; its content is never kept, logged or printed.
+ */
+const passphraseFile = nonEmpty.superRefine((path, ctx) => {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `cannot read passphrase file ${path} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})` });
+    return;
+  }
+  const parsed = parsePassphrase(text);
+  if ('problem' in parsed) ctx.addIssue({ code: 'custom', message: `passphrase file ${path}: ${parsed.problem}` });
+});
+
+/**
  * Client-side encryption with age: data objects are encrypted after compression, before they
  * leave the host. A backup host needs only the public recipients; the identity is for restores.
+ * Or one secret: a passphrase (age's scrypt recipient), which both encrypts and decrypts.
  */
 const encryptionSchema = z.strictObject({
   recipients: z.array(ageRecipient).optional(),
   recipients_file: recipientsFile.optional(),
   identity_file: identityFile.optional(),
-  /** Refused by normalize: age 1.1.1 reads a passphrase only from a terminal. */
-  passphrase_file: nonEmpty.optional(),
+  /** age's scrypt recipient; excludes recipients and recipients_file (normalize). */
+  passphrase_file: passphraseFile.optional(),
+  /** log2 of scrypt's cost for new passphrase-encrypted objects; age's default is 18. */
+  scrypt_work_factor: int().pipe(z.int().min(SCRYPT_MIN_WORK_FACTOR).max(SCRYPT_MAX_WORK_FACTOR)).optional(),
 });
 
 const localStorageSchema = z.strictObject({

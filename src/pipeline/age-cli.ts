@@ -16,7 +16,8 @@ import { createToolStage } from './tool-stage.ts';
  *
  * Secrets never go into argv: encryption needs only public recipients (`-r age1…`); decryption
  * gets the path of the identity file the user configured (`-i PATH`: a path is not a secret), and
- * age reads the key from it. Passphrases are not supported: age 1.1 reads them only from a terminal.
+ * age reads the key from it. age 1.1 reads a passphrase only from a terminal, so the passphrase mode
+ * (age's scrypt recipient) uses the library in a worker thread instead: age-passphrase.ts.
  */
 
 /** The name age's errors carry (ToolError.tool), whatever binary tools.age names. */

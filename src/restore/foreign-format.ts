@@ -29,6 +29,42 @@ export function outerCompression(head: Uint8Array): { compression: Algorithm } |
   return { compression: 'none' };
 }
 
+const AGE_MAGIC = 'age-encryption.org/v1\n';
+const ARMOR_BEGIN = '-----BEGIN AGE ENCRYPTED FILE-----';
+
+/**
+ * What an age-encrypted object's first bytes tell (https://age-encryption.org/v1): whether it is
+ * ASCII-armored, and the types of the header's recipient stanzas (`X25519`, `scrypt`, …) as far
+ * as `head` reaches, in order. Undefined when it is not age. Reading the header's text is all this
+ * does: decryption is age's (the CLI or the library).
+ */
+export function ageEnvelope(head: Uint8Array): { armored: boolean; stanzas: string[] } | undefined {
+  let text = Buffer.from(head.buffer, head.byteOffset, head.byteLength).toString('latin1');
+  let armored = false;
+  if (text.startsWith(ARMOR_BEGIN)) {
+    armored = true;
+    const base64 = text.slice(ARMOR_BEGIN.length).replace(/-----END[\s\S]*$/, '').replace(/[\r\n]/g, '');
+    text = Buffer.from(base64.slice(0, base64.length - (base64.length % 4)), 'base64').toString('latin1');
+  }
+  if (!text.startsWith(AGE_MAGIC)) return undefined;
+  const stanzas: string[] = [];
+  for (const line of text.slice(AGE_MAGIC.length).split('\n')) {
+    if (line.startsWith('---')) break;
+    const type = /^-> (\S+)/.exec(line)?.[1];
+    if (type !== undefined) stanzas.push(type);
+  }
+  return { armored, stanzas };
+}
+
+/** Pure: what an age header's stanzas say the object was encrypted to, for messages. */
+export function describeStanzas(stanzas: readonly string[]): string {
+  if (stanzas.includes('scrypt')) return 'a passphrase (scrypt)';
+  if (stanzas.length === 0) return 'recipients its header does not show';
+  const counts = new Map<string, number>();
+  for (const type of stanzas) counts.set(type, (counts.get(type) ?? 0) + 1);
+  return `${[...counts].map(([type, n]) => `${n} ${type} recipient${n > 1 ? 's' : ''}`).join(', ')} (an age header does not name them)`;
+}
+
 /** Statements a SQL dump may start with, after comments. */
 const SQL_START = /^(?:\uFEFF)?\s*(?:--|\/\*|#|(?:SET|CREATE|DROP|USE|INSERT|LOCK|UNLOCK|DELIMITER|START|BEGIN|ALTER|REPLACE)\b)/i;
 

@@ -1,6 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Transform, Writable, type Readable } from 'node:stream';
+import { Transform, Writable, type Duplex, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { withDefaultsFile } from '../capture/defaults-file.ts';
@@ -13,7 +13,8 @@ import { createDecompressor, type Algorithm } from '../pipeline/compress.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { describeStorageError } from '../storage/errors.ts';
 import { clientErrorLine, describeToolFailure } from './client-error.ts';
-import { contentKind, DumpScanner, HEAD_BYTES, METHOD_CONTENTS, outerCompression, type ForeignContent, type ForeignMethod } from './foreign-format.ts';
+import { decryptStage, explainAgeFailure, type Decryption } from './decrypt.ts';
+import { ageEnvelope, contentKind, describeStanzas, DumpScanner, HEAD_BYTES, METHOD_CONTENTS, outerCompression, type ForeignContent, type ForeignMethod } from './foreign-format.ts';
 import { describeOccupied, readSchemaObjects } from './occupied.ts';
 import { claimDatadir, prepareDatadir, unpackStream } from './physical-restore.ts';
 import { checkTarget } from './preflight.ts';
@@ -21,15 +22,18 @@ import { checkTarget } from './preflight.ts';
 /**
  * Restoring an archive that no manifest describes (`agent restore --from URL --key OBJECT
  * --method …`): a dump made by plain mysqldump/mariadb-dump into a database entry, or a
- * mariabackup archive into a datadir, prepared. The format is told by the bytes; an unknown or
- * mismatched one is refused before anything is written. With no SHA-256 to check, the whole
- * archive is read once first (it must decompress to its end, and a dump's schemas are learnt
- * from it), then restored in a second read.
+ * mariabackup archive into a datadir, prepared; either may be age-encrypted (by the stock `age`
+ * CLI: to X25519 recipients, opened with the identity, or to a passphrase). The format is told by
+ * the bytes; an unknown or mismatched one is refused before anything is written. With no SHA-256
+ * to check, the whole archive is read once first (it must decrypt and decompress to its end, and
+ * a dump's schemas are learnt from it), then restored in a second read.
  */
 
 export interface ForeignRequest {
   key: string;
   method: ForeignMethod;
+  /** The identity or passphrase file for an age-encrypted archive. */
+  decryption: Decryption;
   destination:
     | { kind: 'server'; target: DatabaseConfig; overwrite: boolean; skipBinlog: boolean; schema?: string | undefined }
     | { kind: 'datadir'; path: string; replace: boolean };
@@ -49,6 +53,8 @@ export interface ForeignOutcome {
   key: string;
   content: ForeignContent;
   compression: Algorithm;
+  /** Whether the archive was age-encrypted (and decrypted on the way). */
+  encrypted: boolean;
   bytes: number;
   into: string;
   /** The schemas a dump wrote (logical). */
@@ -78,10 +84,35 @@ export async function restoreForeign(request: ForeignRequest, env: ForeignEnv): 
   };
 
   // What it is, from its first bytes: refused here, before anything is written, when unknown.
-  const outer = outerCompression(await readHead(await open(), (s) => s));
+  // An age-encrypted archive is decrypted first (the header says with what: an identity or a
+  // passphrase), and its plaintext told apart the same way.
+  const rawHead = await readHead(await open(), (s) => s);
+  const envelope = ageEnvelope(rawHead);
+  const what = `--key ${key}`;
+  let stages = async (): Promise<Duplex[]> => [];
+  let explain = (err: unknown): AgentError | undefined => (err instanceof AgentError ? err : undefined);
+  if (envelope) {
+    const needs = envelope.stanzas.includes('scrypt') ? 'passphrase' : 'identity';
+    if (needs === 'passphrase' && envelope.armored) {
+      throw new AgentError('usage', `${what}: it is passphrase-encrypted with age in ASCII armor, which the agent does not decrypt; nothing was written`, { hint: 'decrypt it with the stock CLI first: age -d FILE > PLAIN (it asks for the passphrase)' });
+    }
+    const encryptedTo = describeStanzas(envelope.stanzas);
+    stages = async () => [await decryptStage(needs, `it is encrypted with age to ${encryptedTo}`, request.decryption, what, signal)];
+    explain = (err) => explainAgeFailure(err, encryptedTo, request.decryption, what) ?? (err instanceof AgentError ? err : undefined);
+  }
+  const openPlain = async (onBytes?: (bytes: number) => void): Promise<Readable> => {
+    const source = await open();
+    return through(onBytes ? withProgress(source, onBytes) : source, await stages());
+  };
+  const plainHead = envelope
+    ? await readHead(await openPlain(), (s) => s).catch((err: unknown) => {
+        throw explain(err) ?? new AgentError('storage', `read ${key} from ${storage.location}: ${messageOf(err)}`, { cause: err });
+      })
+    : rawHead;
+  const outer = outerCompression(plainHead);
   if ('unsupported' in outer) throw new AgentError('usage', `--key ${key}: ${outer.unsupported}; nothing was written`);
-  const inner = await readHead(await open(), (s) => s.pipe(createDecompressor(outer.compression))).catch((err: unknown) => {
-    throw new AgentError('integrity', `--key ${key}: not a readable ${outer.compression} stream: ${messageOf(err)}; nothing was written`, { cause: err });
+  const inner = await readHead(await openPlain(), (s) => s.pipe(createDecompressor(outer.compression))).catch((err: unknown) => {
+    throw explain(err) ?? new AgentError('integrity', `--key ${key}: not a readable ${outer.compression} stream: ${messageOf(err)}; nothing was written`, { cause: err });
   });
   const content = contentKind(inner);
   if (content === undefined) {
@@ -93,16 +124,16 @@ export async function restoreForeign(request: ForeignRequest, env: ForeignEnv): 
     const right = content === 'sql' ? '--method mysqldump --target ENTRY' : '--method mariabackup --datadir DIR';
     throw new AgentError('usage', `--key ${key} is ${CONTENT_NAME[content]}, not what --method ${method} restores; nothing was written`, { hint: `restore it with ${right}` });
   }
-  const log = env.logger.child({ key, content, compression: outer.compression });
+  const log = env.logger.child({ key, content, compression: outer.compression, encrypted: envelope !== undefined });
   log.info({ sizeBytes: size }, 'foreign archive recognised');
   const progress = (bytes: number) => env.onProgress?.(bytes, size);
-  const base = { key, content, compression: outer.compression, bytes: size, unterminated: false };
+  const base = { key, content, compression: outer.compression, encrypted: envelope !== undefined, bytes: size, unterminated: false };
 
   if (request.destination.kind === 'datadir') {
     if (content === 'sql') throw new AgentError('usage', '--datadir takes a mariabackup archive; a SQL dump goes into a server (--target ENTRY)');
     const datadir = resolve(request.destination.path);
     // Read to its end first (a cut stream fails here), before an existing datadir is moved.
-    const movedAside = await claimDatadir(datadir, request.destination.replace, () => readThrough(open, outer.compression, key));
+    const movedAside = await claimDatadir(datadir, request.destination.replace, () => readThrough(openPlain, outer.compression, key, explain));
     if (movedAside) env.onMovedAside?.(movedAside);
     try {
       await mkdir(datadir, { recursive: true, mode: 0o750 });
@@ -111,7 +142,7 @@ export async function restoreForeign(request: ForeignRequest, env: ForeignEnv): 
         content === 'xbstream'
           ? [(await locateTool(tools.mbstream, ['mbstream'], 'tools.mbstream').catch(() => undefined))?.path ?? 'mbstream', ['-x', '-C', datadir]]
           : ['tar', ['-x', '-C', datadir, '--no-same-owner', '-f', '-']];
-      await unpackStream(withProgress(await open(), progress), outer.compression, command, args, `unpack ${key}`, signal, content === 'tar');
+      await unpackStream(await openPlain(progress), outer.compression, command, args, `unpack ${key}`, signal, content === 'tar');
       await prepareDatadir(env.config, datadir, [], signal);
     } catch (err) {
       // Leave no half-restored datadir behind as if it were usable; the moved-aside one stays.
@@ -126,8 +157,8 @@ export async function restoreForeign(request: ForeignRequest, env: ForeignEnv): 
   const { target, overwrite, skipBinlog, schema } = request.destination;
   // The first read: it must decompress to its end, and tells which schemas the dump writes.
   const scanner = new DumpScanner();
-  await pipeline(await open(), createDecompressor(outer.compression), scanner).catch((err: unknown) => {
-    throw new AgentError('integrity', `--key ${key}: ${messageOf(err)} (a cut or damaged archive); nothing was written`, { cause: err });
+  await pipeline(await openPlain(), createDecompressor(outer.compression), scanner).catch((err: unknown) => {
+    throw explain(err) ?? new AgentError('integrity', `--key ${key}: ${messageOf(err)} (a cut or damaged archive); nothing was written`, { cause: err });
   });
   const named = [...scanner.schemas];
   if (named.length > 0 && schema !== undefined) {
@@ -158,7 +189,7 @@ export async function restoreForeign(request: ForeignRequest, env: ForeignEnv): 
     const cancel = new AbortController();
     signal?.addEventListener('abort', () => cancel.abort(signal.reason), { once: true });
     const tool = startTool(client.path, args, { stdin: 'pipe', stdout: 'ignore', signal: cancel.signal });
-    const feed = (async () => pipeline(withProgress(await open(), progress), createDecompressor(outer.compression), tool.stdin))().catch((err: unknown) => {
+    const feed = (async () => pipeline(await openPlain(progress), createDecompressor(outer.compression), tool.stdin))().catch((err: unknown) => {
       cancel.abort(err);
       throw err;
     });
@@ -191,12 +222,24 @@ async function readHead(source: Readable, through: (s: Readable) => Readable): P
   return Buffer.concat(parts).subarray(0, HEAD_BYTES);
 }
 
-/** Reads the whole object through its decompression and drops it: a cut or damaged stream fails here. */
-async function readThrough(open: () => Promise<Readable>, compression: Algorithm, key: string): Promise<void> {
+/** Reads the whole object through its decryption and decompression and drops it: a cut or damaged stream fails here. */
+async function readThrough(open: () => Promise<Readable>, compression: Algorithm, key: string, explain: (err: unknown) => AgentError | undefined): Promise<void> {
   const discard = new Writable({ write: (_chunk: Buffer, _encoding, callback) => callback() });
   await pipeline(await open(), createDecompressor(compression), discard).catch((err: unknown) => {
-    throw new AgentError('integrity', `--key ${key}: ${messageOf(err)} (a cut or damaged archive); nothing was written`, { cause: err });
+    throw explain(err) ?? new AgentError('integrity', `--key ${key}: ${messageOf(err)} (a cut or damaged archive); nothing was written`, { cause: err });
   });
+}
+
+/** `source` through the decryption `stages` (none: as it is); an error on either side ends both. */
+function through(source: Readable, stages: Duplex[]): Readable {
+  let out = source;
+  for (const stage of stages) {
+    const from = out;
+    from.on('error', (err) => stage.destroy(err));
+    stage.on('close', () => from.destroy());
+    out = from.pipe(stage);
+  }
+  return out;
 }
 
 /** `source` counted as it is read (a transform, so back-pressure and errors pass through as in any pipe). */

@@ -4,9 +4,9 @@ import type { SegmentManifest, SegmentRef } from '../binlog/segments.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import type { EncryptionRecord } from '../catalog/manifest.ts';
-import { ToolError } from '../capture/tool-process.ts';
-import { AGE_TOOL, ageMessage, isWrongIdentity } from '../pipeline/age-cli.ts';
-import { explainDecryptFailure, type Decryption } from './decrypt.ts';
+import { AgePassphraseError } from '../pipeline/age-passphrase.ts';
+import { isAgeFailure } from '../pipeline/encryption.ts';
+import { decryptMessage, explainDecryptFailure, isWrongKey, type Decryption } from './decrypt.ts';
 import { verifyObject } from './fetch.ts';
 import type { PitrPlan, PitrTarget } from './pitr.ts';
 import { segmentBytes } from './pitr.ts';
@@ -24,7 +24,7 @@ import { isQueryEvent, isRowsEvent, isStatementEnd, TABLE_MAP } from './row-even
  * check the stored bytes of each segment read, and report a mismatch as the cause if there is one.
  */
 async function nameCorruption(storage: StorageDriver, archive: Archive, segments: readonly SegmentRef[], err: unknown, decryption: Decryption): Promise<AgentError> {
-  if (err instanceof ToolError && err.tool === AGE_TOOL && isWrongIdentity(err.stderr)) {
+  if (isWrongKey(err) || (err instanceof AgePassphraseError && err.reason !== 'damaged')) {
     const encrypted = await firstEncrypted(archive, segments);
     if (encrypted) return explainDecryptFailure(err, encrypted, decryption, 'point-in-time restore: read the binlog archive') ?? new AgentError('refused', messageOf(err));
   }
@@ -41,8 +41,8 @@ async function nameCorruption(storage: StorageDriver, archive: Archive, segments
       });
     }
   }
-  if (err instanceof ToolError && err.tool === AGE_TOOL) {
-    return new AgentError('integrity', `point-in-time restore: decrypt the binlog archive: ${ageMessage(err.stderr) || messageOf(err)}; nothing was written`, {
+  if (isAgeFailure(err)) {
+    return new AgentError('integrity', `point-in-time restore: decrypt the binlog archive: ${decryptMessage(err)}; nothing was written`, {
       hint: 'a binlog segment is damaged (truncated or altered): choose a target before it, or restore a base backup without --to-time',
       cause: err,
     });

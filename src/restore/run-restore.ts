@@ -55,15 +55,21 @@ export interface RestoreRequest {
   identityFile?: string | undefined;
   /** How messages name `identityFile` and where to give another (an API request's identity lives in a temp file the user never saw). */
   identityLabel?: Decryption['label'];
+  /**
+   * The passphrase file for passphrase-encrypted backups (`--passphrase-file`); default: the
+   * source entry's encryption.passphrase_file, else the target entry's. Only its path is passed on.
+   */
+  passphraseFile?: string | undefined;
 }
 
-/** How this restore decrypts: the identity file it names or the configured one, and tools.age. */
+/** How this restore decrypts: the identity and passphrase files it names or the configured ones, and tools.age. */
 export function decryptionFor(request: RestoreRequest, config: Pick<AgentConfig, 'tools'>): Decryption {
   const target = request.destination.kind === 'server' ? request.destination.target : undefined;
   return {
     agePath: config.tools.age,
     identityFile: request.identityFile ?? request.source.encryption?.identityFile ?? target?.encryption?.identityFile,
     ...(request.identityLabel ? { label: request.identityLabel } : {}),
+    passphraseFile: request.passphraseFile ?? request.source.encryption?.passphrase?.file ?? target?.encryption?.passphrase?.file,
   };
 }
 

@@ -96,6 +96,21 @@ describe('manifest', () => {
     expect(() => parseManifest(json((m) => (m['encryption'] = { format: 'gpg', recipients: [] })))).toThrow(/invalid at encryption/);
   });
 
+  it('reads a passphrase (scrypt) record, which must be the only recipient', () => {
+    const recipient = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
+    const scrypt = parseManifest(json((m) => {
+      m['version'] = 3;
+      m['encryption'] = { format: 'age', recipients: [{ type: 'scrypt' }] };
+    }));
+    expect(scrypt.encryption).toEqual({ format: 'age', recipients: [{ type: 'scrypt' }] });
+    expect(() =>
+      parseManifest(json((m) => {
+        m['version'] = 3;
+        m['encryption'] = { format: 'age', recipients: [{ type: 'scrypt' }, { type: 'X25519', recipient }] };
+      })),
+    ).toThrow('manifest is invalid at encryption.recipients: a scrypt (passphrase) recipient must be the only one');
+  });
+
   it('rejects text that is not JSON', () => {
     expect(() => parseManifest('{"format": ')).toThrow(/^manifest is not JSON: /);
     expect(() => parseManifest('')).toThrow(/^manifest is not JSON: /);

@@ -62,8 +62,8 @@ describe('parseConfig: encryption', () => {
         `      recipients: [${second}]`,
       ].join('\n'),
     );
-    expect(config.databases[0]?.encryption).toEqual({ recipients: [R1, second], identityFile: undefined });
-    expect(config.databases[1]?.encryption).toEqual({ recipients: [second], identityFile: undefined });
+    expect(config.databases[0]?.encryption).toEqual({ recipients: [R1, second], passphrase: undefined, identityFile: undefined });
+    expect(config.databases[1]?.encryption).toEqual({ recipients: [second], passphrase: undefined, identityFile: undefined });
   });
 
   it('leaves a database without any block unencrypted', () => {
@@ -106,9 +106,76 @@ describe('parseConfig: encryption', () => {
     expect(lines.join('\n')).not.toContain(IDENTITY.slice(16));
   });
 
-  it('refuses a block without recipients, and a passphrase file, with the reason', () => {
-    const lines = problems([LOCAL, 'encryption:', '  passphrase_file: /etc/agent/pass', 'databases:', '  - name: a', '    encryption: {}'].join('\n'));
-    expect(lines).toContainEqual(expect.stringMatching(/^line 5: encryption\.passphrase_file: passphrase encryption is not supported: .*terminal/));
-    expect(lines).toContainEqual(expect.stringMatching(/databases\[0\]\.encryption: encryption needs recipients or recipients_file/));
+  it('refuses a block without recipients or a passphrase, with the reason', () => {
+    const lines = problems([LOCAL, 'encryption:', `  recipients: [${R1}]`, 'databases:', '  - name: a', '    encryption: {}'].join('\n'));
+    expect(lines).toEqual([expect.stringMatching(/^line 8: databases\[0\]\.encryption: encryption needs recipients, recipients_file or passphrase_file/)]);
+  });
+});
+
+describe('parseConfig: passphrase encryption', () => {
+  const PASSPHRASE = 'tulip-orbit-quarry-seven-lantern';
+
+  it('keeps the path of the passphrase file and the work factor (default 18, age\'s), never the passphrase', async () => {
+    const dir = await testDir('enc-passphrase');
+    const path = join(dir, 'passphrase');
+    await writeFile(path, `${PASSPHRASE}\n`, { mode: 0o600 });
+    const config = parse([LOCAL, 'encryption:', `  passphrase_file: ${path}`, 'databases:', '  - name: a', '  - name: b', '    encryption:', `      passphrase_file: ${path}`, '      scrypt_work_factor: 12'].join('\n'));
+    expect(config.databases[0]?.encryption).toEqual({ recipients: [], passphrase: { file: path, workFactor: 18 }, identityFile: undefined });
+    expect(config.databases[1]?.encryption?.passphrase).toEqual({ file: path, workFactor: 12 });
+    expect(inspect(config, { depth: 10 })).not.toContain(PASSPHRASE);
+    expect(JSON.stringify(config)).not.toContain(PASSPHRASE);
+  });
+
+  it('refuses a passphrase with recipients (age: scrypt must be the only recipient), naming the YAML path', async () => {
+    const dir = await testDir('enc-passphrase-mixed');
+    const path = join(dir, 'passphrase');
+    await writeFile(path, `${PASSPHRASE}\n`);
+    await writeFile(join(dir, 'recipients.txt'), `${R1}\n`);
+    const lines = problems(
+      [
+        LOCAL,
+        'encryption:',
+        `  recipients: [${R1}]`,
+        `  passphrase_file: ${path}`,
+        'databases:',
+        '  - name: a',
+        '    encryption:',
+        `      recipients_file: ${join(dir, 'recipients.txt')}`,
+        `      passphrase_file: ${path}`,
+        '  - name: b',
+        '    encryption:',
+        `      recipients: [${R1}]`,
+        '      scrypt_work_factor: 14',
+      ].join('\n'),
+    );
+    expect(lines).toEqual([
+      expect.stringMatching(/^line 6: encryption\.passphrase_file: passphrase_file and recipients: age allows a passphrase \(scrypt\) only as a file's one recipient/),
+      expect.stringMatching(/^line 11: databases\[0\]\.encryption\.passphrase_file: passphrase_file and recipients_file: age allows/),
+      expect.stringMatching(/^line 15: databases\[1\]\.encryption\.scrypt_work_factor: needs passphrase_file/),
+    ]);
+  });
+
+  it('refuses an unreadable, empty or multi-line passphrase file and a work factor out of range, without echoing the content', async () => {
+    const dir = await testDir('enc-passphrase-bad');
+    await writeFile(join(dir, 'empty'), '\n');
+    await writeFile(join(dir, 'two-lines'), `${PASSPHRASE}\nsecond line\n`);
+    const lines = problems(
+      [
+        LOCAL,
+        'databases:',
+        '  - name: a',
+        `    encryption: { passphrase_file: ${join(dir, 'missing')} }`,
+        '  - name: b',
+        `    encryption: { passphrase_file: ${join(dir, 'empty')}, scrypt_work_factor: 9 }`,
+        '  - name: c',
+        `    encryption: { passphrase_file: ${join(dir, 'two-lines')}, scrypt_work_factor: 21 }`,
+      ].join('\n'),
+    );
+    expect(lines).toContainEqual(expect.stringMatching(/^line 6: databases\[0\]\.encryption\.passphrase_file: cannot read passphrase file .*missing \(ENOENT\)/));
+    expect(lines).toContainEqual(expect.stringMatching(/^line 8: databases\[1\]\.encryption\.passphrase_file: passphrase file .*empty: is empty/));
+    expect(lines).toContainEqual(expect.stringMatching(/^line 8: databases\[1\]\.encryption\.scrypt_work_factor: .*10/));
+    expect(lines).toContainEqual(expect.stringMatching(/^line 10: databases\[2\]\.encryption\.passphrase_file: passphrase file .*two-lines: holds more than one line/));
+    expect(lines).toContainEqual(expect.stringMatching(/^line 10: databases\[2\]\.encryption\.scrypt_work_factor: .*20/));
+    expect(lines.join('\n')).not.toContain(PASSPHRASE);
   });
 });

@@ -4,8 +4,9 @@
 // identity by --identity or from their own configuration. Checked: round trips (logical on local
 // and S3, a physical chain, a point-in-time restore over encrypted binlog segments), the stock CLI
 // opening an agent archive, refusals before anything is written (wrong key, truncated or altered
-// archive), and the identity never in argv, logs or output.
-import { copyFile, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+// archive), and the identity and a passphrase never in argv (any process on the machine, as ps shows
+// it), environments, logs, output or the store.
+import { copyFile, readdir, readFile, readlink, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
@@ -117,7 +118,7 @@ describe('encrypted logical backups', () => {
     }
 
     const listed = await agent(['--config', backup.path, 'list', '--json'], ENV);
-    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ id: manifest.id, encryption: { format: 'age', recipients: [operator.recipient, recovery.recipient] } })]);
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ id: manifest.id, encryption: { format: 'age', recipients: [operator.recipient, recovery.recipient], passphrase: false } })]);
     const table = await agent(['--config', backup.path, 'list'], ENV);
     expect(table.stdout).toContain(`age: ${short(operator.recipient)}, ${short(recovery.recipient)}`);
 
@@ -365,27 +366,113 @@ describe('point-in-time restore over encrypted binlog segments', () => {
   });
 });
 
+/**
+ * Watches every process on the machine (/proc: the argv and environment `ps e` shows) until
+ * stopped: the commands seen, and any whose argv or environment holds one of `secrets`.
+ */
+function watchProcesses(secrets: string[]): { stop: () => Promise<{ seen: Set<string>; leaks: string[] }> } {
+  const seen = new Set<string>();
+  const leaks: string[] = [];
+  let running = true;
+  const sample = async () => {
+    for (const pid of (await readdir('/proc')).filter((name) => /^\d+$/.test(name))) {
+      const [argv, environ, exe] = await Promise.all([
+        readFile(`/proc/${pid}/cmdline`, 'latin1').catch(() => ''),
+        readFile(`/proc/${pid}/environ`, 'latin1').catch(() => ''),
+        readlink(`/proc/${pid}/exe`).catch(() => ''),
+      ]);
+      if (argv === '') continue;
+      seen.add(`${exe.split('/').pop() ?? ''}: ${argv.split('\0').join(' ')}`);
+      for (const secret of secrets) if (argv.includes(secret) || environ.includes(secret)) leaks.push(`pid ${pid}: ${argv.split('\0').join(' ')}`);
+    }
+  };
+  const loop = (async () => {
+    while (running) {
+      await sample();
+      await sleep(5);
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return { seen, leaks };
+    },
+  };
+}
+
 describe('secrets', () => {
-  it('the identity reaches age as a path only: never in argv, logs or output', async () => {
+  it('the identity reaches age as a path only: never in argv (ps), the environment, logs or output', async () => {
     const record = await testDir('enc-record');
     const recordingAge = await fixtureWith(record, join(FIXTURES, 'recording-age.sh'), { RECORD_DIR: record });
     const backup = await backupConfig('local', ['tools:', `  age: ${recordingAge}`]);
     const backupRun = await agent(['--config', backup.path, '--log-level', 'trace', 'run-now'], ENV);
     expect(backupRun.exitCode).toBe(0);
     const server = await freshServer('enc-secrets');
+    const secret = operator.secret.slice('AGE-SECRET-KEY-1'.length);
     try {
       const config = await withTarget(backup, server, operator);
+      const watch = watchProcesses([secret]);
       const result = await agent(['--config', config, '--log-level', 'trace', 'restore', '--database', 'source', '--target', 'target', '--no-binlog'], ENV);
+      const { seen, leaks } = await watch.stop();
       expect(result.exitCode).toBe(0);
+      expect(leaks).toEqual([]);
+      // The watch did see the restore's process (age's own runs are short: their argv is recorded below).
+      expect([...seen].some((c) => c.includes('main.js') && c.includes('--config'))).toBe(true);
       const validate = await agent(['--config', config, 'config', 'validate'], ENV);
       expect(validate.stdout).toContain(`identity_file: ${operator.file}`);
       const argvs = await Promise.all((await readdir(record)).filter((f) => f.startsWith('age-argv.')).map((f) => readFile(join(record, f), 'utf8')));
       expect(argvs.some((a) => a.startsWith('--encrypt\n'))).toBe(true);
       expect(argvs.filter((a) => a.startsWith('--decrypt\n'))).toEqual(expect.arrayContaining([`--decrypt\n--identity\n${operator.file}\n`]));
-      const secret = operator.secret.slice('AGE-SECRET-KEY-1'.length);
       for (const text of [...argvs, result.stdout, result.stderr, backupRun.stdout, backupRun.stderr, validate.stdout, validate.stderr]) expect(text).not.toContain(secret);
       // Trace logs of the restore did run (the assertion above looked at real logs).
       expect(result.stderr).toContain('encrypted backup: decrypting it once before applying it');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('the passphrase stays in its file and the worker thread: never in argv (ps), the environment, logs, output or the store', async () => {
+    const passphrase = 'marble-juniper-static-oxbow-1107';
+    const passphraseFile = join(dir, 'secret-passphrase');
+    const wrongFile = join(dir, 'secret-wrong-passphrase');
+    const wrongPassphrase = 'close-but-not-the-passphrase';
+    await writeFile(passphraseFile, `${passphrase}\n`, { mode: 0o600 });
+    await writeFile(wrongFile, `${wrongPassphrase}\n`, { mode: 0o600 });
+    const storage = await storageYaml('local');
+    const yaml = ['storage:', storage, 'encryption:', `  passphrase_file: ${passphraseFile}`, '  scrypt_work_factor: 11', 'databases:', '  - name: source', '    host: 127.0.0.1', `    port: ${sourcePort}`, '    user: agent', '    password: ${SOURCE_PW}', ''].join('\n');
+    const server = await freshServer('enc-secrets-pass');
+    try {
+      const config = await withTarget({ yaml }, server);
+      const watch = watchProcesses([passphrase, wrongPassphrase]);
+      const outputs: string[] = [];
+      const run = async (args: string[], exitCode: number) => {
+        const result = await agent(['--config', config, '--log-level', 'trace', ...args], ENV);
+        expect(result.exitCode, result.stderr).toBe(exitCode);
+        outputs.push(result.stdout, result.stderr);
+        return result;
+      };
+      await run(['run-now', '--database', 'source'], 0);
+      await run(['list', '--database', 'source', '--json'], 0);
+      const refused = await run(['restore', '--database', 'source', '--target', 'target', '--no-binlog', '--passphrase-file', wrongFile], 1);
+      expect(refused.stderr).toContain(`the passphrase in ${wrongFile} does not open it`);
+      await run(['restore', '--database', 'source', '--target', 'target', '--no-binlog'], 0);
+      await run(['download', '--database', 'source', '--output', await testDir('enc-secrets-download'), '--decrypt'], 0);
+      await run(['config', 'validate'], 0);
+      const { seen, leaks } = await watch.stop();
+      expect(leaks).toEqual([]);
+      expect([...seen].some((c) => c.includes('main.js') && c.includes('restore'))).toBe(true);
+      for (const text of outputs) {
+        expect(text).not.toContain(passphrase);
+        expect(text).not.toContain(wrongPassphrase);
+      }
+      expect(outputs.join('\n')).toContain(`passphrase_file: ${passphraseFile}`);
+      // Nothing in the store holds it either (manifests record only the scrypt type).
+      const root = /path: (\S+)/.exec(storage)?.[1] ?? '';
+      for (const file of await readdir(root, { recursive: true })) {
+        const bytes = await readFile(join(root, file)).catch(() => Buffer.alloc(0));
+        expect(bytes.includes(Buffer.from(passphrase))).toBe(false);
+      }
     } finally {
       await server.stop();
     }

@@ -2,11 +2,13 @@
 // plain `mariadb-dump | gzip` and a stream by plain `mariadb-backup --stream=xbstream`, uploaded
 // to a bucket of their own by the test, restored with `agent restore --from … --key … --method …`.
 // The format is told by the bytes; a wrong method, an unknown format or a cut archive is refused
-// before anything is written. Real s3rver, real servers, real tools.
+// before anything is written. Archives the stock `age` CLI encrypted (to an X25519 key, or to a
+// passphrase) are decrypted with the key given, after being read in full: a wrong key or a cut
+// archive is refused before anything is written. Real s3rver, real servers, real tools.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
@@ -138,5 +140,141 @@ describe('restore --from --key: archives made by plain mariadb-dump and mariabac
       expect(result.exitCode, args.join(' ')).toBe(2);
       expect(result.stderr).toContain(message);
     }
+  });
+});
+
+describe('restore --from --key: archives the stock age CLI encrypted', () => {
+  let schema: string;
+  let bucket: string;
+  let dir: string;
+  let before: string;
+  let key: { file: string; recipient: string };
+  let wrongKey: string;
+  let passphraseFile: string;
+  const endpoint = () => inject('s3').endpoint;
+  const env = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', TARGET_DB_PASSWORD: 'target-pw' };
+  const from = () => ['--from', `s3://${bucket}/vault`, '--endpoint', endpoint(), '--from-option', 'checksum=when_required'];
+  const put = (name: string, body: Buffer) => s3Client(endpoint()).send(new PutObjectCommand({ Bucket: bucket, Key: `vault/${name}`, Body: body }));
+  const m = () => inject('mariadb');
+  const rootArgs = () => [`--defaults-file=${join(m().dir, 'my.cnf')}`];
+  const configFor = async (server: Sandbox) =>
+    writeConfig(await testDir('foreign-age-config'), ['storage:', '  type: local', `  path: ${join(dir, 'store')}`, 'databases:', '  - name: target', '    host: 127.0.0.1', `    port: ${server.port}`, '    user: agent', '    password: ${TARGET_DB_PASSWORD}', ''].join('\n'));
+  const untouched = async (server: Sandbox, gtidBefore: string) => {
+    expect(await server.sql(`SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '${schema}'`)).toBe('0');
+    expect(await server.sql('SELECT @@gtid_binlog_pos')).toBe(gtidBefore);
+  };
+
+  beforeAll(async () => {
+    schema = uniqueName('sealed').replace('-', '_');
+    await sourceSql(sampleDataSql(schema, 500));
+    before = await schemaChecksums(sourceSql, schema);
+    // A second bucket: the agent's own store (local) is not where these come from.
+    bucket = uniqueName('sealed');
+    await createS3Bucket(endpoint(), bucket);
+    dir = await testDir('restore-foreign-age');
+    key = { file: join(dir, 'key.txt'), recipient: '' };
+    await execa('age-keygen', ['-o', key.file]);
+    key.recipient = (await execa('age-keygen', ['-y', key.file])).stdout.trim();
+    wrongKey = join(dir, 'wrong.txt');
+    await execa('age-keygen', ['-o', wrongKey]);
+    passphraseFile = join(dir, 'passphrase');
+    await writeFile(passphraseFile, 'ocelot-saffron-glacier-71\n', { mode: 0o600 });
+
+    // What a user brings: plain tools and the stock age CLI, no agent involved.
+    const sealed = join(dir, 'shop.sql.zst.age');
+    await execa('bash', ['-c', 'set -o pipefail; mariadb-dump "$1" --single-transaction --databases "$2" | zstd -q | age -r "$3" > "$4"', 'dump', ...rootArgs(), schema, key.recipient, sealed]);
+    const bytes = await readFile(sealed);
+    expect(bytes.subarray(0, 22).toString('latin1')).toBe('age-encryption.org/v1\n');
+    await put('shop.sql.zst.age', bytes);
+    await put('cut.sql.zst.age', bytes.subarray(0, Math.floor(bytes.length / 2)));
+    // An armored one, gzip inside, named without its extensions: told by the bytes.
+    await execa('bash', ['-c', 'set -o pipefail; mariadb-dump "$1" --single-transaction --databases "$2" | gzip | age -a -r "$3" > "$4"', 'dump', ...rootArgs(), schema, key.recipient, join(dir, 'armored')]);
+    await put('armored-dump', await readFile(join(dir, 'armored')));
+    // A plain .sql encrypted to a passphrase: `age -p` asks for it (twice) on a terminal.
+    await execa('bash', ['-c', 'mariadb-dump "$1" --single-transaction --databases "$2" > "$3"', 'dump', ...rootArgs(), schema, join(dir, 'plain.sql')]);
+    await execa('sh', ['-c', '(sleep 1; p="$(cat "$1")"; printf "%s\\n" "$p"; sleep 1; printf "%s\\n" "$p") | script -qec "age -p -o $2 $3" /dev/null', 'sh', passphraseFile, join(dir, 'plain.sql.age'), join(dir, 'plain.sql')]);
+    const scrypt = await readFile(join(dir, 'plain.sql.age'));
+    expect(scrypt.subarray(0, 32).toString('latin1')).toMatch(/^age-encryption\.org\/v1\n-> scrypt /);
+    await put('plain.sql.age', scrypt);
+    // mariabackup's stream, compressed and encrypted the same way.
+    await execa('bash', ['-c', 'set -o pipefail; mariadb-backup "$1" --user=root --socket="$2" --backup --stream=xbstream --target-dir="$3" | zstd -q | age -r "$4" > "$5"', 'backup', ...rootArgs(), m().socket, join(dir, 'xb-work'), key.recipient, join(dir, 'full.xb.zst.age')]);
+    await put('full.xb.zst.age', await readFile(join(dir, 'full.xb.zst.age')));
+  });
+
+  it('restores mariadb-dump | zstd | age -r into a configured entry with --identity, checksums equal', async () => {
+    const server = await freshServer('foreign-age');
+    try {
+      const config = await configFor(server);
+      const result = await agent(['--config', config, 'restore', ...from(), '--key', 'shop.sql.zst.age', '--method', 'mysqldump', '--target', 'target', '--identity', key.file], env);
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(new RegExp(`^restored shop\\.sql\\.zst\\.age, an age-encrypted SQL dump \\(zstd\\) of .+, into target \\(${schema}\\) in `));
+      expect(await schemaChecksums(server.sql, schema)).toBe(before);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('refuses a wrong identity, no identity and a cut archive with exit code 1 and the reason; the target is untouched', async () => {
+    const server = await freshServer('foreign-age-refused');
+    try {
+      const config = await configFor(server);
+      const gtidBefore = await server.sql('SELECT @@gtid_binlog_pos');
+      const restore = (name: string, extra: string[]) => agent(['--config', config, 'restore', ...from(), '--key', name, '--method', 'mysqldump', '--target', 'target', ...extra], env);
+
+      const wrong = await restore('shop.sql.zst.age', ['--identity', wrongKey]);
+      expect(wrong.exitCode).toBe(1);
+      expect(wrong.stderr).toContain(`error: --key shop.sql.zst.age: the identity in ${wrongKey} does not open it: it was encrypted to 1 X25519 recipient (an age header does not name them); nothing was written`);
+      expect(wrong.stderr).toContain('hint: give the identity file of one of these recipients');
+      await untouched(server, gtidBefore);
+
+      const none = await restore('shop.sql.zst.age', []);
+      expect(none.exitCode).toBe(1);
+      expect(none.stderr).toContain('error: --key shop.sql.zst.age: it is encrypted with age to 1 X25519 recipient (an age header does not name them), and no identity is configured; nothing was written');
+      await untouched(server, gtidBefore);
+
+      const cut = await restore('cut.sql.zst.age', ['--identity', key.file]);
+      expect(cut.exitCode).toBe(1);
+      expect(cut.stderr).toMatch(/error: --key cut\.sql\.zst\.age: age cannot decrypt it: age: error: .+; nothing was written/);
+      await untouched(server, gtidBefore);
+
+      const wrongPassphrase = join(dir, 'wrong-passphrase');
+      await writeFile(wrongPassphrase, 'not-it\n');
+      const badPass = await restore('plain.sql.age', ['--passphrase-file', wrongPassphrase]);
+      expect(badPass.exitCode).toBe(1);
+      expect(badPass.stderr).toContain(`error: --key plain.sql.age: the passphrase in ${wrongPassphrase} does not open it: it was encrypted to a passphrase (scrypt); nothing was written`);
+      await untouched(server, gtidBefore);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('restores an armored gzip dump (told by its bytes) and a passphrase-encrypted plain .sql', async () => {
+    const server = await freshServer('foreign-age-more');
+    try {
+      const config = await configFor(server);
+      const armored = await agent(['--config', config, 'restore', ...from(), '--key', 'armored-dump', '--method', 'mysqldump', '--target', 'target', '--identity', key.file], env);
+      expect(armored.exitCode, armored.stderr).toBe(0);
+      expect(armored.stdout).toContain('restored armored-dump, an age-encrypted SQL dump (gzip) of');
+      expect(await schemaChecksums(server.sql, schema)).toBe(before);
+      const scrypt = await agent(['--config', config, 'restore', ...from(), '--key', 'plain.sql.age', '--method', 'mysqldump', '--target', 'target', '--passphrase-file', passphraseFile, '--yes'], env);
+      expect(scrypt.exitCode, scrypt.stderr).toBe(0);
+      expect(scrypt.stdout).toContain('restored plain.sql.age, an age-encrypted SQL dump of');
+      expect(await schemaChecksums(server.sql, schema)).toBe(before);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('restores mariabackup --stream | zstd | age -r into a datadir, prepared and verified; a wrong identity leaves no datadir', async () => {
+    const refusedDir = join(dir, 'refused');
+    const refused = await agent(['restore', ...from(), '--key', 'full.xb.zst.age', '--method', 'mariabackup', '--datadir', refusedDir, '--identity', wrongKey], env);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain(`the identity in ${wrongKey} does not open it`);
+    await expect(stat(refusedDir)).rejects.toThrow(/ENOENT/);
+    const result = await agent(['restore', ...from(), '--key', 'full.xb.zst.age', '--method', 'mariabackup', '--datadir', join(dir, 'datadir'), '--identity', key.file, '--verify'], env);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toContain('restored full.xb.zst.age, an age-encrypted mariabackup xbstream (zstd) of');
+    expect(result.stdout).toContain(`${schema}.customers`);
+    expect(result.stdout).toContain('verified: every table checks OK and has a checksum');
   });
 });

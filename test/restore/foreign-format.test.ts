@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
-import { contentKind, DumpScanner, outerCompression } from '../../src/restore/foreign-format.ts';
+import { ageEnvelope, contentKind, describeStanzas, DumpScanner, outerCompression } from '../../src/restore/foreign-format.ts';
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 
@@ -21,6 +21,24 @@ describe('foreign archive formats, by their bytes', () => {
     expect(outerCompression(Buffer.from('BZh91AY'))).toEqual({ unsupported: expect.stringContaining('bzip2') });
     expect(outerCompression(bytes(0x04, 0x22, 0x4d, 0x18))).toEqual({ unsupported: expect.stringContaining('lz4') });
     expect(outerCompression(bytes(0x50, 0x4b, 0x03, 0x04))).toEqual({ unsupported: expect.stringContaining('zip') });
+  });
+
+  it('tells an age file by its header, binary or armored, and the types of its recipient stanzas', () => {
+    const header = 'age-encryption.org/v1\n-> X25519 SVrzdFfkPxf0LPHOUGB1gNb9E5Vr8EUDa9kxk04iQ0o\nb0L0l0fWdaAl7HVR29zqX7AqqREvbqTGHc3dBprevLU\n-> X25519 XhOLlB1e+8yRPpGDDbIoE0LBgXR5HLB8Gz9e1hDgbSQ\nN6m/TFBk3o4Jfy1UodHsdjTAQkN4O7qcNBHQUhKhr7c\n--- Vn+54jqiiUCE+WZcEVY3f1sqHjlu/z1LCQ/T7Xm7qI0\n';
+    expect(ageEnvelope(Buffer.from(`${header}\x01\x02binary payload`))).toEqual({ armored: false, stanzas: ['X25519', 'X25519'] });
+    expect(ageEnvelope(Buffer.from('age-encryption.org/v1\n-> scrypt 1TIV4NTCQGXfDu0e1c2K5w 18\nq7CeXFNBtUtD2lH9Rz5w8xmIvQ3A6lcGz6CgS9yGgAI\n--- x'))).toEqual({ armored: false, stanzas: ['scrypt'] });
+    const armored = `-----BEGIN AGE ENCRYPTED FILE-----\n${Buffer.from(header).toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END AGE ENCRYPTED FILE-----\n`;
+    expect(ageEnvelope(Buffer.from(armored))).toEqual({ armored: true, stanzas: ['X25519', 'X25519'] });
+    // A head cut inside the header still tells what it reached.
+    expect(ageEnvelope(Buffer.from(header.slice(0, 60)))).toEqual({ armored: false, stanzas: ['X25519'] });
+    expect(ageEnvelope(Buffer.from('-- MariaDB dump'))).toBeUndefined();
+    expect(ageEnvelope(gzipSync('age-encryption.org/v1\n'))).toBeUndefined();
+  });
+
+  it('says what an age header tells of its recipients (it never names them)', () => {
+    expect(describeStanzas(['scrypt'])).toBe('a passphrase (scrypt)');
+    expect(describeStanzas(['X25519'])).toBe('1 X25519 recipient (an age header does not name them)');
+    expect(describeStanzas(['X25519', 'X25519', 'ssh-ed25519'])).toBe('2 X25519 recipients, 1 ssh-ed25519 recipient (an age header does not name them)');
   });
 
   it('tells a SQL dump, an xbstream and a tar apart, and knows nothing else', () => {
