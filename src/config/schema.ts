@@ -4,7 +4,7 @@ import { BACKUP_TYPES, COMPRESSION_ALGORITHMS } from '../domain/backup.ts';
 import { readCalendarDuration, readDuration } from './duration.ts';
 import { parsePassphrase, parseRecipientsFile, recipientProblem, SCRYPT_MAX_WORK_FACTOR, SCRYPT_MIN_WORK_FACTOR } from './age-recipient.ts';
 import { Secret } from './secret.ts';
-import { VERIFY_DEPTHS } from '../verify/types.ts';
+import { VERIFY_DEPTHS } from '../domain/verify.ts';
 
 /**
  * The configuration schema: the single source of truth for what the YAML file may say.

@@ -3,6 +3,7 @@
  * scheduler fires them, the daemon publishes their next runs. No clock and no croner here.
  */
 import type { BackupType } from './backup.ts';
+import type { VerifyDepth } from './verify.ts';
 
 export interface Schedule {
   type: BackupType;
@@ -19,7 +20,7 @@ export interface Schedule {
 /** A `type: verify` schedule: `agent verify` at `depth` on the newest backup(s) or on every backup not verified yet. */
 export interface VerifySchedule extends Omit<Schedule, 'type'> {
   type: 'verify';
-  depth: 'objects' | 'archive' | 'restore';
+  depth: VerifyDepth;
   backups: 'latest' | 'new';
 }
 

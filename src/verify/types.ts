@@ -1,6 +1,6 @@
 // Shared types of `agent verify` (issue 15).
-export type VerifyDepth = 'objects' | 'archive' | 'restore';
-export const VERIFY_DEPTHS: readonly VerifyDepth[] = ['objects', 'archive', 'restore'];
+import type { VerifyDepth } from '../domain/verify.ts';
+export { VERIFY_DEPTHS, type VerifyDepth } from '../domain/verify.ts';
 
 /** One thing wrong with a backup: which backup, which object (when one), what. */
 export interface VerifyProblem {
