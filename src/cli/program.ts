@@ -126,6 +126,7 @@ function buildProgram(
       .option('--binlog', 'verify the binlog archive too (alone: only the archive)')
       .addOption(new Option('--depth <depth>', 'how deep: objects, archive or restore').choices(VERIFY_DEPTH_CHOICES).default('archive'))
       .option('--identity <file>', 'age identity (key) file for encrypted backups (default: encryption.identity_file of the entry)')
+      .option('--passphrase-file <file>', 'file holding the passphrase of passphrase-encrypted backups (default: encryption.passphrase_file of the entry)')
       .option('--json', 'print JSON'),
   ).action((opts: VerifyCliOptions) => run(async (ctx) => (await import('./verify.ts')).verify(ctx, opts), usesFrom(opts)));
 

@@ -21,6 +21,7 @@ export interface VerifyCliOptions extends FromCliOptions {
   binlog?: boolean;
   depth?: VerifyDepth;
   identity?: string;
+  passphraseFile?: string;
   json?: boolean;
 }
 
@@ -82,7 +83,11 @@ export async function verify(ctx: CommandContext, options: VerifyCliOptions): Pr
     if (ctx.signal.aborted) throw new AgentError('internal', `verify cancelled: ${messageOf(ctx.signal.reason)}`);
     const storage = await ctx.storage(target.stored);
     const name = target.stored.name;
-    const decryption = { agePath: ctx.config.tools.age, identityFile: options.identity ?? target.config?.encryption?.identityFile };
+    const decryption = {
+      agePath: ctx.config.tools.age,
+      identityFile: options.identity ?? target.config?.encryption?.identityFile,
+      passphraseFile: options.passphraseFile ?? target.config?.encryption?.passphrase?.file,
+    };
     const run = async (work: () => Promise<VerifyReport>, layout: number, what: string) => {
       let report: VerifyReport;
       try {

@@ -110,6 +110,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     storage: (database) => context.storage(database),
     catalog: (database) => context.catalog(database),
     maxConcurrent: () => config.daemon.max_concurrent_jobs,
+    // agent verify's code is loaded only when a verify schedule fires.
+    verify: async (input) => (await import('../verify/verify-entry.ts')).verifyEntry(input),
   });
   // Schedules made through the API: in the state directory, loaded before anything is scheduled.
   const apiSchedules = new ApiScheduleStore(join(stateDir(options.env), 'api-schedules.json'));

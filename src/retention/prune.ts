@@ -12,7 +12,7 @@ import { describeStorageError } from '../storage/errors.ts';
 import { chooseCover } from '../binlog/cover.ts';
 import { binlogPrefix, compareFiles, parseSegmentKey, SEGMENT_DATA_KEY, type SegmentRef } from '../binlog/segments.ts';
 import { acquireLock, lockKey } from './lock.ts';
-import { recordFolder } from '../verify/record.ts';
+import { newestRecords, recordFolder, type RecordSummary } from '../verify/record.ts';
 import { PruneGuard } from '../lease/prune-guard.ts';
 import { catalogUnreadableError, dataUnknownError } from './fail-closed.ts';
 import { applyRetention, FAMILIES, type Family, type RetentionItem } from './policy.ts';
@@ -41,8 +41,10 @@ export function familyOf(type: Manifest['type']): Family {
   return type === 'dump' ? 'logical' : 'physical';
 }
 
-function toCandidate(manifest: Manifest, data: DataState | undefined): PruneCandidate {
+function toCandidate(manifest: Manifest, data: DataState | undefined, verification: RecordSummary | undefined): PruneCandidate {
   return {
+    // Its newest verification (agent verify) passed: retention keeps the newest such backup.
+    verified: verification?.ok ? { depth: verification.depth, at: new Date(verification.at) } : undefined,
     id: manifest.id,
     time: new Date(manifest.startedAt),
     trigger: manifest.trigger,
@@ -139,8 +141,10 @@ export async function planPrune(
     return state?.state === 'unknown' ? [{ id: b.id, error: state.error }] : [];
   });
   if (unknown.length > 0) throw dataUnknownError(database.name, unknown);
+  // Verification records sit in the backup folders the catalog listing walked: their keys say depth, time and result.
+  const verifications = newestRecords(listed.keys());
   const result = applyRetention(
-    backups.map((b) => toCandidate(b, data.get(b.id))),
+    backups.map((b) => toCandidate(b, data.get(b.id), verifications.get(b.id))),
     database.retention,
     timeZone,
     now,

@@ -105,6 +105,20 @@ export function newestRecords(keys: Iterable<string>): Map<string, RecordSummary
   return newest;
 }
 
+/**
+ * Pure: the backups among `keys` that passed a verification at `depth` or deeper (an `ok` record);
+ * a daemon's `backups: new` schedule verifies the others. A failed record does not count: that
+ * backup is verified again, and fails loudly again, until it passes or is pruned.
+ */
+export function passedAtLeast(keys: Iterable<string>, depth: VerifyDepth): Set<string> {
+  const passed = new Set<string>();
+  for (const key of keys) {
+    const parsed = parseRecordKey(key);
+    if (parsed?.ok && VERIFY_DEPTHS.indexOf(parsed.depth) >= VERIFY_DEPTHS.indexOf(depth)) passed.add(parsed.backupId);
+  }
+  return passed;
+}
+
 /** Pure: the records among `keys` that a new record `written` makes redundant: same backup, same depth, older. */
 export function supersededRecords(keys: Iterable<string>, written: string): string[] {
   const mine = parseRecordKey(written);

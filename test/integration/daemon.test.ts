@@ -346,4 +346,44 @@ describe('agent daemon', () => {
       hook.close();
     }
   });
+  it('a verify schedule proves the newest backup: the record, the metric; a damaged one fails with a webhook, the counter and /status', async () => {
+    const hook = await webhookReceiver();
+    try {
+      const daemon = await startDaemon({
+        cron: '0 0 1 1 *',
+        catchUp: true,
+        extra: ['      - { type: verify, cron: "*/2 * * * * *", depth: archive }', 'notifications:', '  webhooks:', `    - url: ${hook.url}`],
+      });
+      await daemon.waitFor('backup completed', 1, 60_000);
+      const [passed] = await daemon.waitFor('verification passed', 1, 60_000);
+      expect(passed?.['verified']).toHaveLength(1);
+      const id = (passed?.['verified'] as string[])[0] as string;
+      let metrics = await (await fetch(`http://127.0.0.1:${daemon.port}/metrics`)).text();
+      expect(metrics).toMatch(/^backup_agent_last_verified_timestamp_seconds\{database="source",depth="archive"\} [1-9]/m);
+      expect(metrics).toMatch(/^backup_agent_verify_failures_total\{database="source"\} 0$/m);
+      const listed = JSON.parse((await agent(['--config', daemon.config, 'list', '--json'], sourceEnv())).stdout) as { id: string; verified: { depth: string; ok: boolean } | null }[];
+      expect(listed.map((b) => b.id)).toEqual([id]);
+      expect(listed[0]?.verified).toMatchObject({ depth: 'archive', ok: true });
+
+      // One byte of the stored dump flipped: the next verification fails, and says so everywhere.
+      const manifestPath = (await manifests(daemon.store)).find((m) => m.includes(id)) as string;
+      const manifest = JSON.parse(await readFile(join(daemon.store, manifestPath), 'utf8')) as { objects: { key: string }[] };
+      const dataFile = join(daemon.store, manifest.objects[0]?.key as string);
+      const bytes = await readFile(dataFile);
+      bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+      await writeFile(dataFile, bytes);
+      const [failed] = await daemon.waitFor('verification failed', 1, 60_000);
+      expect(String(failed?.['error'])).toContain(`backup ${id}: ${manifest.objects[0]?.key}`);
+      const payload = await until(() => hook.received.find((r) => r['event'] === 'verify.failed'), 'the webhook');
+      expect(payload).toMatchObject({ event: 'verify.failed', database: 'source', depth: 'archive', failed: [{ id }] });
+      metrics = await (await fetch(`http://127.0.0.1:${daemon.port}/metrics`)).text();
+      expect(metrics).toMatch(/^backup_agent_verify_failures_total\{database="source"\} [1-9]/m);
+      const status = (await (await fetch(`http://127.0.0.1:${daemon.port}/status`)).json()) as { verify: Record<string, { lastFailure?: { error: string }; schedules: { description: string }[] }> };
+      expect(status.verify['source']?.lastFailure?.error).toContain(id);
+      expect(status.verify['source']?.schedules.map((s) => s.description)).toEqual(['verify the newest backups at depth archive, cron "*/2 * * * * *" (UTC)']);
+      expect((await stop(daemon)).exitCode).toBe(0);
+    } finally {
+      hook.close();
+    }
+  });
 });

@@ -322,6 +322,31 @@ describe('agent verify', () => {
     expect(JSON.parse(opened.stdout)).toMatchObject([{ backupId: id, depth: 'archive', ok: true }]);
   });
 
+  it('restore: the dump and the physical chain restore into a throwaway server and check out, recorded at depth restore', async () => {
+    for (const m of [dump, incremental]) {
+      const result = await verify('--backup', m.id, '--depth', 'restore');
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(result.stdout).toContain(`verified verify/${m.id} at depth restore`);
+      expect((await listKeys(`verify/backups/${m.id}/verify/`)).some((k) => k.endsWith('-restore-ok.json'))).toBe(true);
+    }
+  }, 180_000);
+
+  it('retention keeps the newest verified backup until a newer one is verified, and says so in prune --dry-run', async () => {
+    const newerFull = await runNow('full');
+    const yaml = (await readFile(config, 'utf8')).replace("    schemas: [shop]\n    binlog:", "    schemas: [shop]\n    retention: { keep_last: 1, manual: { keep_last: 1 } }\n    binlog:");
+    const pruneConfig = join(dir, 'prune-verified.yaml');
+    await writeFile(pruneConfig, yaml);
+    const plan = async () => (JSON.parse((await agent(['--config', pruneConfig, 'prune', '--database', 'verify', '--dry-run', '--json'])).stdout) as { keep: { id: string; reasons: string[] }[]; remove: { id: string }[] }[])[0]!;
+    // The new full backup is the newest of its family; the verified incremental (and its full) stay for their proof.
+    const before = await plan();
+    expect(before.keep.find((k) => k.id === incremental.id)?.reasons).toEqual([expect.stringMatching(/^newest verified \((restore|archive), \d{4}-\d{2}-\d{2}T[\d:.]+Z\)$/)]);
+    expect(before.keep.find((k) => k.id === full.id)?.reasons).toEqual([`needed by incremental ${incremental.id}`]);
+    expect((await verify('--backup', newerFull.id)).exitCode).toBe(0);
+    const after = await plan();
+    expect(after.keep.find((k) => k.id === newerFull.id)?.reasons.some((r) => r.startsWith('newest verified (archive, '))).toBe(true);
+    expect(after.remove.map((r) => r.id)).toEqual(expect.arrayContaining([incremental.id, full.id]));
+  });
+
   it('prune removes a backup together with its verification records', async () => {
     const before = await listKeys(`verify/backups/${dump.id}/verify/`);
     expect(before.length).toBeGreaterThan(0);
