@@ -9,18 +9,10 @@ import { brief } from './brief.ts';
 import type { JobHandle } from './job-registry.ts';
 import type { BackupType, DaemonEventBus, Trigger } from './events.ts';
 import type { VerifyDepth, VerifyOutcome } from '../verify/types.ts';
+import type { EntryVerifyInput } from '../verify/verify-entry.ts';
 
-/** How the daemon verifies an entry's backups (src/verify): the newest ones, or every one not verified yet at `depth`. */
-export type VerifyRun = (input: {
-  config: AgentConfig;
-  database: DatabaseConfig;
-  storage: StorageDriver;
-  catalog: ListOptions | undefined;
-  depth: VerifyDepth;
-  backups: 'latest' | 'new';
-  signal: AbortSignal;
-  logger: Logger;
-}) => Promise<VerifyOutcome[]>;
+/** How the daemon verifies an entry's backups (src/verify/verify-entry.ts): the newest ones, or every one not verified yet at `depth`. */
+export type VerifyRun = (input: EntryVerifyInput) => Promise<VerifyOutcome[]>;
 
 export type VerifyRunOutcome = { status: 'succeeded' | 'failed'; outcomes: VerifyOutcome[]; error?: unknown } | { status: 'skipped'; reason: 'overlap' };
 

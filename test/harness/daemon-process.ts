@@ -2,6 +2,8 @@
 // as a child process, its JSON log collected as it comes, waited on by message. Used by every
 // test that starts a daemon (daemon.test.ts, api.test.ts, api-tls.test.ts).
 import { execa, type Result, type ResultPromise } from 'execa';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AGENT } from '../helpers.ts';
 
@@ -75,4 +77,18 @@ export async function startDaemon(config: string, options: DaemonStart = {}): Pr
     throw err;
   }
   return daemon;
+}
+
+/**
+ * Writes each role's token to `<dir>/<role>.token` (0600, as an operator would) and returns the
+ * `api:` block's `tokens:` lines naming them `<role>-bot`, for a test daemon's configuration.
+ */
+export async function apiTokenLines(dir: string, tokens: Readonly<Record<string, string>>): Promise<string[]> {
+  const lines = ['  tokens:'];
+  for (const [role, token] of Object.entries(tokens)) {
+    const file = join(dir, `${role}.token`);
+    await writeFile(file, `${token}\n`, { mode: 0o600 });
+    lines.push(`    - name: ${role}-bot`, `      role: ${role}`, `      token_file: ${file}`);
+  }
+  return lines;
 }

@@ -11,7 +11,7 @@ import { createS3Bucket } from '../harness/s3-server.ts';
 import type { Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { freePort } from '../harness/child-process.ts';
-import { startDaemon, type DaemonProcess } from '../harness/daemon-process.ts';
+import { apiTokenLines, startDaemon, type DaemonProcess } from '../harness/daemon-process.ts';
 import { agent, freshServer, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
 
 const TOKENS = { viewer: 'v'.repeat(40), operator: 'o'.repeat(20) + 'p'.repeat(20), admin: 'a'.repeat(24) + 'd'.repeat(24) } as const;
@@ -57,7 +57,6 @@ describe('the daemon API', () => {
     copy = await freshServer('api-copy');
     dir = await testDir('api');
     port = await freePort();
-    for (const [role, token] of Object.entries(TOKENS)) await writeFile(join(dir, `${role}.token`), `${token}\n`, { mode: 0o600 });
     const config = join(dir, 'agent.yaml');
     await writeFile(
       config,
@@ -70,8 +69,7 @@ describe('the daemon API', () => {
         '  catch_up: false',
         'api:',
         '  rate_limit: { max: 120, window: 10s }',
-        '  tokens:',
-        ...(['viewer', 'operator', 'admin'] as const).flatMap((role) => [`    - name: ${role}-bot`, `      role: ${role}`, `      token_file: ${join(dir, `${role}.token`)}`]),
+        ...(await apiTokenLines(dir, TOKENS)),
         'databases:',
         '  - name: source',
         sourceConnectionYaml(),

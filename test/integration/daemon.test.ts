@@ -370,7 +370,8 @@ describe('agent daemon', () => {
       const manifest = JSON.parse(await readFile(join(daemon.store, manifestPath), 'utf8')) as { objects: { key: string }[] };
       const dataFile = join(daemon.store, manifest.objects[0]?.key as string);
       const bytes = await readFile(dataFile);
-      bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+      const middle = Math.floor(bytes.length / 2);
+      bytes[middle] = (bytes[middle] ?? 0) ^ 0xff;
       await writeFile(dataFile, bytes);
       const [failed] = await daemon.waitFor('verification failed', 1, 60_000);
       expect(String(failed?.['error'])).toContain(`backup ${id}: ${manifest.objects[0]?.key}`);

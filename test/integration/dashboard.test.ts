@@ -4,7 +4,6 @@
 // page, a download whose SHA-256 matches the manifest, a restore with its typed confirmation, and
 // a viewer who is offered none of it (and gets 403 when forcing it). Screenshots go to test-results/.
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { execa, type ResultPromise } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -14,9 +13,10 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { freePort } from '../harness/child-process.ts';
+import { apiTokenLines, startDaemon, type DaemonProcess } from '../harness/daemon-process.ts';
 import { createS3Bucket, s3Client } from '../harness/s3-server.ts';
 import type { Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
-import { AGENT, freshServer, REPO, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
+import { freshServer, REPO, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKENS = { viewer: 'view'.repeat(10), operator: 'oper'.repeat(10), admin: 'admi'.repeat(10) } as const;
@@ -28,8 +28,7 @@ describe('the web dashboard', () => {
   const bucket = uniqueName('ui-bkt');
   let dir: string;
   let port: number;
-  let child: ResultPromise | undefined;
-  let output = '';
+  let daemon: DaemonProcess | undefined;
   let browser: Browser;
   let base: string;
   /** A second entry with binlog archiving, on a server of its own. */
@@ -49,7 +48,7 @@ describe('the web dashboard', () => {
     for (;;) {
       const found = await probe();
       if (found !== undefined) return found;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${output.slice(-4000)}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${daemon?.output().slice(-4000) ?? ''}`);
       await sleep(250);
     }
   };
@@ -101,7 +100,6 @@ describe('the web dashboard', () => {
     dir = await testDir('dashboard');
     port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    for (const [role, token] of Object.entries(TOKENS)) await writeFile(join(dir, `${role}.token`), `${token}\n`, { mode: 0o600 });
     const config = join(dir, 'agent.yaml');
     await writeFile(
       config,
@@ -121,8 +119,7 @@ describe('the web dashboard', () => {
         '  catch_up: false',
         'api:',
         '  rate_limit: { max: 1000, window: 10s }',
-        '  tokens:',
-        ...(['viewer', 'operator', 'admin'] as const).flatMap((role) => [`    - name: ${role}-bot`, `      role: ${role}`, `      token_file: ${join(dir, `${role}.token`)}`]),
+        ...(await apiTokenLines(dir, TOKENS)),
         'databases:',
         '  - name: source',
         sourceConnectionYaml(),
@@ -139,10 +136,7 @@ describe('the web dashboard', () => {
         '',
       ].join('\n'),
     );
-    child = execa(process.execPath, [AGENT, '--config', config, 'daemon'], { env: { ...sourceEnv(), TARGET_DB_PASSWORD: 'target-pw', STATE_DIRECTORY: join(dir, 'state') }, reject: false, stdin: 'ignore', buffer: false });
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await until(async () => (output.includes('"daemon started"') ? true : undefined), 'the daemon to start');
+    daemon = await startDaemon(config, { env: { ...sourceEnv(), TARGET_DB_PASSWORD: 'target-pw', STATE_DIRECTORY: join(dir, 'state') }, forwardStderr: true });
     // One backup before the browser comes: the list is not empty at sign-in.
     const first = await call('POST', '/v1/backups/schedules', 'operator', { database: 'source', type: 'dump', schedule: 'once' });
     expect(first.status).toBe(202);
@@ -153,8 +147,7 @@ describe('the web dashboard', () => {
 
   afterAll(async () => {
     await browser?.close();
-    child?.kill('SIGTERM');
-    await child;
+    await daemon?.stop();
     await orders?.stop();
   });
 
