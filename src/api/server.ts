@@ -3,6 +3,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { Logger } from 'pino';
 import { checkData } from '../catalog/data-check.ts';
 import { listBackups, type ListOptions } from '../catalog/listing.ts';
+import { newestRecords, type RecordSummary } from '../verify/record.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import type { ApiConfig, ApiRole } from '../config/schema.ts';
@@ -79,7 +80,7 @@ class ApiError extends Error {
 
 const isoOrNull = (value: string | undefined) => value ?? null;
 
-function backupJson(m: Manifest, location: string, status: string, problem: string | null, lastRecoverableAt: string | null | undefined) {
+function backupJson(m: Manifest, location: string, status: string, problem: string | null, lastRecoverableAt: string | null | undefined, verification?: RecordSummary) {
   return {
     id: m.id,
     database: m.database,
@@ -99,6 +100,8 @@ function backupJson(m: Manifest, location: string, status: string, problem: stri
     /** For databases with binlog archiving: the latest time a restore can reach. */
     ...(lastRecoverableAt === undefined ? {} : { last_recoverable_at: lastRecoverableAt }),
     location: `${location}/${backupPrefix(m.database, m.id, m.version)}`,
+    /** Its newest verification (agent verify, a verify schedule): depth, when and whether it passed; null when never verified. */
+    verified: verification ? { depth: verification.depth, at: verification.at, ok: verification.ok } : null,
   };
 }
 
@@ -230,10 +233,12 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
       const data = await checkData(storage, listing.backups, listing.objects);
       let lastRecoverable: string | null | undefined;
       if (database.binlog.enabled) lastRecoverable = (await (await Archive.load(storage, database.name)).summarize(listing.backups)).lastRecoverableAt ?? null;
+      // Verification records sit in the backup folders the listing walked: their keys say depth, time and result.
+      const verifications = newestRecords(listing.objects.keys());
       for (const m of listing.backups) {
         const state = data.get(m.id);
         const problem = state?.state === 'missing' ? state.problem : state?.state === 'unknown' ? state.error : null;
-        rows.push(backupJson(m, storage.location, listStatus(m, state), problem, lastRecoverable));
+        rows.push(backupJson(m, storage.location, listStatus(m, state), problem, lastRecoverable, verifications.get(m.id)));
       }
     }
     return rows.sort((a, b) => (a.created_at === b.created_at ? (a.id < b.id ? 1 : -1) : a.created_at < b.created_at ? 1 : -1));

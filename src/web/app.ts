@@ -427,6 +427,11 @@ async function renderBackups(view: HTMLElement): Promise<void> {
       h('td', { 'data-label': 'Size', class: 'num' }, formatBytes(b.size_bytes)),
       h('td', { 'data-label': 'Status' }, h('span', { class: `status ${b.status === 'completed' ? 'ok' : 'red'}`, title: b.problem ?? '' }, b.status)),
       h('td', { 'data-label': 'Parent', class: 'mono' }, b.parent ?? '—'),
+      h(
+        'td',
+        { 'data-label': 'Verified' },
+        b.verified ? h('span', { class: `status ${b.verified.ok ? 'ok' : 'red'}`, title: formatTime(b.verified.at, zone, true) }, `${b.verified.ok ? '' : 'FAILED '}${b.verified.depth}`) : '—',
+      ),
       actions,
     );
   });
@@ -445,7 +450,7 @@ async function renderBackups(view: HTMLElement): Promise<void> {
     h(
       'table',
       { class: 'backups' },
-      h('thead', {}, h('tr', {}, ...['ID', 'Database', 'Type', 'Trigger', `Created (${zone})`, 'Size', 'Status', 'Parent', ''].map((c) => h('th', { scope: 'col' }, c)))),
+      h('thead', {}, h('tr', {}, ...['ID', 'Database', 'Type', 'Trigger', `Created (${zone})`, 'Size', 'Status', 'Parent', 'Verified', ''].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, ...rows),
     ),
     rows.length === 0 ? h('p', { class: 'muted' }, 'No backups match.') : '',

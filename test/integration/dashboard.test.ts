@@ -16,7 +16,7 @@ import { freePort } from '../harness/child-process.ts';
 import { apiTokenLines, startDaemon, type DaemonProcess } from '../harness/daemon-process.ts';
 import { createS3Bucket, s3Client } from '../harness/s3-server.ts';
 import type { Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
-import { freshServer, REPO, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
+import { agent, freshServer, REPO, sourceConnectionYaml, sourceEnv, sourceSql, testDir, uniqueName } from '../helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKENS = { viewer: 'view'.repeat(10), operator: 'oper'.repeat(10), admin: 'admi'.repeat(10) } as const;
@@ -245,6 +245,19 @@ describe('the web dashboard', () => {
     expect(bytes.length).toBe(manifest.objects[0].sizeBytes);
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(manifest.objects[0].sha256);
     expect(download.suggestedFilename()).toBe(manifest.objects[0].key.split('/').at(-1));
+    await page.context().close();
+  });
+
+  it("shows a backup's newest verification (agent verify) in the table and the API", async () => {
+    const verified = await agent(['--config', join(dir, 'agent.yaml'), 'verify', '--database', 'source', '--latest'], { ...sourceEnv(), TARGET_DB_PASSWORD: 'target-pw' });
+    expect(verified.exitCode, verified.stderr).toBe(0);
+    const id = /verified source\/(\S+) at depth archive/.exec(verified.stdout)?.[1] as string;
+    expect((await call('GET', `/v1/backups/${id}`, 'viewer')).json.verified).toMatchObject({ depth: 'archive', ok: true });
+    const page = await signIn('viewer');
+    await page.locator('nav.main a[href="#backups"]').click();
+    const cell = page.locator(`table.backups tbody tr[data-id="${id}"] td[data-label="Verified"]`);
+    await cell.waitFor();
+    expect(await cell.textContent()).toBe('archive');
     await page.context().close();
   });
 
