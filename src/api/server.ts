@@ -446,7 +446,7 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
     return reply.status(204).send();
   });
 
-  app.post<{ Body: { database: string; target?: string; backup_id?: string; to_time?: string; to_gtid?: string; overwrite?: boolean; binlog?: boolean; identity?: string; source?: Parameters<typeof import('../cli/from-location.ts').storageFromRequest>[0] } }>(
+  app.post<{ Body: { database: string; target?: string; backup_id?: string; to_time?: string; to_gtid?: string; overwrite?: boolean; binlog?: boolean; identity?: string; passphrase?: string; source?: Parameters<typeof import('../cli/from-location.ts').storageFromRequest>[0] } }>(
     '/v1/restores',
     {
       config: { role: 'admin' },
@@ -470,6 +470,13 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
               maxLength: 16384,
               description:
                 'An encrypted backup: the age identity that opens it, the content of a key file (AGE-SECRET-KEY-1… lines; # comments allowed). Default: encryption.identity_file of the source entry, else of the target. A secret: never logged or returned; age reads it from a 0600 file in a private temp directory, unlinked, for the job\'s lifetime',
+            },
+            passphrase: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 1024,
+              description:
+                'A passphrase-encrypted backup (age scrypt): its passphrase, one line. Default: encryption.passphrase_file of the source entry, else of the target. A secret: never logged or returned; the decryption reads it from a 0600 file in a private temp directory, unlinked, for the job\'s lifetime',
             },
             source: {
               type: 'object',
@@ -507,6 +514,7 @@ export async function buildApi(deps: ApiDeps, api: ApiConfig): Promise<FastifyIn
           overwrite: b.overwrite ?? false,
           skipBinlog: b.binlog === false,
           identity: b.identity === undefined ? undefined : new Secret(b.identity),
+          passphrase: b.passphrase === undefined ? undefined : new Secret(b.passphrase),
         },
         (request.caller as Caller).name,
       );

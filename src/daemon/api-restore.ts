@@ -3,6 +3,7 @@ import { findBackup } from '../catalog/catalog.ts';
 import type { CommandContext, StoredDatabase } from '../cli/context.ts';
 import { withSecretFile } from '../capture/secret-file.ts';
 import { readIdentityText } from '../config/age-identity.ts';
+import { parsePassphrase } from '../config/age-recipient.ts';
 import { shortRecipient } from '../config/age-recipient.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import type { StorageConfig } from '../config/schema.ts';
@@ -32,6 +33,8 @@ export interface RestoreApiRequest {
    * directory (unlinked, read through the daemon's descriptor) for the job's lifetime.
    */
   identity?: Secret | undefined;
+  /** The passphrase of a passphrase-encrypted backup, instead of the entries' encryption.passphrase_file; a secret, passed as the identity is. */
+  passphrase?: Secret | undefined;
 }
 
 export interface ApiRestoreDeps {
@@ -45,14 +48,17 @@ export interface ApiRestoreDeps {
 /** Where an API caller gives an identity, for the hints of decryption errors. */
 const WHERE = 'body.identity of POST /v1/restores, or encryption.identity_file of the source or target entry on the daemon host';
 
-/** `text` with every line of the identity replaced: no message of the job can carry a key, even one quoted by a tool. */
-function scrubber(identity: Secret | undefined): (text: string) => string {
-  const keys = identity
-    ?.reveal()
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'));
-  return (text) => (keys ?? []).reduce((t, key) => t.split(key).join('**redacted**'), text);
+/** `text` with every line of the identity and the passphrase replaced: no message of the job can carry a secret, even one quoted by a tool. */
+function scrubber(identity: Secret | undefined, passphrase: Secret | undefined): (text: string) => string {
+  const keys = [
+    ...(identity
+      ?.reveal()
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#')) ?? []),
+    ...(passphrase ? [passphrase.reveal()] : []),
+  ];
+  return (text) => keys.reduce((t, key) => t.split(key).join('**redacted**'), text);
 }
 
 /**
@@ -76,6 +82,10 @@ export function createApiRestore(deps: ApiRestoreDeps): (request: RestoreApiRequ
       if ('problem' in read) throw new AgentError('usage', `body.identity: ${read.problem}`, { hint: 'send the content of an age key file (age-keygen writes one), with its line breaks as \\n' });
       given = read;
     }
+    if (request.passphrase !== undefined) {
+      const read = parsePassphrase(request.passphrase.reveal());
+      if ('problem' in read) throw new AgentError('usage', `body.passphrase: ${read.problem.replace('it must hold', 'send')}`);
+    }
     let point;
     try {
       point = parseTarget(request.toTime, request.toGtid);
@@ -97,18 +107,23 @@ export function createApiRestore(deps: ApiRestoreDeps): (request: RestoreApiRequ
     job.started();
     const log = deps.logger;
     log.info(
-      { job: job.record.id, database: source.name, target: target.name, backup: request.backupId, toTime: request.toTime, toGtid: request.toGtid, identity: given ? 'given in the request' : 'configured', by: requestedBy },
+      { job: job.record.id, database: source.name, target: target.name, backup: request.backupId, toTime: request.toTime, toGtid: request.toGtid, identity: given ? 'given in the request' : 'configured', passphrase: request.passphrase ? 'given in the request' : undefined, by: requestedBy },
       'restore started through the API',
     );
     const restore: RestoreRequest = { source, backup: request.backupId, point, destination: { kind: 'server', target, overwrite: request.overwrite, skipBinlog: request.skipBinlog } };
     const env = { config, storage, logger: log, signal: job.signal, catalog, on: { progress: (bytes: number) => job.progress(bytes) } };
+    const withPassphrase = <T>(fn: (passphraseFile: string | undefined) => Promise<T>): Promise<T> =>
+      request.passphrase === undefined ? fn(undefined) : withSecretFile('passphrase.txt', `${request.passphrase.reveal()}\n`, fn);
     const run = () =>
-      request.identity === undefined || given === undefined
-        ? runRestore({ ...restore, identityLabel: { where: WHERE } }, env)
-        : withSecretFile('identity.txt', `${request.identity.reveal().trim()}\n`, (identityFile) =>
-            runRestore({ ...restore, identityFile, identityLabel: { identity: `the identity given in the request (${(given as { recipients: string[] }).recipients.map(shortRecipient).join(', ')})`, where: WHERE } }, env),
-          );
-    const scrub = scrubber(request.identity);
+      withPassphrase((passphraseFile) => {
+        const withSecrets: RestoreRequest = { ...restore, ...(passphraseFile === undefined ? {} : { passphraseFile }) };
+        return request.identity === undefined || given === undefined
+          ? runRestore({ ...withSecrets, identityLabel: { where: WHERE } }, env)
+          : withSecretFile('identity.txt', `${request.identity.reveal().trim()}\n`, (identityFile) =>
+              runRestore({ ...withSecrets, identityFile, identityLabel: { identity: `the identity given in the request (${(given as { recipients: string[] }).recipients.map(shortRecipient).join(', ')})`, where: WHERE } }, env),
+            );
+      });
+    const scrub = scrubber(request.identity, request.passphrase);
     void run().then(
       (outcome) => {
         job.succeeded(`restored ${outcome.restored.map((m) => m.id).join(' + ')} into ${outcome.into}${outcome.replay ? ` and replayed ${outcome.replay.transactions} transactions` : ''}`, outcome.restored[0]?.id);

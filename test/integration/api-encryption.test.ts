@@ -122,6 +122,10 @@ describe('encrypted backups restored through the API', () => {
         sourceConnectionYaml(),
         `    schemas: [${schema}]`,
         `    encryption: { recipients: [${given.recipient}] }`,
+        // … and nothing of `sealed`, backed up elsewhere with a passphrase: a restore needs it in the request.
+        '  - name: sealed',
+        sourceConnectionYaml(),
+        `    schemas: [${schema}]`,
         '  - name: copy',
         '    host: 127.0.0.1',
         `    port: ${copy.port}`,
@@ -170,6 +174,40 @@ describe('encrypted backups restored through the API', () => {
     expect(none.status).toBe('failed');
     expect(none.message).toContain(`it is encrypted with age to ${short(given.recipient)}, and no identity is configured; nothing was written`);
     expect(await schemaChecksums(copy.sql, schema)).toBe(before);
+  });
+
+  it('restores a passphrase-encrypted backup with the passphrase given in the request; a wrong one is refused, target untouched', async () => {
+    const PASSPHRASE = 'correct horse battery staple in the request';
+    const passphraseFile = join(dir, 'passphrase.txt');
+    await writeFile(passphraseFile, `${PASSPHRASE}\n`, { mode: 0o600 });
+    const sealedConfig = join(dir, 'sealed.yaml');
+    await writeFile(
+      sealedConfig,
+      ['storage:', '  type: local', `  path: ${join(dir, 'store')}`, 'databases:', '  - name: sealed', sourceConnectionYaml(), `    schemas: [${schema}]`, `    encryption: { passphrase_file: ${passphraseFile}, scrypt_work_factor: 10 }`, ''].join('\n'),
+    );
+    const made = await agent(['--config', sealedConfig, 'run-now', '--database', 'sealed'], sourceEnv());
+    expect(made.exitCode, made.stderr).toBe(0);
+    await copy.sql(`DROP DATABASE IF EXISTS \`${schema}\``);
+    await copy.sql(`CREATE DATABASE \`${schema}\``);
+    await copy.sql(`CREATE TABLE \`${schema}\`.kept (id INT PRIMARY KEY)`);
+    await copy.sql(`INSERT INTO \`${schema}\`.kept VALUES (1)`);
+    const before = await schemaChecksums(copy.sql, schema);
+    const refused = await restore({ database: 'sealed', target: 'copy', overwrite: true, passphrase: 'not the passphrase' });
+    expect(refused.status).toBe('failed');
+    expect(refused.message).toContain('does not open it: it was encrypted to a passphrase (scrypt); nothing was written');
+    expect(await schemaChecksums(copy.sql, schema)).toBe(before);
+
+    const done = await restore({ database: 'sealed', target: 'copy', overwrite: true, passphrase: PASSPHRASE });
+    expect(done.status, done.message).toBe('succeeded');
+    await copy.sql(`DROP TABLE \`${schema}\`.kept`);
+    expect(await schemaChecksums(copy.sql, schema)).toBe(await schemaChecksums(sourceSql, schema));
+    const bad = await call('POST', '/v1/restores', { database: 'sealed', target: 'copy', overwrite: true, passphrase: 'two\nlines' });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toContain('body.passphrase: holds more than one line');
+    for (const text of [daemon?.output() ?? '', ...answers]) {
+      expect(text).not.toContain(PASSPHRASE);
+      expect(text).not.toContain('not the passphrase');
+    }
   });
 
   it('refuses an identity that is not one (400 naming the field, never quoting it)', async () => {
