@@ -1,16 +1,16 @@
 import type { Logger } from 'pino';
 import { findBackup } from '../catalog/catalog.ts';
+import { listBackups } from '../catalog/listing.ts';
 import type { CommandContext, StoredDatabase } from '../cli/context.ts';
 import { withSecretFile } from '../capture/secret-file.ts';
 import { readIdentityText } from '../config/age-identity.ts';
-import { parsePassphrase } from '../config/age-recipient.ts';
-import { shortRecipient } from '../config/age-recipient.ts';
+import { parsePassphrase, shortRecipient } from '../config/age-recipient.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import type { StorageConfig } from '../config/schema.ts';
 import type { Secret } from '../config/secret.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { refuseOccupied } from '../restore/occupied.ts';
-import { parseTarget } from '../restore/pitr.ts';
+import { chooseBase, parseTarget } from '../restore/pitr.ts';
 import { runRestore, type RestoreRequest } from '../restore/run-restore.ts';
 import { brief } from './brief.ts';
 import type { DaemonEventBus } from './events.ts';
@@ -95,13 +95,15 @@ export function createApiRestore(deps: ApiRestoreDeps): (request: RestoreApiRequ
     if (point && request.backupId !== undefined) throw new AgentError('usage', 'body.backup_id: give a backup, or a point in time (to_time, to_gtid), not both');
     const storage = await context.storage(source);
     const catalog = await context.catalog(source);
+    const occupiedHint = { hint: 'send "overwrite": true to restore over them (objects in the backup are dropped and recreated)', nothingWritten: true };
     if (!point) {
       const manifest = await findBackup(storage, source.name, request.backupId, ['dump'], catalog);
       if (manifest.type !== 'dump') throw new AgentError('usage', `body.backup_id: backup ${manifest.id} is a physical (${manifest.type}) backup: restore it with agent restore --datadir on the host`);
-      await refuseOccupied(target, manifest.schemas, request.overwrite, {
-        hint: 'send "overwrite": true to restore over them (objects in the backup are dropped and recreated)',
-        nothingWritten: true,
-      });
+      await refuseOccupied(target, manifest.schemas, request.overwrite, occupiedHint);
+    } else {
+      // A point in time restores the dump the job will choose as its base: its schemas are checked now, as for a backup.
+      const base = chooseBase((await listBackups(storage, source.name, catalog)).backups, point, ['dump']);
+      if (base) await refuseOccupied(target, base.schemas, request.overwrite, occupiedHint);
     }
     const job = deps.jobs.create('restore', { database: source.name, trigger: 'api', requestedBy });
     job.started();

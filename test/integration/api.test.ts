@@ -272,6 +272,13 @@ describe('the daemon API', () => {
     expect(refused.json.error).toContain('nothing was written');
     expect(refused.json.hint).toContain('"overwrite": true');
     expect(await copy.sql(`SELECT COUNT(*) FROM \`${schema}\`.customers WHERE name = 'kept'`)).toBe('1');
+    // A point in time is checked the same way, on the schemas of the dump it would start from: 409 before any job.
+    const jobsBefore = (await call('GET', '/v1/restores', 'viewer')).json.restores.length;
+    const refusedPoint = await call('POST', '/v1/restores', 'admin', { database: 'source', target: 'copy', to_time: new Date().toISOString() });
+    expect(refusedPoint.status, refusedPoint.text).toBe(409);
+    expect(refusedPoint.json.error).toContain(`restore into copy: schema ${schema} (`);
+    expect((await call('GET', '/v1/restores', 'viewer')).json.restores.length).toBe(jobsBefore);
+    expect(await copy.sql(`SELECT COUNT(*) FROM \`${schema}\`.customers WHERE name = 'kept'`)).toBe('1');
 
     const bad = await call('POST', '/v1/restores', 'admin', { database: 'source', target: 'copy', to_time: 'yesterday' });
     expect(bad.status).toBe(400);
