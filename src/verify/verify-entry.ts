@@ -24,12 +24,19 @@ export interface EntryVerifyInput {
   logger: Logger;
 }
 
-/** Pure: the backups a verify schedule takes from a listing (newest first) and the keys of its records. */
-export function chooseForVerify(backups: readonly Manifest[], recordKeys: Iterable<string>, depth: VerifyDepth, which: 'latest' | 'new'): Manifest[] {
+/**
+ * Pure: the backups a verify schedule takes from a listing (newest first) and the keys of its
+ * records. `canDecrypt` says whether this host holds the key: an encrypted backup it cannot open
+ * is verified only to its stored bytes (`objects`), so for `new` an `objects` record counts as
+ * done for it (else it would be read again on every run).
+ */
+export function chooseForVerify(backups: readonly Manifest[], recordKeys: Iterable<string>, depth: VerifyDepth, which: 'latest' | 'new', canDecrypt = true): Manifest[] {
   const completed = backups.filter((b) => b.status === 'completed');
   if (which === 'latest') return completed.slice(0, 1);
-  const passed = passedAtLeast(recordKeys, depth);
-  return completed.filter((b) => !passed.has(b.id));
+  const keys = [...recordKeys];
+  const passed = passedAtLeast(keys, depth);
+  const passedObjects = passedAtLeast(keys, 'objects');
+  return completed.filter((b) => !(passed.has(b.id) || (b.encryption && !canDecrypt && passedObjects.has(b.id))));
 }
 
 /**
@@ -44,14 +51,15 @@ export async function verifyEntry(input: EntryVerifyInput): Promise<VerifyOutcom
   const { backups, unreadable, objects } = await listBackups(storage, database.name, input.catalog ?? {});
   const failed = (backupId: string, message: string): VerifyOutcome => ({ database: database.name, backupId, depth, ok: false, problems: [{ backupId, message }], startedAt: now(), finishedAt: now() });
   const outcomes: VerifyOutcome[] = [];
-  const chosen = chooseForVerify(backups, objects.keys(), depth, input.backups);
+  const decryption = { agePath: input.config.tools.age, identityFile: database.encryption?.identityFile, passphraseFile: database.encryption?.passphrase?.file };
+  const canDecrypt = database.encryption?.identityFile !== undefined || database.encryption?.passphrase?.file !== undefined;
+  const chosen = chooseForVerify(backups, objects.keys(), depth, input.backups, canDecrypt);
   if (input.backups === 'latest') {
     const hidden = hiddenNewer(unreadable, chosen[0]);
     if (hidden) outcomes.push(failed(hidden.id, `${describeUnreadable(hidden)}: it may be the newest backup`));
   } else {
     for (const bad of unreadable) outcomes.push(failed(bad.id, describeUnreadable(bad)));
   }
-  const decryption = { agePath: input.config.tools.age, identityFile: database.encryption?.identityFile, passphraseFile: database.encryption?.passphrase?.file };
   for (const manifest of chosen) {
     let chain: Manifest[];
     try {

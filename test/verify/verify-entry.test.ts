@@ -30,3 +30,13 @@ describe('verify schedule selection', () => {
     expect(chooseForVerify([backup('x', 'failed' as Manifest['status']), ...newestFirst], keys, 'restore', 'latest').map((b) => b.id)).toEqual(['20261203T010000.000Z-abcdef']);
   });
 });
+
+describe('verify schedule selection on a host without the key', () => {
+  const sealed = { ...backup('20261204T010000.000Z-abcdef'), encryption: { format: 'age', recipients: [{ type: 'X25519', recipient: 'age1…' }] } } as Manifest;
+  const keys = [record('20261204T010000.000Z-abcdef', '20261204T050000.000Z-objects-ok')];
+
+  it('an encrypted backup verified to its stored bytes is done for `new` when the key is not here, and taken again when it is', () => {
+    expect(chooseForVerify([sealed], keys, 'archive', 'new', false)).toEqual([]);
+    expect(chooseForVerify([sealed], keys, 'archive', 'new', true).map((b) => b.id)).toEqual([sealed.id]);
+  });
+});
