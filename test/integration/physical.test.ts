@@ -88,7 +88,7 @@ describe('physical backups (mariadb-backup)', () => {
     expect(full?.binlog?.file).toMatch(/^mysql-bin\.\d{6}$/);
 
     const list = await agent(['--config', config, 'list'], sourceEnv());
-    expect(list.stdout).toMatch(new RegExp(`${inc2?.id}\\s+source\\s+incremental\\s+manual\\s+.*completed\\s+${inc1?.id}`));
+    expect(list.stdout).toMatch(new RegExp(`${inc2?.id}\\s+source\\s+incremental\\s+manual\\s+.*completed\\s+-\\s+${inc1?.id}`));
 
     const datadir = join(dir, 'restored');
     const restored = await agent(['--config', config, 'restore', '--database', 'source', '--datadir', datadir], sourceEnv());
