@@ -103,7 +103,7 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
   // 64 KiB chunks of a pipe it is ~1.7× slower). The zstd CLI reads a pipe anyway, and storing
   // uncompressed needs no transform at all: there the tool's chunks pass on as they are, no copy.
   const blocks = compressor.engine.startsWith('node zlib') ? [new Rechunk()] : [];
-  const chain = pipeline([
+  const stages = [
     tool.stdout,
     ...blocks,
     raw,
@@ -113,7 +113,12 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
     new ExitGate(tool.done),
     digest,
     body,
-  ]);
+  ];
+  // The chain's first error is reported through `chain`. A stage that errors once the chain has
+  // settled (a compressor killed late by a cancel: a second SIGTERM to the daemon) would otherwise
+  // reach only the pipe's own listener, which rethrows it as an unhandled 'error' and kills the process.
+  for (const stage of stages) stage.on('error', () => undefined);
+  const chain = pipeline(stages);
 
   const put = ctx.storage.put(key, body, { signal: cancel.signal, contentType: 'application/octet-stream' }).catch((err: unknown) => {
     // The store gave up (or passed on the tool's failure): stop the tool and the chain so
