@@ -98,12 +98,20 @@ export class DumpScanner extends Writable {
   bytes = 0;
   #line = '';
   #skipping = false;
+  #lineStart = true;
   #tail = Buffer.alloc(0);
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.bytes += chunk.length;
     let start = 0;
     while (start < chunk.length) {
+      if (this.#lineStart) {
+        // Only CREATE DATABASE and USE lines are read: any other (a row of an INSERT, which
+        // mariadb-dump writes one per line, a comment) is skipped by its first byte, never decoded.
+        this.#lineStart = false;
+        const first = chunk[start];
+        this.#skipping = first !== 0x43 /* C */ && first !== 0x55 /* U */;
+      }
       const newline = chunk.indexOf(0x0a, start);
       const end = newline < 0 ? chunk.length : newline;
       if (!this.#skipping) {
@@ -116,6 +124,7 @@ export class DumpScanner extends Writable {
       if (!this.#skipping) this.#take(this.#line);
       this.#line = '';
       this.#skipping = false;
+      this.#lineStart = true;
       start = newline + 1;
     }
     this.#tail = Buffer.concat([this.#tail, chunk.subarray(Math.max(0, chunk.length - 256))]).subarray(-256);

@@ -86,4 +86,19 @@ describe('DumpScanner', () => {
     const plain = await scan(['CREATE TABLE t (a int);\n']);
     expect([...plain.schemas]).toEqual([]);
   });
+
+  it('reads only lines that start with C or U, wherever a chunk splits them (one row per line, as mariadb-dump writes)', async () => {
+    const scanner = await scan([
+      'INSERT INTO `t` VALUES\n',
+      "(1,'x\nUSE `no`;'),\n(2,'y'),\n",
+      'U',
+      'SE `a`;\n',
+      "(3,'\n",
+      "CREATE DATABASE `b`;')\n",
+      'CREATE DATABASE `c`;\n',
+      ' USE `not`;\n\nUSE `d`;\n',
+    ]);
+    // A row's text holds no raw newline (the dump escapes it), so a line starting USE in a value cannot come from a real dump; the test only shows that line starts decide.
+    expect([...scanner.schemas]).toEqual(['no', 'a', 'b', 'c', 'd']);
+  });
 });
