@@ -15,6 +15,7 @@ import { prune } from '../retention/prune.ts';
 import { isOverdue, nextRun } from '../scheduler/schedule.ts';
 import type { Schedule, VerifySchedule } from '../domain/schedule.ts';
 import type { VerifyDepth } from '../verify/types.ts';
+import { newestPassedByDepth } from '../verify/record.ts';
 import { join } from 'node:path';
 import { ApiScheduleStore, newScheduleId, readScheduleInput, stateDir, toRunSchedule, type ApiSchedule } from './api-schedules.ts';
 import { Scheduler, type ScheduledJob } from '../scheduler/scheduler.ts';
@@ -27,7 +28,7 @@ import { JobRegistry } from './job-registry.ts';
 import type { BackupType, Trigger } from './events.ts';
 import { pruneReport } from '../cli/prune.ts';
 import { JobRunner } from './job-runner.ts';
-import { createMetrics, seedLastSuccess } from './metrics.ts';
+import { createMetrics, seedLastSuccess, seedLastVerified } from './metrics.ts';
 import { StatusBoard } from './status-board.ts';
 
 export interface DaemonOptions {
@@ -129,15 +130,15 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     onDue: (job) => void backupJob(job.database, job.schedule.type, 'periodic'),
   });
   // Verifications (type: verify schedules): proofs that backups restore, in the same slots as backups.
-  const verifyJob = (database: string, depth: VerifyDepth, backups: 'latest' | 'new', trigger: Trigger, requestedBy?: string) => {
+  const verifyJob = (database: string, depth: VerifyDepth, backups: 'latest' | 'new', trigger: Trigger, requestedBy?: string, replayBinlog = false) => {
     const job = jobs.create('verify', { database, trigger: requestedBy === undefined ? trigger : 'api', requestedBy });
-    void runner.runVerify(database, depth, backups, trigger, job);
+    void runner.runVerify(database, depth, backups, trigger, job, replayBinlog);
     return job.record;
   };
   const verifyScheduler = new Scheduler<VerifySchedule>({
     announce: (next) => board.verifyNext(next.database, next.schedule.description, next.at),
     logger,
-    onDue: (job) => void verifyJob(job.database, job.schedule.depth, job.schedule.backups, 'periodic'),
+    onDue: (job) => void verifyJob(job.database, job.schedule.depth, job.schedule.backups, 'periodic', undefined, job.schedule.replayBinlog),
   });
   const binlog = new BinlogSupervisor({ bus, logger, storage: (database) => context.storage(database), catalog: (database) => context.catalog(database) });
   const applyBinlog = (next: AgentConfig): void => {
@@ -393,9 +394,15 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     const startJob = (database: string, type: BackupType, trigger: Trigger) => {
       if (!stopping) void backupJob(database, type, trigger);
     };
-    catchUp(config, context, startJob, logger, bus, (manifest) => {
-      board.seed(manifest);
-      seedLastSuccess(metrics, manifest.database, manifest.type, new Date(manifest.completedAt), manifest.sizeBytes);
+    catchUp(config, context, startJob, logger, bus, {
+      backup: (manifest) => {
+        board.seed(manifest);
+        seedLastSuccess(metrics, manifest.database, manifest.type, new Date(manifest.completedAt), manifest.sizeBytes);
+      },
+      verified: (database, depth, passed) => {
+        board.seedVerified(database, { ...passed, depth });
+        seedLastVerified(metrics, database, depth, new Date(passed.at));
+      },
     }).then(
       () => {
         if (!stopping) ready = true;
@@ -420,28 +427,35 @@ async function catchUp(
   startJob: (database: string, type: BackupType, trigger: Trigger) => void,
   logger: Logger,
   bus: DaemonEventBus,
-  seed: (newest: Manifest) => void,
+  seed: {
+    backup: (newest: Manifest) => void;
+    /** The newest passed verification record at `depth` (verify/record.ts). */
+    verified: (database: string, depth: VerifyDepth, passed: { at: string; backupId: string }) => void;
+  },
 ): Promise<void> {
   const now = new Date();
   for (const database of config.databases) {
-    let backups, unreadable;
+    let listing;
     try {
-      ({ backups, unreadable } = await listBackups(await context.storage(database), database.name, await context.catalog(database)));
+      listing = await listBackups(await context.storage(database), database.name, await context.catalog(database));
     } catch (err) {
       logger.error({ database: database.name, error: messageOf(err) }, 'cannot read the catalog at start-up');
       bus.emit('daemon:problem', { database: database.name, what: 'read catalog at start-up', message: brief(messageOf(err)) });
       continue;
     }
+    const { backups, unreadable } = listing;
     // Unreadable manifests are reported, never skipped in silence: the status, metrics and the
     // catch-up below only know the backups that could be read.
     for (const bad of unreadable) {
       logger.error({ database: database.name, key: bad.key, error: bad.error }, 'unreadable manifest in the catalog');
       bus.emit('daemon:problem', { database: database.name, what: 'read catalog at start-up', message: brief(describeUnreadable(bad)) });
     }
+    // Verification records are in the backup folders the listing walked: the newest passed one per depth.
+    for (const [depth, passed] of newestPassedByDepth(listing.objects.keys()).get(database.name) ?? []) seed.verified(database.name, depth, passed);
     for (const schedule of database.schedules) {
       const ofType = backups.filter((b) => b.type === schedule.type);
       const newest = ofType[0];
-      if (newest) seed(newest);
+      if (newest) seed.backup(newest);
       const lastPeriodic = ofType.find((b) => b.trigger === 'periodic');
       if (config.daemon.catch_up && isOverdue(schedule, lastPeriodic ? new Date(lastPeriodic.startedAt) : undefined, now)) {
         logger.info({ database: database.name, type: schedule.type, lastPeriodic: lastPeriodic?.startedAt }, 'missed run: backing up now');

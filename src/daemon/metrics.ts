@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { VerifyDepth } from '../domain/verify.ts';
 import type { BackupType, DaemonEventBus, JobRef } from './events.ts';
 
 /** The Prometheus view of the daemon, fed only by the event bus. */
@@ -17,6 +18,7 @@ interface Instruments {
   lastSuccess: Gauge<JobLabel>;
   lastSize: Gauge<JobLabel>;
   initialise(job: { database: string; type: BackupType }): void;
+  lastVerified: Gauge<'database' | 'depth'>;
 }
 
 /** The instruments behind each Metrics object, for `seedLastSuccess`, without widening the public shape. */
@@ -269,7 +271,7 @@ export function createMetrics(bus: DaemonEventBus): Metrics {
     contentType: registry.contentType,
     render: () => registry.metrics(),
   };
-  instruments.set(metrics, { lastSuccess, lastSize, initialise });
+  instruments.set(metrics, { lastSuccess, lastSize, initialise, lastVerified });
   return metrics;
 }
 
@@ -285,4 +287,15 @@ export function seedLastSuccess(metrics: Metrics, database: string, type: Backup
   own.initialise(labels);
   own.lastSuccess.set(labels, seconds(at.getTime()));
   if (sizeBytes !== undefined) own.lastSize.set(labels, sizeBytes);
+}
+
+/**
+ * Sets the last-verified series from the verification records in the catalog at start-up (the
+ * newest passed record at each depth), so `/metrics` does not read "never verified" after a
+ * restart. A later verify:success of this process overwrites it.
+ */
+export function seedLastVerified(metrics: Metrics, database: string, depth: VerifyDepth, at: Date): void {
+  const own = instruments.get(metrics);
+  if (!own) throw new Error('seed metrics: not created by createMetrics');
+  own.lastVerified.set({ database, depth }, seconds(at.getTime()));
 }

@@ -122,6 +122,13 @@ export class StatusBoard {
     job.lastSuccessAt = manifest.completedAt;
   }
 
+  /** The newest passed verification in the catalog, for a daemon that has not verified yet. */
+  seedVerified(database: string, passed: { at: string; depth: string; backupId: string }): void {
+    const v = this.#verify(database);
+    if (v.lastSuccess && v.lastSuccess.at >= passed.at) return;
+    v.lastSuccess = { at: passed.at, depth: passed.depth, backups: [passed.backupId] };
+  }
+
   /** Drops jobs of databases no longer configured. */
   retain(databases: ReadonlySet<string>): void {
     for (const [k, job] of this.#jobs) if (!databases.has(job.database)) this.#jobs.delete(k);

@@ -119,6 +119,24 @@ export function passedAtLeast(keys: Iterable<string>, depth: VerifyDepth): Set<s
   return passed;
 }
 
+/**
+ * Pure: per database, the newest passed verification at each depth among `keys` (its time and
+ * backup): what a daemon seeds its last-verified metric and status with at start-up, so both tell
+ * the truth before its own first verify run.
+ */
+export function newestPassedByDepth(keys: Iterable<string>): Map<string, Map<VerifyDepth, { at: string; backupId: string }>> {
+  const found = new Map<string, Map<VerifyDepth, { at: string; backupId: string }>>();
+  for (const key of keys) {
+    const parsed = parseRecordKey(key);
+    if (!parsed?.ok) continue;
+    let byDepth = found.get(parsed.database);
+    if (!byDepth) found.set(parsed.database, (byDepth = new Map()));
+    const before = byDepth.get(parsed.depth);
+    if (!before || parsed.at > before.at) byDepth.set(parsed.depth, { at: parsed.at, backupId: parsed.backupId });
+  }
+  return found;
+}
+
 /** Pure: the records among `keys` that a new record `written` makes redundant: same backup, same depth, older. */
 export function supersededRecords(keys: Iterable<string>, written: string): string[] {
   const mine = parseRecordKey(written);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
 import { DaemonEventBus, type VerifyFailed, type VerifySucceeded } from '../../src/daemon/events.ts';
 import { JobRunner, verifyFailureMessage, type VerifyRun } from '../../src/daemon/job-runner.ts';
-import { createMetrics } from '../../src/daemon/metrics.ts';
+import { createMetrics, seedLastVerified } from '../../src/daemon/metrics.ts';
 import { StatusBoard } from '../../src/daemon/status-board.ts';
 import { MemoryDriver } from '../../src/storage/memory.ts';
 import type { VerifyOutcome } from '../../src/verify/types.ts';
@@ -36,15 +36,16 @@ const outcome = (backupId: string, ok: boolean, problems: VerifyOutcome['problem
 describe('type: verify schedules', () => {
   it('are read apart from the backup schedules, with depth archive and the newest backups by default', () => {
     const config = parseConfig(
-      yaml(['      - { type: dump, at: "03:00" }', '      - { type: verify, cron: "0 5 * * 0" }', '      - { type: verify, at: "06:00", depth: restore, backups: new, timezone: UTC }']),
+      yaml(['      - { type: dump, at: "03:00" }', '      - { type: verify, cron: "0 5 * * 0" }', '      - { type: verify, at: "06:00", depth: restore, backups: new, timezone: UTC }', '      - { type: verify, at: "07:00", depth: restore, replay_binlog: true }']),
       'agent.yaml',
       {},
     );
     const shop = config.databases[0];
     expect(shop?.schedules.map((s) => s.type)).toEqual(['dump']);
     expect(shop?.verifySchedules).toEqual([
-      { type: 'verify', depth: 'archive', backups: 'latest', cron: '0 5 * * 0', timezone: 'Europe/Paris', jitterMs: 0, description: 'verify the newest backups at depth archive, cron "0 5 * * 0" (Europe/Paris)' },
-      { type: 'verify', depth: 'restore', backups: 'new', cron: '0 6 * * *', timezone: 'UTC', jitterMs: 0, description: 'verify new backups at depth restore, daily at 06:00 (UTC)' },
+      { type: 'verify', depth: 'archive', backups: 'latest', replayBinlog: false, cron: '0 5 * * 0', timezone: 'Europe/Paris', jitterMs: 0, description: 'verify the newest backups at depth archive, cron "0 5 * * 0" (Europe/Paris)' },
+      { type: 'verify', depth: 'restore', backups: 'new', replayBinlog: false, cron: '0 6 * * *', timezone: 'UTC', jitterMs: 0, description: 'verify new backups at depth restore, daily at 06:00 (UTC)' },
+      { type: 'verify', depth: 'restore', backups: 'latest', replayBinlog: true, cron: '0 7 * * *', timezone: 'Europe/Paris', jitterMs: 0, description: 'verify the newest backups at depth restore with the binlog replayed, daily at 07:00 (Europe/Paris)' },
     ]);
   });
 
@@ -52,6 +53,8 @@ describe('type: verify schedules', () => {
     expect(configError(yaml(['      - { type: dump, at: "03:00", depth: restore }']))).toContain('databases[0].schedules[0].depth: only a verify schedule (type: verify) takes depth');
     expect(configError(yaml(['      - { type: verify, at: "03:00", depth: deep }']))).toMatch(/databases\[0\]\.schedules\[0\]\.depth: .*objects.*archive.*restore/);
     expect(configError(yaml(['      - { type: verify, at: "03:00", backups: all }']))).toMatch(/databases\[0\]\.schedules\[0\]\.backups: .*latest.*new/);
+    expect(configError(yaml(['      - { type: dump, at: "03:00", replay_binlog: true }']))).toContain('databases[0].schedules[0].replay_binlog: only a verify schedule (type: verify) takes replay_binlog');
+    expect(configError(yaml(['      - { type: verify, at: "03:00", replay_binlog: true }']))).toContain('databases[0].schedules[0].replay_binlog: the binlog is replayed only by a restore: set depth: restore (here archive, the default)');
     expect(configError(yaml(['      - { type: verify, depth: objects }']))).toContain('databases[0].schedules[0]: give either at: "HH:MM" or cron: "…"');
   });
 });
@@ -91,7 +94,7 @@ describe('verify jobs of the job runner', () => {
 
   it('a passing verification emits success, sets the last-verified gauge and the status', async () => {
     const { runner, events, successes, failures, metrics, board } = setup(async (input) => {
-      expect(input).toMatchObject({ depth: 'archive', backups: 'latest' });
+      expect(input).toMatchObject({ depth: 'archive', backups: 'latest', replayBinlog: false });
       expect(input.database.name).toBe('shop');
       return [outcome('20261201T010000Z', true)];
     });
@@ -104,6 +107,23 @@ describe('verify jobs of the job runner', () => {
     expect(text).toContain(`backup_agent_last_verified_timestamp_seconds{database="shop",depth="archive"} ${Date.parse('2026-12-01T05:01:00.000Z') / 1000}`);
     expect(text).toContain('backup_agent_verify_failures_total{database="shop"} 0');
     expect(board.verifySnapshot().shop).toMatchObject({ running: false, lastSuccess: { depth: 'archive', backups: ['20261201T010000Z'] }, lastFailure: undefined });
+  });
+
+  it('a restart is seeded from the records: the gauge and the status, which a newer run of this process then overwrites', async () => {
+    const { runner, metrics, board } = setup(async (input) => {
+      expect(input.replayBinlog).toBe(true);
+      return [outcome('20261201T010000Z', true)];
+    });
+    seedLastVerified(metrics, 'shop', 'restore', new Date('2026-11-30T05:00:00.000Z'));
+    board.seedVerified('shop', { at: '2026-11-30T05:00:00.000Z', depth: 'restore', backupId: '20261129T010000Z' });
+    expect(await metrics.render()).toContain(`backup_agent_last_verified_timestamp_seconds{database="shop",depth="restore"} ${Date.parse('2026-11-30T05:00:00.000Z') / 1000}`);
+    expect(board.verifySnapshot().shop?.lastSuccess).toEqual({ at: '2026-11-30T05:00:00.000Z', depth: 'restore', backups: ['20261129T010000Z'] });
+    // An older record does not replace a newer seed.
+    board.seedVerified('shop', { at: '2026-11-29T05:00:00.000Z', depth: 'archive', backupId: '20261128T010000Z' });
+    expect(board.verifySnapshot().shop?.lastSuccess?.at).toBe('2026-11-30T05:00:00.000Z');
+    await runner.runVerify('shop', 'restore', 'latest', 'periodic', undefined, true);
+    expect(await metrics.render()).toContain(`backup_agent_last_verified_timestamp_seconds{database="shop",depth="restore"} ${Date.parse('2026-12-01T05:01:00.000Z') / 1000}`);
+    expect(board.verifySnapshot().shop?.lastSuccess?.backups).toEqual(['20261201T010000Z']);
   });
 
   it('a backup that fails verification fails the job: event with the backup and problem, counter, status', async () => {

@@ -365,6 +365,11 @@ describe('agent daemon', () => {
       expect(listed.map((b) => b.id)).toEqual([id]);
       expect(listed[0]?.verified).toMatchObject({ depth: 'archive', ok: true });
 
+      // A proof at depth objects by the command: its record stays when the daemon's archive record is replaced below.
+      const byCommand = await agent(['--config', daemon.config, 'verify', '--depth', 'objects', '--json'], sourceEnv());
+      expect(byCommand.exitCode, byCommand.stderr).toBe(0);
+      const objectsAt = (JSON.parse(byCommand.stdout) as { finishedAt: string }[])[0]?.finishedAt as string;
+
       // One byte of the stored dump flipped: the next verification fails, and says so everywhere.
       const manifestPath = (await manifests(daemon.store)).find((m) => m.includes(id)) as string;
       const manifest = JSON.parse(await readFile(join(daemon.store, manifestPath), 'utf8')) as { objects: { key: string }[] };
@@ -383,6 +388,22 @@ describe('agent daemon', () => {
       expect(status.verify['source']?.lastFailure?.error).toContain(id);
       expect(status.verify['source']?.schedules.map((s) => s.description)).toEqual(['verify the newest backups at depth archive, cron "*/2 * * * * *" (UTC)']);
       expect((await stop(daemon)).exitCode).toBe(0);
+
+      // Restarted with the verify schedule far away: the metric and /status are seeded from the
+      // records in the store. The archive record is the failed one (it replaced the passed one),
+      // so only the command's objects proof counts as the last pass.
+      await writeFile(daemon.config, (await readFile(daemon.config, 'utf8')).replace('cron: "*/2 * * * * *", depth: archive', 'cron: "0 0 1 1 *", depth: archive'));
+      const again = await startProcess(daemon.config, { env: sourceEnv(), forwardStderr: true });
+      const restarted = { ...daemon, child: again.child, logs: again.logs, waitFor: again.waitFor };
+      running.push(restarted);
+      let seeded = '';
+      for (const deadline = Date.now() + 30_000; !seeded.includes('depth="objects"') && Date.now() < deadline; await sleep(100)) {
+        seeded = (await (await fetch(`http://127.0.0.1:${daemon.port}/metrics`)).text()).split('\n').filter((l) => l.startsWith('backup_agent_last_verified_timestamp_seconds{')).join('\n');
+      }
+      expect(seeded).toBe(`backup_agent_last_verified_timestamp_seconds{database="source",depth="objects"} ${Date.parse(objectsAt) / 1000}`);
+      const after = (await (await fetch(`http://127.0.0.1:${daemon.port}/status`)).json()) as { verify: Record<string, { lastSuccess?: { at: string; depth: string; backups: string[] } }> };
+      expect(after.verify['source']?.lastSuccess).toEqual({ at: objectsAt, depth: 'objects', backups: [id] });
+      expect((await stop(restarted)).exitCode).toBe(0);
     } finally {
       hook.close();
     }
