@@ -125,6 +125,7 @@ function buildProgram(
       .option('--latest', 'verify the newest backup of each entry (the default)')
       .option('--binlog', 'verify the binlog archive too (alone: only the archive)')
       .addOption(new Option('--depth <depth>', 'how deep: objects, archive or restore').choices(VERIFY_DEPTH_CHOICES).default('archive'))
+      .option('--replay-binlog', 'with --depth restore: replay the archived binlog past the backup up to the last recoverable time before checking the tables')
       .option('--identity <file>', 'age identity (key) file for encrypted backups (default: encryption.identity_file of the entry)')
       .option('--passphrase-file <file>', 'file holding the passphrase of passphrase-encrypted backups (default: encryption.passphrase_file of the entry)')
       .option('--json', 'print JSON'),

@@ -1,14 +1,14 @@
-import { findBackup, describeUnreadable, hiddenNewer } from '../catalog/catalog.ts';
-import { listBackups, type UnreadableBackup } from '../catalog/listing.ts';
+import { findBackup } from '../catalog/catalog.ts';
+import { listBackups } from '../catalog/listing.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import type { DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf, usageError } from '../errors.ts';
-import { restoreChain } from '../restore/chain.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { storeRecord } from '../verify/record-store.ts';
 import type { VerifyDepth } from '../verify/types.ts';
 import { verifyBackup, type VerifyReport } from '../verify/verify-backup.ts';
 import { verifyBinlogArchive } from '../verify/verify-binlog.ts';
+import { chainFor, selectForVerify, type VerifySelection } from '../verify/verify-entry.ts';
 import { formatBytes } from '../ui/format.ts';
 import { out, type CommandContext, type StoredDatabase } from './context.ts';
 import { archiveSource, fromFlags, type FromCliOptions } from './from-location.ts';
@@ -20,6 +20,7 @@ export interface VerifyCliOptions extends FromCliOptions {
   latest?: boolean;
   binlog?: boolean;
   depth?: VerifyDepth;
+  replayBinlog?: boolean;
   identity?: string;
   passphraseFile?: string;
   json?: boolean;
@@ -63,6 +64,7 @@ export async function verify(ctx: CommandContext, options: VerifyCliOptions): Pr
   const depth = options.depth ?? DEFAULT_DEPTH;
   const chosen = selection(options);
   const from = fromFlags(options);
+  if (options.replayBinlog && depth !== 'restore') throw usageError(`--replay-binlog: the binlog is replayed only by a restore; add --depth restore (here --depth ${depth})`);
   if (from && depth === 'restore') throw usageError('--depth restore: needs a configured database entry (the restore test uses its tools); not available with --from', 'drop --from and name the entry with --database, or use --depth archive');
   let targets: Target[];
   if (from) {
@@ -120,7 +122,7 @@ export async function verify(ctx: CommandContext, options: VerifyCliOptions): Pr
     };
     const backups = chosen.kind === 'none' ? [] : await selectBackups(ctx, target, storage, chosen, failures);
     for (const { manifest, chain } of backups) {
-      await run(() => verifyBackup({ storage, database: target.config, manifest, chain, depth, decryption, config: ctx.config, logger: ctx.logger, signal: ctx.signal }), manifest.version, manifest.id);
+      await run(() => verifyBackup({ storage, database: target.config, manifest, chain, depth, replayBinlog: options.replayBinlog ?? false, decryption, config: ctx.config, logger: ctx.logger, signal: ctx.signal }), manifest.version, manifest.id);
     }
     if (options.binlog) await run(() => verifyBinlogArchive({ storage, database: name, depth, decryption, logger: ctx.logger, signal: ctx.signal }), 0, 'binlog');
     if (backups.length === 0 && !options.binlog && chosen.kind !== 'none') process.stderr.write(`note: ${name}: no backups to verify\n`);
@@ -136,39 +138,22 @@ export async function verify(ctx: CommandContext, options: VerifyCliOptions): Pr
   }
 }
 
-/** The manifests the selection names in one entry, each with its chain; unreadable ones become failures. */
+/** The manifests the selection names in one entry, each with its chain; unreadable ones and broken chains become failures. */
 async function selectBackups(ctx: CommandContext, target: Target, storage: StorageDriver, chosen: Selection, failures: string[]): Promise<{ manifest: Manifest; chain: Manifest[] }[]> {
   const name = target.stored.name;
   const listOptions = await ctx.catalog(target.stored);
-  const { backups, unreadable } = await listBackups(storage, name, listOptions);
-  const withChain = (manifest: Manifest, unread: readonly UnreadableBackup[]) => {
-    try {
-      return [{ manifest, chain: manifest.type === 'dump' ? [manifest] : restoreChain(manifest, backups, unread) }];
-    } catch (err) {
-      const line = `${name}/${manifest.id}: ${messageOf(err)}`;
-      process.stderr.write(`error: ${line}\n`);
-      failures.push(line);
-      return [];
-    }
-  };
+  const listing = await listBackups(storage, name, listOptions);
+  let selected: VerifySelection;
   if (chosen.kind === 'backup') {
-    const manifest = await findBackup(storage, name, chosen.id, undefined, listOptions);
-    return withChain(manifest, unreadable);
+    const found = chainFor(await findBackup(storage, name, chosen.id, undefined, listOptions), listing);
+    selected = 'chain' in found ? { chosen: [found], failures: [] } : { chosen: [], failures: [found] };
+  } else {
+    selected = selectForVerify(listing, listing.objects.keys(), { which: chosen.kind === 'all' ? 'all' : 'latest' });
   }
-  if (chosen.kind === 'latest') {
-    const newest = backups.find((b) => b.status === 'completed');
-    const hidden = hiddenNewer(unreadable, newest);
-    if (hidden) {
-      const line = `${name}/${hidden.id}: ${describeUnreadable(hidden)}: it may be the newest backup`;
-      process.stderr.write(`error: ${line}\n`);
-      failures.push(line);
-    }
-    return newest ? withChain(newest, unreadable) : [];
-  }
-  for (const bad of unreadable) {
-    const line = `${name}/${bad.id}: ${describeUnreadable(bad)}`;
+  for (const f of selected.failures) {
+    const line = `${name}/${f.backupId}: ${f.message}`;
     process.stderr.write(`error: ${line}\n`);
     failures.push(line);
   }
-  return backups.flatMap((m) => withChain(m, unreadable));
+  return selected.chosen;
 }

@@ -278,10 +278,13 @@ export function normalizeConfig(raw: RawConfig): { config: AgentConfig; issues: 
       }
       const zoneDefault = isValidTimeZone(rootTimezone) ? rootTimezone : 'UTC';
       if (raw.type === 'verify') {
+        if (raw.replay_binlog && raw.depth !== 'restore') {
+          issues.push({ path: [...at, 'replay_binlog'], message: `the binlog is replayed only by a restore: set depth: restore (here ${raw.depth ?? 'archive, the default'})` });
+        }
         verifySchedules.push(toVerifySchedule(raw, zoneDefault));
         return;
       }
-      for (const field of ['depth', 'backups'] as const) {
+      for (const field of ['depth', 'backups', 'replay_binlog'] as const) {
         if (raw[field] !== undefined) issues.push({ path: [...at, field], message: `only a verify schedule (type: verify) takes ${field}` });
       }
       schedules.push(toSchedule({ ...raw, type: raw.type }, zoneDefault));

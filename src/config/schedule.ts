@@ -16,6 +16,7 @@ export interface RawScheduleInput {
   /** Only on a `type: verify` entry (config refuses them elsewhere). */
   depth?: string | undefined;
   backups?: 'latest' | 'new' | undefined;
+  replay_binlog?: boolean | undefined;
 }
 
 /** The default when a database names no schedule: one logical backup a day at 01:00. */
@@ -33,11 +34,13 @@ export function cronProblem(pattern: string, timezone = 'UTC'): string | undefin
 }
 
 /** A `type: verify` entry of the file as the daemon runs it (depth archive and the newest backups unless told). */
-export function toVerifySchedule(raw: Omit<RawScheduleInput, 'type'> & { depth?: string | undefined; backups?: 'latest' | 'new' | undefined }, defaultTimezone: string): VerifySchedule {
+export function toVerifySchedule(raw: Omit<RawScheduleInput, 'type'>, defaultTimezone: string): VerifySchedule {
   const timing = toSchedule({ ...raw, type: 'dump' }, defaultTimezone);
   const depth = (raw.depth ?? 'archive') as VerifySchedule['depth'];
   const backups = raw.backups ?? 'latest';
-  return { ...timing, type: 'verify', depth, backups, description: `verify ${backups === 'latest' ? 'the newest backups' : 'new backups'} at depth ${depth}, ${timing.description}` };
+  const replayBinlog = raw.replay_binlog === true;
+  const what = `verify ${backups === 'latest' ? 'the newest backups' : 'new backups'} at depth ${depth}${replayBinlog ? ' with the binlog replayed' : ''}`;
+  return { ...timing, type: 'verify', depth, backups, replayBinlog, description: `${what}, ${timing.description}` };
 }
 
 export function toSchedule(raw: RawScheduleInput, defaultTimezone: string): Schedule {

@@ -66,6 +66,8 @@ const scheduleSchema = z.strictObject({
   depth: z.enum(VERIFY_DEPTHS as [string, ...string[]]).optional(),
   /** verify only: `latest` (the newest backup of each type family) or `new` (every backup not verified yet at this depth). */
   backups: z.enum(['latest', 'new']).optional(),
+  /** verify at depth restore only: replay the archived binlog past the backup up to the last recoverable time. */
+  replay_binlog: z.boolean().optional(),
   at: z
     .string()
     .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time HH:MM, e.g. "03:00"')

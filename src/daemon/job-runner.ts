@@ -172,7 +172,7 @@ export class JobRunner {
    * then verify:success, or verify:failure when a backup failed verification or the run itself
    * failed; resolves when it has finished.
    */
-  runVerify(database: string, depth: VerifyDepth, backups: 'latest' | 'new', trigger: Trigger, job?: JobHandle): Promise<VerifyRunOutcome> {
+  runVerify(database: string, depth: VerifyDepth, backups: 'latest' | 'new', trigger: Trigger, job?: JobHandle, replayBinlog = false): Promise<VerifyRunOutcome> {
     const key = jobKey(database, 'verify');
     if (this.#running.has(key)) {
       this.#deps.logger.warn({ database, depth, trigger }, 'verification skipped: the previous one is still going');
@@ -181,12 +181,12 @@ export class JobRunner {
     }
     const controller = new AbortController();
     job?.signal.addEventListener('abort', () => controller.abort(job.signal.reason), { once: true });
-    const done = this.#verify(database, depth, backups, trigger, controller.signal, job).finally(() => this.#running.delete(key));
+    const done = this.#verify(database, depth, backups, replayBinlog, trigger, controller.signal, job).finally(() => this.#running.delete(key));
     this.#running.set(key, { controller, done });
     return done;
   }
 
-  async #verify(name: string, depth: VerifyDepth, backups: 'latest' | 'new', trigger: Trigger, signal: AbortSignal, job: JobHandle | undefined): Promise<VerifyRunOutcome> {
+  async #verify(name: string, depth: VerifyDepth, backups: 'latest' | 'new', replayBinlog: boolean, trigger: Trigger, signal: AbortSignal, job: JobHandle | undefined): Promise<VerifyRunOutcome> {
     const now = this.#deps.now ?? (() => new Date());
     const log = this.#deps.logger.child({ database: name, verify: depth, trigger });
     const startedAt = now();
@@ -211,7 +211,7 @@ export class JobRunner {
       if (!this.#deps.verify) throw new AgentError('internal', 'this daemon cannot verify backups');
       const shared = await this.#deps.storage(database);
       const catalog = await this.#deps.catalog?.(database);
-      const outcomes = await this.#deps.verify({ config, database, storage: shared, catalog, depth, backups, signal, logger: this.#deps.logger });
+      const outcomes = await this.#deps.verify({ config, database, storage: shared, catalog, depth, backups, replayBinlog, signal, logger: this.#deps.logger });
       if (outcomes.some((o) => !o.ok)) {
         const message = verifyFailureMessage(name, depth, outcomes);
         return fail(outcomes, message, undefined, new AgentError('integrity', message));

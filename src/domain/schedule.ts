@@ -22,6 +22,8 @@ export interface VerifySchedule extends Omit<Schedule, 'type'> {
   type: 'verify';
   depth: VerifyDepth;
   backups: 'latest' | 'new';
+  /** Depth restore: the archived binlog is replayed past the backup up to the last recoverable time. */
+  replayBinlog: boolean;
 }
 
 /** A job's next run, as the scheduler announces it. */

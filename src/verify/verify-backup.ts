@@ -29,6 +29,8 @@ export interface BackupVerifyInput {
   /** Full backup first, then each incremental down to `manifest` (just `manifest` for a dump). */
   chain: Manifest[];
   depth: VerifyDepth;
+  /** Depth restore: replay the archived binlog past the backup up to the last recoverable time. */
+  replayBinlog?: boolean;
   decryption: Decryption;
   /** The agent's tools (the restore depth starts a server and the restore tools). */
   config: Pick<AgentConfig, 'tools'>;
@@ -119,6 +121,7 @@ export async function verifyBackup(input: BackupVerifyInput): Promise<VerifyRepo
           storage: input.storage,
           database: input.database,
           chain: input.chain,
+          replayBinlog: input.replayBinlog ?? false,
           identityFile: input.decryption.identityFile,
           logger: log,
           signal: input.signal,

@@ -126,6 +126,16 @@ describe('verify --depth restore with the binlog replayed', () => {
       const replayed = lines.find((l) => l['msg'] === 'binlog replayed to the last recoverable time');
       expect(replayed?.['transactions']).toBeGreaterThanOrEqual(1);
 
+      // The same through the command: --replay-binlog reaches the restore depth.
+      const cli = await agent(['--config', configPath, 'verify', '--database', 'source', '--backup', dump.id, '--depth', 'restore', '--replay-binlog', '--json'], { SOURCE_PW: PASSWORD });
+      expect(cli.exitCode, cli.stderr).toBe(0);
+      const [report] = JSON.parse(cli.stdout) as { ok: boolean; depth: string; notes: string[] }[];
+      expect(report).toMatchObject({ ok: true, depth: 'restore' });
+      expect(report?.notes).toEqual([notices[0]]);
+      const usage = await agent(['--config', configPath, 'verify', '--database', 'source', '--replay-binlog'], { SOURCE_PW: PASSWORD });
+      expect(usage.exitCode).toBe(2);
+      expect(usage.stderr).toContain('--replay-binlog: the binlog is replayed only by a restore; add --depth restore (here --depth archive)');
+
       // An entry whose binlog is not archived: asking for the replay is a finding, named.
       const unarchived = await runNow('unarchived');
       const entry2 = config.databases.find((d) => d.name === 'unarchived');
@@ -134,6 +144,9 @@ describe('verify --depth restore with the binlog replayed', () => {
       expect(missing).toEqual([
         { backupId: unarchived.id, message: `restore failed: the binlog archive holds nothing to replay from backup ${unarchived.id}'s position (${unarchived.binlog?.file}:${unarchived.binlog?.position})` },
       ]);
+      const refused = await agent(['--config', configPath, 'verify', '--database', 'unarchived', '--depth', 'restore', '--replay-binlog'], { SOURCE_PW: PASSWORD });
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toContain(`error: unarchived/${unarchived.id}: restore failed: the binlog archive holds nothing to replay from backup ${unarchived.id}'s position`);
     } finally {
       await storage.close();
     }
