@@ -12,7 +12,8 @@ import { restoreLogical } from './logical-restore.ts';
 import { restorePhysical } from './physical-restore.ts';
 import type { PitrTarget, ReplayResult } from './pitr.ts';
 import { restoreToPoint } from './restore-to-point.ts';
-import { verifyDatadir, type Verification } from './verify-datadir.ts';
+import { verifyDatadir, type Verification, type VerifyExpectations } from './verify-datadir.ts';
+import { figuresVerdict } from '../verify/restore-decisions.ts';
 
 /**
  * The one entry point of a restore, for the CLI, the daemon and an HTTP API alike: a request
@@ -182,7 +183,22 @@ async function restoreDatadir(
     into: result.datadir,
     movedAside: result.movedAside,
     replay: undefined,
-    verification: destination.verify ? await verifyDatadir(result.datadir, { schemas: manifest.schemas }) : undefined,
+    verification: destination.verify ? await verifyDatadir(result.datadir, verifyExpectations(manifest, env.logger)) : undefined,
     durationMs,
   };
+}
+
+/**
+ * What `restore --datadir --verify` checks the restored chain against: its schemas, and the table
+ * figures recorded at backup time (verify.record_figures) when they describe the backup's own point
+ * (row counts and CHECKSUM TABLE must then match); otherwise the tables only against themselves,
+ * with the reason logged.
+ */
+function verifyExpectations(manifest: Manifest, logger: Logger): VerifyExpectations {
+  const verdict = figuresVerdict(manifest, 'none');
+  if (!verdict.compare) {
+    if (manifest.figures) logger.warn({ backup: manifest.id }, verdict.notice);
+    return { schemas: manifest.schemas };
+  }
+  return { schemas: manifest.schemas, countRows: true, recorded: verdict.recorded };
 }

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { pino } from 'pino';
@@ -163,6 +164,19 @@ describe('verify --depth restore', () => {
     expect(inc.figures?.at).toEqual(inc.binlog);
     expect(notices).toEqual([]);
     expect(inc.figures?.tables.find((t) => t.schema === schema && t.table === 'customers')?.rows).toBe(ROWS + 1);
+
+    // restore --datadir --verify compares with the same figures: it passes, and once the manifest
+    // claims one more customer row, it fails naming the table and both counts.
+    const dir = await testDir('verify-restore-datadir');
+    const good = await agent(['--config', configPath, 'restore', '--database', 'phys', '--backup', inc.id, '--datadir', join(dir, 'good'), '--verify'], sourceEnv());
+    expect(good.exitCode, good.stderr).toBe(0);
+    expect(good.stdout).toContain('verified: every table checks OK and has a checksum');
+    const claimed = { ...inc, figures: { ...inc.figures!, tables: inc.figures!.tables.map((t) => (t.schema === schema && t.table === 'customers' ? { ...t, rows: t.rows + 1 } : t)) } };
+    await storage.put(manifestKeyOf(inc), Readable.from([Buffer.from(serializeManifest(claimed))]));
+    const caught = await agent(['--config', configPath, 'restore', '--database', 'phys', '--backup', inc.id, '--datadir', join(dir, 'caught'), '--verify'], sourceEnv());
+    expect(caught.exitCode).toBe(1);
+    expect(caught.stderr).toContain(`${schema}.customers: ${ROWS + 1} rows, ${ROWS + 2} at backup time`);
+    await storage.put(manifestKeyOf(inc), Readable.from([Buffer.from(serializeManifest(inc))]));
   });
 
   it('refuses, before it writes anything, when TMPDIR cannot hold one datadir', async () => {
