@@ -1,4 +1,4 @@
-import { PassThrough, type Transform } from 'node:stream';
+import { PassThrough, type Duplex, type Readable, type Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { commitManifest, manifestKeyOf } from '../catalog/catalog.ts';
@@ -8,7 +8,7 @@ import { ENCRYPTED_MANIFEST_VERSION, MANIFEST_FORMAT, PLAIN_MANIFEST_VERSION, se
 import type { ServerInfo } from '../capture/server.ts';
 import type { ToolInfo } from '../capture/tools.ts';
 import { AGENT_VERSION } from '../version.ts';
-import { startTool, ToolError } from '../capture/tool-process.ts';
+import { startTool, ToolError, type ToolProcess } from '../capture/tool-process.ts';
 import type { Compression } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { openCompressor } from '../pipeline/compress.ts';
@@ -16,6 +16,7 @@ import { createEncryptor, describeEncrypt, isAgeFailure, type Encrypt } from '..
 import { CountingStream, DigestStream } from '../pipeline/digest.ts';
 import { ExitGate } from '../pipeline/exit-gate.ts';
 import { BLOCK_SIZE, Rechunk } from '../pipeline/rechunk.ts';
+import { pipedZstd, startPipedCompression } from '../pipeline/piped-zstd.ts';
 import { collectBeforeStream, releaseChunks } from '../pipeline/release-chunks.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { describeStorageError, storageHintOption } from '../storage/errors.ts';
@@ -90,30 +91,43 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
   ctx.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (ctx.signal?.aborted) onOuterAbort();
 
-  const compressor = await openCompressor(ctx.compression, cancel.signal);
-  log.info({ compressor: compressor.engine }, 'compressing the backup stream');
-  collectBeforeStream();
-  if (ctx.encrypt) log.info(describeEncrypt(ctx.encrypt), 'encrypting the backup stream with age');
-  const tool = startTool(file, args, { signal: cancel.signal });
-  // The raw stream is the larger side: its byte count paces the GCs that free dead chunks.
-  const raw = new CountingStream(releaseChunks());
+  // Nothing reads the raw stream (no inspection stage): the tool writes straight into zstd.
+  const piped = !request.inspect && ctx.compression.algorithm === 'zstd' ? await pipedZstd() : undefined;
   const digest = new DigestStream();
   const body = new PassThrough({ highWaterMark: BLOCK_SIZE });
-  // Node's zlib runs each written chunk as one thread-pool task, so it gets 1 MiB blocks (fed the
-  // 64 KiB chunks of a pipe it is ~1.7× slower). The zstd CLI reads a pipe anyway, and storing
-  // uncompressed needs no transform at all: there the tool's chunks pass on as they are, no copy.
-  const blocks = compressor.engine.startsWith('node zlib') ? [new Rechunk()] : [];
-  const stages = [
-    tool.stdout,
-    ...blocks,
-    raw,
-    ...(request.inspect ? [request.inspect] : []),
-    compressor.stage,
-    ...(ctx.encrypt ? [createEncryptor(ctx.encrypt, cancel.signal)] : []),
-    new ExitGate(tool.done),
-    digest,
-    body,
-  ];
+  const encrypt = ctx.encrypt ? [createEncryptor(ctx.encrypt, cancel.signal)] : [];
+  let tool: ToolProcess;
+  let stages: (Readable | Duplex | Writable)[];
+  let rawBytes: () => number;
+  if (piped) {
+    log.info({ compressor: `zstd cli -T${piped.threads} (${piped.path}), reading the tool's output directly` }, 'compressing the backup stream');
+    collectBeforeStream();
+    if (ctx.encrypt) log.info(describeEncrypt(ctx.encrypt), 'encrypting the backup stream with age');
+    const run = startPipedCompression(file, args, { ...piped, level: ctx.compression.level }, cancel.signal);
+    tool = run.tool;
+    // Only the compressed stream passes through the agent: its byte count paces the GCs.
+    const compressed = new CountingStream(releaseChunks());
+    stages = [run.output, compressed, ...encrypt, new ExitGate(run.done), digest, body];
+    rawBytes = () => {
+      const totals = run.totals();
+      if (totals.compressed !== compressed.bytes) throw new Error(`zstd reported ${totals.compressed} compressed bytes, the agent read ${compressed.bytes}`);
+      return totals.raw;
+    };
+  } else {
+    const compressor = await openCompressor(ctx.compression, cancel.signal);
+    log.info({ compressor: compressor.engine }, 'compressing the backup stream');
+    collectBeforeStream();
+    if (ctx.encrypt) log.info(describeEncrypt(ctx.encrypt), 'encrypting the backup stream with age');
+    tool = startTool(file, args, { signal: cancel.signal });
+    // The raw stream is the larger side: its byte count paces the GCs that free dead chunks.
+    const raw = new CountingStream(releaseChunks());
+    // Node's zlib runs each written chunk as one thread-pool task, so it gets 1 MiB blocks (fed the
+    // 64 KiB chunks of a pipe it is ~1.7× slower). The zstd CLI reads a pipe anyway, and storing
+    // uncompressed needs no transform at all: there the tool's chunks pass on as they are, no copy.
+    const blocks = compressor.engine.startsWith('node zlib') ? [new Rechunk()] : [];
+    stages = [tool.stdout, ...blocks, raw, ...(request.inspect ? [request.inspect] : []), compressor.stage, ...encrypt, new ExitGate(tool.done), digest, body];
+    rawBytes = () => raw.bytes;
+  }
   // The chain's first error is reported through `chain`. A stage that errors once the chain has
   // settled (a compressor killed late by a cancel: a second SIGTERM to the daemon) would otherwise
   // reach only the pipe's own listener, which rethrows it as an unhandled 'error' and kills the process.
@@ -131,7 +145,14 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
   const [toolResult, chainResult, putResult] = await Promise.allSettled([tool.done, chain, put]);
   ctx.signal?.removeEventListener('abort', onOuterAbort);
   if (toolResult.status === 'fulfilled' && chainResult.status === 'fulfilled' && putResult.status === 'fulfilled') {
-    return { sizeBytes: digest.bytes, rawSizeBytes: raw.bytes, sha256: digest.sha256, toolStderr: tool.stderrTail() };
+    let rawSizeBytes: number;
+    try {
+      rawSizeBytes = rawBytes();
+    } catch (err) {
+      await removeQuietly(ctx.storage, key, log);
+      throw new AgentError('tool', `compress backup of ${ctx.database}: ${messageOf(err)}`, { hint: 'AGENT_ZSTD_PIPE=0 sends the stream through the agent instead', cause: err });
+    }
+    return { sizeBytes: digest.bytes, rawSizeBytes, sha256: digest.sha256, toolStderr: tool.stderrTail() };
   }
 
   await removeQuietly(ctx.storage, key, log);

@@ -63,7 +63,13 @@ export interface ToolProcess {
 
 export interface ToolOptions {
   signal?: AbortSignal;
-  stdin?: 'pipe' | 'ignore';
+  /**
+   * 'pipe' (the agent writes it), 'ignore', or another tool's `stdout` (the read end of its pipe):
+   * the file descriptor is handed to this tool, so that tool's output goes straight into this one,
+   * never through the agent. The caller then destroys its own copy (execa takes the destroy of an
+   * output stream as an abort, not a failure) before anything reads it.
+   */
+  stdin?: 'pipe' | 'ignore' | Readable;
   stdout?: 'pipe' | 'ignore';
   env?: Record<string, string>;
   cwd?: string;
