@@ -8,13 +8,15 @@
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
+import { captureArchived, captureConnected } from '../harness/binlog-capture.ts';
 import { freePort } from '../harness/child-process.ts';
-import { AGENT, agent, freshServer, storageYaml, testDir, writeConfig, type StorageKind } from '../helpers.ts';
+import { startDaemon, type DaemonProcess } from '../harness/daemon-process.ts';
+import { agent, freshServer, storageYaml, testDir, writeConfig, type StorageKind } from '../helpers.ts';
 
 const SCHEMA = 'till';
 const PASSWORD = 'pass-pw';
@@ -191,26 +193,19 @@ describe('passphrase-encrypted physical backups', () => {
 });
 
 describe('point-in-time restore over passphrase-encrypted binlog segments', () => {
-  let daemon: ResultPromise | undefined;
-  const log: string[] = [];
+  let daemon: DaemonProcess | undefined;
 
   afterAll(async () => {
-    daemon?.kill('SIGTERM');
-    await daemon;
+    await daemon?.stop();
   });
 
   it('the daemon archives passphrase-encrypted segments; a restore replays them with the passphrase', async () => {
     const port = await freePort();
     const spool = join(dir, 'spool');
     const backup = await passphraseConfig('local', ['daemon:', `  listen_port: ${port}`, '  catch_up: false'], [`    binlog: { enabled: true, segment_age: 1s, segment_size_mb: 1, spool_dir: ${spool} }`]);
-    daemon = execa(process.execPath, [AGENT, '--config', backup.path, 'daemon'], { env: ENV, reject: false, stdin: 'ignore', buffer: false, all: true });
-    daemon.all?.on('data', (chunk: Buffer) => log.push(chunk.toString()));
-    const status = async () => ((await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { binlog: Record<string, { connected: boolean; pendingBytes: number; lastEventAt: string | null }> }).binlog['source'];
-    for (let i = 0; !(await status().catch(() => undefined))?.connected; i++) {
-      if (i > 300) throw new Error(`the binlog capture did not connect:\n${log.join('')}`);
-      await sleep(100);
-    }
-    expect(log.join('')).toContain('binlog segments are encrypted to a passphrase: one scrypt per segment');
+    const running = (daemon = await startDaemon(backup.path, { env: ENV }));
+    await captureConnected(port, 'source', running.output);
+    expect(running.output()).toContain('binlog segments are encrypted to a passphrase: one scrypt per segment');
 
     await runNow(backup.path);
     const db = await mysql.createConnection({ host: '127.0.0.1', port: sourcePort, user: 'agent', password: PASSWORD });
@@ -225,13 +220,7 @@ describe('point-in-time restore over passphrase-encrypted binlog segments', () =
     await sleep(next - Date.now() + 1100);
     const T = new Date(next);
     await source.sql(`INSERT INTO ${SCHEMA}.markers VALUES ('after-T'); UPDATE ${SCHEMA}.customers SET note = 'after T'`);
-    const wroteAt = Date.now();
-    for (let i = 0; ; i++) {
-      const s = await status();
-      if (s?.connected && s.pendingBytes === 0 && s.lastEventAt && Date.parse(s.lastEventAt) >= Math.floor(wroteAt / 1000) * 1000) break;
-      if (i > 300) throw new Error(`the capture did not catch up:\n${log.join('')}`);
-      await sleep(100);
-    }
+    await captureArchived(port, 'source', running.output);
 
     const binlogDir = join(backup.storageRoot ?? '', 'source', 'binlog');
     const files = await readdir(binlogDir, { recursive: true });

@@ -9,13 +9,15 @@
 import { copyFile, readdir, readFile, readlink, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
+import { captureArchived, captureConnected } from '../harness/binlog-capture.ts';
 import { freePort } from '../harness/child-process.ts';
-import { AGENT, agent, FIXTURES, fixtureWith, freshServer, storageYaml, testDir, writeConfig, type StorageKind } from '../helpers.ts';
+import { startDaemon, type DaemonProcess } from '../harness/daemon-process.ts';
+import { agent, FIXTURES, fixtureWith, freshServer, storageYaml, testDir, writeConfig, type StorageKind } from '../helpers.ts';
 
 const SCHEMA = 'shop';
 const PASSWORD = 'enc-pw';
@@ -272,12 +274,10 @@ describe('encrypted physical backups', () => {
 });
 
 describe('point-in-time restore over encrypted binlog segments', () => {
-  let daemon: ResultPromise | undefined;
-  const log: string[] = [];
+  let daemon: DaemonProcess | undefined;
 
   afterAll(async () => {
-    daemon?.kill('SIGTERM');
-    await daemon;
+    await daemon?.stop();
   });
 
   it('the daemon archives encrypted segments; a restore to a second replays them with the identity', async () => {
@@ -287,14 +287,9 @@ describe('point-in-time restore over encrypted binlog segments', () => {
     const config = backup.path;
     await writeFile(config, backup.yaml.replace('    password: ${SOURCE_PW}\n', `    password: \${SOURCE_PW}\n    binlog: { enabled: true, segment_age: 1s, segment_size_mb: 1, spool_dir: ${spool} }\n`));
     const yaml = await readFile(config, 'utf8');
-    daemon = execa(process.execPath, [AGENT, '--config', config, 'daemon'], { env: ENV, reject: false, stdin: 'ignore', buffer: false, all: true });
-    daemon.all?.on('data', (chunk: Buffer) => log.push(chunk.toString()));
-    const status = async () => ((await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { binlog: Record<string, { connected: boolean; pendingBytes: number; lastEventAt: string | null }> }).binlog['source'];
-    for (let i = 0; !(await status().catch(() => undefined))?.connected; i++) {
-      if (i > 300) throw new Error(`the binlog capture did not connect:\n${log.join('')}`);
-      await sleep(100);
-    }
-    expect(log.join('')).toContain('binlog compaction is off: the archive is encrypted');
+    const running = (daemon = await startDaemon(config, { env: ENV }));
+    await captureConnected(port, 'source', running.output);
+    expect(running.output()).toContain('binlog compaction is off: the archive is encrypted');
 
     await runNow(config);
     const db = await mysql.createConnection({ host: '127.0.0.1', port: sourcePort, user: 'agent', password: PASSWORD });
@@ -309,13 +304,7 @@ describe('point-in-time restore over encrypted binlog segments', () => {
     await sleep(next - Date.now() + 1100);
     const T = new Date(next);
     await source.sql(`INSERT INTO ${SCHEMA}.markers VALUES ('after-T'); UPDATE ${SCHEMA}.customers SET note = 'after T'`);
-    const wroteAt = Date.now();
-    for (let i = 0; ; i++) {
-      const s = await status();
-      if (s?.connected && s.pendingBytes === 0 && s.lastEventAt && Date.parse(s.lastEventAt) >= Math.floor(wroteAt / 1000) * 1000) break;
-      if (i > 300) throw new Error(`the capture did not catch up:\n${log.join('')}`);
-      await sleep(100);
-    }
+    await captureArchived(port, 'source', running.output);
 
     const binlogDir = join(backup.storageRoot ?? '', 'source', 'binlog');
     const files = await readdir(binlogDir, { recursive: true });

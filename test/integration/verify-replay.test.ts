@@ -18,6 +18,7 @@ import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
 import { openStorage } from '../../src/storage/open.ts';
 import { takeTableFigures } from '../../src/backup/table-figures.ts';
 import { verifyByRestore } from '../../src/verify/restore-depth.ts';
+import { captureArchived, captureConnected } from '../harness/binlog-capture.ts';
 import { freePort } from '../harness/child-process.ts';
 import { AGENT, agent, storageYaml, testDir, writeConfig } from '../helpers.ts';
 
@@ -28,11 +29,6 @@ let config: AgentConfig;
 let daemon: ResultPromise | undefined;
 let daemonPort: number;
 const daemonLog: string[] = [];
-
-async function captureStatus(): Promise<{ connected: boolean; pendingBytes: number; lastEventAt: string | null } | undefined> {
-  const response = await fetch(`http://127.0.0.1:${daemonPort}/status`).catch(() => undefined);
-  return ((await response?.json()) as { binlog: Record<string, { connected: boolean; pendingBytes: number; lastEventAt: string | null }> } | undefined)?.binlog['source'];
-}
 
 beforeAll(async () => {
   const dir = await testDir('verify-replay');
@@ -62,10 +58,7 @@ beforeAll(async () => {
   config = loadConfig(configPath, { ...process.env, SOURCE_PW: PASSWORD });
   daemon = execa(process.execPath, [AGENT, '--config', configPath, 'daemon'], { env: { SOURCE_PW: PASSWORD }, reject: false, stdin: 'ignore', buffer: false, all: true });
   daemon.all?.on('data', (chunk: Buffer) => daemonLog.push(chunk.toString()));
-  for (let i = 0; !(await captureStatus())?.connected; i++) {
-    if (i > 300) throw new Error(`the daemon's binlog capture did not connect:\n${daemonLog.join('')}`);
-    await sleep(100);
-  }
+  await captureConnected(daemonPort, 'source', () => daemonLog.join(''));
 }, 60_000);
 
 afterAll(async () => {
@@ -94,15 +87,7 @@ function recordingLogger(): { logger: pino.Logger; lines: Record<string, unknown
 }
 
 /** Waits until the capture has archived everything written up to now. */
-async function archived(): Promise<void> {
-  const wrote = new Date();
-  for (let i = 0; ; i++) {
-    const status = await captureStatus();
-    if (status?.connected && status.pendingBytes === 0 && status.lastEventAt && Date.parse(status.lastEventAt) >= Math.floor(wrote.getTime() / 1000) * 1000) return;
-    if (i > 300) throw new Error(`the capture did not archive the writes: ${JSON.stringify(status)}\n${daemonLog.join('')}`);
-    await sleep(100);
-  }
-}
+const archived = () => captureArchived(daemonPort, 'source', () => daemonLog.join(''));
 
 describe('verify --depth restore with the binlog replayed', () => {
   it('restores a dump, replays the archive to the last recoverable time, and does not compare figures of the dump’s point', async () => {
