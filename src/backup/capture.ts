@@ -16,6 +16,7 @@ import { createEncryptor, describeEncrypt, isAgeFailure, type Encrypt } from '..
 import { CountingStream, DigestStream } from '../pipeline/digest.ts';
 import { ExitGate } from '../pipeline/exit-gate.ts';
 import { BLOCK_SIZE, Rechunk } from '../pipeline/rechunk.ts';
+import { HeadTap } from '../pipeline/head-tap.ts';
 import { pipedZstd, startPipedCompression } from '../pipeline/piped-zstd.ts';
 import { collectBeforeStream, releaseChunks } from '../pipeline/release-chunks.ts';
 import type { StorageDriver } from '../storage/driver.ts';
@@ -47,6 +48,12 @@ export interface CaptureRequest {
   action: string;
   /** A pass-through stage that reads the uncompressed stream (e.g. the dump's binlog coordinates). */
   inspect?: Transform;
+  /**
+   * The inspection needs only this many bytes of the stream's head: the raw stream may then go
+   * from the tool straight into zstd, and `inspect` reads the head decompressed from zstd's output
+   * (ended once it has them). Unset: `inspect` reads the whole raw stream as it passes.
+   */
+  inspectHeadBytes?: number;
   /** A hint for a failure of the tool, from its stderr. */
   hint: (stderr: string) => string;
 }
@@ -91,8 +98,9 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
   ctx.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (ctx.signal?.aborted) onOuterAbort();
 
-  // Nothing reads the raw stream (no inspection stage): the tool writes straight into zstd.
-  const piped = !request.inspect && ctx.compression.algorithm === 'zstd' ? await pipedZstd() : undefined;
+  // Nothing reads the whole raw stream (no inspection, or one of the head only): the tool writes straight into zstd.
+  const headOnly = !request.inspect || request.inspectHeadBytes !== undefined;
+  const piped = headOnly && ctx.compression.algorithm === 'zstd' ? await pipedZstd() : undefined;
   const digest = new DigestStream();
   const body = new PassThrough({ highWaterMark: BLOCK_SIZE });
   const encrypt = ctx.encrypt ? [createEncryptor(ctx.encrypt, cancel.signal)] : [];
@@ -107,7 +115,8 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
     tool = run.tool;
     // Only the compressed stream passes through the agent: its byte count paces the GCs.
     const compressed = new CountingStream(releaseChunks());
-    stages = [run.output, compressed, ...encrypt, new ExitGate(run.done), digest, body];
+    const tap = request.inspect ? [new HeadTap(request.inspect, request.inspectHeadBytes ?? 0)] : [];
+    stages = [run.output, ...tap, compressed, ...encrypt, new ExitGate(run.done), digest, body];
     rawBytes = () => {
       const totals = run.totals();
       if (totals.compressed !== compressed.bytes) throw new Error(`zstd reported ${totals.compressed} compressed bytes, the agent read ${compressed.bytes}`);

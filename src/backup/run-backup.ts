@@ -1,9 +1,10 @@
+import type { RowDataPacket } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { dumpKey, newBackupId } from '../catalog/keys.ts';
-import type { Manifest } from '../catalog/manifest.ts';
+import type { BinlogCoordinates, Manifest } from '../catalog/manifest.ts';
 import { withDefaultsFile } from '../capture/defaults-file.ts';
 import { buildDumpArgs } from '../capture/dump.ts';
-import { CoordinatesScanner } from '../capture/dump-coordinates.ts';
+import { COORDINATES_HEAD_BYTES, CoordinatesScanner } from '../capture/dump-coordinates.ts';
 import { listUserSchemas, readServerInfo, withConnection, type ServerInfo } from '../capture/server.ts';
 import { locateTool } from '../capture/tools.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
@@ -91,7 +92,8 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
       });
       return captureToStorage(
         { database: database.name, storage, compression: database.compression, encrypt, signal },
-        { file: tool.path, args, key, log, action: `dump database ${database.name}`, inspect: scanner, hint: dumpHint },
+        // The coordinates need only the dump's head: the dump may go straight into zstd (the GTID at its end is asked of the server below).
+        { file: tool.path, args, key, log, action: `dump database ${database.name}`, inspect: scanner, inspectHeadBytes: COORDINATES_HEAD_BYTES, hint: dumpHint },
       );
     });
 
@@ -112,7 +114,7 @@ export async function runLogicalBackup(ctx: BackupContext): Promise<Manifest> {
       key,
       stream,
       schemas,
-      binlog: scanner.coordinates(),
+      binlog: await withGtid(scanner.coordinates(), database, server, log),
       server,
       tool,
     });
@@ -136,4 +138,26 @@ function dumpHint(stderr: string): string {
   if (/Access denied/i.test(stderr)) return 'check user and password of this database entry, and the grants listed in README';
   if (/Unknown database/i.test(stderr)) return 'a schema listed under schemas: does not exist on the server';
   return 'the output of the dump tool above says what went wrong';
+}
+
+/**
+ * The GTID of the dump's binlog position on a MariaDB server, when the dump's head did not carry
+ * it: mariadb-dump writes it at the very end of the dump, which the agent does not read when the
+ * dump goes straight into zstd. It asks the server what mariadb-dump asks it,
+ * `BINLOG_GTID_POS(file, position)` of the snapshot's position, so the value is the same. A
+ * server that cannot answer leaves the GTID unknown (logged), as a dump without one would.
+ */
+async function withGtid(coordinates: BinlogCoordinates | null, database: DatabaseConfig, server: ServerInfo, log: Logger): Promise<BinlogCoordinates | null> {
+  if (!coordinates || coordinates.gtid !== null || server.flavor !== 'mariadb') return coordinates;
+  try {
+    const gtid = await withConnection(database.name, database.connection, async (db) => {
+      const [rows] = await db.query<RowDataPacket[]>('SELECT BINLOG_GTID_POS(?, ?) AS gtid', [coordinates.file, coordinates.position]);
+      const value: unknown = rows[0]?.['gtid'];
+      return typeof value === 'string' && value !== '' ? value : null;
+    });
+    return { ...coordinates, gtid };
+  } catch (err) {
+    log.warn({ error: err instanceof Error ? err.message : String(err), file: coordinates.file, position: coordinates.position }, "could not read the GTID of the dump's binlog position");
+    return coordinates;
+  }
 }

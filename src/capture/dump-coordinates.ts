@@ -9,6 +9,8 @@ import type { BinlogCoordinates } from '../catalog/manifest.ts';
  */
 
 const HEAD_LIMIT = 256 * 1024;
+/** How much of a dump's head the coordinates need (the file/position comment, MySQL's GTID_PURGED). */
+export const COORDINATES_HEAD_BYTES = HEAD_LIMIT;
 const TAIL_LIMIT = 16 * 1024;
 
 const positionPattern =

@@ -126,6 +126,15 @@ describe.each<StorageKind>(['local', 's3', 'gcs'])('backup and restore through %
     expect(files[0]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z_source_\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}\.sql\.zst$/);
 
     if (kind !== 'local') return; // one stock-tool restore is enough; the archive is the same for every store
+    // The dump went from mariadb-dump straight into zstd: the agent read only its head, yet the
+    // manifest has the raw size (zstd's own total) and the GTID mariadb-dump wrote at the very end
+    // of a dump longer than that head (asked of the server with BINLOG_GTID_POS, as the dump tool does).
+    const sql = (await execa('zstd', ['-dc', join(out, files[0] ?? '')], { encoding: 'buffer', maxBuffer: 1e9, stripFinalNewline: false })).stdout as Uint8Array;
+    const [newest] = JSON.parse((await agent(['--config', config, 'list', '--json'], env())).stdout) as { rawSizeBytes: number; binlog: { gtid: string | null } }[];
+    expect(sql.length).toBeGreaterThan(256 * 1024);
+    expect(newest?.rawSizeBytes).toBe(sql.length);
+    const tail = Buffer.from(sql).subarray(-4096).toString('utf8');
+    expect(newest?.binlog.gtid).toBe(/gtid_slave_pos='([^']*)'/.exec(tail)?.[1]);
     const manual = await freshServer('stock-tools');
     try {
       const cnf = join(manual.datadir, '..', 'my.cnf');
