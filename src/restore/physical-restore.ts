@@ -4,11 +4,11 @@ import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { Manifest } from '../catalog/manifest.ts';
-import { startTool } from '../capture/tool-process.ts';
+import { startTool, ToolError, type ToolProcess } from '../capture/tool-process.ts';
 import { locateTool } from '../capture/tools.ts';
 import type { AgentConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
-import { createDecompressor, type Algorithm } from '../pipeline/compress.ts';
+import { createDecompressor, zstdEngine, type Algorithm } from '../pipeline/compress.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { dataObject } from './download.ts';
 import { openVerified, verifyObject } from './fetch.ts';
@@ -104,14 +104,43 @@ export async function claimDatadir(datadir: string, replace: boolean, verify: ()
 
 /** Feeds `source`, decompressed, into an unpacking tool (mbstream -x, tar -x); fails with `what` when either side does. */
 export async function unpackStream(source: Readable, compression: Algorithm, command: string, args: readonly string[], what: string, signal?: AbortSignal, stopsAtEnd = false, before: readonly Duplex[] = []): Promise<void> {
-  const tool = startTool(command, args, { stdin: 'pipe', stdout: 'ignore', ...(signal ? { signal } : {}) });
-  const [fed, exited] = await Promise.allSettled([pipeline([source, ...before, createDecompressor(compression), tool.stdin]), tool.done]);
+  // The zstd command, when installed, decompresses straight into the unpacking tool (one pipe
+  // between the two children): the uncompressed stream never passes through the agent. Not for a
+  // tool that stops reading at its end (tar): zstd would fail writing the padding it leaves.
+  const engine = compression === 'zstd' && !stopsAtEnd && process.env['AGENT_ZSTD_PIPE'] !== '0' ? await zstdEngine() : undefined;
+  let feed: Promise<void>;
+  let exit: Promise<void>;
+  if (engine?.kind === 'cli') {
+    const zstd = startTool(engine.path, ['-d', '-q', '-c', '-'], { stdin: 'pipe', name: 'zstd', ...(signal ? { signal } : {}) });
+    let tool: ToolProcess;
+    try {
+      tool = startTool(command, args, { stdin: zstd.stdout, stdout: 'ignore', ...(signal ? { signal } : {}) });
+    } finally {
+      zstd.stdout.destroy();
+    }
+    feed = pipeline([source, ...before, zstd.stdin]);
+    // The cause, not its echo: an unpacking tool that fails makes zstd die of the broken pipe
+    // (its error is the tool's); a zstd that fails on its input leaves the tool a cut stream (the
+    // error is zstd's).
+    exit = Promise.allSettled([zstd.done, tool.done]).then(([z, t]) => {
+      if (t.status === 'rejected' && (z.status === 'fulfilled' || diedOfBrokenPipe(z.reason))) throw t.reason;
+      if (z.status === 'rejected') throw z.reason;
+      if (t.status === 'rejected') throw t.reason;
+    });
+  } else {
+    const tool = startTool(command, args, { stdin: 'pipe', stdout: 'ignore', ...(signal ? { signal } : {}) });
+    feed = pipeline([source, ...before, createDecompressor(compression), tool.stdin]);
+    exit = tool.done;
+  }
+  const [fed, exited] = await Promise.allSettled([feed, exit]);
   // tar (`stopsAtEnd`) stops reading at its end-of-archive blocks and exits 0, leaving the record
   // padding after them unread: a closed pipe after a clean exit is the tool being done. mbstream
   // reads to the end, so for it the same is a failure.
   if (stopsAtEnd && exited.status === 'fulfilled' && fed.status === 'rejected' && isClosedPipe(fed.reason)) return;
   if (fed.status === 'rejected' || exited.status === 'rejected') {
-    const err: unknown = fed.status === 'rejected' ? fed.reason : (exited as PromiseRejectedResult).reason;
+    // A closed pipe on the feeding side is the echo of a child that failed: its own error says why.
+    const echo = fed.status === 'rejected' && isClosedPipe(fed.reason) && exited.status === 'rejected';
+    const err: unknown = fed.status === 'rejected' && !echo ? fed.reason : (exited as PromiseRejectedResult).reason;
     throw err instanceof AgentError ? err : new AgentError('tool', `${what}: ${messageOf(err)}`, { cause: err });
   }
 }
@@ -192,6 +221,14 @@ export async function restorePhysical(options: PhysicalRestoreOptions): Promise<
     for (const dir of workDirs) await rm(dir, { recursive: true, force: true });
   }
   return { datadir, movedAside };
+}
+
+/**
+ * Whether a tool failed only because what it wrote to was closed: SIGPIPE, or the write error
+ * (EPIPE; ECONNRESET, as the pipes between children are socket pairs).
+ */
+function diedOfBrokenPipe(err: unknown): boolean {
+  return err instanceof ToolError && (err.signal === 'SIGPIPE' || /broken pipe|connection reset by peer/i.test(err.stderr));
 }
 
 function isClosedPipe(err: unknown): boolean {
