@@ -103,7 +103,8 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
   const piped = headOnly && ctx.compression.algorithm === 'zstd' ? await pipedZstd() : undefined;
   const digest = new DigestStream();
   const body = new PassThrough({ highWaterMark: BLOCK_SIZE });
-  const encrypt = ctx.encrypt ? [createEncryptor(ctx.encrypt, cancel.signal)] : [];
+  // Started only once the compressor is settled (openCompressor may refuse): an age child waits for its input.
+  const encryptStage = () => (ctx.encrypt ? [createEncryptor(ctx.encrypt, cancel.signal)] : []);
   let tool: ToolProcess;
   let stages: (Readable | Duplex | Writable)[];
   let rawBytes: () => number;
@@ -116,7 +117,7 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
     // Only the compressed stream passes through the agent: its byte count paces the GCs.
     const compressed = new CountingStream(releaseChunks());
     const tap = request.inspect ? [new HeadTap(request.inspect, request.inspectHeadBytes ?? 0)] : [];
-    stages = [run.output, ...tap, compressed, ...encrypt, new ExitGate(run.done), digest, body];
+    stages = [run.output, ...tap, compressed, ...encryptStage(), new ExitGate(run.done), digest, body];
     rawBytes = () => {
       const totals = run.totals();
       if (totals.compressed !== compressed.bytes) throw new Error(`zstd reported ${totals.compressed} compressed bytes, the agent read ${compressed.bytes}`);
@@ -134,7 +135,7 @@ export async function captureToStorage(ctx: CaptureContext, request: CaptureRequ
     // 64 KiB chunks of a pipe it is ~1.7× slower). The zstd CLI reads a pipe anyway, and storing
     // uncompressed needs no transform at all: there the tool's chunks pass on as they are, no copy.
     const blocks = compressor.engine.startsWith('node zlib') ? [new Rechunk()] : [];
-    stages = [tool.stdout, ...blocks, raw, ...(request.inspect ? [request.inspect] : []), compressor.stage, ...encrypt, new ExitGate(tool.done), digest, body];
+    stages = [tool.stdout, ...blocks, raw, ...(request.inspect ? [request.inspect] : []), compressor.stage, ...encryptStage(), new ExitGate(tool.done), digest, body];
     rawBytes = () => raw.bytes;
   }
   // The chain's first error is reported through `chain`. A stage that errors once the chain has

@@ -23,6 +23,8 @@ export class HeadTap extends Transform {
     this.#headBytes = headBytes;
     // What the inspection passes on is not needed: the stored stream is the compressed one.
     inspect.resume();
+    // An inspection that fails fails the stream (it is not in the chain: nothing else listens).
+    inspect.on('error', (err: Error) => this.destroy(err));
     const decoder = zlib.createZstdDecompress();
     this.#decoder = decoder;
     this.#decoded = new Promise<void>((resolve) => {
