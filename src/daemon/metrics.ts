@@ -18,7 +18,8 @@ interface Instruments {
   lastSuccess: Gauge<JobLabel>;
   lastSize: Gauge<JobLabel>;
   initialise(job: { database: string; type: BackupType }): void;
-  lastVerified: Gauge<'database' | 'depth'>;
+  /** Sets a last-verified series unless it already holds a newer time. */
+  setVerified(database: string, depth: string, ms: number): void;
 }
 
 /** The instruments behind each Metrics object, for `seedLastSuccess`, without widening the public shape. */
@@ -259,10 +260,18 @@ export function createMetrics(bus: DaemonEventBus): Metrics {
     labelNames: ['database'] as const,
     registers,
   });
+  // The value of each last-verified series, so a start-up seed never replaces a newer one.
+  const verifiedAt = new Map<string, number>();
+  const setVerified = (database: string, depth: string, ms: number) => {
+    const key = `${database}\u0000${depth}`;
+    if ((verifiedAt.get(key) ?? -Infinity) >= ms) return;
+    verifiedAt.set(key, ms);
+    lastVerified.set({ database, depth }, seconds(ms));
+  };
   bus.on('verify:success', (event) => {
     verifyFailures.inc({ database: event.database }, 0);
     const newest = Math.max(...event.outcomes.map((o) => Date.parse(o.finishedAt)));
-    if (Number.isFinite(newest)) lastVerified.set({ database: event.database, depth: event.depth }, seconds(newest));
+    if (Number.isFinite(newest)) setVerified(event.database, event.depth, newest);
   });
   bus.on('verify:failure', (event) => verifyFailures.inc({ database: event.database }));
 
@@ -271,7 +280,7 @@ export function createMetrics(bus: DaemonEventBus): Metrics {
     contentType: registry.contentType,
     render: () => registry.metrics(),
   };
-  instruments.set(metrics, { lastSuccess, lastSize, initialise, lastVerified });
+  instruments.set(metrics, { lastSuccess, lastSize, initialise, setVerified });
   return metrics;
 }
 
@@ -292,10 +301,11 @@ export function seedLastSuccess(metrics: Metrics, database: string, type: Backup
 /**
  * Sets the last-verified series from the verification records in the catalog at start-up (the
  * newest passed record at each depth), so `/metrics` does not read "never verified" after a
- * restart. A later verify:success of this process overwrites it.
+ * restart. Never replaces a newer value (a verification of this process that finished before the
+ * start-up listing did); a later verify:success overwrites it.
  */
 export function seedLastVerified(metrics: Metrics, database: string, depth: VerifyDepth, at: Date): void {
   const own = instruments.get(metrics);
   if (!own) throw new Error('seed metrics: not created by createMetrics');
-  own.lastVerified.set({ database, depth }, seconds(at.getTime()));
+  own.setVerified(database, depth, at.getTime());
 }

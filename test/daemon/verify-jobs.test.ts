@@ -123,6 +123,9 @@ describe('verify jobs of the job runner', () => {
     expect(board.verifySnapshot().shop?.lastSuccess?.at).toBe('2026-11-30T05:00:00.000Z');
     await runner.runVerify('shop', 'restore', 'latest', 'periodic', undefined, true);
     expect(await metrics.render()).toContain(`backup_agent_last_verified_timestamp_seconds{database="shop",depth="restore"} ${Date.parse('2026-12-01T05:01:00.000Z') / 1000}`);
+    // A seed that comes late (the start-up listing was slower than a verification) never goes back in time.
+    seedLastVerified(metrics, 'shop', 'restore', new Date('2026-11-30T05:00:00.000Z'));
+    expect(await metrics.render()).toContain(`backup_agent_last_verified_timestamp_seconds{database="shop",depth="restore"} ${Date.parse('2026-12-01T05:01:00.000Z') / 1000}`);
     expect(board.verifySnapshot().shop?.lastSuccess?.backups).toEqual(['20261201T010000Z']);
   });
 
