@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { startTool, type ToolProcess } from '../capture/tool-process.ts';
+import { startTool, ToolError, type ToolProcess } from '../capture/tool-process.ts';
 import { zstdEngine } from './compress.ts';
 
 /**
@@ -66,6 +66,18 @@ export interface PipedCompression {
   totals(): { raw: number; compressed: number };
 }
 
+/**
+ * A failed zstd's error without the -vv report lines (its banner, "Using stdout…", the totals), so
+ * the first line of the message, which status and webhooks show, is zstd's own complaint.
+ */
+export function withoutReport(err: unknown): unknown {
+  if (!(err instanceof ToolError)) return err;
+  const lines = err.stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const complaints = lines.filter((l) => /^zstd:|error/i.test(l));
+  const stderr = complaints.length > 0 ? complaints.join('\n') : (lines.at(-1) ?? '');
+  return new ToolError(err.tool, err.exitCode, err.signal, stderr, err.cause);
+}
+
 /** Starts `file args | zstd` with the pipe between the two children; `signal` kills both. */
 export function startPipedCompression(file: string, args: readonly string[], zstd: { path: string; threads: number; level: number }, signal: AbortSignal): PipedCompression {
   const tool = startTool(file, args, { signal });
@@ -78,7 +90,9 @@ export function startPipedCompression(file: string, args: readonly string[], zst
     // The agent's own copy of the read end, closed (never shut down: the socket is shared with zstd).
     tool.stdout.destroy();
   }
-  const done = compressor.done.then(() => tool.done);
+  const done = compressor.done.catch((err: unknown) => {
+    throw withoutReport(err);
+  }).then(() => tool.done);
   done.catch(() => undefined);
   return {
     tool,

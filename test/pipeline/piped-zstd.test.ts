@@ -82,6 +82,16 @@ describe('startPipedCompression', () => {
     expect((err as ToolError).stderr).toContain('No space left on device');
   });
 
+  it("a failed zstd's message is its complaint, not the -vv banner and report lines", async () => {
+    const noisy = join(dir, 'noisy-zstd.sh');
+    await writeFile(noisy, '#!/bin/sh\necho "*** Zstandard CLI (64-bit) v1.5.4, by Yann Collet ***" >&2\necho "Using stdout for output" >&2\nhead -c 65536 > /dev/null\necho "zstd: error 70 : Write error : cannot write block : No space left on device" >&2\nexit 1\n', { mode: 0o755 });
+    const run = startPipedCompression(CAT, [input], { path: noisy, threads: 1, level: 1 }, new AbortController().signal);
+    await collect(run.output);
+    const err = await run.done.then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ToolError);
+    expect((err as Error).message).toBe('zstd exited with code 1: zstd: error 70 : Write error : cannot write block : No space left on device');
+  });
+
   it('an abort kills both children', async () => {
     const controller = new AbortController();
     // A tool that would write forever: cat of /dev/zero.
