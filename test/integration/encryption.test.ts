@@ -10,11 +10,10 @@ import { copyFile, readdir, readFile, readlink, stat, truncate, writeFile } from
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
-import { captureArchived, captureConnected } from '../harness/binlog-capture.ts';
+import { captureConnected, writeAroundT } from '../harness/binlog-capture.ts';
 import { freePort } from '../harness/child-process.ts';
 import { startDaemon, type DaemonProcess } from '../harness/daemon-process.ts';
 import { agent, FIXTURES, fixtureWith, freshServer, storageYaml, testDir, writeConfig, type StorageKind } from '../helpers.ts';
@@ -292,19 +291,7 @@ describe('point-in-time restore over encrypted binlog segments', () => {
     expect(running.output()).toContain('binlog compaction is off: the archive is encrypted');
 
     await runNow(config);
-    const db = await mysql.createConnection({ host: '127.0.0.1', port: sourcePort, user: 'agent', password: PASSWORD });
-    try {
-      for (let i = 0; i < 50; i++) await db.query(`UPDATE ${SCHEMA}.customers SET note = 'replayed ${i}' WHERE id = ${i + 1}`);
-      await db.query(`INSERT INTO ${SCHEMA}.markers VALUES ('before-T')`);
-    } finally {
-      await db.end();
-    }
-    const expected = await checksums(source.sql);
-    const next = Math.floor(Date.now() / 1000) * 1000 + 1000;
-    await sleep(next - Date.now() + 1100);
-    const T = new Date(next);
-    await source.sql(`INSERT INTO ${SCHEMA}.markers VALUES ('after-T'); UPDATE ${SCHEMA}.customers SET note = 'after T'`);
-    await captureArchived(port, 'source', running.output);
+    const { T, expected } = await writeAroundT({ source: { port: sourcePort, password: PASSWORD, sql: source.sql }, schema: SCHEMA, updates: 50, checksums: () => checksums(source.sql), daemonPort: port, log: running.output });
 
     const binlogDir = join(backup.storageRoot ?? '', 'source', 'binlog');
     const files = await readdir(binlogDir, { recursive: true });

@@ -12,6 +12,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-s
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/mariadb-sandbox.ts';
 import { sampleDataSql } from '../../src/sandbox/sample-data.ts';
+import { captureArchived, captureConnected } from '../harness/binlog-capture.ts';
 import { freePort } from '../harness/child-process.ts';
 import { s3Client } from '../harness/s3-server.ts';
 import { AGENT, agent, FIXTURES, freshServer, storageYaml, testDir, writeConfig } from '../helpers.ts';
@@ -59,22 +60,6 @@ function writeLoad(): { stop(): Promise<number> } {
   };
 }
 
-async function daemonStatus(): Promise<{ binlog: Record<string, { connected: boolean; pendingBytes: number; lastEventAt: string | null; lastRecoverableAt: string | null; error: string | null }> }> {
-  const response = await fetch(`http://127.0.0.1:${daemonPort}/status`);
-  return (await response.json()) as never;
-}
-
-/** Waits until the capture is connected with nothing pending and has archived an event at or after `after`. */
-async function caughtUp(after: Date, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = (await daemonStatus().catch(() => undefined))?.binlog['source'];
-    if (status?.connected && status.pendingBytes === 0 && status.lastEventAt && Date.parse(status.lastEventAt) >= Math.floor(after.getTime() / 1000) * 1000) return;
-    if (Date.now() > deadline) throw new Error(`binlog capture did not catch up to ${after.toISOString()}: ${JSON.stringify(status)}\n${daemonLog.join('')}`);
-    await sleep(100);
-  }
-}
-
 /** Resolves at the start of the next whole second plus `slackMs`, and returns that second. */
 async function nextSecond(slackMs = 50): Promise<Date> {
   const next = Math.floor(Date.now() / 1000) * 1000 + 1000;
@@ -112,10 +97,7 @@ beforeAll(async () => {
   );
   daemon = execa(process.execPath, [AGENT, '--config', config, 'daemon'], { env: { SOURCE_PW: PASSWORD }, reject: false, stdin: 'ignore', buffer: false, all: true });
   daemon.all?.on('data', (chunk: Buffer) => daemonLog.push(chunk.toString()));
-  for (let i = 0; !(await daemonStatus().catch(() => undefined))?.binlog['source']?.connected; i++) {
-    if (i > 300) throw new Error(`the daemon's binlog capture did not connect:\n${daemonLog.join('')}`);
-    await sleep(100);
-  }
+  await captureConnected(daemonPort, 'source', () => daemonLog.join(''));
 }, 60_000);
 
 afterAll(async () => {
@@ -174,7 +156,7 @@ describe('binlog capture and point-in-time recovery', () => {
     expect(rows).toBeGreaterThan(10);
     const lastWrite = new Date();
     await sql(`INSERT INTO ${SCHEMA}.markers (label) VALUES ('after-restart')`);
-    await caughtUp(lastWrite);
+    await captureArchived(daemonPort, 'source', () => daemonLog.join(''), lastWrite.getTime());
 
     const archive = await agent(['--config', config, 'binlog', 'list', '--json'], { SOURCE_PW: PASSWORD });
     const [summary] = JSON.parse(archive.stdout) as { runs: unknown[]; gaps: unknown[]; lastRecoverableAt: string; base: string }[];
@@ -217,7 +199,7 @@ describe('binlog capture and point-in-time recovery', () => {
     await nextSecond(100);
     await sql(`INSERT INTO ${SCHEMA}.markers (label) VALUES ('after-T2')`);
     await sql(`DELETE FROM ${SCHEMA}.load_test WHERE id % 3 = 0`);
-    await caughtUp(new Date());
+    await captureArchived(daemonPort, 'source', () => daemonLog.join(''));
 
     const datadir = join(dir, 'pitr-datadir');
     const result = await agent(['--config', config, 'restore', '--database', 'source', '--datadir', datadir, '--to-time', T2.toISOString()], { SOURCE_PW: PASSWORD });
