@@ -167,3 +167,20 @@ export async function runTool(file: string, args: readonly string[], options: { 
   }
   return String(result.stdout) || String(result.stderr);
 }
+
+/**
+ * Whether a write to a tool's stdin failed because the tool closed it (EPIPE, or the stream torn
+ * down under the write): the echo of the tool's own exit, whose error says why.
+ */
+export function isClosedPipe(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED';
+}
+
+/**
+ * Whether a tool failed only because what it wrote to was closed: SIGPIPE, or the write error
+ * (EPIPE; ECONNRESET, as the pipes between children are socket pairs).
+ */
+export function diedOfBrokenPipe(err: unknown): boolean {
+  return err instanceof ToolError && (err.signal === 'SIGPIPE' || /broken pipe|connection reset by peer/i.test(err.stderr));
+}

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Manifest } from '../catalog/manifest.ts';
 import { withDefaultsFile } from '../capture/defaults-file.ts';
 import { withConnection } from '../capture/server.ts';
-import { startTool, ToolError } from '../capture/tool-process.ts';
+import { isClosedPipe, startTool, ToolError } from '../capture/tool-process.ts';
 import { locateTool } from '../capture/tools.ts';
 import type { AgentConfig, DatabaseConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
@@ -106,7 +106,7 @@ export async function restoreLogical(options: RestoreOptions): Promise<void> {
     });
     const [fed, exited] = await Promise.allSettled([feed, tool.done]);
     if (fed.status === 'fulfilled' && exited.status === 'fulfilled') return;
-    const clientFailed = exited.status === 'rejected' && (fed.status === 'fulfilled' || isBrokenPipe(fed.reason));
+    const clientFailed = exited.status === 'rejected' && (fed.status === 'fulfilled' || isClosedPipe(fed.reason));
     const reason: unknown = clientFailed ? (exited as PromiseRejectedResult).reason : (fed as PromiseRejectedResult).reason;
     const line = reason instanceof ToolError ? clientErrorLine(reason.stderr) : undefined;
     log.debug({ exitCode: reason instanceof ToolError ? reason.exitCode : undefined, error: describeToolFailure(reason) }, 'restore stream failed');
@@ -146,9 +146,4 @@ export async function restoreLogical(options: RestoreOptions): Promise<void> {
 
 function isIntegrity(err: unknown): err is AgentError {
   return err instanceof AgentError && err.kind === 'integrity';
-}
-
-function isBrokenPipe(err: unknown): boolean {
-  const code = (err as { code?: string }).code;
-  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_PREMATURE_CLOSE';
 }

@@ -4,7 +4,7 @@ import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { Manifest } from '../catalog/manifest.ts';
-import { startTool, ToolError, type ToolProcess } from '../capture/tool-process.ts';
+import { diedOfBrokenPipe, isClosedPipe, startTool, type ToolProcess } from '../capture/tool-process.ts';
 import { locateTool } from '../capture/tools.ts';
 import type { AgentConfig } from '../config/normalize.ts';
 import { AgentError, messageOf } from '../errors.ts';
@@ -221,17 +221,4 @@ export async function restorePhysical(options: PhysicalRestoreOptions): Promise<
     for (const dir of workDirs) await rm(dir, { recursive: true, force: true });
   }
   return { datadir, movedAside };
-}
-
-/**
- * Whether a tool failed only because what it wrote to was closed: SIGPIPE, or the write error
- * (EPIPE; ECONNRESET, as the pipes between children are socket pairs).
- */
-function diedOfBrokenPipe(err: unknown): boolean {
-  return err instanceof ToolError && (err.signal === 'SIGPIPE' || /broken pipe|connection reset by peer/i.test(err.stderr));
-}
-
-function isClosedPipe(err: unknown): boolean {
-  const code = (err as { code?: string }).code;
-  return code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED';
 }
