@@ -1,17 +1,20 @@
 // Catalog speed (issue 11): wall time and peak RSS of `agent list --json` over a large catalog,
-// cold (manifest cache removed) and warm, on local storage and on s3rver. The catalogs are
+// cold (local manifest cache removed: a new host, which reads the store's manifest pack) and warm, on local storage and on s3rver. The catalogs are
 // generated through the real drivers (test/harness/catalog-generator.ts) once and kept under
 // .tmp/bench-catalog (BENCH_CATALOG_FRESH=1 regenerates); only the timing runs are measured.
 //   node bench/catalog.ts            generate what is missing, then time (npm run build first)
 //   node bench/catalog.ts prepare    generate only (slow on s3rver: not worth holding a bench lock)
 // BENCH_CATALOG_N: backups per store (default 20000); BENCH_RUNS: repeats (default 3);
-// BENCH_CATALOG_STORES=local|s3: one store only. Targets: ≤ 1 s warm, ≤ 5 s cold.
+// BENCH_CATALOG_STORES=local|s3: one store only; BENCH_CATALOG_PACK=0: cold without the manifest pack. Targets: ≤ 1 s warm, ≤ 5 s cold.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Secret } from '../src/config/secret.ts';
+import { listBackups } from '../src/catalog/listing.ts';
+import { manifestPackKey } from '../src/catalog/manifest-pack.ts';
+import type { StorageDriver } from '../src/storage/driver.ts';
 import { LocalDriver } from '../src/storage/local.ts';
 import { openStorage } from '../src/storage/open.ts';
 import { generateCatalog } from '../test/harness/catalog-generator.ts';
@@ -37,6 +40,21 @@ async function prepareLocal(): Promise<string> {
   await generateCatalog(new LocalDriver(root), DATABASE, N, { binlogFiles: BINLOG_FILES });
   await writeFile(marker('local'), `${new Date().toISOString()}\n`);
   return root;
+}
+
+/**
+ * The manifest pack as an agent that writes to the store leaves it (the daemon's listings, run-now,
+ * prune: catalog/manifest-pack.ts), so "cold" is a new host reading a store an agent keeps.
+ * BENCH_CATALOG_PACK=0 removes it instead: every cold manifest is then one GET.
+ */
+async function preparePack(storage: StorageDriver): Promise<void> {
+  if (process.env['BENCH_CATALOG_PACK'] === '0') {
+    await storage.delete(manifestPackKey(DATABASE));
+    return;
+  }
+  if (await storage.stat(manifestPackKey(DATABASE))) return;
+  process.stderr.write(`writing the manifest pack in ${storage.location}…\n`);
+  await listBackups(storage, DATABASE, { pack: 'refresh' });
 }
 
 function s3Storage(endpoint: string) {
@@ -77,10 +95,13 @@ async function main(): Promise<void> {
     const targets: { name: string; config: string }[] = [];
     if (stores.includes('local')) {
       const root = await prepareLocal();
+      await preparePack(new LocalDriver(root));
       targets.push({ name: 'local', config: config(`  type: local\n  path: ${root}`) });
     }
     if (s3) {
       await prepareS3(s3);
+      const storage = await openStorage(s3Storage(s3.endpoint));
+      await preparePack(storage).finally(() => storage.close());
       targets.push({
         name: 's3rver',
         config: config(`  type: s3\n  bucket: ${BUCKET}\n  endpoint: ${s3.endpoint}\n  force_path_style: true\n  access_key_id: S3RVER\n  secret_access_key: S3RVER\n  checksum: when_required`),

@@ -5,6 +5,7 @@ import { backupsPrefix, databasePrefix, isPastLegacyKeys, manifestKey, parseMani
 import type { ManifestCache } from './manifest-cache.ts';
 import { NewerManifestError, parseManifest, type Manifest } from './manifest.ts';
 import { mapLimit } from './map-limit.ts';
+import { type ManifestPack, PACK_MIN_CHANGES, packIsStale, readManifestPack, writeManifestPack, type PackMode } from './manifest-pack.ts';
 
 /**
  * Listing the catalog: the manifests of both layouts (keys.ts), read through a local cache. The
@@ -90,7 +91,18 @@ export interface ListOptions {
   cache?: ManifestCache | undefined;
   /** Told when the cache cannot be written (the next run then fetches again); ignored when absent. */
   onCacheError?: ((err: unknown) => void) | undefined;
+  /**
+   * The store's manifest pack (manifest-pack.ts): 'read' takes from it the manifests the local
+   * cache lacks, when they are many; 'refresh' also writes it back when it lacks (or holds deleted)
+   * manifests enough to matter. Unused when absent.
+   */
+  pack?: PackMode | undefined;
+  /** Told when the pack cannot be read or written (the manifests are then read one by one); ignored when absent. */
+  onPackError?: ((err: unknown) => void) | undefined;
 }
+
+/** The keys of the pack as this process last read or wrote it, per location and database: a refresh needs no read to decide. */
+const packKeysSeen = new Map<string, ReadonlySet<string>>();
 
 /**
  * Every backup of `database`, newest first; of every database in the store when none is given.
@@ -114,28 +126,47 @@ export async function listBackups(storage: StorageDriver, database?: string, pen
   });
   listing.catch(() => undefined); // awaited below, after the options
   const options = await pendingOptions;
+  const { cache, pack: packMode } = options;
+  const seenId = `${storage.location}\0${database}`;
+  // With nothing cached locally (a new host), the pack is read while the listing runs.
+  let packRead = packMode && (!cache || cache.size === 0) ? readPack(storage, database, options) : undefined;
   const listed = await listing;
   const objects = new Map(listed.map((o) => [o.key, o]));
-  const { cache } = options;
   const manifests = listed.flatMap((info) => {
     const parsed = parseManifestKey(info.key);
     return parsed && parsed.database === database ? [{ ...parsed, info }] : [];
   });
   // The cache's hits are taken here, without a promise each (a warm listing of 20,000 backups is
-  // all hits); only the misses go to the store, a bounded number at a time.
-  type Read = { manifest: Manifest; unreadable?: undefined } | { manifest?: undefined; unreadable: UnreadableBackup };
+  // all hits); only the misses go to the pack or the store, a bounded number at a time.
+  type Read = { manifest: Manifest; info: ObjectInfo; unreadable?: undefined } | { manifest?: undefined; unreadable: UnreadableBackup };
   const read: Read[] = [];
-  const missed: typeof manifests = [];
+  let missed: typeof manifests = [];
+  const fits = (m: (typeof manifests)[number], manifest: Manifest | undefined): manifest is Manifest =>
+    manifest !== undefined && manifest.id === m.id && manifest.database === database && manifestKey(database, m.id, manifest.version) === m.info.key;
   for (const m of manifests) {
     const cached = cache?.lookup(m.info);
-    if (cached && cached.id === m.id && cached.database === database && manifestKey(database, m.id, cached.version) === m.info.key) read.push({ manifest: cached });
+    if (fits(m, cached)) read.push({ manifest: cached, info: m.info });
     else missed.push(m);
+  }
+  if (packMode && missed.length >= PACK_MIN_CHANGES) packRead ??= readPack(storage, database, options);
+  const pack = await packRead;
+  if (pack) {
+    packKeysSeen.set(seenId, pack.keys);
+    const rest: typeof manifests = [];
+    for (const m of missed) {
+      const packed = pack.keys.has(m.info.key) ? pack.lookup(m.info) : undefined;
+      if (fits(m, packed)) {
+        read.push({ manifest: packed, info: m.info });
+        cache?.remember(m.info, packed);
+      } else rest.push(m);
+    }
+    missed = rest;
   }
   const fetched = await mapLimit(missed, MANIFEST_FETCH_CONCURRENCY, async ({ id, layout, info }): Promise<Read> => {
     try {
       const manifest = await readManifestAt(storage, info.key, database, id, layout);
       cache?.remember(info, manifest);
-      return { manifest };
+      return { manifest, info };
     } catch (err) {
       const newerVersion = err instanceof NewerManifestError ? err.version : undefined;
       return { unreadable: { database, id, key: info.key, error: messageOf(err), newerVersion } };
@@ -147,7 +178,32 @@ export async function listBackups(storage: StorageDriver, database?: string, pen
     await cache.save(storage.location, database).catch((err: unknown) => options.onCacheError?.(err));
   }
   const all = read.concat(fetched);
+  if (packMode === 'refresh') await refreshPack(storage, database, all.flatMap((r) => (r.manifest ? [r] : [])), seenId, options);
   const backups = all.flatMap((r) => (r.manifest ? [r.manifest] : [])).sort(compareNewestFirst);
   const unreadable = all.flatMap((r) => (r.unreadable ? [r.unreadable] : []));
   return { backups, unreadable, objects };
+}
+
+/** The pack, or undefined (reported) when it cannot be read: the manifests are then read one by one. */
+async function readPack(storage: StorageDriver, database: string, options: ListOptions): Promise<ManifestPack | undefined> {
+  try {
+    return await readManifestPack(storage, database);
+  } catch (err) {
+    options.onPackError?.(err);
+    return undefined;
+  }
+}
+
+/** Writes the pack again when the listing's readable manifests differ enough from what it holds (as last seen here, else read). */
+async function refreshPack(storage: StorageDriver, database: string, read: readonly { info: ObjectInfo; manifest: Manifest }[], seenId: string, options: ListOptions): Promise<void> {
+  const listed = new Set(read.map((r) => r.info.key));
+  // A pack that cannot be read (reported) is written again: a damaged one would otherwise stay.
+  const packed = packKeysSeen.get(seenId) ?? (await readPack(storage, database, options))?.keys ?? new Set<string>();
+  if (!packIsStale(packed, listed)) return;
+  try {
+    await writeManifestPack(storage, database, read);
+    packKeysSeen.set(seenId, listed);
+  } catch (err) {
+    options.onPackError?.(err);
+  }
 }

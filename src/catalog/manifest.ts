@@ -193,6 +193,11 @@ export function parseManifest(text: string): Manifest {
   } catch (err) {
     throw new Error(`manifest is not JSON: ${(err as Error).message}`);
   }
+  return validateManifest(json);
+}
+
+/** Checks decoded manifest JSON (parseManifest without the decoding): the same errors. */
+export function validateManifest(json: unknown): Manifest {
   const version = (json as { version?: unknown } | null)?.version;
   if (typeof version === 'number' && version > MANIFEST_VERSION) {
     throw new NewerManifestError(version);

@@ -6,6 +6,7 @@ import { AgentError, usageError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import { catalogCacheDir, ManifestCache } from '../catalog/manifest-cache.ts';
 import type { ListOptions } from '../catalog/listing.ts';
+import type { PackMode } from '../catalog/manifest-pack.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { describeStorageError } from '../storage/errors.ts';
 import { openStorage, storageIdentity } from '../storage/open.ts';
@@ -33,6 +34,11 @@ export class CommandContext {
   readonly #drivers = new Map<string, StorageDriver>();
   readonly #caches = new Map<string, Promise<ManifestCache>>();
   readonly #cacheDir: string | undefined;
+  /**
+   * Whether listings may write the store's manifest pack back (catalog/manifest-pack.ts): the
+   * commands that write to the store anyway (daemon, run-now, prune) set 'refresh'; the others only read it.
+   */
+  packMode: PackMode = 'read';
 
   constructor(config: AgentConfig, logger: Logger, signal: AbortSignal = new AbortController().signal, configPath = '', env: NodeJS.ProcessEnv = process.env) {
     this.#cacheDir = catalogCacheDir(env);
@@ -117,6 +123,8 @@ export class CommandContext {
     return {
       cache: await cache,
       onCacheError: (err) => log.warn({ database: database.name, error: (err as Error).message }, 'could not write the manifest cache; the next listing reads the manifests again'),
+      pack: this.packMode,
+      onPackError: (err) => log.warn({ database: database.name, error: describeStorageError(err) }, 'could not use the manifest pack in the store; reading the manifests one by one'),
     };
   }
 

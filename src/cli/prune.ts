@@ -42,6 +42,8 @@ export function pruneReport(plan: PrunePlan, outcome: PruneOutcome | undefined, 
 export async function prune(ctx: CommandContext, options: PruneCliOptions): Promise<void> {
   const databases = ctx.databases(options.database === undefined ? undefined : [options.database]);
   const dryRun = options.dryRun ?? false;
+  // A prune writes to the store anyway: its listing keeps the manifest pack fresh (a dry run only reads it).
+  if (!dryRun) ctx.packMode = 'refresh';
   const reports: ReturnType<typeof pruneReport>[] = [];
   const failed = await forEachDatabase(databases, ctx.signal, async (database) => {
     const storage = await ctx.storage(database);
@@ -53,6 +55,7 @@ export async function prune(ctx: CommandContext, options: PruneCliOptions): Prom
       logger: ctx.logger,
       signal: ctx.signal,
       cache: (await ctx.catalog(database)).cache,
+      pack: ctx.packMode,
     });
     reports.push(pruneReport(plan, outcome, dryRun));
     if (!options.json) printPlan(plan, outcome, dryRun, ctx.config.timezone);

@@ -21,6 +21,8 @@ export async function runNow(ctx: CommandContext, options: RunNowOptions): Promi
   // A running daemon takes the backup itself, so it never overlaps one of its own (daemon-client.ts).
   const daemon = options.local ? undefined : await (await import('./daemon-client.ts')).connectDaemon(ctx.config);
   const type = options.type ?? 'dump';
+  // A backup writes to the store anyway: a listing it makes (an incremental's parent) keeps the manifest pack fresh.
+  ctx.packMode = 'refresh';
   const failed = await forEachDatabase(databases, ctx.signal, async (database) => {
     const storage = await ctx.storage(database);
     let manifest: Manifest;

@@ -96,7 +96,9 @@ function scheduleViews(config: AgentConfig, fromApi: readonly ApiSchedule[], now
 export async function runDaemon(options: DaemonOptions): Promise<number> {
   let config = loadConfig(options.configPath, options.env);
   const logger: Logger = createLogger(config.logLevel, options.logFd ?? 1);
+  // The daemon writes to its stores anyway: its listings keep the store's manifest pack fresh.
   let context = new CommandContext(config, logger);
+  context.packMode = 'refresh';
   const bus = new DaemonEventBus((event, error) => logger.error({ event, error: messageOf(error) }, 'event listener failed'));
   const metrics = createMetrics(bus);
   const board = new StatusBoard(bus);
@@ -164,6 +166,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
           dryRun: false,
           logger,
           cache: (await context.catalog(database)).cache,
+          pack: context.packMode,
         });
         logger.info({ database: name, why, removed: outcome?.removed.length ?? 0, orphansRemoved: outcome?.orphansRemoved.length ?? 0 }, 'prune completed');
         bus.emit('prune:success', { database: name, why, at: new Date(), removed: outcome?.removed.length ?? 0 });
@@ -199,6 +202,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
           logger,
           signal: job.signal,
           cache: (await context.catalog(database)).cache,
+          pack: context.packMode,
         });
         reports.push(pruneReport(plan, outcome, dryRun));
         if (!dryRun) bus.emit('prune:success', { database: name, why: `asked for by ${requestedBy}`, at: new Date(), removed: outcome?.removed.length ?? 0 });
@@ -364,6 +368,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       const previous = context;
       config = next;
       context = new CommandContext(next, logger);
+      context.packMode = 'refresh';
       logger.level = next.logLevel;
       notifier.detach();
       notifier = attachNotifier(bus, next.notifications, logger);

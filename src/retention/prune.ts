@@ -3,6 +3,7 @@ import { manifestKeyOf } from '../catalog/catalog.ts';
 import { checkData, type DataState } from '../catalog/data-check.ts';
 import { listBackups, type ListOptions } from '../catalog/listing.ts';
 import type { ManifestCache } from '../catalog/manifest-cache.ts';
+import type { PackMode } from '../catalog/manifest-pack.ts';
 import { CURRENT_LAYOUT_VERSION, LEGACY_LAYOUT_VERSION, MANIFEST_NAME, manifestKey, parseBackupKey } from '../catalog/keys.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import type { DatabaseConfig } from '../config/normalize.ts';
@@ -200,6 +201,8 @@ export interface PruneOptions {
   signal?: AbortSignal;
   /** Manifests already read (catalog/manifest-cache.ts): the listing still decides what exists. */
   cache?: ManifestCache | undefined;
+  /** Whether the listing writes the store's manifest pack back when stale (catalog/manifest-pack.ts); never on a dry run. */
+  pack?: PackMode | undefined;
 }
 
 /**
@@ -216,6 +219,8 @@ export async function prune(storage: StorageDriver, database: DatabaseConfig, op
     const plan = await planPrune(storage, database, options.timeZone, now(), options.orphanGraceMs, {
       cache: options.cache,
       onCacheError: (err) => log.warn({ error: messageOf(err) }, 'could not write the manifest cache'),
+      pack: options.dryRun ? (options.pack && 'read') : options.pack,
+      onPackError: (err) => log.warn({ error: messageOf(err) }, 'could not use the manifest pack in the store; reading the manifests one by one'),
     });
     plan.orphans = guard.orphans(plan.orphans);
     guard.know([...plan.keep.map((k) => k.manifest), ...plan.remove]);

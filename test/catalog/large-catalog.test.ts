@@ -1,7 +1,8 @@
 // A catalog of 20,000 backups (local) and 3,000 (s3rver: writing 20,000 there takes minutes)
 // beside a binlog archive: `list` and `prune --dry-run` read the listing pages of the backups
 // folder and one manifest per backup cold, and the listing pages only once the manifest cache is
-// warm. Counted in a store decorator, not timed.
+// warm; a new host reads the store's manifest pack instead of the manifests. Counted in a store
+// decorator, not timed.
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -98,6 +99,18 @@ describe.each(fixtures)('a large catalog (%s)', (_name, generate) => {
       expect(after.backups).toHaveLength(n + 1);
       expect(Object.fromEntries(storage.calls)).toEqual({ list: pages(2 * (n + 1) + 1), get: 1 });
     }
+  });
+
+  it('a new host (no local cache) reads the manifest pack: the listing pages and one get', { timeout: 600_000 }, async () => {
+    const { storage: real } = await make();
+    // As the daemon, run-now or prune leave the store: the pack written (or found fresh) by a refreshing listing.
+    const reference = await listBackups(real, 'big', { pack: 'refresh' });
+    const n = reference.backups.length;
+    const storage = new CountingDriver(real);
+    const cold = await listBackups(storage, 'big', { cache: ManifestCache.memory(), pack: 'read' });
+    expect(cold.backups).toEqual(reference.backups);
+    expect(cold.unreadable).toEqual([]);
+    expect(Object.fromEntries(storage.calls)).toEqual({ list: pages(2 * n + 1), get: 1 });
   });
 
   it('prune --dry-run: leases, the backups folder and the binlog archive listed; one get per manifest cold, none warm; no stat', { timeout: 600_000 }, async () => {
