@@ -178,7 +178,12 @@ export async function listBackups(storage: StorageDriver, database?: string, pen
     await cache.save(storage.location, database).catch((err: unknown) => options.onCacheError?.(err));
   }
   const all = read.concat(fetched);
-  if (packMode === 'refresh') await refreshPack(storage, database, all.flatMap((r) => (r.manifest ? [r] : [])), seenId, options);
+  if (packMode === 'refresh') {
+    // What the pack holds: as read just now, or as this process last saw it, else read for the decision.
+    // One that could not be read (reported) counts as empty, so a damaged pack is written again.
+    const packed = packRead ? pack?.keys : (packKeysSeen.get(seenId) ?? (await readPack(storage, database, options))?.keys);
+    await refreshPack(storage, database, all.flatMap((r) => (r.manifest ? [r] : [])), packed ?? new Set(), seenId, options);
+  }
   const backups = all.flatMap((r) => (r.manifest ? [r.manifest] : [])).sort(compareNewestFirst);
   const unreadable = all.flatMap((r) => (r.unreadable ? [r.unreadable] : []));
   return { backups, unreadable, objects };
@@ -194,11 +199,9 @@ async function readPack(storage: StorageDriver, database: string, options: ListO
   }
 }
 
-/** Writes the pack again when the listing's readable manifests differ enough from what it holds (as last seen here, else read). */
-async function refreshPack(storage: StorageDriver, database: string, read: readonly { info: ObjectInfo; manifest: Manifest }[], seenId: string, options: ListOptions): Promise<void> {
+/** Writes the pack again when the listing's readable manifests differ enough from the `packed` keys. */
+async function refreshPack(storage: StorageDriver, database: string, read: readonly { info: ObjectInfo; manifest: Manifest }[], packed: ReadonlySet<string>, seenId: string, options: ListOptions): Promise<void> {
   const listed = new Set(read.map((r) => r.info.key));
-  // A pack that cannot be read (reported) is written again: a damaged one would otherwise stay.
-  const packed = packKeysSeen.get(seenId) ?? (await readPack(storage, database, options))?.keys ?? new Set<string>();
   if (!packIsStale(packed, listed)) return;
   try {
     await writeManifestPack(storage, database, read);
