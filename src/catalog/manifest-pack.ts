@@ -53,7 +53,7 @@ interface PackFile {
   manifests: Record<string, PackEntry>;
 }
 
-/** One read of the pack: its entries (content not yet validated) and the version token of the object. */
+/** One read of the pack: its entries, whose content is validated only when one is looked up. */
 export class ManifestPack {
   readonly #entries: Map<string, PackEntry>;
   /** The keys the pack holds. */
@@ -70,7 +70,7 @@ export class ManifestPack {
 
   /**
    * The manifest the pack holds for the listed object `info`, validated as a manifest read from the
-   * store would be (parseManifest); undefined when the pack has no matching entry or it does not
+   * store would be (validateManifest); undefined when the pack has no matching entry or it does not
    * validate (the caller then reads the object itself).
    */
   lookup(info: ObjectInfo): Manifest | undefined {
