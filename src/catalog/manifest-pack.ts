@@ -20,7 +20,7 @@ import { MANIFEST_VERSION, validateManifest, type Manifest } from './manifest.ts
  * writers may race and an old one may win, costing only reads. Deleting it is always safe.
  * `zstd`-free on purpose: gzip and JSON open with the stock `gunzip` and `jq`.
  *
- * The daemon, `agent run-now` and `agent prune` refresh it after a listing when it lacks (or holds
+ * The daemon, `agent prune` and `agent run-now` (an incremental's listing) refresh it after a listing when it lacks (or holds
  * deleted) manifests enough to matter; `agent list`, `status` and the others only read it.
  */
 
