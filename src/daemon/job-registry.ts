@@ -166,6 +166,10 @@ class CountingDriver extends ForwardingDriver {
       },
     });
     body.on('error', (err) => counted.destroy(err));
+    // While the put runs, the driver's own pipeline hears `counted` fail. An error after the put
+    // has settled (a capture stage that fails late, after a second SIGTERM cancelled the job)
+    // would otherwise reach only the pipe's listener, which rethrows it unhandled and kills the daemon.
+    counted.on('error', () => undefined);
     return super.put(key, body.pipe(counted), options);
   }
 

@@ -237,6 +237,8 @@ function through(source: Readable, stages: Duplex[]): Readable {
     const from = out;
     from.on('error', (err) => stage.destroy(err));
     stage.on('close', () => from.destroy());
+    // Its reader hears its errors; one after the reader is gone must not be an unhandled 'error' (job-registry.ts).
+    stage.on('error', () => undefined);
     out = from.pipe(stage);
   }
   return out;
@@ -252,5 +254,7 @@ function withProgress(source: Readable, onBytes: (bytes: number) => void): Reada
     },
   });
   source.on('error', (err) => counted.destroy(err));
+  // Its reader hears its errors; one after the reader is gone must not be an unhandled 'error' (job-registry.ts).
+  counted.on('error', () => undefined);
   return source.pipe(counted);
 }
