@@ -23,6 +23,14 @@ async function collect(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Reads a failing run's output to its end and returns the error `done` rejects with (a ToolError). */
+async function failureOf(run: ReturnType<typeof startPipedCompression>): Promise<ToolError> {
+  await collect(run.output);
+  const err = await run.done.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(ToolError);
+  return err as ToolError;
+}
+
 let dir: string;
 let input: string;
 let payload: Buffer;
@@ -66,30 +74,24 @@ describe('startPipedCompression', () => {
 
   it('a tool that fails is the error, with its stderr', async () => {
     const run = startPipedCompression(CAT, [join(dir, 'missing')], { path: ZSTD, threads: 1, level: 1 }, new AbortController().signal);
-    await collect(run.output);
-    const err = await run.done.then(() => undefined, (e: unknown) => e);
-    expect(err).toBeInstanceOf(ToolError);
-    expect((err as ToolError).tool).toBe('cat');
-    expect((err as ToolError).stderr).toContain('No such file or directory');
+    const err = await failureOf(run);
+    expect(err.tool).toBe('cat');
+    expect(err.stderr).toContain('No such file or directory');
   });
 
   it('a zstd that fails mid-stream is the error (not the tool, which dies of the broken pipe)', async () => {
     const run = startPipedCompression(CAT, [input], { path: join(FIXTURES, 'failing-zstd.sh'), threads: 1, level: 1 }, new AbortController().signal);
-    await collect(run.output);
-    const err = await run.done.then(() => undefined, (e: unknown) => e);
-    expect(err).toBeInstanceOf(ToolError);
-    expect((err as ToolError).tool).toBe('zstd');
-    expect((err as ToolError).stderr).toContain('No space left on device');
+    const err = await failureOf(run);
+    expect(err.tool).toBe('zstd');
+    expect(err.stderr).toContain('No space left on device');
   });
 
   it("a failed zstd's message is its complaint, not the -vv banner and report lines", async () => {
     const noisy = join(dir, 'noisy-zstd.sh');
     await writeFile(noisy, '#!/bin/sh\necho "*** Zstandard CLI (64-bit) v1.5.4, by Yann Collet ***" >&2\necho "Using stdout for output" >&2\nhead -c 65536 > /dev/null\necho "zstd: error 70 : Write error : cannot write block : No space left on device" >&2\nexit 1\n', { mode: 0o755 });
     const run = startPipedCompression(CAT, [input], { path: noisy, threads: 1, level: 1 }, new AbortController().signal);
-    await collect(run.output);
-    const err = await run.done.then(() => undefined, (e: unknown) => e);
-    expect(err).toBeInstanceOf(ToolError);
-    expect((err as Error).message).toBe('zstd exited with code 1: zstd: error 70 : Write error : cannot write block : No space left on device');
+    const err = await failureOf(run);
+    expect(err.message).toBe('zstd exited with code 1: zstd: error 70 : Write error : cannot write block : No space left on device');
   });
 
   it('an abort kills both children', async () => {
