@@ -1,3 +1,4 @@
+import { buffer } from 'node:stream/consumers';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import { messageOf } from '../errors.ts';
@@ -95,10 +96,7 @@ export async function readManifestPack(storage: StorageDriver, database: string,
   const key = manifestPackKey(database);
   let compressed: Buffer;
   try {
-    const body = await storage.get(key, signal ? { signal } : {});
-    const chunks: Buffer[] = [];
-    for await (const chunk of body) chunks.push(chunk as Buffer);
-    compressed = Buffer.concat(chunks);
+    compressed = await buffer(await storage.get(key, signal ? { signal } : {}));
   } catch (err) {
     if (err instanceof StorageNotFoundError) return ManifestPack.empty();
     throw new Error(`read the manifest pack ${key}: ${messageOf(err)}`, { cause: err });
